@@ -1,0 +1,108 @@
+//! Request bodies: empty, one buffer, or an upload framed around a payload the core never
+//! copies.
+
+use bytes::Bytes;
+
+/// The body of a request built by the core.
+///
+/// Cloning is cheap: every variant holds reference-counted [`Bytes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body (GET requests).
+    Empty,
+    /// A complete body, e.g. JSON.
+    Bytes(Bytes),
+    /// A `multipart/form-data` upload: `head ‖ payload ‖ tail`.
+    Upload(UploadBody),
+}
+
+impl Body {
+    /// The exact number of bytes the body will put on the wire.
+    pub fn content_length(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Upload(u) => u.content_length(),
+        }
+    }
+
+    /// Whether the body can be sent a second time (a one-shot reader cannot).
+    pub fn is_replayable(&self) -> bool {
+        match self {
+            Body::Empty | Body::Bytes(_) => true,
+            Body::Upload(u) => u.payload.is_replayable(),
+        }
+    }
+}
+
+/// A multipart upload framed as `head ‖ payload ‖ tail`, with its exact length known up front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadBody {
+    /// Everything before the file bytes: boundary line and part headers.
+    pub head: Bytes,
+    /// The file bytes, or where the transport gets them.
+    pub payload: Payload,
+    /// Everything after the file bytes: the closing boundary.
+    pub tail: Bytes,
+}
+
+impl UploadBody {
+    /// `head.len() + payload.len() + tail.len()`.
+    pub fn content_length(&self) -> u64 {
+        self.head.len() as u64 + self.payload.len() + self.tail.len() as u64
+    }
+}
+
+/// The file bytes of an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Bytes the caller gave; shared, never copied.
+    Bytes(Bytes),
+    /// Exactly `len` bytes that the transport streams from a file or reader it holds.
+    External {
+        /// The number of bytes the transport will send.
+        len: u64,
+        /// Whether the transport can produce the bytes again (a file can, a pipe cannot).
+        replay: Replay,
+    },
+}
+
+impl Payload {
+    /// The number of payload bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::External { len, .. } => *len,
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the payload can be sent again.
+    pub fn is_replayable(&self) -> bool {
+        match self {
+            Payload::Bytes(_) => true,
+            Payload::External { replay, .. } => *replay == Replay::Replayable,
+        }
+    }
+
+    /// The bytes, when the caller handed them to the core.
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match self {
+            Payload::Bytes(b) => Some(b),
+            Payload::External { .. } => None,
+        }
+    }
+}
+
+/// Whether an external payload source can be read again from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The source can be rewound (a file, a buffer).
+    Replayable,
+    /// The source is consumed by reading (a pipe, a socket, stdin).
+    OneShot,
+}

@@ -1,0 +1,124 @@
+//! The base URL of the WeCom API and building request URIs from it.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::error::Invalid;
+
+/// The production WeCom API host.
+pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+
+/// Characters left as they are in query values: RFC 3986 unreserved. Everything else —
+/// notably `+`, `/`, `=`, `&` that media ids and secrets may hold — is percent-encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where requests go: scheme, host, optional port and path prefix, without a trailing slash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    /// Parses `http://` or `https://` URLs. Plain `http` is accepted because a caller who
+    /// writes it has chosen it (the emulator, a private deployment); the default is HTTPS.
+    pub fn parse(url: &str) -> Result<Self, Invalid> {
+        let bad = |reason: &str| Invalid::BadBaseUrl {
+            reason: reason.to_owned(),
+        };
+        let trimmed = url.trim().trim_end_matches('/');
+        let uri: http::Uri = trimmed.parse().map_err(|_| bad("not a URI"))?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(bad("the scheme must be http or https")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad("no host"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("a base URL has no query"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The URL text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether requests go over TLS.
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// Builds `base + path + ?query` with every query value percent-encoded.
+    pub fn uri(&self, path: &str, query: &[(&str, &str)]) -> http::Uri {
+        let mut s = String::with_capacity(self.0.len() + path.len() + 64);
+        s.push_str(&self.0);
+        s.push_str(path);
+        for (i, (key, value)) in query.iter().enumerate() {
+            s.push(if i == 0 { '?' } else { '&' });
+            s.push_str(key);
+            s.push('=');
+            s.extend(utf8_percent_encode(value, QUERY_VALUE));
+        }
+        // The base was validated and every value is encoded, so this always parses.
+        s.parse().expect("percent-encoded URI parses")
+    }
+}
+
+impl Default for BaseUrl {
+    fn default() -> Self {
+        Self(DEFAULT_BASE_URL.to_owned())
+    }
+}
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BaseUrl({})", self.0)
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for BaseUrl {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_reserved_characters_in_values() {
+        let base = BaseUrl::parse("http://127.0.0.1:8080/").unwrap();
+        let uri = base.uri(
+            "/cgi-bin/media/get",
+            &[("access_token", "a+b/c=="), ("media_id", "x&y z")],
+        );
+        assert_eq!(
+            uri.to_string(),
+            "http://127.0.0.1:8080/cgi-bin/media/get?access_token=a%2Bb%2Fc%3D%3D&media_id=x%26y%20z"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_bases() {
+        for bad in ["ftp://h", "h", "https://", "https://h?x=1"] {
+            assert!(
+                matches!(BaseUrl::parse(bad), Err(Invalid::BadBaseUrl { .. })),
+                "{bad}"
+            );
+        }
+        assert!(BaseUrl::default().is_https());
+    }
+}

@@ -1,0 +1,280 @@
+//! Pre-flight validation: the one table of WeCom's upload limits (SPEC §2, §3, §6).
+//!
+//! | upload | size (bytes) | extensions | content |
+//! |---|---|---|---|
+//! | `media/upload` image | 6 ..= 10 MiB | jpg, jpeg, png | JPEG or PNG magic |
+//! | `media/upload` voice | 6 ..= 2 MiB | amr | starts with `#!AMR` |
+//! | `media/upload` video | 6 ..= 10 MiB | mp4 | — |
+//! | `media/upload` file | 6 ..= 20 MiB | any | — |
+//! | `media/uploadimg` | 6 ..= 2 MiB | jpg, jpeg, png | JPEG or PNG magic |
+//! | `media/upload_by_url` | ..= 200 MiB | video: mp4 | — |
+//!
+//! WeCom's "MB" is read as MiB (1,048,576 bytes). The documents disagree with each other
+//! (older text says images ≤ 2 MB); the server has the last word, so every number is a public
+//! field and [`Limits::relaxed`] turns the checks off.
+
+use crate::error::Invalid;
+use crate::media_type::MediaType;
+
+const MIB: u64 = 1024 * 1024;
+
+/// The limits checked before an upload is built. `Default` is the current documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A file must be larger than this many bytes (WeCom: "> 5 bytes").
+    pub min_exclusive: u64,
+    /// Largest `image` upload.
+    pub image_max: u64,
+    /// Largest `voice` upload.
+    pub voice_max: u64,
+    /// Largest `video` upload.
+    pub video_max: u64,
+    /// Largest `file` upload.
+    pub file_max: u64,
+    /// Largest `uploadimg` image.
+    pub upload_image_max: u64,
+    /// Largest file WeCom fetches for an async upload by URL.
+    pub by_url_max: u64,
+    /// Check that the filename's extension fits the type.
+    pub check_extension: bool,
+    /// Check the first bytes (AMR, JPEG/PNG) when the bytes are at hand.
+    pub check_magic: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            min_exclusive: 5,
+            image_max: 10 * MIB,
+            voice_max: 2 * MIB,
+            video_max: 10 * MIB,
+            file_max: 20 * MIB,
+            upload_image_max: 2 * MIB,
+            by_url_max: 200 * MIB,
+            check_extension: true,
+            check_magic: true,
+        }
+    }
+}
+
+/// The AMR file signature.
+pub const AMR_MAGIC: &[u8] = b"#!AMR";
+/// The JPEG signature.
+pub const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
+/// The PNG signature.
+pub const PNG_MAGIC: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+/// The filename extensions each type accepts (empty: any).
+pub fn allowed_extensions(media_type: MediaType) -> &'static [&'static str] {
+    match media_type {
+        MediaType::Image => &["jpg", "jpeg", "png"],
+        MediaType::Voice => &["amr"],
+        MediaType::Video => &["mp4"],
+        MediaType::File => &[],
+    }
+}
+
+/// The lowercase extension of `filename`, if any.
+pub(crate) fn extension(filename: &str) -> Option<String> {
+    let (stem, ext) = filename.rsplit_once('.')?;
+    (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+}
+
+impl Limits {
+    /// No size, extension or content checks at all (the filename rules still hold: they
+    /// protect the request's headers).
+    pub fn relaxed() -> Self {
+        Self {
+            min_exclusive: 0,
+            image_max: u64::MAX,
+            voice_max: u64::MAX,
+            video_max: u64::MAX,
+            file_max: u64::MAX,
+            upload_image_max: u64::MAX,
+            by_url_max: u64::MAX,
+            check_extension: false,
+            check_magic: false,
+        }
+    }
+
+    /// The largest `media/upload` of this type.
+    pub fn max_for(&self, media_type: MediaType) -> u64 {
+        match media_type {
+            MediaType::Image => self.image_max,
+            MediaType::Voice => self.voice_max,
+            MediaType::Video => self.video_max,
+            MediaType::File => self.file_max,
+        }
+    }
+
+    /// Checks a `media/upload` of `size` bytes named `filename`. `first_bytes` are the start of
+    /// the file when they are at hand (at least 8 bytes, or the whole file).
+    pub fn check_upload(
+        &self,
+        media_type: MediaType,
+        filename: &str,
+        size: u64,
+        first_bytes: Option<&[u8]>,
+    ) -> Result<(), Invalid> {
+        if size <= self.min_exclusive {
+            return Err(Invalid::TooSmall {
+                media_type,
+                size,
+                min_exclusive: self.min_exclusive,
+            });
+        }
+        let max = self.max_for(media_type);
+        if size > max {
+            return Err(Invalid::TooLarge {
+                media_type: Some(media_type),
+                size,
+                max,
+            });
+        }
+        self.check_extension(media_type, filename)?;
+        if let Some(bytes) = first_bytes {
+            self.check_magic(media_type, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a `media/uploadimg` image.
+    pub fn check_upload_image(
+        &self,
+        filename: &str,
+        size: u64,
+        first_bytes: Option<&[u8]>,
+    ) -> Result<(), Invalid> {
+        let media_type = MediaType::Image;
+        if size <= self.min_exclusive {
+            return Err(Invalid::TooSmall {
+                media_type,
+                size,
+                min_exclusive: self.min_exclusive,
+            });
+        }
+        if size > self.upload_image_max {
+            return Err(Invalid::TooLarge {
+                media_type: Some(media_type),
+                size,
+                max: self.upload_image_max,
+            });
+        }
+        self.check_extension(media_type, filename)?;
+        if let Some(bytes) = first_bytes {
+            self.check_magic(media_type, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `filename`'s extension fits `media_type`.
+    pub fn check_extension(&self, media_type: MediaType, filename: &str) -> Result<(), Invalid> {
+        let allowed = allowed_extensions(media_type);
+        if !self.check_extension || allowed.is_empty() {
+            return Ok(());
+        }
+        match extension(filename) {
+            Some(ext) if allowed.contains(&ext.as_str()) => Ok(()),
+            _ => Err(Invalid::ExtensionMismatch {
+                media_type,
+                filename: filename.to_owned(),
+                allowed,
+            }),
+        }
+    }
+
+    /// Checks the file signature of voice (AMR) and image (JPEG/PNG) content.
+    pub fn check_magic(&self, media_type: MediaType, first_bytes: &[u8]) -> Result<(), Invalid> {
+        if !self.check_magic {
+            return Ok(());
+        }
+        match media_type {
+            MediaType::Voice if !first_bytes.starts_with(AMR_MAGIC) => Err(Invalid::WrongFormat {
+                media_type,
+                expected: "AMR (starting with #!AMR)",
+            }),
+            MediaType::Image
+                if !first_bytes.starts_with(JPEG_MAGIC) && !first_bytes.starts_with(PNG_MAGIC) =>
+            {
+                Err(Invalid::WrongFormat {
+                    media_type,
+                    expected: "JPEG or PNG",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_checked_against_the_table() {
+        let l = Limits::default();
+        assert_eq!(
+            l.check_upload(MediaType::File, "a.txt", 5, None),
+            Err(Invalid::TooSmall {
+                media_type: MediaType::File,
+                size: 5,
+                min_exclusive: 5
+            })
+        );
+        assert!(l.check_upload(MediaType::File, "a.txt", 6, None).is_ok());
+        assert_eq!(
+            l.check_upload(MediaType::Voice, "a.amr", 2 * MIB + 1, None),
+            Err(Invalid::TooLarge {
+                media_type: Some(MediaType::Voice),
+                size: 2 * MIB + 1,
+                max: 2 * MIB
+            })
+        );
+        assert!(l.check_upload(MediaType::File, "a", 20 * MIB, None).is_ok());
+        assert!(
+            Limits::relaxed()
+                .check_upload(MediaType::Voice, "x.mp3", 1, Some(b"ID3"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn extension_and_magic() {
+        let l = Limits::default();
+        assert!(matches!(
+            l.check_upload(MediaType::Image, "movie.mp4", 100, None),
+            Err(Invalid::ExtensionMismatch {
+                allowed: &["jpg", "jpeg", "png"],
+                ..
+            })
+        ));
+        assert!(
+            l.check_upload(
+                MediaType::Image,
+                "照片.JPG",
+                100,
+                Some(&[0xFF, 0xD8, 0xFF, 0xE0])
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            l.check_upload(MediaType::Image, "a.png", 100, Some(b"GIF89a")),
+            Err(Invalid::WrongFormat { .. })
+        ));
+        assert!(matches!(
+            l.check_upload(MediaType::Voice, "a.amr", 100, Some(b"ID3\x03")),
+            Err(Invalid::WrongFormat {
+                media_type: MediaType::Voice,
+                ..
+            })
+        ));
+        assert!(
+            l.check_upload(MediaType::Voice, "a.amr", 100, Some(b"#!AMR\n"))
+                .is_ok()
+        );
+        assert!(matches!(
+            l.check_upload(MediaType::Video, ".mp4", 100, None),
+            Err(Invalid::ExtensionMismatch { .. })
+        ));
+    }
+}
