@@ -11,6 +11,7 @@ pub mod limits;
 pub mod media_type;
 pub mod multipart;
 pub mod operation;
+pub mod ops;
 pub mod secret;
 
 pub use api_json::MAX_JSON_RESPONSE;
