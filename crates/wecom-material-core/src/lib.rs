@@ -4,6 +4,7 @@
 
 mod api_json;
 pub mod body;
+pub mod download;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
@@ -16,6 +17,8 @@ pub mod secret;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
+pub use download::content_range::{ByteRange, ContentRange};
+pub use download::plan::{Download, MAX_CHUNK_SIZE};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
 pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
@@ -23,4 +26,10 @@ pub use limits::Limits;
 pub use media_type::{JobId, MediaId, MediaType};
 pub use multipart::Boundary;
 pub use operation::Operation;
+pub use ops::get_media::{GetMedia, Media, MediaEndpoint, MediaHead, MediaInfo};
+pub use ops::gettoken::{GetToken, TokenGrant};
+pub use ops::upload_by_url::{UploadByUrl, UploadJob};
+pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
+pub use ops::upload_image::{UploadImage, UploadedImage};
+pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};

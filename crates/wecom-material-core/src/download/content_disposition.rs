@@ -1,0 +1,221 @@
+//! Reading the filename out of a `Content-Disposition` header, and making any server-given
+//! name safe for a file system.
+//!
+//! WeCom sends `filename*=utf-8''<percent-encoded>` and `filename="<raw UTF-8>"` side by side
+//! for non-ASCII names (SPEC §4). `filename*` wins; the quoted form is decoded as UTF-8 (not
+//! Latin-1 as RFC 7230 would have it), with backslash escapes undone.
+
+use percent_encoding::percent_decode;
+
+/// The longest sanitized filename, in bytes (the usual file-system limit).
+pub const MAX_FILENAME_BYTES: usize = 255;
+
+/// The filename a `Content-Disposition` value carries, unsanitized: `filename*` if present and
+/// decodable, else `filename`. Never panics; returns `None` when neither is usable.
+pub fn filename_from_content_disposition(value: &[u8]) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for (name, value) in parameters(value) {
+        if name.eq_ignore_ascii_case(b"filename*") {
+            extended = extended.or_else(|| decode_ext_value(&value));
+        } else if name.eq_ignore_ascii_case(b"filename") {
+            plain = plain.or_else(|| String::from_utf8(value).ok());
+        }
+    }
+    extended.or(plain).filter(|n| !n.is_empty())
+}
+
+/// Splits `disposition-type; name=value; name="quoted; value"` into (name, unescaped value)
+/// pairs, skipping the disposition type and anything malformed.
+fn parameters(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    // Skip the disposition type.
+    while i < input.len() && input[i] != b';' {
+        i += 1;
+    }
+    while i < input.len() {
+        i += 1; // past ';'
+        while i < input.len() && (input[i] == b' ' || input[i] == b'\t') {
+            i += 1;
+        }
+        let name_start = i;
+        while i < input.len() && input[i] != b'=' && input[i] != b';' {
+            i += 1;
+        }
+        let name = trim(&input[name_start..i]).to_vec();
+        if i >= input.len() || input[i] == b';' {
+            continue; // a parameter without value
+        }
+        i += 1; // past '='
+        while i < input.len() && (input[i] == b' ' || input[i] == b'\t') {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        if i < input.len() && input[i] == b'"' {
+            i += 1;
+            while i < input.len() && input[i] != b'"' {
+                if input[i] == b'\\' && i + 1 < input.len() {
+                    i += 1;
+                }
+                value.push(input[i]);
+                i += 1;
+            }
+            // Skip the closing quote and anything up to the next ';'.
+            while i < input.len() && input[i] != b';' {
+                i += 1;
+            }
+        } else {
+            let start = i;
+            while i < input.len() && input[i] != b';' {
+                i += 1;
+            }
+            value.extend_from_slice(trim(&input[start..i]));
+        }
+        out.push((name, value));
+    }
+    out
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+/// RFC 8187 `charset'language'percent-encoded`; UTF-8 only (and plain ASCII as its subset).
+fn decode_ext_value(value: &[u8]) -> Option<String> {
+    let mut parts = value.splitn(3, |&b| b == b'\'');
+    let charset = parts.next()?;
+    let _language = parts.next()?;
+    let encoded = parts.next()?;
+    if !(charset.eq_ignore_ascii_case(b"utf-8") || charset.eq_ignore_ascii_case(b"us-ascii")) {
+        return None;
+    }
+    percent_decode(encoded)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Makes a server-given name safe to create in a directory: path separators, `..`, control
+/// characters and characters Windows forbids become `_`; leading and trailing dots and spaces
+/// go; the name is cut to [`MAX_FILENAME_BYTES`] keeping its extension. `None` when nothing
+/// usable is left.
+pub fn sanitize_filename(name: &str) -> Option<String> {
+    let replaced: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let mut cleaned = replaced.replace("..", "_");
+    cleaned = cleaned
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_owned();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '_') {
+        return None;
+    }
+    if cleaned.len() > MAX_FILENAME_BYTES {
+        cleaned = truncate_keeping_extension(&cleaned);
+    }
+    Some(cleaned)
+}
+
+fn truncate_keeping_extension(name: &str) -> String {
+    let ext = match name.rsplit_once('.') {
+        Some((_, ext)) if ext.len() <= 16 => format!(".{ext}"),
+        _ => String::new(),
+    };
+    let mut stem_end = MAX_FILENAME_BYTES - ext.len();
+    while !name.is_char_boundary(stem_end) {
+        stem_end -= 1;
+    }
+    format!("{}{ext}", &name[..stem_end])
+}
+
+/// The usual extension for a media content type, for names the server did not give.
+pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    Some(match essence.as_str() {
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "audio/amr" | "voice/amr" => "amr",
+        "voice/speex" | "audio/speex" => "speex",
+        "video/mp4" => "mp4",
+        "text/plain" => "txt",
+        "application/pdf" => "pdf",
+        "application/zip" => "zip",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefers_filename_star_then_raw_utf8() {
+        let both = "attachment; filename*=utf-8''%E6%B5%8B%E8%AF%95.xlsx; filename=\"测试.xlsx\"";
+        assert_eq!(
+            filename_from_content_disposition(both.as_bytes()).as_deref(),
+            Some("测试.xlsx")
+        );
+        let raw = "attachment; filename=\"报告 2026.pdf\"";
+        assert_eq!(
+            filename_from_content_disposition(raw.as_bytes()).as_deref(),
+            Some("报告 2026.pdf")
+        );
+        let token = b"attachment; filename=MEDIA_ID.jpg";
+        assert_eq!(
+            filename_from_content_disposition(token).as_deref(),
+            Some("MEDIA_ID.jpg")
+        );
+        let escaped = br#"attachment; filename="a\"b;c.txt""#;
+        assert_eq!(
+            filename_from_content_disposition(escaped).as_deref(),
+            Some("a\"b;c.txt")
+        );
+        // A broken filename* falls back to filename.
+        let bad_star = b"attachment; filename*=gbk''%B2%E2; filename=\"x.txt\"";
+        assert_eq!(
+            filename_from_content_disposition(bad_star).as_deref(),
+            Some("x.txt")
+        );
+        assert_eq!(filename_from_content_disposition(b"attachment"), None);
+        assert_eq!(
+            filename_from_content_disposition(b"attachment; filename=\"\xff\xfe\""),
+            None
+        );
+    }
+
+    #[test]
+    fn sanitizes_dangerous_names() {
+        assert_eq!(
+            sanitize_filename("../../etc/passwd").as_deref(),
+            Some("____etc_passwd")
+        );
+        assert_eq!(sanitize_filename("..").as_deref(), None);
+        assert_eq!(
+            sanitize_filename("a\\b\r\n.txt").as_deref(),
+            Some("a_b__.txt")
+        );
+        assert_eq!(sanitize_filename(" .hidden ").as_deref(), Some("hidden"));
+        assert_eq!(sanitize_filename("测试.xlsx").as_deref(), Some("测试.xlsx"));
+        let long = format!("{}.pdf", "长".repeat(200));
+        let cut = sanitize_filename(&long).unwrap();
+        assert!(
+            cut.len() <= MAX_FILENAME_BYTES && cut.ends_with(".pdf"),
+            "{cut}"
+        );
+    }
+}

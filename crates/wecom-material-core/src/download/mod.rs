@@ -1,0 +1,5 @@
+//! Downloads: header parsing and the chunked, resumable download plan.
+
+pub mod content_disposition;
+pub mod content_range;
+pub mod plan;

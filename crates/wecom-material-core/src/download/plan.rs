@@ -1,0 +1,375 @@
+//! Planning a download in `Range` chunks and resuming it (SPEC §4).
+//!
+//! [`Download`] hands out one [`GetMedia`] request at a time. A transport sends it, classifies
+//! the head, reports the head with [`Download::on_media`], writes the body while reporting
+//! bytes with [`Download::on_bytes`], and asks for the next request. A broken body is reported
+//! with [`Download::on_interrupted`]; the next request then starts at the byte reached. An
+//! 830002 answer to a whole-media request is reported with [`Download::on_api_error`], which
+//! switches the plan to chunks.
+//!
+//! ```text
+//!   Whole ──830002──▶ Chunked(offset) ──206 ok──▶ Chunked(offset + n) ──…──▶ complete
+//!     │  └─broken body──▶ Chunked(bytes reached)
+//!     └─200 ok, whole body──▶ complete
+//! ```
+
+use crate::download::content_range::{ByteRange, ContentRange};
+use crate::errcode::ErrCode;
+use crate::error::{DecodeError, Error, Invalid};
+use crate::media_type::MediaId;
+use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaInfo};
+
+/// WeCom's largest Range chunk: 20 MB.
+pub const MAX_CHUNK_SIZE: u64 = 20_000_000;
+
+/// How many interruptions in a row without progress end a download.
+pub const MAX_STALLED_INTERRUPTIONS: u32 = 3;
+
+/// Whether the plan asks for the whole media or for chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One request without `Range`; switches to chunks on 830002 or on a broken body.
+    Whole,
+    /// `Range` requests of at most the chunk size.
+    Chunked,
+}
+
+/// A download in progress: what has arrived and what to ask for next.
+#[derive(Debug, Clone)]
+pub struct Download {
+    endpoint: MediaEndpoint,
+    media_id: MediaId,
+    chunk_size: u64,
+    mode: Mode,
+    offset: u64,
+    total: Option<u64>,
+    /// Bytes the current response should still deliver.
+    expected_in_response: Option<u64>,
+    stalled: u32,
+    offset_at_last_interruption: Option<u64>,
+    info: Option<MediaInfo>,
+}
+
+impl Download {
+    /// A download that first asks for the whole media.
+    pub fn new(
+        endpoint: MediaEndpoint,
+        media_id: MediaId,
+        chunk_size: u64,
+    ) -> Result<Self, Invalid> {
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(Invalid::BadRange {
+                reason: format!("chunk size {chunk_size} must be 1 ..= {MAX_CHUNK_SIZE} bytes"),
+            });
+        }
+        if media_id.as_str().is_empty() {
+            return Err(Invalid::EmptyField { field: "media_id" });
+        }
+        Ok(Self {
+            endpoint,
+            media_id,
+            chunk_size,
+            mode: Mode::Whole,
+            offset: 0,
+            total: None,
+            expected_in_response: None,
+            stalled: 0,
+            offset_at_last_interruption: None,
+            info: None,
+        })
+    }
+
+    /// Asks in chunks from the start (for media known to be large).
+    pub fn chunked(mut self) -> Self {
+        self.mode = Mode::Chunked;
+        self
+    }
+
+    /// Continues a download whose first `offset` bytes are already written (a partial file),
+    /// in chunks.
+    pub fn resume_from(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        if offset > 0 {
+            self.mode = Mode::Chunked;
+        }
+        self
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Bytes received so far (and so the offset of the next request).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The size of the whole media, once a head told it.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The first media head seen (content type, filename).
+    pub fn info(&self) -> Option<&MediaInfo> {
+        self.info.as_ref()
+    }
+
+    /// Whether every byte has arrived.
+    pub fn is_complete(&self) -> bool {
+        self.total.is_some_and(|t| self.offset >= t) && self.expected_in_response.is_none()
+    }
+
+    /// The next request, or `None` when the download is complete.
+    pub fn next_request(&self) -> Option<GetMedia> {
+        if self.is_complete() {
+            return None;
+        }
+        let request = GetMedia::new(self.endpoint, self.media_id.clone()).ok()?;
+        match self.mode {
+            Mode::Whole => Some(request),
+            Mode::Chunked => {
+                let mut end = self.offset + self.chunk_size - 1;
+                if let Some(total) = self.total {
+                    end = end.min(total - 1);
+                }
+                request
+                    .with_range(ByteRange {
+                        start: self.offset,
+                        end_inclusive: Some(end),
+                    })
+                    .ok()
+            }
+        }
+    }
+
+    /// Takes a media head (already checked by [`GetMedia::classify`]) and returns how many
+    /// body bytes this response must deliver. Checks that the total agrees with earlier heads.
+    pub fn on_media(&mut self, info: &MediaInfo) -> Result<u64, Error> {
+        let status = info.status;
+        let total = info.total_len();
+        if let (Some(known), Some(now)) = (self.total, total)
+            && known != now
+        {
+            return Err(DecodeError::new(
+                status,
+                format!("media size changed from {known} to {now} bytes"),
+                b"",
+            )
+            .into());
+        }
+        if total.is_some() {
+            self.total = total;
+        }
+        let expected = match info.content_range {
+            Some(ContentRange::Bytes { first, last, .. }) => {
+                if first != self.offset {
+                    return Err(DecodeError::new(
+                        status,
+                        format!("chunk starts at {first}, expected {}", self.offset),
+                        b"",
+                    )
+                    .into());
+                }
+                last - first + 1
+            }
+            Some(ContentRange::Unsatisfied { .. }) => {
+                return Err(DecodeError::new(status, "range not satisfiable", b"").into());
+            }
+            None => {
+                if self.offset != 0 {
+                    return Err(DecodeError::new(
+                        status,
+                        "whole media sent where a chunk was asked",
+                        b"",
+                    )
+                    .into());
+                }
+                info.content_length
+                    .ok_or_else(|| DecodeError::new(status, "media without Content-Length", b""))?
+            }
+        };
+        if self.info.is_none() {
+            self.info = Some(info.clone());
+        }
+        self.expected_in_response = Some(expected);
+        Ok(expected)
+    }
+
+    /// Counts body bytes written. More bytes than the head announced is an error.
+    pub fn on_bytes(&mut self, n: u64) -> Result<(), Error> {
+        let left = self.expected_in_response.unwrap_or(0);
+        if n > left {
+            return Err(DecodeError::new(
+                206,
+                format!("{n} bytes arrived where {left} were due"),
+                b"",
+            )
+            .into());
+        }
+        self.offset += n;
+        self.expected_in_response = Some(left - n).filter(|&l| l > 0);
+        if self.expected_in_response.is_none() {
+            self.stalled = 0;
+        }
+        Ok(())
+    }
+
+    /// The current response's body ended; it must have delivered every announced byte.
+    pub fn on_body_end(&mut self) -> Result<(), Error> {
+        match self.expected_in_response {
+            None => Ok(()),
+            Some(left) => {
+                Err(DecodeError::new(0, format!("body ended {left} bytes early"), b"").into())
+            }
+        }
+    }
+
+    /// The body broke (connection dropped, truncated). Returns `Ok` when the download can go on
+    /// from the byte reached, in chunks; the error when it stalled too often without progress.
+    pub fn on_interrupted(&mut self, cause: Error) -> Result<(), Error> {
+        self.expected_in_response = None;
+        if self.offset_at_last_interruption == Some(self.offset) {
+            self.stalled += 1;
+        } else {
+            self.stalled = 1;
+        }
+        self.offset_at_last_interruption = Some(self.offset);
+        if self.stalled >= MAX_STALLED_INTERRUPTIONS {
+            return Err(cause);
+        }
+        self.mode = Mode::Chunked;
+        Ok(())
+    }
+
+    /// An API error answered a request. Returns `true` when the plan changed so that the next
+    /// request can succeed (830002 to a whole-media request switches to chunks).
+    pub fn on_api_error(&mut self, error: &Error) -> bool {
+        if self.mode == Mode::Whole && error.errcode() == Some(ErrCode::MediaTooLarge) {
+            self.mode = Mode::Chunked;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::get_media::MediaHead;
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn media(req: &GetMedia, parts: &http::response::Parts) -> MediaInfo {
+        match req.classify(parts).unwrap() {
+            MediaHead::Media(info) => info,
+            MediaHead::Error => panic!("classified as error"),
+        }
+    }
+
+    #[test]
+    fn chunks_45mb_in_three_ranges_and_completes() {
+        let total: u64 = 45_000_000;
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE)
+            .unwrap()
+            .chunked();
+        let mut ranges = vec![];
+        while let Some(req) = dl.next_request() {
+            let r = req.range().unwrap();
+            let last = r.end_inclusive.unwrap();
+            ranges.push((r.start, last));
+            let cr = format!("bytes {}-{last}/{total}", r.start);
+            let len = (last - r.start + 1).to_string();
+            let info = media(
+                &req,
+                &head(206, &[("content-range", &cr), ("content-length", &len)]),
+            );
+            let n = dl.on_media(&info).unwrap();
+            dl.on_bytes(n).unwrap();
+            dl.on_body_end().unwrap();
+        }
+        assert_eq!(
+            ranges,
+            vec![
+                (0, 19_999_999),
+                (20_000_000, 39_999_999),
+                (40_000_000, 44_999_999)
+            ]
+        );
+        assert!(dl.is_complete());
+        assert_eq!(dl.offset(), total);
+    }
+
+    #[test]
+    fn whole_switches_to_chunks_on_830002_and_resumes_after_break() {
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), 10).unwrap();
+        assert_eq!(dl.next_request().unwrap().range(), None);
+        let err = crate::api_json::api_error(830002, "too large".into());
+        assert!(dl.on_api_error(&err));
+        let req = dl.next_request().unwrap();
+        assert_eq!(
+            req.range(),
+            Some(ByteRange {
+                start: 0,
+                end_inclusive: Some(9)
+            })
+        );
+        let info = media(
+            &req,
+            &head(
+                206,
+                &[("content-range", "bytes 0-9/25"), ("content-length", "10")],
+            ),
+        );
+        assert_eq!(dl.on_media(&info).unwrap(), 10);
+        dl.on_bytes(4).unwrap();
+        dl.on_interrupted(Error::Cancelled).unwrap();
+        let req = dl.next_request().unwrap();
+        assert_eq!(
+            req.range(),
+            Some(ByteRange {
+                start: 4,
+                end_inclusive: Some(13)
+            })
+        );
+        // A chunk that starts elsewhere is refused.
+        let wrong = head(
+            206,
+            &[("content-range", "bytes 0-9/25"), ("content-length", "10")],
+        );
+        assert!(req.classify(&wrong).is_err());
+        // A total that changes is refused.
+        let info = media(
+            &req,
+            &head(
+                206,
+                &[("content-range", "bytes 4-13/26"), ("content-length", "10")],
+            ),
+        );
+        assert!(matches!(dl.on_media(&info), Err(Error::Decode(_))));
+        // Other errors do not change the plan.
+        assert!(!dl.on_api_error(&crate::api_json::api_error(40007, String::new())));
+    }
+
+    #[test]
+    fn stalls_end_the_download_and_bad_chunk_sizes_are_refused() {
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), 10)
+            .unwrap()
+            .resume_from(7);
+        assert_eq!(dl.next_request().unwrap().range().unwrap().start, 7);
+        assert!(dl.on_interrupted(Error::Cancelled).is_ok());
+        assert!(dl.on_interrupted(Error::Cancelled).is_ok());
+        assert!(matches!(
+            dl.on_interrupted(Error::Cancelled),
+            Err(Error::Cancelled)
+        ));
+        assert!(Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE + 1).is_err());
+        assert!(Download::new(MediaEndpoint::Media, "m".into(), 0).is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! `GET /cgi-bin/media/get` and `GET /cgi-bin/media/get/jssdk` (HD voice): fetch temporary
+//! media, whole or by `Range` (SPEC §4, §5).
+//!
+//! The answer is the file, or a JSON error — usually with HTTP 200. The head is classified
+//! with [`GetMedia::classify`] before any body byte is treated as the file, so an error is
+//! never saved as media. A transport that streams reads the head, classifies it, and either
+//! streams the body (media) or reads at most [`crate::MAX_JSON_RESPONSE`] bytes and hands the
+//! whole response to [`Operation::parse`] (error).
+
+use bytes::Bytes;
+
+use crate::api_json::api_error;
+use crate::body::Body;
+use crate::download::content_disposition::{
+    extension_for_content_type, filename_from_content_disposition, sanitize_filename,
+};
+use crate::download::content_range::{ByteRange, ContentRange};
+use crate::endpoint::BaseUrl;
+use crate::error::{DecodeError, Error, Invalid};
+use crate::media_type::MediaId;
+use crate::operation::Operation;
+use crate::secret::AccessToken;
+
+/// Which download endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEndpoint {
+    /// `media/get`: any temporary media.
+    Media,
+    /// `media/get/jssdk`: HD voice (speex 16 kHz) uploaded by the JS-SDK.
+    HdVoice,
+}
+
+impl MediaEndpoint {
+    /// The path.
+    pub fn path(self) -> &'static str {
+        match self {
+            MediaEndpoint::Media => "/cgi-bin/media/get",
+            MediaEndpoint::HdVoice => "/cgi-bin/media/get/jssdk",
+        }
+    }
+}
+
+/// One download request, optionally for a byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetMedia {
+    endpoint: MediaEndpoint,
+    media_id: MediaId,
+    range: Option<ByteRange>,
+}
+
+/// What the response head says about the media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    /// HTTP status (200, or 206 for a range).
+    pub status: u16,
+    /// `Content-Type`, or `application/octet-stream` when absent.
+    pub content_type: String,
+    /// `Content-Length` of this response's body.
+    pub content_length: Option<u64>,
+    /// The filename as the server sent it, decoded but not sanitized (for display only).
+    pub server_filename: Option<String>,
+    /// A name safe to create in a directory: the server's name sanitized, else the media id
+    /// with an extension from the content type.
+    pub filename: String,
+    /// The `Content-Range` of a 206 answer.
+    pub content_range: Option<ContentRange>,
+}
+
+impl MediaInfo {
+    /// The size of the whole media, when the head tells it.
+    pub fn total_len(&self) -> Option<u64> {
+        match self.content_range {
+            Some(range) => range.complete(),
+            None if self.status == 200 => self.content_length,
+            None => None,
+        }
+    }
+}
+
+/// The verdict on a response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaHead {
+    /// The body is the media: stream it.
+    Media(MediaInfo),
+    /// The body is an error answer: read it (bounded) and pass the response to `parse`.
+    Error,
+}
+
+/// A whole media in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// What the head said.
+    pub info: MediaInfo,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl GetMedia {
+    /// A request for the whole media (or an error 830002 when it is too large).
+    pub fn new(endpoint: MediaEndpoint, media_id: MediaId) -> Result<Self, Invalid> {
+        if media_id.as_str().is_empty() {
+            return Err(Invalid::EmptyField { field: "media_id" });
+        }
+        Ok(Self {
+            endpoint,
+            media_id,
+            range: None,
+        })
+    }
+
+    /// The same request for `range` only.
+    pub fn with_range(mut self, range: ByteRange) -> Result<Self, Invalid> {
+        if range.end_inclusive.is_some_and(|end| end < range.start) {
+            return Err(Invalid::BadRange {
+                reason: format!("{range} ends before it starts"),
+            });
+        }
+        self.range = Some(range);
+        Ok(self)
+    }
+
+    /// The media id.
+    pub fn media_id(&self) -> &MediaId {
+        &self.media_id
+    }
+
+    /// The requested range.
+    pub fn range(&self) -> Option<ByteRange> {
+        self.range
+    }
+
+    /// Decides from the head alone whether the body is media or an error, and checks that a
+    /// media answer fits the request (a 206 must start where asked).
+    pub fn classify(&self, head: &http::response::Parts) -> Result<MediaHead, Error> {
+        let status = head.status.as_u16();
+        let headers = &head.headers;
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+        let disposition = headers.get(http::header::CONTENT_DISPOSITION);
+        let essence = content_type
+            .as_deref()
+            .and_then(|ct| ct.split(';').next())
+            .map(|e| e.trim().to_ascii_lowercase());
+        // A JSON or plain-text answer without an attachment header is WeCom's error form,
+        // whatever the status; so is anything that is not 200/206.
+        let error_type = matches!(
+            essence.as_deref(),
+            Some("application/json" | "text/plain" | "text/html")
+        );
+        if !(status == 200 || status == 206) || (error_type && disposition.is_none()) {
+            return Ok(MediaHead::Error);
+        }
+        let content_length = match headers.get(http::header::CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                std::str::from_utf8(v.as_bytes())
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| DecodeError::new(status, "malformed Content-Length", b""))?,
+            ),
+        };
+        let content_range = match headers.get(http::header::CONTENT_RANGE) {
+            None => None,
+            Some(v) => Some(ContentRange::parse(v.as_bytes()).ok_or_else(|| {
+                DecodeError::new(status, "malformed Content-Range", v.as_bytes())
+            })?),
+        };
+        self.check_range(status, content_length, content_range)?;
+        let server_filename =
+            disposition.and_then(|v| filename_from_content_disposition(v.as_bytes()));
+        let content_type = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+        let filename = server_filename
+            .as_deref()
+            .and_then(sanitize_filename)
+            .unwrap_or_else(|| self.fallback_filename(&content_type));
+        Ok(MediaHead::Media(MediaInfo {
+            status,
+            content_type,
+            content_length,
+            server_filename,
+            filename,
+            content_range,
+        }))
+    }
+
+    fn check_range(
+        &self,
+        status: u16,
+        content_length: Option<u64>,
+        content_range: Option<ContentRange>,
+    ) -> Result<(), Error> {
+        let fail = |reason: String| Err(DecodeError::new(status, reason, b"").into());
+        match (self.range, status, content_range) {
+            (_, 206, Some(ContentRange::Bytes { first, last, .. })) => {
+                let Some(asked) = self.range else {
+                    return fail("206 for a request without Range".into());
+                };
+                if first != asked.start {
+                    return fail(format!("asked for {asked}, got bytes from {first}"));
+                }
+                if asked.end_inclusive.is_some_and(|end| last > end) {
+                    return fail(format!("asked for {asked}, got bytes up to {last}"));
+                }
+                if content_length.is_some_and(|len| len != last - first + 1) {
+                    return fail("Content-Length disagrees with Content-Range".into());
+                }
+                Ok(())
+            }
+            (_, 206, _) => fail("206 without a byte Content-Range".into()),
+            // A server that ignores Range sends the whole file: usable only from byte 0.
+            (Some(asked), 200, _) if asked.start != 0 => fail(format!(
+                "asked for {asked}, the server sent the whole media"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn fallback_filename(&self, content_type: &str) -> String {
+        let stem = sanitize_filename(self.media_id.as_str()).unwrap_or_else(|| "media".to_owned());
+        match extension_for_content_type(content_type) {
+            Some(ext) => format!("{stem}.{ext}"),
+            None => stem,
+        }
+    }
+}
+
+/// Reads an error answer of a download endpoint: a JSON errcode becomes an API error; anything
+/// else (an HTML page from a proxy, an empty body) a decode error with the status.
+pub fn parse_error_body(status: u16, body: &[u8]) -> Error {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer {
+        errcode: i64,
+        #[serde(default)]
+        errmsg: String,
+    }
+    match serde_json::from_slice::<ErrorAnswer>(body) {
+        Ok(answer) if answer.errcode != 0 => api_error(answer.errcode, answer.errmsg),
+        Ok(_) => DecodeError::new(status, "errcode 0 where media was expected", body).into(),
+        Err(_) => DecodeError::new(status, "neither media nor a JSON error", body).into(),
+    }
+}
+
+impl Operation for GetMedia {
+    type Output = Media;
+    const NAME: &'static str = "media/get";
+
+    fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
+        let uri = base.uri(
+            self.endpoint.path(),
+            &[
+                ("access_token", token.expose()),
+                ("media_id", self.media_id.as_str()),
+            ],
+        );
+        let mut request = http::Request::get(uri);
+        if let Some(range) = self.range {
+            request = request.header(http::header::RANGE, range.header_value());
+        }
+        request.body(Body::Empty).expect("valid request parts")
+    }
+
+    /// Reads a complete response held in memory (transports that stream use
+    /// [`GetMedia::classify`] first).
+    fn parse<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Media, Error> {
+        let (parts, body) = response.into_parts();
+        let body = body.as_ref();
+        match self.classify(&parts)? {
+            MediaHead::Error => Err(parse_error_body(parts.status.as_u16(), body)),
+            MediaHead::Media(info) => {
+                if let Some(expected) = info.content_length
+                    && expected != body.len() as u64
+                {
+                    return Err(DecodeError::new(
+                        info.status,
+                        format!(
+                            "body is {} bytes, Content-Length says {expected}",
+                            body.len()
+                        ),
+                        b"",
+                    )
+                    .into());
+                }
+                Ok(Media {
+                    info,
+                    bytes: Bytes::copy_from_slice(body),
+                })
+            }
+        }
+    }
+}
