@@ -9,11 +9,14 @@ pub mod endpoint;
 pub mod errcode;
 pub mod error;
 pub mod limits;
+#[cfg(feature = "md5")]
+pub mod md5sum;
 pub mod media_type;
 pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod secret;
+pub mod transfer;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
@@ -33,3 +36,4 @@ pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
+pub use transfer::{CancelFlag, Progress};
