@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod secret;
+pub mod token_cache;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
@@ -24,3 +25,4 @@ pub use media_type::{JobId, MediaId, MediaType};
 pub use multipart::Boundary;
 pub use operation::Operation;
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
+pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
