@@ -4,6 +4,7 @@
 
 mod api_json;
 pub mod body;
+pub mod driver;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod token_cache;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
+pub use driver::{Call, RetryPolicy, Step};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
 pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
