@@ -162,6 +162,9 @@ fn splitmix64(seed: u64) -> u64 {
 }
 
 /// What the transport does next for a [`Call`].
+// A step lives for one turn of the run loop and is matched at once: boxing the request would
+// cost an allocation per attempt for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum Step<T> {
     /// Send this request and report the outcome with [`Call::on_response`] or
     /// [`Call::on_transport_error`].
