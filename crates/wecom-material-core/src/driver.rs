@@ -86,6 +86,10 @@
 //!   [`Error::NotReplayable`] holding the cause. A token rejection still invalidates the token.
 //!   This holds even for a transport error where the request was not sent: the core cannot
 //!   know whether the transport had begun reading the stream.
+//! * **A failed refresh ahead** (gettoken failed while the old token is still valid, within
+//!   the refresh margin) costs the call nothing: it proceeds with the valid token and no retry
+//!   budget is spent; the cache puts the next refresh ahead off (see
+//!   [`TokenCache::fail_refresh`]).
 //! * Anything else (fatal codes, undecodable answers) ends the call.
 
 use std::fmt;
@@ -365,6 +369,8 @@ impl<O: Operation> Call<O> {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::TokenRequest(ticket) => match cache.complete_refresh(ticket, now, response) {
                 Ok(_) => {}
+                // A refresh ahead failed: the still-valid token serves this call.
+                Err(_) if cache.has_fresh_token(now) => {}
                 Err(error) => self.token_failed(now, error),
             },
             State::BusinessRequest { generation } => match self.op.parse(response) {
@@ -387,7 +393,9 @@ impl<O: Operation> Call<O> {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::TokenRequest(ticket) => {
                 cache.fail_refresh(ticket);
-                self.transport_failed(now, Error::Transport(error), true);
+                if !cache.has_fresh_token(now) {
+                    self.transport_failed(now, Error::Transport(error), true);
+                }
             }
             State::BusinessRequest { .. } => {
                 let replayable = self.body_replayable;

@@ -205,23 +205,49 @@ impl TokenCache {
         now: Instant,
         response: http::Response<B>,
     ) -> Result<(AccessToken, u64), Error> {
-        let result = self.credentials.parse(response);
+        let grant = match self.credentials.parse(response) {
+            Ok(grant) => grant,
+            Err(error) => {
+                self.release_failed(&ticket);
+                return Err(error);
+            }
+        };
         self.release(&ticket);
-        let grant = result?;
         self.store(grant.token.clone(), now, grant.expires_in);
         Ok((grant.token, self.generation))
     }
 
     /// Gives the refresh up (the request failed or was abandoned) so another caller can try
     /// at once. A stale ticket, whose lease another caller took over, changes nothing.
+    ///
+    /// When a still-valid token is held (a refresh *ahead* failed), the next refresh ahead is
+    /// put off until the failed refresher's lease would have ended: the valid token keeps
+    /// serving meanwhile, and gettoken is not hammered during the margin.
     pub fn fail_refresh(&mut self, ticket: RefreshTicket) {
-        self.release(&ticket);
+        self.release_failed(&ticket);
     }
 
-    fn release(&mut self, ticket: &RefreshTicket) {
-        if self.in_flight.is_some_and(|f| f.ticket == ticket.id) {
+    fn release(&mut self, ticket: &RefreshTicket) -> Option<InFlight> {
+        let released = self.in_flight.filter(|f| f.ticket == ticket.id);
+        if released.is_some() {
             self.in_flight = None;
         }
+        released
+    }
+
+    fn release_failed(&mut self, ticket: &RefreshTicket) {
+        if let (Some(failed), Some(cached)) = (self.release(ticket), self.cached.as_mut()) {
+            cached.refresh_at = cached
+                .refresh_at
+                .max(failed.lease_until)
+                .min(cached.expires_at);
+        }
+    }
+
+    /// Whether a token is held that [`TokenCache::lookup`] hands out at `now` without asking
+    /// anyone to refresh (valid, and before its refresh-ahead point).
+    pub fn has_fresh_token(&self, now: Instant) -> bool {
+        self.cached.as_ref().is_some_and(|c| now < c.refresh_at)
     }
 
     fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
@@ -437,6 +463,27 @@ mod tests {
         assert_eq!(err.errcode(), Some(crate::ErrCode::InvalidCredential));
         assert_eq!(c.generation(), 0);
         let _ticket = fetch(&mut c, t0 + Duration::from_millis(1));
+    }
+
+    #[test]
+    fn failed_refresh_ahead_keeps_serving_the_valid_token() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tokA", 7200)).unwrap();
+        let ahead = fetch(&mut c, t0 + s(6900));
+        c.fail_refresh(ahead);
+        // Put off until the failed lease would have ended (6900 + 30).
+        assert!(c.has_fresh_token(t0 + s(6929)));
+        assert_eq!(ready(&mut c, t0 + s(6929)).0, "tokA");
+        let again = fetch(&mut c, t0 + s(6930));
+        c.fail_refresh(again);
+        // Never past expiry.
+        let late = fetch(&mut c, t0 + s(7190));
+        c.fail_refresh(late);
+        assert!(!c.has_fresh_token(t0 + s(7200)));
+        let _ticket = fetch(&mut c, t0 + s(7200));
     }
 
     #[test]

@@ -642,3 +642,50 @@ fn polling_after_done_panics() {
     let _ = call.poll(t0, &mut cache);
     let _ = call.poll(t0, &mut cache);
 }
+
+#[test]
+fn a_failed_refresh_ahead_falls_back_to_the_valid_token() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut now = t0;
+    let mut server = Server::new(
+        [
+            Ok(token_answer("T1")),
+            Ok(errcode(-1)),
+            Err(TransportError::maybe_sent("reset")),
+        ],
+        [Ok(ok(1)), Ok(ok(2)), Ok(ok(3))],
+    );
+    run(
+        &mut Call::new(FakeJson, base(), policy(), 1),
+        &mut cache,
+        &mut now,
+        &mut server,
+    )
+    .0
+    .unwrap();
+    // In the margin, the refresh ahead fails: the call uses T1 without sleeping.
+    let mut now = t0 + Duration::from_secs(7200 - 300);
+    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap(), 2);
+    assert!(sleeps.is_empty());
+    // The next refresh ahead waits for the failed lease to end, then fails in the network.
+    let mut now = t0 + Duration::from_secs(7200 - 300 + 30);
+    let mut call = Call::new(FakeJson, base(), policy(), 3);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        3
+    );
+    assert_eq!(
+        server.log,
+        [
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T1"
+        ]
+    );
+}
