@@ -43,27 +43,28 @@
 //! # States
 //!
 //! ```text
-//!                 +-------------------------- retry (backoff elapsed) ----------------+
-//!                 |                                                                   |
-//!                 v        lookup: Wait                                               |
-//!   new ---> [ Idle ] ------------------> WaitForToken{until} --(poll again)--+       |
-//!             |  |  ^                                                         |       |
-//!             |  |  +---------------------------------------------------------+       |
-//!             |  |  backoff pending: Sleep{until}, poll again                         |
-//!             |  |                                                                    |
-//!             |  | lookup: Fetch                  lookup: Ready(token, generation)    |
-//!             |  v                                 v                                  |
-//!             | [ TokenRequest ] -- Send(gettoken) |  [ BusinessRequest ] -- Send(op) |
-//!             |    | ok: complete_refresh -> Idle  |     | ok: parse -> Done(Ok)      |
-//!             |    | -1 / 45033 (busy budget),     |     | 40014/42001, first time:   |
-//!             |    | transport error (budget) -----+-----+   invalidate(generation) --+
-//!             |    | other error -> Done(Err)            | -1/45033 within budget ----+
-//!             |                                          | transport error in budget -+
-//!             |                                          | body not replayable:
-//!             |                                          |   Done(Err(NotReplayable))
-//!             |                                          | anything else -> Done(Err)
-//!             v
-//!          [ Done ] -- poll --> Step::Done(result), once
+//!                      poll: backoff pending ──> Step::Sleep { until }
+//!                      poll: lookup = Wait   ──> Step::WaitForToken { until }
+//!                        (both stay in Idle; the transport polls again later)
+//!
+//!   Call::new ──> ┌──────────────────────── Idle ◀─────────────────────────────┐
+//!                 │ poll: lookup = Fetch          poll: lookup = Ready(tok,gen)│
+//!                 ▼ Step::Send(gettoken)          Step::Send(op request)     │
+//!           TokenRequest                          BusinessRequest{gen}       │
+//!           │ on_response ok ──> Idle ─────────┐  │ parse ok ──> Finished(Ok)│
+//!           │ failed, old token still fresh ──>┤  │ 40014/42001, 1st time:   │
+//!           │   (refresh ahead failed) Idle    │  │   invalidate(gen) ──────>┤
+//!           │ -1/45033 in busy budget ────────>┤  │ -1/45033 in budget:      │
+//!           │ transport error in budget ──────>┤  │   backoff ──────────────>┤
+//!           │   (backoff)                      │  │ transport error in budget│
+//!           │ anything else ──> Finished(Err)  └──│─────────── (backoff) ───>┘
+//!           │                                     │ retry due, body one-shot:
+//!           │                                     │   Finished(Err(NotReplayable))
+//!           │                                     │ anything else ──> Finished(Err)
+//!           ▼                                     ▼
+//!        Finished(result) ── poll ──> Step::Done(result) ── Returned (poll again panics)
+//!        (Call::cancel from any unfinished state ──> Finished(Err(Cancelled)))
+//! ```
 //! ```
 //!
 //! # Rules
