@@ -65,7 +65,6 @@
 //!        Finished(result) ── poll ──> Step::Done(result) ── Returned (poll again panics)
 //!        (Call::cancel from any unfinished state ──> Finished(Err(Cancelled)))
 //! ```
-//! ```
 //!
 //! # Rules
 //!
