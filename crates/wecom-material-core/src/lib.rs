@@ -5,6 +5,7 @@
 mod api_json;
 pub mod body;
 pub mod download;
+pub mod driver;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
@@ -16,12 +17,14 @@ pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod secret;
+pub mod token_cache;
 pub mod transfer;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
 pub use download::content_range::{ByteRange, ContentRange};
 pub use download::plan::{Download, MAX_CHUNK_SIZE};
+pub use driver::{Call, RetryPolicy, Step};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
 pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
@@ -37,3 +40,4 @@ pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
 pub use transfer::{CancelFlag, Progress};
+pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};

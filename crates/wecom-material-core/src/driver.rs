@@ -1,0 +1,530 @@
+//! The call driver: one WeCom call as a state machine that a transport polls.
+//!
+//! A [`Call`] owns every decision of a call — which token to use, when to fetch one, whether
+//! an answer calls for a retry, how long to back off — and makes none of the moves: the
+//! transport sends the requests it is given, sleeps when told, and reports what came back.
+//! The call reads no clock (`now` is an argument), draws no randomness (jitter comes from the
+//! seed given to [`Call::new`]) and does no I/O, so every path below is tested at virtual
+//! speed.
+//!
+//! # The run loop a transport implements
+//!
+//! ```text
+//! let mut call = Call::new(op, base, policy, seed);
+//! loop {
+//!     let step = call.poll(clock.now(), &mut cache.lock());          // lock held briefly
+//!     match step {
+//!         Step::Send(request) => {
+//!             let was_token = call.is_token_request_in_flight();
+//!             let outcome = send(request);                           // no lock held
+//!             let mut c = cache.lock();
+//!             match outcome {
+//!                 Ok(response) => call.on_response(clock.now(), &mut c, response),
+//!                 Err(error)   => call.on_transport_error(clock.now(), &mut c, error),
+//!             }
+//!             if was_token { wake_token_waiters(); }                 // a refresh ended
+//!         }
+//!         Step::Sleep { until }        => sleep_until(until),
+//!         Step::WaitForToken { until } => wait_for_wake_or(until),   // another call refreshes
+//!         Step::Done(result)           => return result,
+//!     }
+//! }
+//! ```
+//!
+//! After `Send`, exactly one of [`Call::on_response`] and [`Call::on_transport_error`] must be
+//! called before the next `poll`. A transport that gives up on a call (its future was
+//! dropped, the user pressed Ctrl-C) calls [`Call::cancel`], which hands back the refresh if the
+//! call held it; if it cannot (a dropped future that cannot lock), the refresh lease of the
+//! [`TokenCache`] lets another call take over after at most the lease.
+//!
+//! A `Send` step carries either the gettoken request (this call won the refresh) or the
+//! business request; [`Call::is_token_request_in_flight`] says which, e.g. to pick a timeout.
+//!
+//! # States
+//!
+//! ```text
+//!                      poll: backoff pending ──> Step::Sleep { until }
+//!                      poll: lookup = Wait   ──> Step::WaitForToken { until }
+//!                        (both stay in Idle; the transport polls again later)
+//!
+//!   Call::new ──> ┌──────────────────────── Idle ◀─────────────────────────────┐
+//!                 │ poll: lookup = Fetch          poll: lookup = Ready(tok,gen)│
+//!                 ▼ Step::Send(gettoken)          Step::Send(op request)     │
+//!           TokenRequest                          BusinessRequest{gen}       │
+//!           │ on_response ok ──> Idle ─────────┐  │ parse ok ──> Finished(Ok)│
+//!           │ failed, old token still fresh ──>┤  │ 40014/42001, 1st time:   │
+//!           │   (refresh ahead failed) Idle    │  │   invalidate(gen) ──────>┤
+//!           │ -1/45033 in busy budget ────────>┤  │ -1/45033 in budget:      │
+//!           │ transport error in budget ──────>┤  │   backoff ──────────────>┤
+//!           │   (backoff)                      │  │ transport error in budget│
+//!           │ anything else ──> Finished(Err)  └──│─────────── (backoff) ───>┘
+//!           │                                     │ retry due, body one-shot:
+//!           │                                     │   Finished(Err(NotReplayable))
+//!           │                                     │ anything else ──> Finished(Err)
+//!           ▼                                     ▼
+//!        Finished(result) ── poll ──> Step::Done(result) ── Returned (poll again panics)
+//!        (Call::cancel from any unfinished state ──> Finished(Err(Cancelled)))
+//! ```
+//!
+//! # Rules
+//!
+//! * **Token rejected** (40014, 42001 — [`Disposition::RefreshToken`]): the token of the
+//!   generation used is invalidated (a fresher one is kept), the call gets a token again —
+//!   fetched, or the one another call fetched meanwhile — and retries **once**. A second
+//!   rejection ends the call with that API error.
+//! * **Busy** (-1, 45033 — [`Disposition::Retry`]): at most
+//!   [`RetryPolicy::max_busy_retries`] retries (so 4 attempts with the default 3), after
+//!   [`RetryPolicy::backoff`]. The budget is shared with a busy gettoken.
+//! * **Throttled** (45009): [`Error::RateLimited`] at once, never retried.
+//! * **Transport failure**: at most [`RetryPolicy::max_transport_retries`] retries with the
+//!   same backoff, even when the request may have been sent. Resending is safe for this API:
+//!   an upload that did reach WeCom only leaves a duplicate temporary media (deleted after
+//!   three days), and every other call is a read or creates an async job that is equally
+//!   harmless twice.
+//! * **Never resend a body that cannot be replayed** ([`Body::is_replayable`], a one-shot
+//!   stream): when a retry or a token refresh would resend it, the call ends with
+//!   [`Error::NotReplayable`] holding the cause. A token rejection still invalidates the token.
+//!   This holds even for a transport error where the request was not sent: the core cannot
+//!   know whether the transport had begun reading the stream.
+//! * **A failed refresh ahead** (gettoken failed while the old token is still valid, within
+//!   the refresh margin) costs the call nothing: it proceeds with the valid token and no retry
+//!   budget is spent; the cache puts the next refresh ahead off (see
+//!   [`TokenCache::fail_refresh`]).
+//! * Anything else (fatal codes, undecodable answers) ends the call.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::body::Body;
+use crate::endpoint::BaseUrl;
+use crate::errcode::{Disposition, ErrCode};
+use crate::error::{Error, TransportError};
+use crate::operation::Operation;
+use crate::secret::RedactedUri;
+use crate::token_cache::{RefreshTicket, TokenCache, TokenLookup};
+
+/// How many times a call retries, and how long it waits in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after "system busy" (-1) or "too many concurrent calls" (45033). Default 3.
+    pub max_busy_retries: u32,
+    /// The first backoff; the n-th retry (from 0) waits `base_backoff * 2^n`. Default 200 ms.
+    pub base_backoff: Duration,
+    /// The cap of the exponential part of the backoff. Default 5 s.
+    pub max_backoff: Duration,
+    /// Retries after a transport failure. Default 2.
+    pub max_transport_retries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_busy_retries: 3,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_transport_retries: 2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries (a token rejection is still refreshed once).
+    pub fn no_retries() -> Self {
+        Self {
+            max_busy_retries: 0,
+            max_transport_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0 for the first retry):
+    /// `min(base_backoff * 2^retry, max_backoff)` plus a jitter in `[0, base_backoff)` drawn
+    /// deterministically from `jitter_seed` and `retry` (splitmix64). The jitter is added
+    /// after the cap, so that calls backing off at the cap still spread out.
+    pub fn backoff(&self, retry: u32, jitter_seed: u64) -> Duration {
+        let exponential = self
+            .base_backoff
+            .checked_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+            .unwrap_or(Duration::MAX)
+            .min(self.max_backoff);
+        let base_nanos = self.base_backoff.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let jitter = if base_nanos == 0 {
+            0
+        } else {
+            splitmix64(jitter_seed.wrapping_add(u64::from(retry))) % base_nanos
+        };
+        exponential.saturating_add(Duration::from_nanos(jitter))
+    }
+}
+
+/// One round of splitmix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit value from a seed.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What the transport does next for a [`Call`].
+// A step lives for one turn of the run loop and is matched at once: boxing the request would
+// cost an allocation per attempt for no gain.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<T> {
+    /// Send this request and report the outcome with [`Call::on_response`] or
+    /// [`Call::on_transport_error`].
+    Send(http::Request<Body>),
+    /// Back off: sleep until `until`, then poll again.
+    Sleep {
+        /// When to poll again.
+        until: Instant,
+    },
+    /// Another call is fetching the token: wait until the transport's "refresh ended"
+    /// notification or `until` (the refresher's lease end), whichever comes first, then poll
+    /// again.
+    WaitForToken {
+        /// The latest time to poll again.
+        until: Instant,
+    },
+    /// The call is over.
+    Done(Result<T, Error>),
+}
+
+impl<T: fmt::Debug> fmt::Debug for Step<T> {
+    /// A `Send` step shows the method and the URI with the token and secret masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Send(request) => f
+                .debug_tuple("Send")
+                .field(&format_args!(
+                    "{} {}",
+                    request.method(),
+                    RedactedUri(request.uri())
+                ))
+                .finish(),
+            Step::Sleep { until } => f.debug_struct("Sleep").field("until", until).finish(),
+            Step::WaitForToken { until } => f
+                .debug_struct("WaitForToken")
+                .field("until", until)
+                .finish(),
+            Step::Done(result) => f.debug_tuple("Done").field(result).finish(),
+        }
+    }
+}
+
+enum State<T> {
+    /// Nothing outstanding: the next poll sleeps, waits, or sends.
+    Idle,
+    /// The gettoken request is out; this call holds the refresh ticket.
+    TokenRequest(RefreshTicket),
+    /// The business request is out, with the token of this generation.
+    BusinessRequest { generation: u64 },
+    /// The outcome is known; the next poll returns it.
+    Finished(Result<T, Error>),
+    /// The outcome was returned.
+    Returned,
+}
+
+impl<T> State<T> {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::TokenRequest(_) => "TokenRequest",
+            State::BusinessRequest { .. } => "BusinessRequest",
+            State::Finished(_) => "Finished",
+            State::Returned => "Returned",
+        }
+    }
+}
+
+/// One call of operation `O`, from the first token lookup to the typed result.
+///
+/// See the [module documentation](self) for the run loop and the rules.
+pub struct Call<O: Operation> {
+    op: O,
+    base: BaseUrl,
+    policy: RetryPolicy,
+    jitter_seed: u64,
+    state: State<O::Output>,
+    not_before: Option<Instant>,
+    busy_retries: u32,
+    transport_retries: u32,
+    refreshed: bool,
+    body_replayable: bool,
+    business_requests: u32,
+    token_requests: u32,
+}
+
+impl<O: Operation> fmt::Debug for Call<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("operation", &O::NAME)
+            .field("state", &self.state.name())
+            .field("not_before", &self.not_before)
+            .field("busy_retries", &self.busy_retries)
+            .field("transport_retries", &self.transport_retries)
+            .field("refreshed", &self.refreshed)
+            .field("business_requests", &self.business_requests)
+            .field("token_requests", &self.token_requests)
+            .finish()
+    }
+}
+
+impl<O: Operation> Call<O> {
+    /// A call of `op` against `base`. `jitter_seed` makes the backoff jitter of this call
+    /// (give each call its own, e.g. from a counter or the transport's randomness).
+    pub fn new(op: O, base: BaseUrl, policy: RetryPolicy, jitter_seed: u64) -> Self {
+        Self {
+            op,
+            base,
+            policy,
+            jitter_seed,
+            state: State::Idle,
+            not_before: None,
+            busy_retries: 0,
+            transport_retries: 0,
+            refreshed: false,
+            body_replayable: true,
+            business_requests: 0,
+            token_requests: 0,
+        }
+    }
+
+    /// The operation, e.g. for a transport that streams an upload payload it holds.
+    pub fn operation(&self) -> &O {
+        &self.op
+    }
+
+    /// Whether the request last handed out by [`Call::poll`] is the gettoken request and its
+    /// outcome is not yet reported. After reporting it, the transport wakes token waiters.
+    pub fn is_token_request_in_flight(&self) -> bool {
+        matches!(self.state, State::TokenRequest(_))
+    }
+
+    /// How many business requests this call has handed out.
+    pub fn business_requests(&self) -> u32 {
+        self.business_requests
+    }
+
+    /// How many gettoken requests this call has handed out.
+    pub fn token_requests(&self) -> u32 {
+        self.token_requests
+    }
+
+    /// What to do next.
+    ///
+    /// # Panics
+    ///
+    /// When polled again after it returned [`Step::Done`] (like a finished future).
+    pub fn poll(&mut self, now: Instant, cache: &mut TokenCache) -> Step<O::Output> {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => {}
+            State::Finished(result) => {
+                self.state = State::Returned;
+                return Step::Done(result);
+            }
+            State::Returned => panic!("Call::poll after the call returned Step::Done"),
+            outstanding @ (State::TokenRequest(_) | State::BusinessRequest { .. }) => {
+                // The transport broke the protocol: it polled without reporting the outcome.
+                self.state = outstanding;
+                self.abandon(cache);
+                self.state = State::Returned;
+                return Step::Done(Err(Error::Transport(TransportError::maybe_sent(
+                    "the transport polled again without reporting the request's outcome",
+                ))));
+            }
+        }
+        if let Some(until) = self.not_before {
+            if now < until {
+                return Step::Sleep { until };
+            }
+            self.not_before = None;
+        }
+        match cache.lookup(now) {
+            TokenLookup::Ready { token, generation } => {
+                let request = self.op.build(&self.base, &token);
+                self.body_replayable = request.body().is_replayable();
+                self.business_requests += 1;
+                self.state = State::BusinessRequest { generation };
+                Step::Send(request)
+            }
+            TokenLookup::Fetch(ticket) => {
+                let request = cache.refresh_request(&self.base);
+                self.token_requests += 1;
+                self.state = State::TokenRequest(ticket);
+                Step::Send(request)
+            }
+            TokenLookup::Wait { until } => Step::WaitForToken { until },
+        }
+    }
+
+    /// Reports the response to the request of the last [`Step::Send`].
+    ///
+    /// A call that is not waiting for a response ignores it.
+    pub fn on_response<B: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        cache: &mut TokenCache,
+        response: http::Response<B>,
+    ) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::TokenRequest(ticket) => match cache.complete_refresh(ticket, now, response) {
+                Ok(_) => {}
+                // A refresh ahead failed: the still-valid token serves this call.
+                Err(_) if cache.has_fresh_token(now) => {}
+                Err(error) => self.token_failed(now, error),
+            },
+            State::BusinessRequest { generation } => match self.op.parse(response) {
+                Ok(output) => self.finish(Ok(output)),
+                Err(error) => self.business_failed(now, cache, generation, error),
+            },
+            other => self.state = other,
+        }
+    }
+
+    /// Reports that the request of the last [`Step::Send`] failed in the network.
+    ///
+    /// A call that is not waiting for a response ignores it.
+    pub fn on_transport_error(
+        &mut self,
+        now: Instant,
+        cache: &mut TokenCache,
+        error: TransportError,
+    ) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::TokenRequest(ticket) => {
+                cache.fail_refresh(ticket);
+                if !cache.has_fresh_token(now) {
+                    self.transport_failed(now, Error::Transport(error), true);
+                }
+            }
+            State::BusinessRequest { .. } => {
+                let replayable = self.body_replayable;
+                self.transport_failed(now, Error::Transport(error), replayable);
+            }
+            other => self.state = other,
+        }
+    }
+
+    /// Gives the call up: hands back the token refresh if this call holds it (so waiting calls
+    /// can fetch at once) and makes the next poll return [`Error::Cancelled`]. Does nothing to
+    /// a call whose outcome is already known.
+    pub fn cancel(&mut self, cache: &mut TokenCache) {
+        match self.state {
+            State::Finished(_) | State::Returned => {}
+            _ => {
+                self.abandon(cache);
+                self.state = State::Finished(Err(Error::Cancelled));
+            }
+        }
+    }
+
+    fn abandon(&mut self, cache: &mut TokenCache) {
+        if let State::TokenRequest(ticket) = std::mem::replace(&mut self.state, State::Idle) {
+            cache.fail_refresh(ticket);
+        }
+    }
+
+    fn finish(&mut self, result: Result<O::Output, Error>) {
+        self.state = State::Finished(result);
+    }
+
+    fn retry_after(&mut self, now: Instant, retry: u32) {
+        let salt = u64::from(self.busy_retries + self.transport_retries) << 32;
+        let delay = self.policy.backoff(retry, self.jitter_seed ^ salt);
+        self.not_before = Some(now + delay);
+        self.state = State::Idle;
+    }
+
+    fn token_failed(&mut self, now: Instant, error: Error) {
+        let busy = disposition(&error) == Some(Disposition::Retry);
+        if busy && self.busy_retries < self.policy.max_busy_retries {
+            let retry = self.busy_retries;
+            self.busy_retries += 1;
+            self.retry_after(now, retry);
+        } else {
+            self.finish(Err(error));
+        }
+    }
+
+    fn business_failed(
+        &mut self,
+        now: Instant,
+        cache: &mut TokenCache,
+        generation: u64,
+        error: Error,
+    ) {
+        match disposition(&error) {
+            Some(Disposition::RefreshToken) => {
+                cache.invalidate(generation);
+                if self.refreshed {
+                    self.finish(Err(error));
+                } else if !self.body_replayable {
+                    self.finish(Err(Error::NotReplayable(Box::new(error))));
+                } else {
+                    self.refreshed = true;
+                    self.state = State::Idle;
+                }
+            }
+            Some(Disposition::Retry) => {
+                if self.busy_retries >= self.policy.max_busy_retries {
+                    self.finish(Err(error));
+                } else if !self.body_replayable {
+                    self.finish(Err(Error::NotReplayable(Box::new(error))));
+                } else {
+                    let retry = self.busy_retries;
+                    self.busy_retries += 1;
+                    self.retry_after(now, retry);
+                }
+            }
+            _ => self.finish(Err(error)),
+        }
+    }
+
+    fn transport_failed(&mut self, now: Instant, error: Error, replayable: bool) {
+        if self.transport_retries >= self.policy.max_transport_retries {
+            self.finish(Err(error));
+        } else if !replayable {
+            self.finish(Err(Error::NotReplayable(Box::new(error))));
+        } else {
+            let retry = self.transport_retries;
+            self.transport_retries += 1;
+            self.retry_after(now, retry);
+        }
+    }
+}
+
+fn disposition(error: &Error) -> Option<Disposition> {
+    error.errcode().map(ErrCode::disposition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jitter_stays_below_base() {
+        let p = RetryPolicy::default();
+        let ms = Duration::from_millis;
+        for seed in [0, 1, 42, u64::MAX] {
+            for (retry, exp) in [
+                (0, 200),
+                (1, 400),
+                (2, 800),
+                (3, 1600),
+                (4, 3200),
+                (5, 5000),
+            ] {
+                let d = p.backoff(retry, seed);
+                assert!(d >= ms(exp) && d < ms(exp + 200), "{retry} {seed} {d:?}");
+            }
+            assert!(p.backoff(200, seed) < ms(5200));
+        }
+        assert_eq!(p.backoff(1, 7), p.backoff(1, 7));
+        assert_ne!(p.backoff(1, 7), p.backoff(1, 8));
+        let flat = RetryPolicy {
+            base_backoff: Duration::ZERO,
+            ..p
+        };
+        assert_eq!(flat.backoff(3, 9), Duration::ZERO);
+    }
+}

@@ -1,0 +1,578 @@
+//! A pure, single-flight access-token cache for one app's credentials (SPEC §1).
+//!
+//! [`TokenCache`] holds at most one token, knows when it expires and when to refresh it ahead
+//! of expiry, and lets exactly one caller at a time fetch a new one. It reads no clock: every
+//! method that needs the time takes `now`. It does no I/O: a caller that gets
+//! [`TokenLookup::Fetch`] sends [`TokenCache::refresh_request`] itself and hands the answer to
+//! [`TokenCache::complete_refresh`] (or reports failure with [`TokenCache::fail_refresh`]).
+//! The [`crate::driver`] does all of this for a call; transports only share the cache.
+//!
+//! # Sharing across threads or tasks
+//!
+//! The cache is plain data. A transport that runs several calls at once wraps it in
+//! `Arc<Mutex<TokenCache>>` plus a wake-up primitive (a `Condvar`, or tokio's `Notify`), and
+//! wakes every waiter whenever a refresh completes or fails. A caller told to
+//! [`TokenLookup::Wait`] sleeps on that primitive, but never past `until`: that is when the
+//! refresher's *lease* ends, and if the refresher vanished (a cancelled future, a killed
+//! thread) the next [`TokenCache::lookup`] hands the refresh to somebody else.
+//!
+//! # Generations
+//!
+//! Every token stored gets a new, larger generation number. A call remembers the generation of
+//! the token it sent, and when WeCom rejects that token (40014 / 42001) it calls
+//! [`TokenCache::invalidate`] with that generation: a slow call holding an old token cannot
+//! evict a fresher one that another call fetched meanwhile.
+//!
+//! # Timeline of one token
+//!
+//! ```text
+//!  stored at S            refresh_at = E - margin          expires_at = E
+//!  |---------- Ready ------------|------ refresh ahead ------|------ no token -----
+//!                                 first lookup: Fetch          first lookup: Fetch
+//!                                 others: Ready (old token)    others: Wait { until: lease end }
+//! ```
+//!
+//! The margin is the configured one (5 minutes by default) but never more than half the
+//! token's lifetime, so a short-lived token is still used before it is refreshed.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::Body;
+use crate::endpoint::BaseUrl;
+use crate::error::Error;
+use crate::ops::gettoken::{GetToken, MAX_TOKEN_LEN};
+use crate::secret::AccessToken;
+
+/// Default time before expiry at which the cache starts refreshing ahead.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Default length of a refresh lease: how long other callers wait for one refresher before
+/// one of them may take the refresh over.
+pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
+
+/// What a caller should do to get a token.
+#[derive(Debug)]
+pub enum TokenLookup {
+    /// Use this token. Pass `generation` to [`TokenCache::invalidate`] if WeCom rejects it.
+    Ready {
+        /// The token.
+        token: AccessToken,
+        /// Its generation.
+        generation: u64,
+    },
+    /// This caller must fetch a new token: send [`TokenCache::refresh_request`], then call
+    /// [`TokenCache::complete_refresh`] or [`TokenCache::fail_refresh`] with the ticket.
+    Fetch(RefreshTicket),
+    /// Another caller is fetching the token: wait until it completes (the transport's
+    /// notification) or until `until`, the end of its lease, then look up again.
+    Wait {
+        /// When the current refresher's lease ends.
+        until: Instant,
+    },
+}
+
+/// The right, and the duty, to refresh the token: held by exactly one caller at a time.
+///
+/// It is consumed by [`TokenCache::complete_refresh`] or [`TokenCache::fail_refresh`]. A
+/// ticket dropped without either leaves the refresh in flight until its lease ends.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a refresh ticket must be completed or failed, or other callers wait for its lease"]
+pub struct RefreshTicket {
+    id: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    ticket: u64,
+    lease_until: Instant,
+}
+
+/// The token of one app (one `corpid` + secret), with single-flight refresh.
+///
+/// `Debug` shows the token and the secret as `***`.
+#[derive(Debug)]
+pub struct TokenCache {
+    credentials: GetToken,
+    margin: Duration,
+    lease: Duration,
+    cached: Option<Cached>,
+    generation: u64,
+    in_flight: Option<InFlight>,
+    next_ticket: u64,
+}
+
+impl TokenCache {
+    /// An empty cache for `credentials`, with the default margin (5 min) and lease (30 s).
+    pub fn new(credentials: GetToken) -> Self {
+        Self {
+            credentials,
+            margin: DEFAULT_REFRESH_MARGIN,
+            lease: DEFAULT_REFRESH_LEASE,
+            cached: None,
+            generation: 0,
+            in_flight: None,
+            next_ticket: 1,
+        }
+    }
+
+    /// Sets how long before expiry the cache refreshes ahead (capped at half a token's
+    /// lifetime). Applies to tokens stored from now on.
+    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// Sets how long one refresher may hold the refresh before others may take it over.
+    pub fn with_refresh_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The credentials this cache fetches tokens with.
+    pub fn credentials(&self) -> &GetToken {
+        &self.credentials
+    }
+
+    /// The generation of the token held, or of the last one held (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether a refresh is in flight whose lease has not ended at `now`.
+    pub fn is_refreshing(&self, now: Instant) -> bool {
+        self.in_flight.is_some_and(|f| now < f.lease_until)
+    }
+
+    /// When the token held expires, if one is held (it may already be past).
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.cached.as_ref().map(|c| c.expires_at)
+    }
+
+    /// Says whether to use the token, fetch a new one, or wait for another caller's fetch.
+    pub fn lookup(&mut self, now: Instant) -> TokenLookup {
+        if self.cached.as_ref().is_some_and(|c| now >= c.expires_at) {
+            self.cached = None;
+        }
+        let refreshing = self.is_refreshing(now);
+        match &self.cached {
+            Some(c) if now < c.refresh_at || refreshing => TokenLookup::Ready {
+                token: c.token.clone(),
+                generation: self.generation,
+            },
+            // Valid but within the margin, nobody refreshing: this caller refreshes ahead.
+            Some(_) => TokenLookup::Fetch(self.issue_ticket(now)),
+            None if refreshing => TokenLookup::Wait {
+                until: self.in_flight.map_or(now, |f| f.lease_until),
+            },
+            None => TokenLookup::Fetch(self.issue_ticket(now)),
+        }
+    }
+
+    fn issue_ticket(&mut self, now: Instant) -> RefreshTicket {
+        let id = self.next_ticket;
+        self.next_ticket += 1;
+        self.in_flight = Some(InFlight {
+            ticket: id,
+            lease_until: now + self.lease,
+        });
+        RefreshTicket { id }
+    }
+
+    /// The gettoken request a ticket holder sends.
+    pub fn refresh_request(&self, base: &BaseUrl) -> http::Request<Body> {
+        self.credentials.build(base)
+    }
+
+    /// Reads the gettoken answer of a ticket holder. On success the token is stored (expiring
+    /// `expires_in` after `now`) under a new generation, which is returned with it. Either way
+    /// the refresh is no longer in flight, so waiters should be woken.
+    ///
+    /// A ticket whose lease was taken over still stores a good token (it is valid and fresh);
+    /// it does not end the newer refresh.
+    pub fn complete_refresh<B: AsRef<[u8]>>(
+        &mut self,
+        ticket: RefreshTicket,
+        now: Instant,
+        response: http::Response<B>,
+    ) -> Result<(AccessToken, u64), Error> {
+        let grant = match self.credentials.parse(response) {
+            Ok(grant) => grant,
+            Err(error) => {
+                self.release_failed(&ticket);
+                return Err(error);
+            }
+        };
+        self.release(&ticket);
+        self.store(grant.token.clone(), now, grant.expires_in);
+        Ok((grant.token, self.generation))
+    }
+
+    /// Gives the refresh up (the request failed or was abandoned) so another caller can try
+    /// at once. A stale ticket, whose lease another caller took over, changes nothing.
+    ///
+    /// When a still-valid token is held (a refresh *ahead* failed), the next refresh ahead is
+    /// put off until the failed refresher's lease would have ended: the valid token keeps
+    /// serving meanwhile, and gettoken is not hammered during the margin.
+    pub fn fail_refresh(&mut self, ticket: RefreshTicket) {
+        self.release_failed(&ticket);
+    }
+
+    fn release(&mut self, ticket: &RefreshTicket) -> Option<InFlight> {
+        let released = self.in_flight.filter(|f| f.ticket == ticket.id);
+        if released.is_some() {
+            self.in_flight = None;
+        }
+        released
+    }
+
+    fn release_failed(&mut self, ticket: &RefreshTicket) {
+        if let (Some(failed), Some(cached)) = (self.release(ticket), self.cached.as_mut()) {
+            cached.refresh_at = cached
+                .refresh_at
+                .max(failed.lease_until)
+                .min(cached.expires_at);
+        }
+    }
+
+    /// Whether a token is held that [`TokenCache::lookup`] hands out at `now` without asking
+    /// anyone to refresh (valid, and before its refresh-ahead point).
+    pub fn has_fresh_token(&self, now: Instant) -> bool {
+        self.cached.as_ref().is_some_and(|c| now < c.refresh_at)
+    }
+
+    fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
+        let margin = self.margin.min(lifetime / 2);
+        self.generation += 1;
+        self.cached = Some(Cached {
+            token,
+            refresh_at: now + (lifetime - margin),
+            expires_at: now + lifetime,
+        });
+    }
+
+    /// Drops the token if it is still of `generation` (WeCom rejected it). A token of another
+    /// generation — a fresher one fetched meanwhile — is kept.
+    pub fn invalidate(&mut self, generation: u64) {
+        if self.generation == generation {
+            self.cached = None;
+        }
+    }
+
+    /// The token held, for a shared store (a file, another process). `now_unix` is the wall
+    /// clock (seconds since the Unix epoch) at the same moment as `now`. `None` when no valid
+    /// token is held. The expiry is rounded down to the second.
+    pub fn export(&self, now: Instant, now_unix: u64) -> Option<StoredToken> {
+        let cached = self.cached.as_ref().filter(|c| now < c.expires_at)?;
+        let remaining = cached.expires_at.saturating_duration_since(now).as_secs();
+        Some(StoredToken {
+            access_token: cached.token.expose().to_owned(),
+            expires_at_unix: now_unix.saturating_add(remaining),
+            generation: self.generation,
+        })
+    }
+
+    /// Adopts a token from a shared store if it is still valid at `now_unix` and outlives the
+    /// token held (if any). An adopted token gets a generation above both this cache's and the
+    /// stored one, so generations stay increasing across runs that share a store.
+    ///
+    /// Returns whether the token was adopted. A malformed token (empty, over 512 bytes) is
+    /// ignored.
+    pub fn import(&mut self, stored: StoredToken, now: Instant, now_unix: u64) -> bool {
+        if stored.expires_at_unix <= now_unix
+            || stored.access_token.is_empty()
+            || stored.access_token.len() > MAX_TOKEN_LEN
+        {
+            return false;
+        }
+        let lifetime = Duration::from_secs(stored.expires_at_unix - now_unix);
+        let held_valid = self.cached.as_ref().filter(|c| now < c.expires_at);
+        if held_valid.is_some_and(|c| c.expires_at >= now + lifetime) {
+            return false;
+        }
+        self.generation = self.generation.max(stored.generation);
+        self.store(AccessToken::new(stored.access_token), now, lifetime);
+        true
+    }
+}
+
+/// A token as kept in a shared store between runs (the CLI keeps it in a file).
+///
+/// `Debug` prints the token as `***`; the serialized form holds it in clear, so a store must
+/// be private to its user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    /// The token text.
+    pub access_token: String,
+    /// When it expires, in seconds since the Unix epoch.
+    pub expires_at_unix: u64,
+    /// The generation it had in the cache that exported it.
+    pub generation: u64,
+}
+
+impl fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("access_token", &"***")
+            .field("expires_at_unix", &self.expires_at_unix)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::CorpSecret;
+    use bytes::Bytes;
+
+    fn cache() -> TokenCache {
+        TokenCache::new(GetToken::new("ww1", CorpSecret::new("s3cr3t-value")))
+    }
+
+    fn grant(token: &str, expires_in: u64) -> http::Response<Bytes> {
+        let body = format!(
+            r#"{{"errcode":0,"errmsg":"ok","access_token":"{token}","expires_in":{expires_in}}}"#
+        );
+        http::Response::builder()
+            .status(200)
+            .body(Bytes::from(body))
+            .unwrap()
+    }
+
+    fn fetch(c: &mut TokenCache, now: Instant) -> RefreshTicket {
+        match c.lookup(now) {
+            TokenLookup::Fetch(t) => t,
+            other => panic!("expected Fetch, got {other:?}"),
+        }
+    }
+
+    fn ready(c: &mut TokenCache, now: Instant) -> (String, u64) {
+        match c.lookup(now) {
+            TokenLookup::Ready { token, generation } => (token.expose().to_owned(), generation),
+            other => panic!("expected Ready, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn expiry_boundary_and_refresh_ahead() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // A long lease, so that the refresher started at the margin still holds it at expiry.
+        let mut c = cache().with_refresh_lease(s(600));
+        let t = fetch(&mut c, t0);
+        let (tok, generation) = c.complete_refresh(t, t0, grant("tokA", 7200)).unwrap();
+        assert_eq!((tok.expose(), generation), ("tokA", 1));
+        // One second before the margin starts: plain Ready, no refresh.
+        assert_eq!(ready(&mut c, t0 + s(7200 - 300 - 1)), ("tokA".into(), 1));
+        assert!(!c.is_refreshing(t0 + s(7200 - 300 - 1)));
+        // At the margin: the first caller refreshes ahead, the others keep the valid token.
+        let t = fetch(&mut c, t0 + s(7200 - 300));
+        assert_eq!(ready(&mut c, t0 + s(7200 - 300)), ("tokA".into(), 1));
+        assert_eq!(ready(&mut c, t0 + s(7199)), ("tokA".into(), 1));
+        // At expiry the old token is gone: waiters wait for the refresher's lease.
+        match c.lookup(t0 + s(7200)) {
+            TokenLookup::Wait { until } => assert_eq!(until, t0 + s(7200 - 300 + 600)),
+            other => panic!("expected Wait, got {other:?}"),
+        }
+        assert_eq!(c.expires_at(), None);
+        let (_, generation) = c
+            .complete_refresh(t, t0 + s(7200), grant("tokB", 7200))
+            .unwrap();
+        assert_eq!(generation, 2);
+        assert_eq!(ready(&mut c, t0 + s(7201)), ("tokB".into(), 2));
+    }
+
+    #[test]
+    fn absent_token_after_expiry_without_lookup_in_margin() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tokA", 7200)).unwrap();
+        let t = fetch(&mut c, t0 + Duration::from_secs(7200));
+        // The expired token is not handed out to the others.
+        assert!(matches!(
+            c.lookup(t0 + Duration::from_secs(7200)),
+            TokenLookup::Wait { .. }
+        ));
+        c.fail_refresh(t);
+        assert!(!c.is_refreshing(t0 + Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn short_lifetime_caps_margin_at_half() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tok", 60)).unwrap();
+        ready(&mut c, t0 + Duration::from_secs(29));
+        let _ticket = fetch(&mut c, t0 + Duration::from_secs(30));
+    }
+
+    #[test]
+    fn single_flight_and_lease_takeover() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let vanished = fetch(&mut c, t0);
+        for i in 0..29 {
+            assert!(matches!(
+                c.lookup(t0 + Duration::from_secs(i)),
+                TokenLookup::Wait { .. }
+            ));
+        }
+        // The lease ends: the next caller takes over.
+        let taker = fetch(&mut c, t0 + Duration::from_secs(30));
+        assert_ne!(vanished, taker);
+        // The vanished refresher failing late does not end the new refresh.
+        c.fail_refresh(vanished);
+        assert!(c.is_refreshing(t0 + Duration::from_secs(31)));
+        assert!(matches!(
+            c.lookup(t0 + Duration::from_secs(31)),
+            TokenLookup::Wait { .. }
+        ));
+        c.complete_refresh(taker, t0 + Duration::from_secs(32), grant("tokT", 7200))
+            .unwrap();
+        assert_eq!(ready(&mut c, t0 + Duration::from_secs(33)).0, "tokT");
+    }
+
+    #[test]
+    fn failed_refresh_lets_the_next_caller_fetch_at_once() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        let err_body = Bytes::from_static(br#"{"errcode":40001,"errmsg":"invalid credential"}"#);
+        let err = c
+            .complete_refresh(
+                t,
+                t0,
+                http::Response::builder()
+                    .status(200)
+                    .body(err_body)
+                    .unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(err.errcode(), Some(crate::ErrCode::InvalidCredential));
+        assert_eq!(c.generation(), 0);
+        let _ticket = fetch(&mut c, t0 + Duration::from_millis(1));
+    }
+
+    #[test]
+    fn failed_refresh_ahead_keeps_serving_the_valid_token() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tokA", 7200)).unwrap();
+        let ahead = fetch(&mut c, t0 + s(6900));
+        c.fail_refresh(ahead);
+        // Put off until the failed lease would have ended (6900 + 30).
+        assert!(c.has_fresh_token(t0 + s(6929)));
+        assert_eq!(ready(&mut c, t0 + s(6929)).0, "tokA");
+        let again = fetch(&mut c, t0 + s(6930));
+        c.fail_refresh(again);
+        // Never past expiry.
+        let late = fetch(&mut c, t0 + s(7190));
+        c.fail_refresh(late);
+        assert!(!c.has_fresh_token(t0 + s(7200)));
+        let _ticket = fetch(&mut c, t0 + s(7200));
+    }
+
+    #[test]
+    fn stale_generation_does_not_evict() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        let (_, old) = c.complete_refresh(t, t0, grant("old", 7200)).unwrap();
+        // Another call saw 42001 with the old token and refreshed.
+        c.invalidate(old);
+        let t = fetch(&mut c, t0 + Duration::from_secs(1));
+        let (_, new) = c
+            .complete_refresh(t, t0 + Duration::from_secs(1), grant("new", 7200))
+            .unwrap();
+        assert!(new > old);
+        // A slow call with the old token now fails too: the new token stays.
+        c.invalidate(old);
+        assert_eq!(
+            ready(&mut c, t0 + Duration::from_secs(2)),
+            ("new".into(), new)
+        );
+        c.invalidate(new);
+        let _ticket = fetch(&mut c, t0 + Duration::from_secs(2));
+    }
+
+    #[test]
+    fn old_answer_without_errcode() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        let body = Bytes::from_static(br#"{"access_token":"legacy","expires_in":7200}"#);
+        let resp = http::Response::builder().status(200).body(body).unwrap();
+        let (tok, _) = c.complete_refresh(t, t0, resp).unwrap();
+        assert_eq!(tok.expose(), "legacy");
+    }
+
+    #[test]
+    fn export_import_round_trip() {
+        let t0 = Instant::now();
+        let unix0 = 1_700_000_000;
+        let mut c = cache();
+        assert!(c.export(t0, unix0).is_none());
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tokE", 7200)).unwrap();
+        let later = t0 + Duration::from_secs(100);
+        let stored = c.export(later, unix0 + 100).unwrap();
+        assert_eq!(stored.expires_at_unix, unix0 + 7200);
+        assert_eq!(stored.generation, 1);
+        let json = serde_json::to_string(&stored).unwrap();
+        let back: StoredToken = serde_json::from_str(&json).unwrap();
+
+        // A new run, its Instant clock unrelated, 1000 s later in wall time.
+        let r0 = Instant::now();
+        let mut d = cache();
+        assert!(d.import(back.clone(), r0, unix0 + 1000));
+        assert_eq!(d.generation(), 2);
+        assert_eq!(ready(&mut d, r0).0, "tokE");
+        // Remaining 6200 s: refresh ahead 300 s before the end, expired after it.
+        ready(&mut d, r0 + Duration::from_secs(6200 - 301));
+        let _ticket = fetch(&mut d, r0 + Duration::from_secs(6200 - 300));
+        assert_eq!(d.expires_at(), Some(r0 + Duration::from_secs(6200)));
+
+        // Expired or not better than what is held: ignored.
+        let mut e = cache();
+        assert!(!e.import(back.clone(), r0, unix0 + 7200));
+        assert!(!d.import(back.clone(), r0, unix0 + 1000));
+        let mut bad = back;
+        bad.access_token.clear();
+        assert!(!e.import(bad, r0, unix0));
+    }
+
+    #[test]
+    fn debug_never_shows_the_token_or_secret() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("tok-VISIBLE-123", 7200))
+            .unwrap();
+        let stored = c.export(t0, 1_700_000_000).unwrap();
+        let lookup = c.lookup(t0);
+        for text in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            format!("{stored:?}"),
+            format!("{lookup:?}"),
+        ] {
+            assert!(!text.contains("tok-VISIBLE-123"), "{text}");
+            assert!(!text.contains("s3cr3t-value"), "{text}");
+        }
+        assert!(format!("{stored:?}").contains("1700007200"));
+    }
+}

@@ -1,0 +1,691 @@
+//! Virtual-time scenarios for the call driver and the token cache, through the public API
+//! only, with test-only operations and a scripted server.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wecom_material_core::driver::{Call, RetryPolicy, Step};
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::token_cache::TokenCache;
+use wecom_material_core::{
+    AccessToken, ApiError, BaseUrl, Body, CorpSecret, DecodeError, ErrCode, Error, Operation,
+    Payload, Replay, TransportError, UploadBody,
+};
+
+/// A JSON read operation: `GET /cgi-bin/fake?access_token=…` → `{"errcode":0,"value":N}`.
+struct FakeJson;
+
+/// An upload whose payload the transport streams from a one-shot reader.
+struct OneShotUpload;
+
+fn parse_fake<B: AsRef<[u8]>>(response: http::Response<B>) -> Result<u64, Error> {
+    let status = response.status().as_u16();
+    let body = response.body().as_ref();
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| DecodeError::new(status, format!("not JSON: {e}"), body))?;
+    let code = v["errcode"].as_i64().unwrap_or(0);
+    if code != 0 {
+        let err = ApiError {
+            code: ErrCode::from_code(code),
+            errmsg: v["errmsg"].as_str().unwrap_or("").to_owned(),
+        };
+        return Err(if err.code == ErrCode::RateLimited {
+            Error::RateLimited(err)
+        } else {
+            Error::Api(err)
+        });
+    }
+    v["value"]
+        .as_u64()
+        .ok_or_else(|| DecodeError::new(status, "no value", body).into())
+}
+
+impl Operation for FakeJson {
+    type Output = u64;
+    const NAME: &'static str = "fake";
+    fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
+        http::Request::get(base.uri("/cgi-bin/fake", &[("access_token", token.expose())]))
+            .body(Body::Empty)
+            .unwrap()
+    }
+    fn parse<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<u64, Error> {
+        parse_fake(response)
+    }
+}
+
+impl Operation for OneShotUpload {
+    type Output = u64;
+    const NAME: &'static str = "fake/upload";
+    fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
+        let body = Body::Upload(UploadBody {
+            head: Bytes::from_static(b"--b\r\n\r\n"),
+            payload: Payload::External {
+                len: 1000,
+                replay: Replay::OneShot,
+            },
+            tail: Bytes::from_static(b"\r\n--b--\r\n"),
+        });
+        http::Request::post(base.uri("/cgi-bin/upload", &[("access_token", token.expose())]))
+            .body(body)
+            .unwrap()
+    }
+    fn parse<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<u64, Error> {
+        parse_fake(response)
+    }
+}
+
+fn base() -> BaseUrl {
+    BaseUrl::parse("http://127.0.0.1:1").unwrap()
+}
+
+fn cache() -> TokenCache {
+    TokenCache::new(GetToken::new("ww1", CorpSecret::new("secret-xyz")))
+}
+
+fn json(body: &str) -> http::Response<Bytes> {
+    http::Response::builder()
+        .status(200)
+        .body(Bytes::from(body.to_owned()))
+        .unwrap()
+}
+
+fn token_answer(token: &str) -> http::Response<Bytes> {
+    json(&format!(
+        r#"{{"errcode":0,"errmsg":"ok","access_token":"{token}","expires_in":7200}}"#
+    ))
+}
+
+fn errcode(code: i64) -> http::Response<Bytes> {
+    json(&format!(r#"{{"errcode":{code},"errmsg":"scripted"}}"#))
+}
+
+fn ok(value: u64) -> http::Response<Bytes> {
+    json(&format!(r#"{{"errcode":0,"errmsg":"ok","value":{value}}}"#))
+}
+
+type Answer = Result<http::Response<Bytes>, TransportError>;
+
+/// A scripted server: gettoken answers and business answers are taken in order; it records
+/// every request as `gettoken` or `<path> token=<token>`.
+struct Server {
+    tokens: VecDeque<Answer>,
+    business: VecDeque<Answer>,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn new(
+        tokens: impl IntoIterator<Item = Answer>,
+        business: impl IntoIterator<Item = Answer>,
+    ) -> Self {
+        Self {
+            tokens: tokens.into_iter().collect(),
+            business: business.into_iter().collect(),
+            log: Vec::new(),
+        }
+    }
+
+    fn answer(&mut self, request: &http::Request<Body>) -> Answer {
+        let uri = request.uri();
+        if uri.path() == "/cgi-bin/gettoken" {
+            assert!(uri.query().unwrap().contains("corpsecret=secret-xyz"));
+            self.log.push("gettoken".into());
+            self.tokens.pop_front().expect("unexpected gettoken")
+        } else {
+            let token = uri
+                .query()
+                .unwrap()
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("access_token="))
+                .unwrap();
+            self.log.push(format!("{} token={token}", uri.path()));
+            self.business
+                .pop_front()
+                .expect("unexpected business request")
+        }
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.log.iter().filter(|l| l.starts_with(what)).count()
+    }
+}
+
+/// What a transport does, at virtual speed: returns the result and the sleeps taken.
+fn run<O: Operation>(
+    call: &mut Call<O>,
+    cache: &mut TokenCache,
+    now: &mut Instant,
+    server: &mut Server,
+) -> (Result<O::Output, Error>, Vec<Duration>) {
+    let mut sleeps = Vec::new();
+    for _ in 0..100 {
+        match call.poll(*now, cache) {
+            Step::Send(request) => match server.answer(&request) {
+                Ok(response) => call.on_response(*now, cache, response),
+                Err(error) => call.on_transport_error(*now, cache, error),
+            },
+            Step::Sleep { until } => {
+                assert!(until > *now);
+                sleeps.push(until - *now);
+                *now = until;
+            }
+            Step::WaitForToken { until } => *now = until,
+            Step::Done(result) => return (result, sleeps),
+        }
+    }
+    panic!("the call did not finish in 100 steps");
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy::default()
+}
+
+#[test]
+fn first_call_fetches_then_reuses_the_token() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], [Ok(ok(1)), Ok(ok(2))]);
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        1
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        2
+    );
+    assert_eq!(
+        server.log,
+        [
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "/cgi-bin/fake token=T1"
+        ]
+    );
+}
+
+#[test]
+fn expired_token_42001_refreshes_once_then_succeeds() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+        [Ok(errcode(42001)), Ok(ok(7))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap(), 7);
+    assert!(sleeps.is_empty());
+    assert_eq!(
+        server.log,
+        [
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T2"
+        ]
+    );
+    assert_eq!((call.token_requests(), call.business_requests()), (2, 2));
+    assert_eq!(cache.generation(), 2);
+}
+
+#[test]
+fn invalid_token_40014_twice_fails_after_one_refresh() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+        [Ok(errcode(40014)), Ok(errcode(40014))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert!(matches!(&err, Error::Api(e) if e.code == ErrCode::InvalidAccessToken));
+    assert_eq!(
+        (server.count("gettoken"), server.count("/cgi-bin/fake")),
+        (2, 2)
+    );
+}
+
+#[test]
+fn rejected_token_takes_a_fresher_one_instead_of_fetching() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+        [
+            Ok(ok(0)),
+            Ok(errcode(42001)),
+            Ok(ok(2)),
+            Ok(errcode(42001)),
+            Ok(ok(3)),
+        ],
+    );
+    let mut warm = Call::new(FakeJson, base(), policy(), 0);
+    run(&mut warm, &mut cache, &mut now, &mut server).0.unwrap();
+    // Two calls send with T1; the first learns it expired and refreshes to T2.
+    let mut slow = Call::new(FakeJson, base(), policy(), 1);
+    let Step::Send(slow_request) = slow.poll(now, &mut cache) else {
+        panic!()
+    };
+    let mut fast = Call::new(FakeJson, base(), policy(), 2);
+    assert_eq!(
+        run(&mut fast, &mut cache, &mut now, &mut server).0.unwrap(),
+        2
+    );
+    // The slow call's T1 is rejected too: T2 is kept and used, no third gettoken.
+    let late = server.answer(&slow_request).unwrap();
+    slow.on_response(now, &mut cache, late);
+    assert_eq!(
+        run(&mut slow, &mut cache, &mut now, &mut server).0.unwrap(),
+        3
+    );
+    assert_eq!(server.count("gettoken"), 2);
+    assert_eq!(server.log.last().unwrap(), "/cgi-bin/fake token=T2");
+}
+
+#[test]
+fn busy_twice_then_success_with_growing_sleeps() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1"))],
+        [Ok(errcode(-1)), Ok(errcode(-1)), Ok(ok(3))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 99);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap(), 3);
+    assert_eq!(call.business_requests(), 3);
+    assert_eq!(sleeps.len(), 2);
+    let ms = Duration::from_millis;
+    assert!(sleeps[0] >= ms(200) && sleeps[0] < ms(400), "{sleeps:?}");
+    assert!(sleeps[1] >= ms(400) && sleeps[1] < ms(600), "{sleeps:?}");
+}
+
+#[test]
+fn busy_forever_gives_up_after_four_attempts() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], (0..10).map(|_| Ok(errcode(-1))));
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap_err().errcode(), Some(ErrCode::SystemBusy));
+    assert_eq!(server.count("/cgi-bin/fake"), 4);
+    assert_eq!(sleeps.len(), 3);
+    assert!(sleeps.windows(2).all(|w| w[0] < w[1]), "{sleeps:?}");
+}
+
+#[test]
+fn concurrency_limit_45033_is_retried_like_busy() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(45033)), Ok(ok(1))]);
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        1
+    );
+}
+
+#[test]
+fn rate_limit_45009_is_not_retried() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(45009)), Ok(ok(1))]);
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert!(matches!(result, Err(Error::RateLimited(_))));
+    assert_eq!(server.count("/cgi-bin/fake"), 1);
+    assert!(sleeps.is_empty());
+}
+
+#[test]
+fn fatal_code_is_returned_at_once() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(40007))]);
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(ErrCode::InvalidMediaId));
+}
+
+#[test]
+fn bad_secret_on_gettoken_fails_without_retry() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(errcode(40001)), Ok(errcode(40001))], []);
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(ErrCode::InvalidCredential));
+    assert_eq!(server.log, ["gettoken"]);
+    // The refresh is released: the next call may try at once.
+    assert!(!cache.is_refreshing(now));
+}
+
+#[test]
+fn busy_gettoken_is_retried_within_the_busy_budget() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(errcode(-1)), Ok(token_answer("T1"))],
+        [Ok(errcode(-1)), Ok(errcode(-1)), Ok(errcode(-1)), Ok(ok(1))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    // 1 busy gettoken + 2 busy business answers use the budget of 3; the third busy ends it.
+    assert_eq!(err.errcode(), Some(ErrCode::SystemBusy));
+    assert_eq!(
+        (server.count("gettoken"), server.count("/cgi-bin/fake")),
+        (2, 3)
+    );
+}
+
+#[test]
+fn old_gettoken_answer_without_errcode_works() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let legacy = json(r#"{"access_token":"LEGACY","expires_in":7200}"#);
+    let mut server = Server::new([Ok(legacy)], [Ok(ok(4))]);
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        4
+    );
+    assert_eq!(server.log[1], "/cgi-bin/fake token=LEGACY");
+}
+
+#[test]
+fn transport_errors_are_retried_then_surface() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [
+            Err(TransportError::not_sent("connect refused")),
+            Ok(token_answer("T1")),
+        ],
+        [Err(TransportError::maybe_sent("reset")), Ok(ok(5))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap(), 5);
+    assert_eq!(sleeps.len(), 2);
+
+    let mut server = Server::new([], (0..5).map(|_| Err(TransportError::maybe_sent("reset"))));
+    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)));
+    assert_eq!(server.count("/cgi-bin/fake"), 3);
+}
+
+#[test]
+fn one_shot_upload_is_not_resent_after_a_transport_error() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1"))],
+        [Err(TransportError::maybe_sent("reset")), Ok(ok(1))],
+    );
+    let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    let Error::NotReplayable(cause) = err else {
+        panic!("{err:?}")
+    };
+    assert!(matches!(*cause, Error::Transport(_)));
+    assert_eq!(server.count("/cgi-bin/upload"), 1);
+}
+
+#[test]
+fn one_shot_upload_is_not_resent_after_42001_or_busy() {
+    for code in [42001, -1] {
+        let mut now = Instant::now();
+        let mut cache = cache();
+        let mut server = Server::new(
+            [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+            [Ok(errcode(code)), Ok(ok(1))],
+        );
+        let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+        let err = run(&mut call, &mut cache, &mut now, &mut server)
+            .0
+            .unwrap_err();
+        assert!(matches!(err, Error::NotReplayable(_)), "{err:?}");
+        assert_eq!(err.errcode(), Some(ErrCode::from_code(code)));
+        assert_eq!(server.count("/cgi-bin/upload"), 1);
+        assert_eq!(server.count("gettoken"), 1);
+    }
+    // Even so, the rejected token is dropped for the calls that follow.
+    let now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(42001))]);
+    let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+    let mut t = now;
+    let _ = run(&mut call, &mut cache, &mut t, &mut server);
+    let mut next = Call::new(FakeJson, base(), policy(), 6);
+    assert!(
+        matches!(next.poll(t, &mut cache), Step::Send(r) if r.uri().path() == "/cgi-bin/gettoken")
+    );
+}
+
+#[test]
+fn sixty_four_concurrent_calls_make_one_gettoken() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut calls: Vec<_> = (0..64)
+        .map(|i| Call::new(FakeJson, base(), policy(), i))
+        .collect();
+    let mut server = Server::new([Ok(token_answer("T1"))], (0..64).map(|i| Ok(ok(i))));
+    let mut refresher = None;
+    for (i, call) in calls.iter_mut().enumerate() {
+        match call.poll(t0, &mut cache) {
+            Step::Send(request) => {
+                assert!(call.is_token_request_in_flight());
+                assert!(refresher.replace((i, request)).is_none());
+            }
+            Step::WaitForToken { until } => assert_eq!(until, t0 + Duration::from_secs(30)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The refresher's answer arrives 100 ms later; the transport wakes the waiters.
+    let (i, request) = refresher.unwrap();
+    let t1 = t0 + Duration::from_millis(100);
+    let response = server.answer(&request).unwrap();
+    calls[i].on_response(t1, &mut cache, response);
+    assert!(!calls[i].is_token_request_in_flight());
+    let mut results = Vec::new();
+    for call in &mut calls {
+        let Step::Send(request) = call.poll(t1, &mut cache) else {
+            panic!()
+        };
+        assert!(!call.is_token_request_in_flight());
+        call.on_response(t1, &mut cache, server.answer(&request).unwrap());
+        let Step::Done(result) = call.poll(t1, &mut cache) else {
+            panic!()
+        };
+        results.push(result.unwrap());
+    }
+    assert_eq!(results.len(), 64);
+    assert_eq!(server.count("gettoken"), 1);
+    assert_eq!(server.count("/cgi-bin/fake token=T1"), 64);
+}
+
+#[test]
+fn a_vanished_refresher_is_taken_over_after_its_lease() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut vanished = Call::new(FakeJson, base(), policy(), 1);
+    assert!(matches!(vanished.poll(t0, &mut cache), Step::Send(_)));
+    // Its future is dropped without a word: the others wait for the lease, then take over.
+    drop(vanished);
+    let mut server = Server::new([Ok(token_answer("T2"))], [Ok(ok(9))]);
+    let mut waiter = Call::new(FakeJson, base(), policy(), 2);
+    let Step::WaitForToken { until } = waiter.poll(t0 + Duration::from_secs(1), &mut cache) else {
+        panic!()
+    };
+    assert_eq!(until, t0 + Duration::from_secs(30));
+    let mut now = until;
+    assert_eq!(
+        run(&mut waiter, &mut cache, &mut now, &mut server)
+            .0
+            .unwrap(),
+        9
+    );
+    assert_eq!(server.log, ["gettoken", "/cgi-bin/fake token=T2"]);
+}
+
+#[test]
+fn a_cancelled_refresher_hands_the_refresh_back_at_once() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut first = Call::new(FakeJson, base(), policy(), 1);
+    assert!(matches!(first.poll(t0, &mut cache), Step::Send(_)));
+    first.cancel(&mut cache);
+    assert!(matches!(
+        first.poll(t0, &mut cache),
+        Step::Done(Err(Error::Cancelled))
+    ));
+    let mut second = Call::new(FakeJson, base(), policy(), 2);
+    assert!(matches!(
+        second.poll(t0, &mut cache),
+        Step::Send(r) if r.uri().path() == "/cgi-bin/gettoken"
+    ));
+}
+
+#[test]
+fn refresh_ahead_is_done_by_one_call_while_others_use_the_valid_token() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut now = t0;
+    let mut server = Server::new(
+        [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+        [Ok(ok(1)), Ok(ok(2)), Ok(ok(3))],
+    );
+    run(
+        &mut Call::new(FakeJson, base(), policy(), 1),
+        &mut cache,
+        &mut now,
+        &mut server,
+    )
+    .0
+    .unwrap();
+    let at_margin = t0 + Duration::from_secs(7200 - 300);
+    let mut ahead = Call::new(FakeJson, base(), policy(), 2);
+    let Step::Send(gettoken) = ahead.poll(at_margin, &mut cache) else {
+        panic!()
+    };
+    assert!(ahead.is_token_request_in_flight());
+    let mut other = Call::new(FakeJson, base(), policy(), 3);
+    let mut t = at_margin;
+    assert_eq!(
+        run(&mut other, &mut cache, &mut t, &mut server).0.unwrap(),
+        2
+    );
+    let response = server.answer(&gettoken).unwrap();
+    ahead.on_response(at_margin, &mut cache, response);
+    let mut t = at_margin;
+    assert_eq!(
+        run(&mut ahead, &mut cache, &mut t, &mut server).0.unwrap(),
+        3
+    );
+    assert_eq!(
+        server.log[1..],
+        [
+            "/cgi-bin/fake token=T1",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T2"
+        ]
+    );
+}
+
+#[test]
+fn debug_output_never_shows_token_or_secret() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let step = call.poll(t0, &mut cache);
+    let step_text = format!("{step:?}");
+    assert!(step_text.contains("corpsecret=***"), "{step_text}");
+    call.on_response(t0, &mut cache, token_answer("TOKEN-SHOULD-HIDE"));
+    let step = call.poll(t0, &mut cache);
+    let stored = cache.export(t0, 1_700_000_000).unwrap();
+    for text in [
+        step_text,
+        format!("{step:?}"),
+        format!("{cache:?}"),
+        format!("{stored:?}"),
+        format!("{call:?}"),
+    ] {
+        assert!(!text.contains("TOKEN-SHOULD-HIDE"), "{text}");
+        assert!(!text.contains("secret-xyz"), "{text}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "after the call returned")]
+fn polling_after_done_panics() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    call.cancel(&mut cache);
+    let _ = call.poll(t0, &mut cache);
+    let _ = call.poll(t0, &mut cache);
+}
+
+#[test]
+fn a_failed_refresh_ahead_falls_back_to_the_valid_token() {
+    let t0 = Instant::now();
+    let mut cache = cache();
+    let mut now = t0;
+    let mut server = Server::new(
+        [
+            Ok(token_answer("T1")),
+            Ok(errcode(-1)),
+            Err(TransportError::maybe_sent("reset")),
+        ],
+        [Ok(ok(1)), Ok(ok(2)), Ok(ok(3))],
+    );
+    run(
+        &mut Call::new(FakeJson, base(), policy(), 1),
+        &mut cache,
+        &mut now,
+        &mut server,
+    )
+    .0
+    .unwrap();
+    // In the margin, the refresh ahead fails: the call uses T1 without sleeping.
+    let mut now = t0 + Duration::from_secs(7200 - 300);
+    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
+    assert_eq!(result.unwrap(), 2);
+    assert!(sleeps.is_empty());
+    // The next refresh ahead waits for the failed lease to end, then fails in the network.
+    let mut now = t0 + Duration::from_secs(7200 - 300 + 30);
+    let mut call = Call::new(FakeJson, base(), policy(), 3);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        3
+    );
+    assert_eq!(
+        server.log,
+        [
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T1"
+        ]
+    );
+}
