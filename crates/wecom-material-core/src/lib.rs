@@ -39,5 +39,5 @@ pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
-pub use transfer::{CancelFlag, Progress};
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
+pub use transfer::{CancelFlag, Progress};

@@ -22,7 +22,7 @@ impl ByteRange {
     }
 
     /// How many bytes the range asks for, if bounded.
-    pub fn len(&self) -> Option<u64> {
+    pub fn byte_count(&self) -> Option<u64> {
         self.end_inclusive.map(|end| end - self.start + 1)
     }
 }

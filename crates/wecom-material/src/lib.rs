@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use wecom_material_core::*;
+
+/// The blocking client over ureq 3 (feature `ureq`).
+#[cfg(feature = "ureq")]
+pub mod blocking {
+    pub use wecom_material_ureq::{
+        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, Downloaded,
+        Transfer, md5_file,
+    };
+}
