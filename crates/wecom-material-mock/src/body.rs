@@ -1,6 +1,7 @@
 //! Response bodies that stream slices of shared `Bytes`, and a request-body tap that counts
 //! and hashes what the emulator reads.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,19 @@ pub(crate) struct MockBody {
     pos: usize,
     stop: usize,
     fail_at_stop: bool,
+    /// A cut body pauses before ending so that hyper flushes what was sent (it would
+    /// otherwise drop buffered bytes together with the connection).
+    cut_pause: CutPause,
+}
+
+#[derive(Debug)]
+enum CutPause {
+    /// The body is not cut, or the pause is over.
+    None,
+    /// Not started yet.
+    Pending,
+    /// Running.
+    Sleeping(Pin<Box<tokio::time::Sleep>>),
 }
 
 impl MockBody {
@@ -52,11 +66,17 @@ impl MockBody {
             Ending::TruncateAfter(n) => (clamp(n), false),
             Ending::ErrorAfter(n) => (clamp(n), true),
         };
+        let cut_pause = if stop < len || fail_at_stop {
+            CutPause::Pending
+        } else {
+            CutPause::None
+        };
         MockBody {
             data,
             pos: 0,
             stop,
             fail_at_stop,
+            cut_pause,
         }
     }
 }
@@ -67,7 +87,7 @@ impl Body for MockBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         if this.pos < this.stop {
@@ -75,6 +95,20 @@ impl Body for MockBody {
             let chunk = this.data.slice(this.pos..end);
             this.pos = end;
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        loop {
+            match &mut this.cut_pause {
+                CutPause::None => break,
+                CutPause::Pending => {
+                    this.cut_pause = CutPause::Sleeping(Box::pin(tokio::time::sleep(
+                        std::time::Duration::from_millis(100),
+                    )));
+                }
+                CutPause::Sleeping(sleep) => {
+                    std::task::ready!(sleep.as_mut().poll(cx));
+                    this.cut_pause = CutPause::None;
+                }
+            }
         }
         if this.fail_at_stop {
             this.fail_at_stop = false;
