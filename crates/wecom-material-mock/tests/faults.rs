@@ -236,3 +236,24 @@ async fn spawn_on_the_callers_runtime() {
     assert_eq!(handle.count(Endpoint::GetToken), 1);
     handle.shutdown();
 }
+
+#[test]
+fn run_blocking_serves_until_shutdown() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        wecom_material_mock::run_blocking(
+            "127.0.0.1:0".parse().unwrap(),
+            MockConfig::default(),
+            move |handle| tx.send(handle.clone()).unwrap(),
+        )
+    });
+    let handle = rx.recv().unwrap();
+    assert!(handle.base_url().starts_with("http://127.0.0.1:"));
+    let r = get(
+        handle.addr(),
+        "/cgi-bin/gettoken?corpid=ww-mock-corp&corpsecret=mock-secret",
+    );
+    assert_eq!(r.errcode(), 0);
+    handle.shutdown();
+    server.join().unwrap().unwrap();
+}

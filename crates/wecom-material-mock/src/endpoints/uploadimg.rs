@@ -67,7 +67,12 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     };
     {
         let mut inner = ctx.state.lock();
-        *inner.img_quota.entry((corp, day)).or_insert(0) += 1;
+        // Re-checked under the lock: concurrent uploads must not overrun the quota.
+        let used = inner.img_quota.entry((corp, day)).or_insert(0);
+        if *used >= quota {
+            return ctx.error(45009);
+        }
+        *used += 1;
         inner.images.insert(
             key.clone(),
             ServedFile {
