@@ -228,6 +228,10 @@ pub struct MockConfig {
     pub fetch_chunk_bytes: u64,
     /// Time allowed for each chunk fetched by `upload_by_url` (real time); default 30 s.
     pub fetch_timeout: Duration,
+    /// Refuse uploads sent without `Content-Length` (chunked transfer encoding) with 44001.
+    /// Off by default: SPEC only infers that WeCom needs an exact length (every working client
+    /// sends one); turn it on to check that a client does.
+    pub require_content_length: bool,
     /// Called when an `upload_by_url` job ends (the callback seam).
     pub on_job_finished: Option<JobFinishedHook>,
 }
@@ -244,6 +248,7 @@ impl Default for MockConfig {
             clock: Clock::real(),
             fetch_chunk_bytes: 4 * MIB,
             fetch_timeout: Duration::from_secs(30),
+            require_content_length: false,
             on_job_finished: None,
         }
     }
@@ -261,6 +266,7 @@ impl fmt::Debug for MockConfig {
             .field("clock", &self.clock)
             .field("fetch_chunk_bytes", &self.fetch_chunk_bytes)
             .field("fetch_timeout", &self.fetch_timeout)
+            .field("require_content_length", &self.require_content_length)
             .field(
                 "on_job_finished",
                 &self.on_job_finished.as_ref().map(|_| "<hook>"),

@@ -237,3 +237,35 @@ fn curl_upload_with_raw_utf8_name() {
     assert_eq!(&m.bytes[..], b"\x89PNG\r\n\x1a\ncurl-bytes");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn chunked_upload_accepted_unless_content_length_is_required() {
+    for (require, expected) in [(false, 0), (true, 44001)] {
+        let mock = MockServer::start(MockConfig {
+            require_content_length: require,
+            ..MockConfig::default()
+        });
+        let t = token(&mock);
+        let body = form(
+            BOUNDARY,
+            b"form-data; name=\"media\"; filename=\"a.txt\"",
+            None,
+            b"chunked body",
+        );
+        let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+        chunked.extend_from_slice(&body);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+        let r = send(
+            mock.addr(),
+            "POST",
+            &format!("/cgi-bin/media/upload?access_token={t}&type=file"),
+            &[
+                ("Content-Type", ct.as_bytes()),
+                ("Transfer-Encoding", b"chunked"),
+            ],
+            &chunked,
+        );
+        assert_eq!(r.errcode(), expected);
+    }
+}

@@ -3,6 +3,7 @@
 //! `Content-Disposition` bytes.
 //!
 //! Decisions, in order:
+//! - no `Content-Length` (chunked) while `require_content_length` is on → 44001;
 //! - request `Content-Type` not `multipart/form-data` with a `boundary` → 44001;
 //! - malformed framing → 44001;
 //! - no part named `media` → 41005 (media data missing); other parts are ignored;
@@ -17,7 +18,7 @@
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::body::TappedBody;
 use crate::config::SizeLimit;
@@ -36,6 +37,7 @@ const DRAIN_LIMIT: u64 = 512 * 1024 * 1024;
 /// Reads the `media` part. `check_name` answers the errcode for a name that does not fit.
 pub(crate) async fn read_media(
     headers: &HeaderMap,
+    require_content_length: bool,
     body: TappedBody,
     limit: SizeLimit,
     min_exclusive_bytes: u64,
@@ -46,6 +48,11 @@ pub(crate) async fn read_media(
         .and_then(|v| v.to_str().ok())
         .map(multer::parse_boundary)
     {
+        _ if require_content_length && !headers.contains_key(CONTENT_LENGTH) => {
+            let mut body = body;
+            body.drain(DRAIN_LIMIT).await;
+            return Err(44001);
+        }
         Some(Ok(b)) if !b.is_empty() => b,
         _ => {
             let mut body = body;

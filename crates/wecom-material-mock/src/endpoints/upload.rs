@@ -28,6 +28,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     let limits = &ctx.state.config.limits;
     let part = match read_media(
         &ctx.parts.headers,
+        ctx.state.config.require_content_length,
         body,
         limits.for_kind(kind),
         limits.min_exclusive_bytes,

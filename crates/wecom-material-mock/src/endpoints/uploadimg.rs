@@ -38,6 +38,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     let limits = &ctx.state.config.limits;
     let part = match read_media(
         &ctx.parts.headers,
+        ctx.state.config.require_content_length,
         body,
         limits.upload_img,
         limits.min_exclusive_bytes,

@@ -68,7 +68,8 @@ pub fn raw(
     );
     let mut has_len = false;
     for (k, v) in headers {
-        has_len |= k.eq_ignore_ascii_case("content-length");
+        has_len |=
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding");
         req.extend_from_slice(k.as_bytes());
         req.extend_from_slice(b": ");
         req.extend_from_slice(v);
