@@ -11,7 +11,7 @@ use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::ops::get_media::MediaHead;
 use wecom_material_core::{
     CancelFlag, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep,
-    Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy, Progress,
+    Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy, Progress, Replay,
     UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
 };
 
@@ -70,12 +70,36 @@ fn file_name_of(path: &Path) -> Result<String, Error> {
         ))
 }
 
-fn open_file(path: &Path) -> Result<(File, u64, Vec<u8>), Error> {
-    let context = || format!("opening {}", path.display());
-    let mut file = File::open(path).map_err(|e| Error::io(context(), e))?;
-    let len = file.metadata().map_err(|e| Error::io(context(), e))?.len();
-    let prefix = read_prefix(&mut file).map_err(|e| Error::io(context(), e))?;
-    Ok((file, len, prefix))
+/// A file opened for upload: its display name, length, first bytes (for the signature
+/// checks) and a replayable payload description.
+struct FileUpload {
+    file: File,
+    name: String,
+    prefix: Vec<u8>,
+    payload: Payload,
+}
+
+impl FileUpload {
+    fn open(path: &Path, filename: Option<&str>) -> Result<Self, Error> {
+        let name = match filename {
+            Some(n) => n.to_owned(),
+            None => file_name_of(path)?,
+        };
+        let context = || format!("opening {}", path.display());
+        let mut file = File::open(path).map_err(|e| Error::io(context(), e))?;
+        let len = file.metadata().map_err(|e| Error::io(context(), e))?.len();
+        let prefix = read_prefix(&mut file).map_err(|e| Error::io(context(), e))?;
+        let payload = Payload::External {
+            len,
+            replay: Replay::Replayable,
+        };
+        Ok(Self {
+            file,
+            name,
+            prefix,
+            payload,
+        })
+    }
 }
 
 impl Client {
@@ -105,21 +129,13 @@ impl Client {
         filename: Option<&str>,
         transfer: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path)?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
+        let file = FileUpload::open(path, filename)?;
+        let mut source = PayloadSource::File(file.file);
         let op = UploadMedia::new(
             media_type,
-            &name,
-            payload,
-            Some(&prefix),
+            &file.name,
+            file.payload,
+            Some(&file.prefix),
             self.boundary(),
             &self.inner.limits,
         )?;
@@ -171,20 +187,12 @@ impl Client {
         path: &Path,
         filename: Option<&str>,
     ) -> Result<UploadedImage, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path)?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
+        let file = FileUpload::open(path, filename)?;
+        let mut source = PayloadSource::File(file.file);
         let op = UploadImage::new(
-            &name,
-            payload,
-            Some(&prefix),
+            &file.name,
+            file.payload,
+            Some(&file.prefix),
             self.boundary(),
             &self.inner.limits,
         )?;
