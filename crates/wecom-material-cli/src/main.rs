@@ -74,10 +74,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Job(args) => with_session(&settings, |s| commands::job::run(s, out, &args)),
         Command::Callback {
-            command: CallbackCommand::Decrypt(_args),
-        } => commands::callback::run(),
-        Command::Mock(_args) => commands::mock::run(),
-        Command::Demo => commands::demo::run(),
+            command: CallbackCommand::Decrypt(args),
+        } => commands::callback::run(out, &args),
+        Command::Mock(args) => commands::mock::run(&args),
+        Command::Demo => commands::demo::run(out),
     }
 }
 
