@@ -527,42 +527,48 @@ fn callback_decrypt_official_vectors_and_a_job_event() {
 
 #[test]
 fn mock_prints_its_base_url_first_and_serves_the_other_commands() {
-    let mut child = Command::new(BIN)
-        .args([
-            "mock",
-            "--corp-id",
-            "ww-standalone",
-            "--secret",
-            "standalone-secret",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    /// Stops the emulator process even when an assertion fails.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stop(
+        Command::new(BIN)
+            .args([
+                "mock",
+                "--corp-id",
+                "ww-standalone",
+                "--secret",
+                "standalone-secret",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
     let base = first.trim().to_owned();
-    let dir = support::scratch("mockcmd");
-    let result = (|| -> support::Run {
-        std::fs::write(dir.join("a.txt"), b"hello, standalone emulator").unwrap();
-        Command::new(BIN)
-            .current_dir(&dir)
-            .env("WECOM_BASE_URL", &base)
-            .env("WECOM_CORP_ID", "ww-standalone")
-            .env("WECOM_SECRET", "standalone-secret")
-            .env("WECOM_TOKEN_CACHE", dir.join("tokens.json"))
-            .args(["--json", "upload", "file", "a.txt"])
-            .output()
-            .unwrap()
-            .into()
-    })();
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(base.starts_with("http://127.0.0.1:"), "{first:?}");
-    assert_eq!(result.code, 0, "{}", result.stderr);
-    assert_eq!(result.json()["type"], "file");
+    let dir = support::scratch("mockcmd");
+    std::fs::write(dir.join("a.txt"), b"hello, standalone emulator").unwrap();
+    let run: support::Run = Command::new(BIN)
+        .current_dir(&dir)
+        .env("WECOM_BASE_URL", &base)
+        .env("WECOM_CORP_ID", "ww-standalone")
+        .env("WECOM_SECRET", "standalone-secret")
+        .env("WECOM_TOKEN_CACHE", dir.join("tokens.json"))
+        .args(["--json", "upload", "file", "a.txt"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["type"], "file");
 }
 
 #[test]
