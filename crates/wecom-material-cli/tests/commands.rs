@@ -567,6 +567,7 @@ fn mock_prints_its_base_url_first_and_serves_the_other_commands() {
         .output()
         .unwrap()
         .into();
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["type"], "file");
 }

@@ -119,6 +119,15 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// Removes the scratch directory of a passing test (a failing one keeps it to look at).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 /// A path as a string argument.
 pub fn arg(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
