@@ -1,0 +1,232 @@
+//! The command line: global options and one subcommand per operation (issue 6 is the contract:
+//! names, fields and env fallbacks are kept exactly).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wecom_material_core::MediaType;
+
+/// WeCom (企业微信) temporary material from the shell.
+#[derive(Debug, Parser)]
+#[command(name = "wecom-material", version)]
+pub(crate) struct Cli {
+    /// API base URL.
+    #[arg(long, env = "WECOM_BASE_URL", value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// Corp id (企业 ID).
+    #[arg(long, env = "WECOM_CORP_ID", value_name = "ID")]
+    pub(crate) corp_id: Option<String>,
+    /// The app's secret (prefer the environment variable: the command line is visible to
+    /// other users of the machine).
+    #[arg(
+        long,
+        env = "WECOM_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) secret: Option<String>,
+    /// Token cache file [default: $XDG_CACHE_HOME/wecom-material/tokens.json or
+    /// ~/.cache/wecom-material/tokens.json].
+    #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
+    pub(crate) token_cache: Option<PathBuf>,
+    /// Print results as JSON on stdout (one object per command).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Log each request on stderr (secrets masked).
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Upload temporary media (valid 3 days).
+    Upload(UploadArgs),
+    /// Upload a JPG/PNG for a permanent URL.
+    UploadImage(UploadImageArgs),
+    /// Download a temporary media.
+    Get(GetArgs),
+    /// Download HD voice (speex 16 kHz) from media/get/jssdk.
+    HdVoice(GetArgs),
+    /// Ask WeCom to fetch a big file (≤ 200 MB) from a URL (async job).
+    UploadByUrl(UploadByUrlArgs),
+    /// The state of an async upload job.
+    Job(JobArgs),
+    /// Job-finished callback tools.
+    Callback {
+        #[command(subcommand)]
+        command: CallbackCommand,
+    },
+    /// Run the WeCom emulator on loopback (first stdout line: its base URL).
+    Mock(MockArgs),
+    /// The whole lifecycle against an embedded emulator.
+    Demo,
+}
+
+/// A media type of `media/upload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MediaTypeArg {
+    /// JPG or PNG, ≤ 10 MB.
+    Image,
+    /// AMR, ≤ 2 MB.
+    Voice,
+    /// MP4, ≤ 10 MB.
+    Video,
+    /// Any file, ≤ 20 MB.
+    File,
+}
+
+impl From<MediaTypeArg> for MediaType {
+    fn from(arg: MediaTypeArg) -> Self {
+        match arg {
+            MediaTypeArg::Image => MediaType::Image,
+            MediaTypeArg::Voice => MediaType::Voice,
+            MediaTypeArg::Video => MediaType::Video,
+            MediaTypeArg::File => MediaType::File,
+        }
+    }
+}
+
+/// A media type of `media/upload_by_url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UrlMediaTypeArg {
+    /// MP4.
+    Video,
+    /// Any file.
+    File,
+}
+
+impl From<UrlMediaTypeArg> for MediaType {
+    fn from(arg: UrlMediaTypeArg) -> Self {
+        match arg {
+            UrlMediaTypeArg::Video => MediaType::Video,
+            UrlMediaTypeArg::File => MediaType::File,
+        }
+    }
+}
+
+/// `upload`.
+#[derive(Debug, Args)]
+pub(crate) struct UploadArgs {
+    /// Media type.
+    #[arg(value_enum, value_name = "TYPE")]
+    pub(crate) media_type: MediaTypeArg,
+    /// The file to upload.
+    pub(crate) path: PathBuf,
+    /// The name users see (default: the file's own name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) filename: Option<String>,
+}
+
+/// `upload-image`.
+#[derive(Debug, Args)]
+pub(crate) struct UploadImageArgs {
+    /// The JPG or PNG file.
+    pub(crate) path: PathBuf,
+    /// The name sent (default: the file's own name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) filename: Option<String>,
+}
+
+/// `get` and `hd-voice`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// The media id.
+    pub(crate) media_id: String,
+    /// A directory (the server's filename is used) or a file path [default: .].
+    #[arg(long, short, value_name = "PATH_OR_DIR")]
+    pub(crate) output: Option<PathBuf>,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `upload-by-url`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("md5_source").required(true).args(["md5", "md5_of"])))]
+pub(crate) struct UploadByUrlArgs {
+    /// Media type.
+    #[arg(value_enum, value_name = "TYPE")]
+    pub(crate) media_type: UrlMediaTypeArg,
+    /// Where WeCom fetches the file (must support Range).
+    #[arg(long)]
+    pub(crate) url: String,
+    /// The name users see.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) filename: String,
+    /// MD5 of the file, 32 lowercase hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) md5: Option<String>,
+    /// Compute the MD5 from a local copy of the file.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) md5_of: Option<PathBuf>,
+    /// Wait for the job to end (polling) and print its result.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub(crate) timeout: u64,
+}
+
+/// `job`.
+#[derive(Debug, Args)]
+pub(crate) struct JobArgs {
+    /// The job id from upload-by-url.
+    pub(crate) jobid: String,
+    /// Wait for the job to end (polling).
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub(crate) timeout: u64,
+}
+
+/// `callback …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CallbackCommand {
+    /// Verify and decrypt a callback (URL check echostr, or an event body from stdin).
+    Decrypt(CallbackDecryptArgs),
+}
+
+/// `callback decrypt`.
+#[derive(Debug, Args)]
+pub(crate) struct CallbackDecryptArgs {
+    /// The callback Token of the app.
+    #[arg(long, value_name = "T")]
+    pub(crate) token: String,
+    /// The 43-character EncodingAESKey.
+    #[arg(long, value_name = "K")]
+    pub(crate) aes_key: String,
+    /// The expected receive id (corp id, or suite id for a third-party suite).
+    #[arg(long, value_name = "ID")]
+    pub(crate) receive_id: String,
+    /// `msg_signature` of the query.
+    #[arg(long, value_name = "S")]
+    pub(crate) signature: String,
+    /// `timestamp` of the query.
+    #[arg(long, value_name = "TS")]
+    pub(crate) timestamp: String,
+    /// `nonce` of the query.
+    #[arg(long, value_name = "N")]
+    pub(crate) nonce: String,
+    /// The URL check's `echostr` (URL-decoded); without it the XML body is read from stdin.
+    #[arg(long, value_name = "E")]
+    pub(crate) echostr: Option<String>,
+}
+
+/// `mock`.
+#[derive(Debug, Args)]
+pub(crate) struct MockArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub(crate) listen: SocketAddr,
+    /// Corp id of the emulated app [default: ww-mock-corp].
+    #[arg(long, value_name = "ID", requires = "secret")]
+    pub(crate) corp_id: Option<String>,
+    /// Secret of the emulated app [default: mock-secret].
+    #[arg(long, value_name = "S", requires = "corp_id")]
+    pub(crate) secret: Option<String>,
+}

@@ -1,0 +1,86 @@
+//! What a command prints on stdout: one JSON object with `--json`, lines for people otherwise.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+/// Where results go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    /// `--json` was given.
+    pub(crate) json: bool,
+}
+
+impl Output {
+    /// Prints `json` (one line) in JSON mode, else the text `human` builds.
+    pub(crate) fn emit(&self, json: Value, human: impl FnOnce() -> String) {
+        let mut stdout = std::io::stdout().lock();
+        let text = if self.json { json.to_string() } else { human() };
+        // A closed stdout (`| head`) is not worth a panic.
+        let _ = writeln!(stdout, "{}", text.trim_end_matches('\n'));
+        let _ = stdout.flush();
+    }
+
+    /// A note for people on stderr (nothing in JSON mode).
+    pub(crate) fn note(&self, text: &str) {
+        if !self.json {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// `2026-11-25 17:09:39 UTC` for Unix seconds.
+pub(crate) fn utc(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = unix % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `12.3 MB` style sizes for people.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_unix_times_and_sizes() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_380_000_000), "2013-09-24 05:20:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(45_000_000), "45.0 MB");
+    }
+}
