@@ -4,6 +4,8 @@
 
 mod api_json;
 pub mod body;
+#[cfg(feature = "callback")]
+pub mod callback;
 pub mod download;
 pub mod driver;
 pub mod endpoint;

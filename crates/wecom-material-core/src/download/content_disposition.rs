@@ -139,7 +139,11 @@ fn truncate_keeping_extension(name: &str) -> String {
     while !name.is_char_boundary(stem_end) {
         stem_end -= 1;
     }
-    format!("{}{ext}", &name[..stem_end])
+    // The cut can land right after a dot or a space: trim them, or `stem.` + `.ext` would make
+    // `..` (or leave a trailing dot when there is no extension). The stem starts with neither,
+    // so it never empties.
+    let stem = name[..stem_end].trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    format!("{stem}{ext}")
 }
 
 /// The usual extension for a media content type, for names the server did not give.

@@ -21,9 +21,20 @@ impl ByteRange {
         }
     }
 
-    /// How many bytes the range asks for, if bounded.
-    pub fn byte_count(&self) -> Option<u64> {
-        self.end_inclusive.map(|end| end - self.start + 1)
+    /// How many bytes the range asks for, if bounded (and fewer than 2^64: `bytes=0-` up to
+    /// `u64::MAX` cannot be counted in a `u64`, so it is `None` too). A range that ends before
+    /// it starts asks for 0 bytes.
+    pub fn len(&self) -> Option<u64> {
+        let end = self.end_inclusive?;
+        match end.checked_sub(self.start) {
+            None => Some(0),
+            Some(span) => span.checked_add(1),
+        }
+    }
+
+    /// Whether the range asks for no bytes at all (it ends before it starts).
+    pub fn is_empty(&self) -> bool {
+        self.end_inclusive.is_some_and(|end| end < self.start)
     }
 }
 
@@ -54,7 +65,8 @@ pub enum ContentRange {
 
 impl ContentRange {
     /// Parses a `Content-Range` value; `None` for anything malformed or inconsistent
-    /// (`last < first`, `last >= complete`).
+    /// (`last < first`, `last >= complete`, or a part of 2^64 bytes, whose length no `u64`
+    /// holds).
     pub fn parse(value: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(value).ok()?.trim();
         let rest = text.strip_prefix("bytes")?;
@@ -69,7 +81,7 @@ impl ContentRange {
         }
         let (first, last) = range.trim().split_once('-')?;
         let (first, last) = (parse_u64(first)?, parse_u64(last)?);
-        if last < first || complete.is_some_and(|c| last >= c) {
+        if last < first || last - first == u64::MAX || complete.is_some_and(|c| last >= c) {
             return None;
         }
         Some(ContentRange::Bytes {

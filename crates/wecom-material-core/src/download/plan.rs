@@ -192,7 +192,8 @@ impl Download {
         if self.info.is_none() {
             self.info = Some(info.clone());
         }
-        self.expected_in_response = Some(expected);
+        // An empty body delivers nothing to count: nothing is due from it.
+        self.expected_in_response = Some(expected).filter(|&n| n > 0);
         Ok(expected)
     }
 

@@ -1,0 +1,130 @@
+//! A flat reader for WeCom's callback XML: one root element whose children hold text.
+//!
+//! Both the envelope and the decrypted events have that shape. Each child's text is the
+//! concatenation of its text, CDATA sections and entity references; nested elements inside a
+//! child are skipped (their text is not part of the child's value).
+
+use quick_xml::Reader;
+use quick_xml::escape::unescape;
+use quick_xml::events::Event;
+
+use super::error::CallbackError;
+
+/// The direct children of the root element, in document order, as (name, text).
+pub(crate) fn root_children(xml: &str) -> Result<Vec<(String, String)>, CallbackError> {
+    let mut reader = Reader::from_str(xml);
+    let mut children: Vec<(String, String)> = Vec::new();
+    // 0: outside the root, 1: inside the root, 2: inside a child, 3+: deeper.
+    let mut depth = 0usize;
+    let mut seen_root = false;
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(&e))?;
+        match event {
+            Event::Start(start) => {
+                if depth == 0 {
+                    if seen_root {
+                        return Err(CallbackError::MalformedXml("more than one root".into()));
+                    }
+                    seen_root = true;
+                } else if depth == 1 {
+                    children.push((name_of(start.local_name().as_ref())?, String::new()));
+                }
+                depth += 1;
+            }
+            Event::Empty(start) => {
+                if depth == 0 {
+                    if seen_root {
+                        return Err(CallbackError::MalformedXml("more than one root".into()));
+                    }
+                    seen_root = true;
+                } else if depth == 1 {
+                    children.push((name_of(start.local_name().as_ref())?, String::new()));
+                }
+            }
+            Event::End(_) => {
+                // quick-xml checks that end names match their start.
+                depth = depth.saturating_sub(1);
+            }
+            Event::Text(text) => {
+                let text = text.xml10_content().map_err(|e| malformed(&e))?;
+                push_text(depth, &mut children, &text)?;
+            }
+            Event::CData(cdata) => {
+                let text = cdata.xml10_content().map_err(|e| malformed(&e))?;
+                push_text(depth, &mut children, &text)?;
+            }
+            Event::GeneralRef(reference) => {
+                let name = reference.decode().map_err(|e| malformed(&e))?;
+                let escaped = format!("&{name};");
+                let resolved = unescape(&escaped).map_err(|e| malformed(&e))?;
+                push_text(depth, &mut children, &resolved)?;
+            }
+            Event::Eof => {
+                if !seen_root {
+                    return Err(CallbackError::MalformedXml("no root element".into()));
+                }
+                if depth != 0 {
+                    return Err(CallbackError::MalformedXml("unclosed element".into()));
+                }
+                return Ok(children);
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+        }
+    }
+}
+
+/// The text of the first child named `name`.
+pub(crate) fn field<'a>(children: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    children
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Writes `<name><![CDATA[value]]></name>`, splitting any `]]>` in `value` across sections.
+pub(crate) fn push_cdata_element(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push_str("><![CDATA[");
+    out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
+    out.push_str("]]></");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn push_text(
+    depth: usize,
+    children: &mut [(String, String)],
+    text: &str,
+) -> Result<(), CallbackError> {
+    match depth {
+        2 => {
+            if let Some((_, value)) = children.last_mut() {
+                value.push_str(text);
+            }
+            Ok(())
+        }
+        0 | 1 if !text.trim().is_empty() => Err(CallbackError::MalformedXml(
+            "text outside the fields".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn name_of(raw: &[u8]) -> Result<String, CallbackError> {
+    std::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|_| CallbackError::MalformedXml("element name is not UTF-8".into()))
+}
+
+fn malformed(e: &dyn std::fmt::Display) -> CallbackError {
+    let mut why = e.to_string();
+    if why.len() > 120 {
+        let mut cut = 120;
+        while !why.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        why.truncate(cut);
+    }
+    CallbackError::MalformedXml(why)
+}

@@ -1,0 +1,183 @@
+//! The accept loop and per-request dispatch: faults first, then the endpoint, then recording.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::body::{Ending, MockBody, Tap, TappedBody};
+use crate::endpoints::{self, Ctx, download, status_response};
+use crate::fault::{Endpoint, Fault};
+use crate::record::RecordedRequest;
+use crate::state::State;
+
+/// The error that makes hyper close a connection without answering.
+#[derive(Debug)]
+pub(crate) struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected fault: connection dropped")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Accepts connections until `shutdown` turns true; one task per connection.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    if is_transient(&e) {
+                        continue;
+                    }
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            let mut conn_shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(state.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = conn_shutdown.wait_for(|stop| *stop) => {}
+                }
+            });
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<MockBody>, DropConnection> {
+    let (parts, body) = req.into_parts();
+    let endpoint = Endpoint::from_path(parts.uri.path());
+    let tap = Arc::new(Mutex::new(Tap::default()));
+    let mut body = TappedBody::new(body, tap.clone());
+    let fault = endpoint.and_then(|e| state.lock().faults.take(e));
+    let mut ctx = Ctx {
+        state: state.clone(),
+        parts,
+        ending: Ending::Complete,
+    };
+    let outcome: Result<Response<MockBody>, DropConnection> = match fault {
+        Some(Fault::DropBeforeBody { .. }) => Err(DropConnection),
+        Some(Fault::DropMidRequest { after_bytes, .. }) => {
+            let mut seen = 0u64;
+            while seen < after_bytes {
+                match body.chunk().await {
+                    Some(Ok(c)) => seen += c.len() as u64,
+                    _ => break,
+                }
+            }
+            Err(DropConnection)
+        }
+        Some(Fault::Errcode { code, .. }) => {
+            body.drain(crate::DRAIN_LIMIT).await;
+            Ok(endpoints::error_response(&state, code))
+        }
+        Some(Fault::HttpStatus {
+            status, body: html, ..
+        }) => {
+            body.drain(crate::DRAIN_LIMIT).await;
+            let mut r = endpoints::json_response(html, "text/html; charset=utf-8");
+            *r.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(r)
+        }
+        other => {
+            match other {
+                Some(Fault::Delay { delay, .. }) => tokio::time::sleep(delay).await,
+                Some(Fault::DropMidBody { after_bytes, .. }) => {
+                    ctx.ending = Ending::ErrorAfter(after_bytes)
+                }
+                Some(Fault::TruncateBody { after_bytes, .. }) => {
+                    ctx.ending = Ending::TruncateAfter(after_bytes)
+                }
+                _ => {}
+            }
+            Ok(dispatch(&ctx, endpoint, body).await)
+        }
+    };
+    let (body_len, body_md5) = {
+        let tap = tap.lock().unwrap_or_else(|e| e.into_inner());
+        (tap.len, tap.md5_hex())
+    };
+    state.lock().requests.push(RecordedRequest {
+        endpoint,
+        method: ctx.parts.method.clone(),
+        path: ctx.parts.uri.path().to_owned(),
+        query: ctx.parts.uri.query().map(str::to_owned),
+        headers: ctx.parts.headers.clone(),
+        body_len,
+        body_md5,
+    });
+    outcome
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    endpoint: Option<Endpoint>,
+    mut body: TappedBody,
+) -> Response<MockBody> {
+    let Some(endpoint) = endpoint else {
+        body.drain(crate::DRAIN_LIMIT).await;
+        return status_response(StatusCode::NOT_FOUND);
+    };
+    let path = ctx.parts.uri.path();
+    let resp = match endpoint {
+        Endpoint::Upload => return endpoints::upload::handle(ctx, body).await,
+        Endpoint::UploadImg => return endpoints::uploadimg::handle(ctx, body).await,
+        Endpoint::UploadByUrl => return endpoints::upload_by_url::handle(ctx, body).await,
+        Endpoint::GetUploadByUrlResult => {
+            return endpoints::job_result::handle(ctx, body).await;
+        }
+        Endpoint::GetToken => endpoints::gettoken::handle(ctx),
+        Endpoint::Get => download::media_get(ctx, false),
+        Endpoint::GetJssdk => download::media_get(ctx, true),
+        Endpoint::Image => {
+            let key = path.strip_prefix(crate::IMAGE_PREFIX).unwrap_or("");
+            let file = ctx.state.lock().images.get(key).cloned();
+            download::plain_file(ctx, file)
+        }
+        Endpoint::ServedFile => {
+            let key = path.strip_prefix(crate::FILE_PREFIX).unwrap_or("");
+            let file = ctx.state.lock().served.get(key).cloned();
+            download::plain_file(ctx, file)
+        }
+    };
+    body.drain(crate::DRAIN_LIMIT).await;
+    resp
+}
