@@ -440,3 +440,41 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dropped call that holds the token refresh hands it back at once (the drop guard),
+    /// so other calls need not wait for the refresh lease to run out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_call_hands_the_refresh_back() {
+        // A server that accepts connections and never answers: gettoken hangs.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = Client::builder("corp", "secret")
+            .base_url(&format!("http://{}", silent.local_addr().unwrap()))
+            .unwrap()
+            .build();
+        let task = tokio::spawn({
+            let client = client.clone();
+            async move {
+                client
+                    .upload_bytes(
+                        wecom_material_core::MediaType::File,
+                        "a.txt",
+                        Bytes::from_static(b"hello world"),
+                    )
+                    .await
+            }
+        });
+        while !client.tokens().is_refreshing(Instant::now()) {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(
+            !client.tokens().is_refreshing(Instant::now()),
+            "the refresh is handed back, not left to its lease"
+        );
+    }
+}
