@@ -62,7 +62,7 @@ pub(crate) struct OutBody {
 
 enum Frames {
     Fixed(VecDeque<Bytes>),
-    Channel(mpsc::Receiver<Result<Bytes, io::Error>>),
+    Channel(mpsc::Receiver<Bytes>),
 }
 
 impl OutBody {
@@ -74,7 +74,7 @@ impl OutBody {
         }
     }
 
-    fn channel(len: u64, rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Self {
+    fn channel(len: u64, rx: mpsc::Receiver<Bytes>) -> Self {
         Self {
             remaining: len,
             frames: Frames::Channel(rx),
@@ -92,14 +92,14 @@ impl http_body::Body for OutBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         let next = match &mut this.frames {
-            Frames::Fixed(frames) => frames.pop_front().map(Ok),
+            Frames::Fixed(frames) => frames.pop_front(),
             Frames::Channel(rx) => match rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(next) => next,
             },
         };
         match next {
-            Some(Ok(bytes)) => {
+            Some(bytes) => {
                 let n = bytes.len() as u64;
                 if n > this.remaining {
                     return Poll::Ready(Some(Err(io::Error::other(
@@ -109,7 +109,6 @@ impl http_body::Body for OutBody {
                 this.remaining -= n;
                 Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
-            Some(Err(e)) => Poll::Ready(Some(Err(e))),
             None if this.remaining > 0 => Poll::Ready(Some(Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "upload body ended early",
@@ -182,20 +181,24 @@ pub(crate) async fn send(
     let total = upload.content_length();
     let (tx, rx) = mpsc::channel(QUEUED_FRAMES);
     let request = http::Request::from_parts(parts, OutBody::channel(total, rx));
-    let mut response = pin!(head(client.request(request), idle));
-    let mut pump = pin!(pump(tx, upload, source, watch, idle));
-    let mut pumped = false;
-    loop {
-        tokio::select! {
-            response = &mut response => return response,
-            outcome = &mut pump, if !pumped => match outcome {
-                // hyper has every byte (or gave up on the body: the head says why).
-                Ok(()) => pumped = true,
-                // Dropping the request future aborts the connection.
-                Err(failure) => return Err(failure),
-            },
+    let mut response = pin!(client.request(request));
+    let pump = pump(tx, upload, source, watch, idle);
+    // While the body goes out, the pump watches for stalls; the head may come early (an
+    // error answer before the whole body was read).
+    let early = tokio::select! {
+        response = &mut response => Some(response),
+        outcome = pump => {
+            // A local failure returns here: dropping the request future aborts the connection.
+            outcome?;
+            None
         }
-    }
+    };
+    let response = match early {
+        Some(response) => response,
+        // hyper has every byte (or gave up on the body: the response future says why).
+        None => within(idle, "waiting for the response", response).await?,
+    };
+    response.map_err(|e| SendFailure::Transport(transport_error(&e)))
 }
 
 const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
@@ -212,7 +215,7 @@ async fn head(
 /// Feeds `head ‖ payload ‖ tail` into the body channel: checks that the payload has exactly
 /// the announced length, reports progress and stops when cancelled.
 async fn pump(
-    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    tx: mpsc::Sender<Bytes>,
     upload: UploadBody,
     source: Option<&mut PayloadSource<'_>>,
     watch: &Watch<'_>,
@@ -309,7 +312,7 @@ async fn stream_payload(
 
 /// The sending end of the body channel, with progress and cancellation.
 struct Outlet<'w, 'a> {
-    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    tx: mpsc::Sender<Bytes>,
     sent: u64,
     total: u64,
     watch: &'w Watch<'a>,
@@ -327,7 +330,7 @@ impl Outlet<'_, '_> {
             return Ok(true);
         }
         let n = bytes.len() as u64;
-        if within(self.idle, "sending the upload", self.tx.send(Ok(bytes)))
+        if within(self.idle, "sending the upload", self.tx.send(bytes))
             .await?
             .is_err()
         {

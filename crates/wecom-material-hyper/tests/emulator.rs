@@ -738,3 +738,53 @@ fn client_no_retry(mock: &MockServer) -> Client {
         .retry_policy(RetryPolicy::no_retries())
         .build()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
+    let mock = mock();
+    let client = Client::builder(CORP, SECRET)
+        .base_url(&mock.base_url())
+        .unwrap()
+        .retry_policy(RetryPolicy::no_retries())
+        .json_timeout(Duration::from_millis(200))
+        .media_idle_timeout(Duration::from_millis(200))
+        .build();
+    // Fetch the token first, so that the faults hit the business calls.
+    client
+        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .await
+        .unwrap();
+    mock.fault(
+        Endpoint::GetUploadByUrlResult,
+        Fault::Delay {
+            delay: Duration::from_secs(5),
+            times: 1,
+        },
+    );
+    let err = client
+        .job_result(&wecom_material_core::JobId::new("job"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::Sent::Maybe),
+        "{err}"
+    );
+
+    // The server reads nothing of the upload for a while: the body stalls.
+    mock.fault(
+        Endpoint::Upload,
+        Fault::Delay {
+            delay: Duration::from_secs(5),
+            times: 1,
+        },
+    );
+    let path = temp_file("stall.bin", &sample(MediaType::File, 8_000_000));
+    let err = client
+        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::Sent::Maybe),
+        "{err}"
+    );
+}
