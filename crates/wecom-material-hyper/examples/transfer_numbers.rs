@@ -65,7 +65,14 @@ async fn measure(base: &str, media_id: &str) {
     let dir = std::env::temp_dir().join(format!("wecom-hyper-numbers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let upload = dir.join("upload.bin");
-    std::fs::write(&upload, vec![0x5Au8; UPLOAD]).unwrap();
+    // Written in pieces, so that the peak RSS below is the client's, not this buffer's.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&upload).unwrap();
+        for _ in 0..UPLOAD / 1_000_000 {
+            f.write_all(&[0x5Au8; 1_000_000]).unwrap();
+        }
+    }
 
     // Warm up: the token and a pooled connection.
     client

@@ -21,7 +21,7 @@ use crate::source::PayloadSource;
 
 /// Frames of an upload payload: big enough for throughput, small enough that a few of them
 /// in flight keep memory constant.
-const FRAME: usize = 128 * 1024;
+const FRAME: usize = 512 * 1024;
 /// Frames queued between the task reading the payload and hyper writing the socket.
 const QUEUED_FRAMES: usize = 4;
 
