@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
 use wecom_material_core::driver::{Call, RetryPolicy, Step};
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
@@ -108,8 +108,10 @@ impl ClientBuilder {
         };
         let connector = tls.enable_http1().wrap_connector(http);
         // The legacy client follows no redirects: the token in the query never goes elsewhere.
-        let http: HttpClient =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        let http: HttpClient = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            // Idle pooled connections are closed after the default 90 s, by this timer.
+            .pool_timer(TokioTimer::new())
+            .build(connector);
         Client {
             inner: Arc::new(Inner {
                 tokens: Mutex::new(TokenCache::new(GetToken::new(self.corp_id, self.secret))),
