@@ -729,6 +729,26 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Decode(_)), "{err}");
+
+    // A redirect is data too: never followed (the token is in the query).
+    mock.clear_requests();
+    mock.fault(
+        Endpoint::Get,
+        Fault::HttpStatus {
+            status: 302,
+            body: "<html>moved</html>".into(),
+            times: 1,
+        },
+    );
+    let id = MediaId::new(mock.insert_media(&b"hello world"[..], "text/plain", "a.txt"));
+    let mut out = Vec::new();
+    let err = client
+        .download(&id, &mut out, Transfer::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(mock.requests().len(), 1, "nothing followed the redirect");
 }
 
 fn client_no_retry(mock: &MockServer) -> Client {
