@@ -275,6 +275,30 @@ async fn injected_42001_on_upload_resends_the_body_byte_identical() {
     assert_eq!(uploads.len(), 2);
     assert_eq!(uploads[0].body_md5, uploads[1].body_md5);
     assert_eq!(mock.count(Endpoint::GetToken), 2, "the token was refreshed");
+
+    // A one-shot reader cannot be resent: the call says so, and the token is still dropped.
+    mock.clear_requests();
+    mock.fault(
+        Endpoint::Upload,
+        Fault::Errcode {
+            code: 42001,
+            times: 1,
+        },
+    );
+    let reader: &[u8] = &bytes;
+    let err = client
+        .upload_reader(
+            MediaType::Video,
+            "片.mp4",
+            reader,
+            bytes.len() as u64,
+            Transfer::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotReplayable(_)), "{err}");
+    assert_eq!(err.errcode(), Some(ErrCode::AccessTokenExpired), "{err}");
+    assert_eq!(mock.count(Endpoint::Upload), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -807,4 +831,27 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
         matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::Sent::Maybe),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_base_runs_rustls_and_a_failed_handshake_is_not_sent() {
+    // A local "server" that accepts and hangs up: the TLS handshake fails in the connector.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let client = Client::builder(CORP, SECRET)
+        .base_url(&format!("https://{addr}"))
+        .unwrap()
+        .retry_policy(RetryPolicy::no_retries())
+        .build();
+    let err = client.get(&MediaId::new("x")).await.unwrap_err();
+    match &err {
+        Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::Sent::No, "{err}"),
+        other => panic!("{other}"),
+    }
+    assert!(!format!("{err:?}").contains(SECRET));
 }
