@@ -452,11 +452,21 @@ async fn large_media_downloads_in_20mb_ranges_byte_identical() {
     let id = MediaId::new(mock.insert_media(bytes.clone(), "video/mp4", "大视频.mp4"));
     let path = temp_file("out.mp4", b"");
     let mut file = tokio::fs::File::create(&path).await.unwrap();
-    let done = client
-        .download(&id, &mut file, Transfer::default())
-        .await
-        .unwrap();
+    let last = std::sync::Mutex::new(None::<Progress>);
+    let progress = |p: Progress| *last.lock().unwrap() = Some(p);
+    let transfer = Transfer {
+        progress: Some(&progress),
+        cancel: None,
+    };
+    let done = client.download(&id, &mut file, transfer).await.unwrap();
     drop(file);
+    assert_eq!(
+        *last.lock().unwrap(),
+        Some(Progress {
+            done: 45_000_000,
+            total: Some(45_000_000)
+        })
+    );
     assert_eq!(done.total, 45_000_000);
     assert_eq!(done.bytes_written, 45_000_000);
     assert_eq!(done.info.filename, "大视频.mp4");
