@@ -11,6 +11,7 @@ pub mod driver;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
+pub mod job_wait;
 pub mod limits;
 #[cfg(feature = "md5")]
 pub mod md5sum;
@@ -30,6 +31,7 @@ pub use driver::{Call, RetryPolicy, Step};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
 pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
+pub use job_wait::{JobWait, JobWaitStep, PollPolicy};
 pub use limits::Limits;
 pub use media_type::{JobId, MediaId, MediaType};
 pub use multipart::Boundary;

@@ -81,8 +81,9 @@ pub(crate) fn extension(filename: &str) -> Option<String> {
 }
 
 impl Limits {
-    /// No size, extension or content checks at all (the filename rules still hold: they
-    /// protect the request's headers).
+    /// No size limits, extension or content checks (the filename rules still hold: they
+    /// protect the request's headers). An empty file is still refused: WeCom answers 44001
+    /// to an empty part whatever the limits.
     pub fn relaxed() -> Self {
         Self {
             min_exclusive: 0,

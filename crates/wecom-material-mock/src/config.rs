@@ -201,9 +201,63 @@ pub struct JobFinished {
 /// Called once per job when it ends (success or failure), on the emulator's runtime. Must not
 /// block for long.
 ///
-/// This is the seam for the `upload_media_job_finish` callback (SPEC §8): a later change
-/// plugs encrypted delivery in here; the emulator itself does not encrypt or POST anything.
+/// The encrypted `upload_media_job_finish` callback (SPEC §8) is delivered separately when
+/// [`MockConfig::callback`] is set; this hook sees every job end either way.
 pub type JobFinishedHook = Arc<dyn Fn(&JobFinished) + Send + Sync>;
+
+/// Where and how the emulator delivers the encrypted `upload_media_job_finish` callback
+/// (SPEC §8) when an `upload_by_url` job ends, as WeCom does: a signed POST of the encrypted
+/// event to the app's callback URL, retried when no 200 comes back within `timeout`.
+///
+/// `Debug` redacts the token and the AES key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallbackTarget {
+    /// The callback URL: `http://` on a loopback host only (`127.0.0.0/8`, `::1`,
+    /// `localhost`); any other URL is refused and nothing is sent.
+    pub url: String,
+    /// The app's callback `Token`. Never printed.
+    pub token: String,
+    /// The app's 43-character `EncodingAESKey`. Never printed.
+    pub encoding_aes_key: String,
+    /// The receive id the message ends with: the corp id of a self-built app.
+    pub receive_id: String,
+    /// How long an attempt may take before it counts as failed (real time); default 5 s.
+    pub timeout: Duration,
+    /// Attempts after the first one that got no 200; default 3.
+    pub retries: u32,
+}
+
+impl CallbackTarget {
+    /// A target with WeCom's delivery rules (5 s per attempt, 3 retries).
+    pub fn new(
+        url: impl Into<String>,
+        token: impl Into<String>,
+        encoding_aes_key: impl Into<String>,
+        receive_id: impl Into<String>,
+    ) -> Self {
+        CallbackTarget {
+            url: url.into(),
+            token: token.into(),
+            encoding_aes_key: encoding_aes_key.into(),
+            receive_id: receive_id.into(),
+            timeout: Duration::from_secs(5),
+            retries: 3,
+        }
+    }
+}
+
+impl fmt::Debug for CallbackTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackTarget")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("encoding_aes_key", &"<redacted>")
+            .field("receive_id", &self.receive_id)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
 
 /// Everything the emulator can be configured with. Start from [`MockConfig::default`] (one app,
 /// corp id `ww-mock-corp`, secret `mock-secret`, real clock) and change fields.
@@ -234,6 +288,8 @@ pub struct MockConfig {
     pub require_content_length: bool,
     /// Called when an `upload_by_url` job ends (the callback seam).
     pub on_job_finished: Option<JobFinishedHook>,
+    /// Delivers the encrypted job-finished callback when a job ends; default none.
+    pub callback: Option<CallbackTarget>,
 }
 
 impl Default for MockConfig {
@@ -250,6 +306,7 @@ impl Default for MockConfig {
             fetch_timeout: Duration::from_secs(30),
             require_content_length: false,
             on_job_finished: None,
+            callback: None,
         }
     }
 }
@@ -271,6 +328,7 @@ impl fmt::Debug for MockConfig {
                 "on_job_finished",
                 &self.on_job_finished.as_ref().map(|_| "<hook>"),
             )
+            .field("callback", &self.callback)
             .finish()
     }
 }

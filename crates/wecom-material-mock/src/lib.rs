@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod callback;
 mod clock;
 mod config;
 mod endpoints;
@@ -24,9 +25,11 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use callback::{CallbackDelivery, DeliveryOutcome};
 pub use clock::Clock;
 pub use config::{
-    App, ErrorContentType, JobFinished, JobFinishedHook, Limits, MediaKind, MockConfig, SizeLimit,
+    App, CallbackTarget, ErrorContentType, JobFinished, JobFinishedHook, Limits, MediaKind,
+    MockConfig, SizeLimit,
 };
 pub use fault::{Endpoint, Fault};
 pub use record::RecordedRequest;
@@ -289,6 +292,34 @@ impl MockHandle {
                 Some(JobStatus::Processing) => notified.await,
                 other => return other,
             }
+        }
+    }
+
+    /// Every job-finished callback delivery attempt so far, in order.
+    pub fn callback_deliveries(&self) -> Vec<CallbackDelivery> {
+        self.state.lock().deliveries.clone()
+    }
+
+    /// Blocks until at least `count` delivery attempts were recorded or `timeout` (real time)
+    /// passes; the attempts so far. Do not call it from a task of the emulator's runtime.
+    pub fn wait_for_callback_deliveries(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<CallbackDelivery> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.state.lock();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if inner.deliveries.len() >= count || left.is_zero() {
+                return inner.deliveries.clone();
+            }
+            inner = self
+                .state
+                .job_cv
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 

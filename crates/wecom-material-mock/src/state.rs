@@ -8,7 +8,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::config::{MediaKind, MockConfig};
+use crate::callback::CallbackDelivery;
+use crate::config::{JobFinished, MediaKind, MockConfig};
 use crate::fault::FaultTable;
 use crate::record::RecordedRequest;
 
@@ -80,6 +81,7 @@ pub(crate) struct Inner {
     pub(crate) jobs: HashMap<String, Job>,
     pub(crate) faults: FaultTable,
     pub(crate) requests: Vec<RecordedRequest>,
+    pub(crate) deliveries: Vec<CallbackDelivery>,
 }
 
 pub(crate) struct State {
@@ -130,6 +132,18 @@ impl State {
         out
     }
 
+    /// A random-looking number, different on every call (nonces, cipher prefixes).
+    pub(crate) fn random_u64(&self) -> u64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.seed.hash_one((n, u64::MAX))
+    }
+
+    /// Records a callback delivery attempt and wakes [`crate::MockHandle`] waiters.
+    pub(crate) fn record_delivery(&self, delivery: CallbackDelivery) {
+        self.lock().deliveries.push(delivery);
+        self.job_cv.notify_all();
+    }
+
     pub(crate) fn now_ms(&self) -> u128 {
         self.config.clock.now().as_millis()
     }
@@ -166,31 +180,31 @@ impl State {
         (now < m.created_at.saturating_add(life)).then(|| m.clone())
     }
 
-    pub(crate) fn finish_job(&self, job_id: &str, status: JobStatus) {
+    /// Sets a job's final status, wakes waiters and calls the hook; how the job ended, or
+    /// `None` for an unknown job.
+    pub(crate) fn finish_job(&self, job_id: &str, status: JobStatus) -> Option<JobFinished> {
         let corp_id = {
             let mut inner = self.lock();
-            match inner.jobs.get_mut(job_id) {
-                Some(job) => {
-                    job.status = status.clone();
-                    job.corp_id.clone()
-                }
-                None => return,
-            }
+            let job = inner.jobs.get_mut(job_id)?;
+            job.status = status.clone();
+            job.corp_id.clone()
         };
         self.job_cv.notify_all();
         self.job_notify.notify_waiters();
+        let (errcode, media_id) = match status {
+            JobStatus::Finished { media_id, .. } => (0, Some(media_id)),
+            JobStatus::Failed { errcode } => (errcode, None),
+            JobStatus::Processing => return None,
+        };
+        let finished = JobFinished {
+            job_id: job_id.to_owned(),
+            corp_id,
+            errcode,
+            media_id,
+        };
         if let Some(hook) = &self.config.on_job_finished {
-            let (errcode, media_id) = match status {
-                JobStatus::Finished { media_id, .. } => (0, Some(media_id)),
-                JobStatus::Failed { errcode } => (errcode, None),
-                JobStatus::Processing => return,
-            };
-            hook(&crate::config::JobFinished {
-                job_id: job_id.to_owned(),
-                corp_id,
-                errcode,
-                media_id,
-            });
+            hook(&finished);
         }
+        Some(finished)
     }
 }

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use wecom_material_core::driver::{Call, RetryPolicy, Step};
+use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
 use wecom_material_core::{
     BaseUrl, Boundary, CorpSecret, Error, GetToken, Invalid, Limits, MAX_CHUNK_SIZE,
     MAX_JSON_RESPONSE, Operation, RedactedUri,
 };
 
+use crate::job_events::JobEvents;
 use crate::send::{SendFailure, Watch, read_bounded, send};
 use crate::source::PayloadSource;
 
@@ -33,6 +35,7 @@ pub struct ClientBuilder {
     media_idle_timeout: Duration,
     limits: Limits,
     policy: RetryPolicy,
+    poll_policy: PollPolicy,
     chunk_size: u64,
     max_in_memory: u64,
 }
@@ -66,6 +69,12 @@ impl ClientBuilder {
     /// Retry and backoff settings.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// How [`Client::wait_job`] polls a job (default: at once, then 1 s doubling to 15 s).
+    pub fn job_poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = policy;
         self
     }
 
@@ -113,6 +122,8 @@ impl ClientBuilder {
                 media_agent,
                 limits: self.limits,
                 policy: self.policy,
+                poll_policy: self.poll_policy,
+                job_events: JobEvents::default(),
                 chunk_size: self.chunk_size,
                 max_in_memory: self.max_in_memory,
                 entropy: Entropy::default(),
@@ -138,6 +149,8 @@ pub(crate) struct Inner {
     pub(crate) media_agent: ureq::Agent,
     pub(crate) limits: Limits,
     policy: RetryPolicy,
+    pub(crate) poll_policy: PollPolicy,
+    pub(crate) job_events: JobEvents,
     pub(crate) chunk_size: u64,
     pub(crate) max_in_memory: u64,
     entropy: Entropy,
@@ -200,6 +213,7 @@ impl Client {
             media_idle_timeout: DEFAULT_MEDIA_IDLE_TIMEOUT,
             limits: Limits::default(),
             policy: RetryPolicy::default(),
+            poll_policy: PollPolicy::default(),
             chunk_size: MAX_CHUNK_SIZE,
             max_in_memory: 20 * 1024 * 1024,
         }
@@ -208,6 +222,12 @@ impl Client {
     /// The base URL requests go to.
     pub fn base_url(&self) -> &BaseUrl {
         &self.inner.base
+    }
+
+    /// The handle that feeds received callback events to the calls waiting in
+    /// [`Client::wait_job`] on this client and its clones.
+    pub fn job_events(&self) -> JobEvents {
+        self.inner.job_events.clone()
     }
 
     /// A fresh multipart boundary.

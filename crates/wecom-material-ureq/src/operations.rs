@@ -3,16 +3,16 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use wecom_material_core::download::plan::Download;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::ops::get_media::MediaHead;
 use wecom_material_core::{
-    CancelFlag, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, Media, MediaEndpoint,
-    MediaId, MediaInfo, MediaType, Payload, Progress, UploadByUrl, UploadImage, UploadJob,
-    UploadMedia, Uploaded, UploadedImage,
+    CancelFlag, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep,
+    Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy, Progress, Replay,
+    UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
 };
 
 use crate::client::{Client, Handled, Lane};
@@ -70,12 +70,36 @@ fn file_name_of(path: &Path) -> Result<String, Error> {
         ))
 }
 
-fn open_file(path: &Path) -> Result<(File, u64, Vec<u8>), Error> {
-    let context = || format!("opening {}", path.display());
-    let mut file = File::open(path).map_err(|e| Error::io(context(), e))?;
-    let len = file.metadata().map_err(|e| Error::io(context(), e))?.len();
-    let prefix = read_prefix(&mut file).map_err(|e| Error::io(context(), e))?;
-    Ok((file, len, prefix))
+/// A file opened for upload: its display name, length, first bytes (for the signature
+/// checks) and a replayable payload description.
+struct FileUpload {
+    file: File,
+    name: String,
+    prefix: Vec<u8>,
+    payload: Payload,
+}
+
+impl FileUpload {
+    fn open(path: &Path, filename: Option<&str>) -> Result<Self, Error> {
+        let name = match filename {
+            Some(n) => n.to_owned(),
+            None => file_name_of(path)?,
+        };
+        let context = || format!("opening {}", path.display());
+        let mut file = File::open(path).map_err(|e| Error::io(context(), e))?;
+        let len = file.metadata().map_err(|e| Error::io(context(), e))?.len();
+        let prefix = read_prefix(&mut file).map_err(|e| Error::io(context(), e))?;
+        let payload = Payload::External {
+            len,
+            replay: Replay::Replayable,
+        };
+        Ok(Self {
+            file,
+            name,
+            prefix,
+            payload,
+        })
+    }
 }
 
 impl Client {
@@ -105,21 +129,13 @@ impl Client {
         filename: Option<&str>,
         transfer: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path)?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
+        let file = FileUpload::open(path, filename)?;
+        let mut source = PayloadSource::File(file.file);
         let op = UploadMedia::new(
             media_type,
-            &name,
-            payload,
-            Some(&prefix),
+            &file.name,
+            file.payload,
+            Some(&file.prefix),
             self.boundary(),
             &self.inner.limits,
         )?;
@@ -171,20 +187,12 @@ impl Client {
         path: &Path,
         filename: Option<&str>,
     ) -> Result<UploadedImage, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path)?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
+        let file = FileUpload::open(path, filename)?;
+        let mut source = PayloadSource::File(file.file);
         let op = UploadImage::new(
-            &name,
-            payload,
-            Some(&prefix),
+            &file.name,
+            file.payload,
+            Some(&file.prefix),
             self.boundary(),
             &self.inner.limits,
         )?;
@@ -335,18 +343,42 @@ impl Client {
         self.run_json(op, None, &Watch::default(), Lane::Json)
     }
 
-    /// Polls a job with backoff (1 s doubling to 15 s) until it finishes or fails, or until
-    /// `deadline`, when the last status (processing) is returned.
+    /// Waits for an async upload job until `deadline`: polls it (at once, then with the
+    /// backoff of [`ClientBuilder::job_poll_policy`](crate::ClientBuilder::job_poll_policy))
+    /// and, between polls, wakes up early when a callback event for this job is fed to
+    /// [`Client::job_events`]; that event's poll fetches the result.
+    ///
+    /// Returns the final status (`Finished` or `Failed`), or `Processing` when the deadline
+    /// came first (after a last poll at the deadline). The decisions — schedule, which events
+    /// matter, which failed polls are tolerated — are the core's
+    /// [`JobWait`](wecom_material_core::JobWait).
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let mut pause = Duration::from_millis(250);
+        self.wait_job_with(jobid, deadline, self.inner.poll_policy)
+    }
+
+    /// [`Client::wait_job`] with an explicit poll policy.
+    pub fn wait_job_with(
+        &self,
+        jobid: &JobId,
+        deadline: Instant,
+        policy: PollPolicy,
+    ) -> Result<JobStatus, Error> {
+        let mut wait = JobWait::new(jobid.clone(), deadline, policy)?;
+        // Subscribed before the first poll: an event that arrives later is not missed, and a
+        // job that ended earlier is seen by that poll.
+        let mailbox = self.inner.job_events.subscribe();
         loop {
-            let status = self.job_result(jobid)?;
-            let now = Instant::now();
-            if status != JobStatus::Processing || now >= deadline {
-                return Ok(status);
+            for event in mailbox.take() {
+                wait.on_event(&event);
             }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_secs(15));
+            match wait.next(Instant::now()) {
+                JobWaitStep::Poll(op) => {
+                    let result = self.run_json(op, None, &Watch::default(), Lane::Json);
+                    wait.on_poll_result(Instant::now(), result);
+                }
+                JobWaitStep::SleepUntil(until) => mailbox.wait_until(until),
+                JobWaitStep::Done(result) => return result,
+            }
         }
     }
 }

@@ -9,6 +9,6 @@ pub use wecom_material_core::*;
 pub mod blocking {
     pub use wecom_material_ureq::{
         Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, Downloaded,
-        Transfer, md5_file,
+        JobEvents, Transfer, md5_file,
     };
 }

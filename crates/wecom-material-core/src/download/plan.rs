@@ -129,7 +129,7 @@ impl Download {
         match self.mode {
             Mode::Whole => Some(request),
             Mode::Chunked => {
-                let mut end = self.offset + self.chunk_size - 1;
+                let mut end = self.offset.saturating_add(self.chunk_size - 1);
                 if let Some(total) = self.total {
                     end = end.min(total - 1);
                 }
@@ -157,9 +157,6 @@ impl Download {
                 b"",
             )
             .into());
-        }
-        if total.is_some() {
-            self.total = total;
         }
         let expected = match info.content_range {
             Some(ContentRange::Bytes { first, last, .. }) => {
@@ -189,6 +186,9 @@ impl Download {
                     .ok_or_else(|| DecodeError::new(status, "media without Content-Length", b""))?
             }
         };
+        if total.is_some() {
+            self.total = total;
+        }
         if self.info.is_none() {
             self.info = Some(info.clone());
         }
@@ -372,5 +372,38 @@ mod tests {
         ));
         assert!(Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE + 1).is_err());
         assert!(Download::new(MediaEndpoint::Media, "m".into(), 0).is_err());
+    }
+
+    #[test]
+    fn unsatisfiable_range_is_refused_without_learning_a_total_and_huge_offsets_do_not_overflow() {
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), 10)
+            .unwrap()
+            .resume_from(50);
+        let req = dl.next_request().unwrap();
+        let (head, ()) = http::Response::builder()
+            .status(206)
+            .header("content-range", "bytes */40")
+            .body(())
+            .unwrap()
+            .into_parts();
+        // classify refuses a 206 without a byte range; a 416 head is an error answer.
+        assert!(req.classify(&head).is_err());
+        let info = MediaInfo {
+            status: 206,
+            content_type: "application/octet-stream".into(),
+            content_length: Some(0),
+            server_filename: None,
+            filename: "m".into(),
+            content_range: Some(ContentRange::Unsatisfied { complete: 40 }),
+        };
+        assert!(matches!(dl.on_media(&info), Err(Error::Decode(_))));
+        assert_eq!(dl.total(), None);
+        let far = Download::new(MediaEndpoint::Media, "m".into(), 10)
+            .unwrap()
+            .resume_from(u64::MAX - 3);
+        assert_eq!(
+            far.next_request().unwrap().range().unwrap().end_inclusive,
+            Some(u64::MAX)
+        );
     }
 }

@@ -14,7 +14,8 @@
 //! connection, timeout, other statuses, a `Content-Range` that does not start where asked or a
 //! short chunk → 830003; a total over `upload_by_url_max_bytes` → 45001 (checked on the first
 //! chunk, before reading the rest); MD5 mismatch → 301019. Success stores the file as new media
-//! (status 2), whose `media/get` then follows the 20 MB Range rule.
+//! (status 2), whose `media/get` then follows the 20 MB Range rule. When the job ends, the
+//! job-finished callback is delivered if one is configured (see `crate::callback`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -103,7 +104,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
 }
 
 /// The socket address of an `http` URL on a loopback host, if it is one.
-fn loopback_addr(uri: &Uri) -> Option<SocketAddr> {
+pub(crate) fn loopback_addr(uri: &Uri) -> Option<SocketAddr> {
     let host = uri.host()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
@@ -146,7 +147,9 @@ impl FetchJob {
                 }
             }
         };
-        self.state.finish_job(&self.job_id, status);
+        if let Some(finished) = self.state.finish_job(&self.job_id, status) {
+            crate::callback::spawn_delivery(&self.state, &finished);
+        }
     }
 
     /// The whole file, or the job's failure code.
