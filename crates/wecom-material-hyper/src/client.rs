@@ -12,12 +12,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
 use wecom_material_core::driver::{Call, RetryPolicy, Step};
+use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
 use wecom_material_core::{
     BaseUrl, Boundary, CorpSecret, Error, GetToken, Invalid, Limits, MAX_CHUNK_SIZE,
     MAX_JSON_RESPONSE, Operation, TransportError,
 };
 
+use crate::job_events::JobEvents;
 use crate::send::{HttpClient, SendFailure, Watch, read_bounded, send};
 use crate::source::PayloadSource;
 
@@ -37,6 +39,7 @@ pub struct ClientBuilder {
     media_idle_timeout: Duration,
     limits: Limits,
     policy: RetryPolicy,
+    poll_policy: PollPolicy,
     chunk_size: u64,
     max_in_memory: u64,
 }
@@ -70,6 +73,12 @@ impl ClientBuilder {
     /// Retry and backoff settings.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// How [`Client::wait_job`] polls a job (default: at once, then 1 s doubling to 15 s).
+    pub fn job_poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = policy;
         self
     }
 
@@ -122,6 +131,8 @@ impl ClientBuilder {
                 media_idle_timeout: self.media_idle_timeout,
                 limits: self.limits,
                 policy: self.policy,
+                poll_policy: self.poll_policy,
+                job_events: JobEvents::default(),
                 chunk_size: self.chunk_size,
                 max_in_memory: self.max_in_memory,
                 entropy: Entropy::default(),
@@ -146,6 +157,8 @@ pub(crate) struct Inner {
     media_idle_timeout: Duration,
     pub(crate) limits: Limits,
     policy: RetryPolicy,
+    pub(crate) poll_policy: PollPolicy,
+    pub(crate) job_events: JobEvents,
     pub(crate) chunk_size: u64,
     pub(crate) max_in_memory: u64,
     entropy: Entropy,
@@ -320,6 +333,7 @@ impl Client {
             media_idle_timeout: DEFAULT_MEDIA_IDLE_TIMEOUT,
             limits: Limits::default(),
             policy: RetryPolicy::default(),
+            poll_policy: PollPolicy::default(),
             chunk_size: MAX_CHUNK_SIZE,
             max_in_memory: 20 * 1024 * 1024,
         }
@@ -339,6 +353,12 @@ impl Client {
     fn tokens(&self) -> MutexGuard<'_, TokenCache> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.inner.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle that feeds received job-finished callback events to the calls waiting in
+    /// [`Client::wait_job`] on this client and its clones.
+    pub fn job_events(&self) -> JobEvents {
+        self.inner.job_events.clone()
     }
 
     /// The cached token, for a store shared between processes (the CLI's token file).

@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -14,9 +14,10 @@ use wecom_material_core::download::plan::Download;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::ops::get_media::MediaHead;
 use wecom_material_core::{
-    CancelFlag, DecodeError, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, Media,
-    MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, Progress, TransportError, UploadByUrl,
-    UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
+    CancelFlag, DecodeError, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait,
+    JobWaitStep, Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy,
+    Progress, TransportError, UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded,
+    UploadedImage,
 };
 
 use crate::client::{Client, Handled, Lane, Next};
@@ -451,18 +452,43 @@ impl Client {
         self.run_json(op, None, &Watch::default(), Lane::Json).await
     }
 
-    /// Polls a job with backoff (250 ms doubling to 15 s) until it finishes or fails, or
-    /// until `deadline`, when the last status (processing) is returned.
+    /// Waits for an async upload job until `deadline`: polls it (at once, then with the
+    /// backoff of [`ClientBuilder::job_poll_policy`](crate::ClientBuilder::job_poll_policy))
+    /// and, between polls, wakes up early when a callback event for this job is fed to
+    /// [`Client::job_events`]; that event's poll fetches the result.
+    ///
+    /// Returns the final status (`Finished` or `Failed`), or `Processing` when the deadline
+    /// came first (after a last poll at the deadline). The decisions — schedule, which events
+    /// matter, which failed polls are tolerated — are the core's
+    /// [`JobWait`](wecom_material_core::JobWait).
     pub async fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let mut pause = Duration::from_millis(250);
+        self.wait_job_with(jobid, deadline, self.inner.poll_policy)
+            .await
+    }
+
+    /// [`Client::wait_job`] with an explicit poll policy.
+    pub async fn wait_job_with(
+        &self,
+        jobid: &JobId,
+        deadline: Instant,
+        policy: PollPolicy,
+    ) -> Result<JobStatus, Error> {
+        let mut wait = JobWait::new(jobid.clone(), deadline, policy)?;
+        // Subscribed before the first poll: an event that arrives later is not missed, and a
+        // job that ended earlier is seen by that poll.
+        let mailbox = self.inner.job_events.subscribe();
         loop {
-            let status = self.job_result(jobid).await?;
-            let now = Instant::now();
-            if status != JobStatus::Processing || now >= deadline {
-                return Ok(status);
+            for event in mailbox.take() {
+                wait.on_event(&event);
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_secs(15));
+            match wait.next(Instant::now()) {
+                JobWaitStep::Poll(op) => {
+                    let result = self.run_json(op, None, &Watch::default(), Lane::Json).await;
+                    wait.on_poll_result(Instant::now(), result);
+                }
+                JobWaitStep::SleepUntil(until) => mailbox.wait_until(until).await,
+                JobWaitStep::Done(result) => return result,
+            }
         }
     }
 }
