@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod job_events;
+mod operations;
+mod send;
+mod source;
+
+pub use client::{Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
+pub use job_events::JobEvents;
+pub use operations::{Downloaded, Transfer, md5_file};
+pub use wecom_material_core as core;
