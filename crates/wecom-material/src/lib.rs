@@ -12,3 +12,12 @@ pub mod blocking {
         JobEvents, Transfer, md5_file,
     };
 }
+
+/// The async client over hyper 1 and tokio (feature `hyper`); its futures are `Send`.
+#[cfg(feature = "hyper")]
+pub mod tokio {
+    pub use wecom_material_hyper::{
+        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, Downloaded,
+        JobEvents, Transfer, md5_file,
+    };
+}
