@@ -1,19 +1,19 @@
-//! Transfer benchmark: the blocking client against the emulator, next to `curl` against the
-//! same emulator. Run from the workspace root:
+//! Transfer benchmark: both clients (ureq and hyper) against the emulator, next to `curl`
+//! against the same emulator. Run from the workspace root:
 //!
 //! ```text
-//! cargo run --release -p wecom-material-benches --bin transfer-bench
+//! cargo run --release -p wecom-material-benches --bin transfer-bench [RUNS]
 //! ```
 //!
-//! It measures, each as the median of several runs:
+//! It measures, each as the median of RUNS runs (default 5):
 //! - uploading a 20,000,000-byte file (`upload_path`, streamed from disk) against
 //!   `curl -F media=@FILE` (curl's own `time_total`, so its process start is not counted);
 //! - downloading a 200,000,000-byte media in 20 MB Range chunks into a sink: throughput, and the
 //!   client process's peak RSS (`VmHWM`), against curl fetching the same ranges.
 //!
-//! The emulator runs in a child process (`transfer-bench serve`), so the client's peak RSS
-//! does not include the media the emulator holds; the download runs in another child
-//! (`transfer-bench download`) so its RSS is its own.
+//! The emulator runs in a child process (`transfer-bench serve`), so a client's peak RSS does
+//! not include the media the emulator holds; every measurement runs in a child of its own
+//! (`transfer-bench upload|download ureq|hyper …`) so its RSS is its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use wecom_material_core::{MediaId, MediaType};
 use wecom_material_mock::{MockConfig, MockServer};
-use wecom_material_ureq::{Client, Transfer};
 
 const CORP: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
@@ -30,14 +29,45 @@ const UPLOAD_BYTES: usize = 20_000_000;
 const DOWNLOAD_BYTES: usize = 200_000_000;
 const CHUNK: u64 = 20_000_000;
 
+/// Which client a child process measures.
+#[derive(Clone, Copy)]
+enum Which {
+    Ureq,
+    Hyper,
+}
+
+impl Which {
+    const ALL: [Which; 2] = [Which::Ureq, Which::Hyper];
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "ureq" => Which::Ureq,
+            "hyper" => Which::Hyper,
+            other => panic!("unknown client {other}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Which::Ureq => "ureq",
+            Which::Hyper => "hyper",
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("serve") => serve(),
-        Some("download") => download_child(&args[2], &args[3]),
-        Some("upload") => upload_child(&args[2], Path::new(&args[3]), args[4].parse().unwrap()),
-        None => orchestrate(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(5)),
-        Some(other) => panic!("unknown mode {other}"),
+        Some("download") => download_child(Which::parse(&args[2]), &args[3], &args[4]),
+        Some("upload") => upload_child(
+            Which::parse(&args[2]),
+            &args[3],
+            Path::new(&args[4]),
+            args[5].parse().unwrap(),
+        ),
+        Some(runs) => orchestrate(runs.parse().expect("RUNS is a number")),
+        None => orchestrate(5),
     }
 }
 
@@ -58,57 +88,107 @@ fn serve() {
     {}
 }
 
-fn client(base: &str) -> Client {
-    Client::builder(CORP, SECRET)
+fn ureq_client(base: &str) -> wecom_material_ureq::Client {
+    wecom_material_ureq::Client::builder(CORP, SECRET)
         .base_url(base)
         .unwrap()
         .build()
 }
 
+fn hyper_client(base: &str) -> wecom_material_hyper::Client {
+    wecom_material_hyper::Client::builder(CORP, SECRET)
+        .base_url(base)
+        .unwrap()
+        .build()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Child: downloads the media into a sink; prints `SECONDS PEAK_RSS_KIB`.
-fn download_child(base: &str, media_id: &str) {
-    let client = client(base);
+fn download_child(which: Which, base: &str, media_id: &str) {
     let id = MediaId::new(media_id);
     let start = Instant::now();
-    let done = client
-        .download(&id, &mut std::io::sink(), Transfer::default())
-        .unwrap();
+    let total = match which {
+        Which::Ureq => {
+            let transfer = wecom_material_ureq::Transfer::default();
+            ureq_client(base)
+                .download(&id, &mut std::io::sink(), transfer)
+                .unwrap()
+                .total
+        }
+        Which::Hyper => runtime().block_on(async {
+            let transfer = wecom_material_hyper::Transfer::default();
+            let client = hyper_client(base);
+            client
+                .download(&id, &mut tokio::io::sink(), transfer)
+                .await
+                .unwrap()
+                .total
+        }),
+    };
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(done.total, DOWNLOAD_BYTES as u64);
+    assert_eq!(total, DOWNLOAD_BYTES as u64);
     println!(
         "{secs} {}",
         wecom_material_benches::peak_rss_kib().unwrap_or(0)
     );
 }
 
-/// Child: uploads the file `runs` times; prints one line of seconds per run.
-fn upload_child(base: &str, path: &Path, runs: usize) {
-    let client = client(base);
-    // The first call fetches the token; time uploads only.
-    client
-        .upload_bytes(
-            MediaType::File,
-            "warm.txt",
-            bytes::Bytes::from_static(b"warm-up"),
-        )
-        .unwrap();
-    for _ in 0..runs {
-        let start = Instant::now();
-        client
-            .upload_path(
-                MediaType::File,
-                path,
-                Some("bench.bin"),
-                Transfer::default(),
-            )
-            .unwrap();
-        println!("{}", start.elapsed().as_secs_f64());
+/// Child: uploads the file `runs` times; prints one line of seconds per run. The first call
+/// fetches the token and is not timed.
+fn upload_child(which: Which, base: &str, path: &Path, runs: usize) {
+    let warm = bytes::Bytes::from_static(b"warm-up");
+    match which {
+        Which::Ureq => {
+            let client = ureq_client(base);
+            client
+                .upload_bytes(MediaType::File, "warm.txt", warm)
+                .unwrap();
+            for _ in 0..runs {
+                let start = Instant::now();
+                let transfer = wecom_material_ureq::Transfer::default();
+                client
+                    .upload_path(MediaType::File, path, Some("bench.bin"), transfer)
+                    .unwrap();
+                println!("{}", start.elapsed().as_secs_f64());
+            }
+        }
+        Which::Hyper => runtime().block_on(async {
+            let client = hyper_client(base);
+            client
+                .upload_bytes(MediaType::File, "warm.txt", warm)
+                .await
+                .unwrap();
+            for _ in 0..runs {
+                let start = Instant::now();
+                let transfer = wecom_material_hyper::Transfer::default();
+                let upload = client.upload_path(MediaType::File, path, Some("bench.bin"), transfer);
+                upload.await.unwrap();
+                println!("{}", start.elapsed().as_secs_f64());
+            }
+        }),
     }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+fn child_output(me: &Path, args: &[&str]) -> String {
+    let out = Command::new(me).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn curl_seconds(args: &[&str]) -> f64 {
@@ -136,114 +216,83 @@ fn orchestrate(runs: usize) {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let (base, media_id, token) = (fields[0], fields[1], fields[2]);
     let has_curl = Command::new("curl").arg("--version").output().is_ok();
+    let runs_text = runs.to_string();
 
     // Upload: 20,000,000 bytes from a file.
     let file: PathBuf =
         std::env::temp_dir().join(format!("wecom-bench-{}.bin", std::process::id()));
     std::fs::write(&file, wecom_material_benches::sample_bytes(UPLOAD_BYTES)).unwrap();
-    let out = Command::new(&me)
-        .args(["upload", base, file.to_str().unwrap(), &runs.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "upload child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours = median(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect(),
-    );
-    println!(
-        "upload 20,000,000 B   wecom-material (ureq): {:.3} s median of {runs}",
-        ours
-    );
+    let path = file.to_str().unwrap();
+    for which in Which::ALL {
+        let out = child_output(&me, &["upload", which.name(), base, path, &runs_text]);
+        let secs = median(out.lines().map(|l| l.parse().unwrap()).collect());
+        println!(
+            "upload 20,000,000 B    wecom-material ({:5}): {secs:.3} s",
+            which.name()
+        );
+    }
     if has_curl {
         let url = format!("{base}/cgi-bin/media/upload?access_token={token}&type=file");
-        let form = format!("media=@{};filename=bench.bin", file.display());
-        let curl = median(
+        let form = format!("media=@{path};filename=bench.bin");
+        let secs = median(
             (0..runs)
                 .map(|_| curl_seconds(&["-F", &form, &url]))
                 .collect(),
         );
-        println!(
-            "upload 20,000,000 B   curl -F:                {:.3} s median of {runs}  (ratio {:.2}x)",
-            curl,
-            ours / curl
-        );
+        println!("upload 20,000,000 B    curl -F:                {secs:.3} s");
     }
     let _ = std::fs::remove_file(&file);
 
     // Download: 200,000,000 bytes in 20 MB ranges, peak RSS of the client process.
-    let mut secs = Vec::new();
-    let mut rss = Vec::new();
-    for _ in 0..runs {
-        let out = Command::new(&me)
-            .args(["download", base, media_id])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "download child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text.split_whitespace();
-        secs.push(it.next().unwrap().parse::<f64>().unwrap());
-        rss.push(it.next().unwrap().parse::<f64>().unwrap());
-    }
-    let ours = median(secs);
     let mb = DOWNLOAD_BYTES as f64 / 1e6;
-    println!(
-        "download 200,000,000 B wecom-material (ureq): {:.3} s, {:.0} MB/s, peak RSS {:.1} MiB (median of {runs})",
-        ours,
-        mb / ours,
-        median(rss) / 1024.0
-    );
+    for which in Which::ALL {
+        let (mut secs, mut rss) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let out = child_output(&me, &["download", which.name(), base, media_id]);
+            let mut it = out.split_whitespace();
+            secs.push(it.next().unwrap().parse::<f64>().unwrap());
+            rss.push(it.next().unwrap().parse::<f64>().unwrap());
+        }
+        let secs = median(secs);
+        println!(
+            "download 200,000,000 B wecom-material ({:5}): {secs:.3} s, {:.0} MB/s, peak RSS {:.1} MiB",
+            which.name(),
+            mb / secs,
+            median(rss) / 1024.0
+        );
+    }
     if has_curl {
         let url = format!("{base}/cgi-bin/media/get?access_token={token}&media_id={media_id}");
-        let curl = median(
-            (0..runs)
-                .map(|_| {
-                    (0..DOWNLOAD_BYTES as u64 / CHUNK)
-                        .map(|i| {
-                            curl_seconds(&[
-                                "-r",
-                                &format!("{}-{}", i * CHUNK, (i + 1) * CHUNK - 1),
-                                &url,
-                            ])
-                        })
-                        .sum::<f64>()
+        let ranged_fetch = || {
+            (0..DOWNLOAD_BYTES as u64 / CHUNK)
+                .map(|i| {
+                    curl_seconds(&[
+                        "-r",
+                        &format!("{}-{}", i * CHUNK, (i + 1) * CHUNK - 1),
+                        &url,
+                    ])
                 })
-                .collect(),
-        );
+                .sum::<f64>()
+        };
+        let secs = median((0..runs).map(|_| ranged_fetch()).collect());
         println!(
-            "download 200,000,000 B curl -r (10 ranges):    {:.3} s, {:.0} MB/s  (ratio {:.2}x)",
-            curl,
-            mb / curl,
-            ours / curl
+            "download 200,000,000 B curl -r (10 ranges):    {secs:.3} s, {:.0} MB/s",
+            mb / secs
         );
     }
+    println!("(medians of {runs} runs)");
     drop(server.stdin.take());
-    let _ = server.wait_timeout();
+    let _ = stop(&mut server);
 }
 
-trait WaitTimeout {
-    fn wait_timeout(&mut self) -> std::io::Result<()>;
-}
-
-impl WaitTimeout for std::process::Child {
-    /// Waits briefly for the server child to leave after its stdin closed, then kills it.
-    fn wait_timeout(&mut self) -> std::io::Result<()> {
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if self.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits briefly for the server child to leave after its stdin closed, then kills it.
+fn stop(child: &mut std::process::Child) -> std::io::Result<()> {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if child.try_wait()?.is_some() {
+            return Ok(());
         }
-        self.kill()
+        std::thread::sleep(Duration::from_millis(50));
     }
+    child.kill()
 }
