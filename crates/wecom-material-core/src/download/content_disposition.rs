@@ -148,7 +148,7 @@ fn truncate_keeping_extension(name: &str) -> String {
 
 /// The usual extension for a media content type, for names the server did not give.
 pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
-    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let essence = crate::ops::get_media::media_essence(content_type)?;
     Some(match essence.as_str() {
         "image/jpeg" | "image/jpg" => "jpg",
         "image/png" => "png",

@@ -138,10 +138,7 @@ impl GetMedia {
             .get(http::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
         let disposition = headers.get(http::header::CONTENT_DISPOSITION);
-        let essence = content_type
-            .as_deref()
-            .and_then(|ct| ct.split(';').next())
-            .map(|e| e.trim().to_ascii_lowercase());
+        let essence = content_type.as_deref().and_then(media_essence);
         // A JSON or plain-text answer without an attachment header is WeCom's error form,
         // whatever the status; so is anything that is not 200/206.
         let error_type = matches!(
@@ -225,6 +222,15 @@ impl GetMedia {
     }
 }
 
+/// The lowercase `type/subtype` of a `Content-Type` value, parsed with `mime` (parameters and
+/// their quoting are its business); `None` for a value that is not a media type.
+pub(crate) fn media_essence(content_type: &str) -> Option<String> {
+    content_type
+        .parse::<mime::Mime>()
+        .ok()
+        .map(|m| m.essence_str().to_ascii_lowercase())
+}
+
 /// Reads an error answer of a download endpoint: a JSON errcode becomes an API error; anything
 /// else (an HTML page from a proxy, an empty body) a decode error with the status.
 pub fn parse_error_body(status: u16, body: &[u8]) -> Error {
@@ -287,5 +293,35 @@ impl Operation for GetMedia {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_essence_ignores_parameters_and_case() {
+        assert_eq!(
+            media_essence("application/json; charset=utf-8").as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            media_essence("Text/Plain;charset=\"UTF-8\"").as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(media_essence("not a type"), None);
+    }
+
+    #[test]
+    fn json_error_with_parameters_is_classified_as_error_even_on_200() {
+        let request = GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
+        let (head, ()) = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json; charset=UTF-8")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(request.classify(&head).unwrap(), MediaHead::Error);
     }
 }
