@@ -67,10 +67,10 @@ fn receiver(answers: Vec<Answer>) -> (String, mpsc::Receiver<Received>) {
                 if h.trim().is_empty() {
                     break;
                 }
-                if let Some((k, v)) = h.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        len = v.trim().parse().unwrap();
-                    }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    len = v.trim().parse().unwrap();
                 }
             }
             let mut body = vec![0; len];

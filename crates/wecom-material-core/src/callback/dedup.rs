@@ -33,10 +33,10 @@ impl JobDeduplicator {
         if self.seen.contains(job_id) {
             return false;
         }
-        if self.order.len() == self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.seen.remove(&oldest);
-            }
+        if self.order.len() == self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
         }
         self.order.push_back(job_id.clone());
         self.seen.insert(job_id.clone());

@@ -39,13 +39,12 @@ pub(crate) fn issue_for(state: &crate::state::State, app: usize) -> (String, u64
     let lifetime = state.config.token_lifetime.as_millis();
     let fresh = state.random_id(86);
     let mut inner = state.lock();
-    if let Some(tok) = inner.current_token.get(&app) {
-        if let Some(entry) = inner.tokens.get(tok) {
-            if entry.expires_at_ms > now {
-                let left = (entry.expires_at_ms - now).div_ceil(1000);
-                return (tok.clone(), u64::try_from(left).unwrap_or(u64::MAX));
-            }
-        }
+    if let Some(tok) = inner.current_token.get(&app)
+        && let Some(entry) = inner.tokens.get(tok)
+        && entry.expires_at_ms > now
+    {
+        let left = (entry.expires_at_ms - now).div_ceil(1000);
+        return (tok.clone(), u64::try_from(left).unwrap_or(u64::MAX));
     }
     inner.tokens.insert(
         fresh.clone(),
