@@ -9,6 +9,7 @@ mod config;
 mod endpoints;
 mod fault;
 mod query;
+mod receiver;
 mod record;
 mod server;
 mod state;
@@ -32,6 +33,7 @@ pub use config::{
     MockConfig, SizeLimit,
 };
 pub use fault::{Endpoint, Fault};
+pub use receiver::{CallbackReceiver, ReceivedCallback};
 pub use record::RecordedRequest;
 pub use state::{JobStatus, StoredMedia};
 
@@ -232,9 +234,32 @@ impl MockHandle {
                 bytes: bytes.into(),
                 content_type,
                 range_support,
+                gate: None,
             },
         );
         url
+    }
+
+    /// Like [`MockHandle::serve_file`] (with Range support), but every request for the file
+    /// is held back, unanswered, until [`FileGate::open`] is called: an `upload_by_url` job
+    /// of this URL stays "processing" for as long as a test needs. Returns the URL and the
+    /// gate. Dropping the gate does not open it; held requests then end when the emulator
+    /// shuts down (or the job's `fetch_timeout` passes).
+    pub fn serve_file_gated(&self, path: &str, bytes: impl Into<Bytes>) -> (String, FileGate) {
+        let key = path.trim_start_matches('/').to_owned();
+        let url = format!("{}{FILE_PREFIX}{key}", self.state.base_url);
+        let content_type = endpoints::upload::content_type_for(&key, None);
+        let gate = Arc::new(watch::Sender::new(false));
+        self.state.lock().served.insert(
+            key,
+            ServedFile {
+                bytes: bytes.into(),
+                content_type,
+                range_support: true,
+                gate: Some(gate.clone()),
+            },
+        );
+        (url, FileGate { open: gate })
     }
 
     /// An access token for the first app with this corp id, as gettoken would answer it
@@ -326,6 +351,44 @@ impl MockHandle {
     /// Stops accepting connections and closes open ones.
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+/// Holds back the requests for a file served with [`MockHandle::serve_file_gated`] until
+/// [`FileGate::open`]. Cheap to clone (clones open the same gate).
+#[derive(Clone)]
+#[must_use = "the file is held back until `open` is called"]
+pub struct FileGate {
+    open: Arc<watch::Sender<bool>>,
+}
+
+impl FileGate {
+    /// Releases every held request and lets later ones through at once.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Whether [`FileGate::open`] was called.
+    pub fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
+
+    /// How many requests for the file are held back right now.
+    pub fn held(&self) -> usize {
+        if self.is_open() {
+            0
+        } else {
+            self.open.receiver_count()
+        }
+    }
+}
+
+impl std::fmt::Debug for FileGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileGate")
+            .field("open", &self.is_open())
+            .field("held", &self.held())
+            .finish()
     }
 }
 

@@ -175,6 +175,11 @@ async fn dispatch(
         Endpoint::ServedFile => {
             let key = path.strip_prefix(crate::FILE_PREFIX).unwrap_or("");
             let file = ctx.state.lock().served.get(key).cloned();
+            if let Some(gate) = file.as_ref().and_then(|f| f.gate.as_ref()) {
+                // Held until the test opens the gate (or the emulator shuts down, which drops
+                // this connection's task). The sender lives in the state: never closed here.
+                let _ = gate.subscribe().wait_for(|open| *open).await;
+            }
             download::plain_file(ctx, file)
         }
     };

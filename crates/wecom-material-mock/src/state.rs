@@ -58,6 +58,9 @@ pub(crate) struct ServedFile {
     pub(crate) bytes: Bytes,
     pub(crate) content_type: String,
     pub(crate) range_support: bool,
+    /// Set for [`MockHandle::serve_file_gated`](crate::MockHandle::serve_file_gated): requests
+    /// wait until it turns true.
+    pub(crate) gate: Option<std::sync::Arc<tokio::sync::watch::Sender<bool>>>,
 }
 
 #[derive(Debug, Clone)]

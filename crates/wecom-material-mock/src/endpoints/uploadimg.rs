@@ -80,6 +80,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
                 bytes: part.bytes,
                 content_type: content_type.to_owned(),
                 range_support: true,
+                gate: None,
             },
         );
     }
