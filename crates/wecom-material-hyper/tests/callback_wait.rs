@@ -1,138 +1,25 @@
-//! End to end: the emulator delivers the encrypted job-finished callback to a small server of
-//! the test, which verifies it with the core's `CallbackHandler` and feeds the event to the
-//! async client's `JobEvents`; a `wait_job` whose next poll is an hour away then finishes at once.
+//! End to end: the emulator delivers the encrypted job-finished callback to the emulator
+//! crate's `CallbackReceiver` (the app's endpoint), which verifies it with the core's
+//! `CallbackHandler` and feeds the event to the async client's `JobEvents`; a `wait_job` whose next
+//! poll is an hour away then finishes at once.
 //!
 //! Nothing here asserts on time: the proof that the callback finished the wait is the number
 //! of job-result queries the emulator recorded.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wecom_material_core::callback::{CallbackConfig, CallbackHandler};
+use http::StatusCode;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::{JobStatus, MediaType, PollPolicy};
 use wecom_material_hyper::{Client, JobEvents};
-use wecom_material_mock::{CallbackTarget, DeliveryOutcome, Endpoint, MockConfig, MockServer};
+use wecom_material_mock::{CallbackReceiver, DeliveryOutcome, Endpoint, MockConfig, MockServer};
 
 const CORP: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A request read off a socket: method, request target, the `Range` header, body.
-struct Request {
-    method: String,
-    target: String,
-    range: Option<String>,
-    body: Vec<u8>,
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let (mut len, mut range) = (0usize, None);
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        if h.trim().is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        if k.eq_ignore_ascii_case("content-length") {
-            len = v.trim().parse().ok()?;
-        } else if k.eq_ignore_ascii_case("range") {
-            range = Some(v.trim().to_owned());
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        target,
-        range,
-        body,
-    })
-}
-
-/// The application's callback endpoint, served on `listener`: every request goes through
-/// `CallbackHandler`; a verified event is fed to the waiting calls.
-fn serve_callbacks(listener: TcpListener, events: JobEvents) {
-    let handler = CallbackHandler::new(CallbackConfig::new(TOKEN, AES_KEY, CORP).unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let Some(request) = read_request(&stream) else {
-                continue;
-            };
-            let Ok(method) = request.method.parse() else {
-                continue;
-            };
-            let query = request.target.split_once('?').map_or("", |(_, q)| q);
-            let (status, body) = match handler.handle(&method, query, &request.body) {
-                Ok(reply) => {
-                    if let Some(event) = &reply.event {
-                        events.notify(event);
-                    }
-                    (reply.status.as_u16(), reply.body.to_vec())
-                }
-                Err(error) => (error.status().as_u16(), Vec::new()),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-}
-
-/// A file server with Range support that answers nothing until `release` is signalled, so
-/// the job stays "processing" as long as the test needs. Returns its URL.
-fn gated_file_server(data: Vec<u8>, release: mpsc::Receiver<()>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/files/clip.bin", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut released = false;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let Some(request) = read_request(&stream) else {
-                continue;
-            };
-            if !released {
-                if release.recv().is_err() {
-                    return;
-                }
-                released = true;
-            }
-            let (start, end) = request
-                .range
-                .as_deref()
-                .and_then(|r| r.strip_prefix("bytes="))
-                .and_then(|r| r.split_once('-'))
-                .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
-                .unwrap_or((0, data.len() - 1));
-            let end = end.min(data.len() - 1);
-            let chunk = &data[start..=end];
-            let _ = write!(
-                stream,
-                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                data.len(),
-                chunk.len()
-            );
-            let _ = stream.write_all(chunk);
-        }
-    });
-    url
-}
 
 fn md5_hex(data: &[u8]) -> String {
     let mut h = Md5Hex::new();
@@ -169,20 +56,28 @@ async fn until_job_queries(mock: &MockServer, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callback_finishes_a_wait_whose_next_poll_is_an_hour_away() {
-    // The emulator needs the callback URL, the client the emulator's URL, and the callback
-    // server the client's event handle: bind first, serve once the client exists.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let callback_url = format!("http://{}/callback", listener.local_addr().unwrap());
+    // The emulator needs the receiver's URL, the client the emulator's URL, and the receiver
+    // the client's event handle: the receiver starts first and gets the handle once the
+    // client exists.
+    let events: Arc<OnceLock<JobEvents>> = Arc::default();
+    let receiver = {
+        let events = events.clone();
+        CallbackReceiver::start(TOKEN, AES_KEY, CORP, move |event| {
+            if let Some(events) = events.get() {
+                events.notify(event);
+            }
+        })
+        .unwrap()
+    };
     let mock = MockServer::start(MockConfig {
-        callback: Some(CallbackTarget::new(callback_url, TOKEN, AES_KEY, CORP)),
+        callback: Some(receiver.target()),
         ..MockConfig::default()
     });
     let client = client(&mock);
-    serve_callbacks(listener, client.job_events());
+    events.set(client.job_events()).unwrap();
 
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    let (release_tx, release_rx) = mpsc::channel();
-    let file_url = gated_file_server(data.clone(), release_rx);
+    let (file_url, gate) = mock.serve_file_gated("files/clip.bin", data.clone());
     let job = client
         .upload_by_url(MediaType::File, "clip.bin", &file_url, &md5_hex(&data))
         .await
@@ -203,7 +98,7 @@ async fn the_callback_finishes_a_wait_whose_next_poll_is_an_hour_away() {
         mock.job_status(job.jobid.as_str()),
         Some(wecom_material_mock::JobStatus::Processing)
     ));
-    release_tx.send(()).unwrap();
+    gate.open();
 
     let status = waiter.await.unwrap().unwrap();
     let JobStatus::Finished { media_id, .. } = status else {
@@ -218,8 +113,16 @@ async fn the_callback_finishes_a_wait_whose_next_poll_is_an_hour_away() {
             .await
             .unwrap()
     };
+    assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].job_id, job.jobid.as_str());
     assert_eq!(deliveries[0].outcome, DeliveryOutcome::Status(200));
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].status, StatusCode::OK);
+    assert_eq!(
+        received[0].event.as_ref().and_then(|e| e.job_id()),
+        Some(&job.jobid)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,8 +130,8 @@ async fn without_a_callback_the_deadline_returns_processing() {
     let mock = MockServer::start(MockConfig::default());
     let client = client(&mock);
     let data = vec![3u8; 100];
-    let (_release_tx, release_rx) = mpsc::channel();
-    let file_url = gated_file_server(data.clone(), release_rx);
+    // Never opened: the job stays processing.
+    let (file_url, _gate) = mock.serve_file_gated("files/clip.bin", data.clone());
     let job = client
         .upload_by_url(MediaType::File, "clip.bin", &file_url, &md5_hex(&data))
         .await
