@@ -583,5 +583,20 @@ fn demo_exits_0() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("same MD5"), "{}", run.stdout);
     assert!(run.stdout.contains("季度报告.txt"), "{}", run.stdout);
-    assert!(!run.stdout.contains("mock-secret"));
+    // The job's wait was ended by its callback (the poll fallback is 10 s away).
+    assert!(run.stdout.contains("callback after "), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("callback receiver at http://127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    for secret in [
+        "mock-secret",
+        "wecom-material-demo",
+        "d2Vjb20tbWF0ZXJpYWwgZGVtbyBjYWxsYmFjayBrZXk",
+    ] {
+        assert!(!run.stdout.contains(secret), "{secret}");
+        assert!(!run.stderr.contains(secret), "{secret}");
+    }
 }

@@ -2,18 +2,21 @@
 //!
 //! gettoken; upload an image, a voice, a video and a file (with a Chinese name); get each
 //! back and compare bytes; upload-image; upload-by-url of a 45,000,000-byte file that the
-//! emulator serves on loopback, wait for the job by polling, and fetch the result in Range
-//! chunks. Nothing leaves 127.0.0.1.
+//! emulator serves on loopback, wait for the job — the emulator delivers the encrypted
+//! job-finished callback to a [`CallbackReceiver`] that feeds the client's `JobEvents`, with
+//! polling as the fallback — and fetch the result in Range chunks. Nothing leaves 127.0.0.1.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
+use wecom_material_core::callback::CallbackEvent;
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::{JobStatus, MediaId, MediaType};
-use wecom_material_mock::{Endpoint, MockConfig, MockServer};
-use wecom_material_ureq::{Client, Transfer};
+use wecom_material_core::{JobId, JobStatus, MediaId, MediaType, PollPolicy};
+use wecom_material_mock::{CallbackReceiver, Endpoint, MockConfig, MockHandle, MockServer};
+use wecom_material_ureq::{Client, JobEvents, Transfer};
 
 use crate::failure::Failure;
 use crate::output::{self, Output};
@@ -21,6 +24,50 @@ use crate::progress::TransferBar;
 
 /// Size of the file fetched by the async upload.
 pub(crate) const BIG_FILE_BYTES: usize = 45_000_000;
+
+/// The demo app's callback `Token` and `EncodingAESKey` (loopback only; never printed).
+const CALLBACK_TOKEN: &str = "wecom-material-demo";
+const CALLBACK_AES_KEY: &str = "d2Vjb20tbWF0ZXJpYWwgZGVtbyBjYWxsYmFjayBrZXk";
+
+/// The fallback: poll at once, then every 10 s. The job ends well within that, so the poll
+/// that ends the wait is the one its callback triggers.
+const FALLBACK_POLLS: PollPolicy = PollPolicy {
+    first_interval: Duration::from_secs(10),
+    max_interval: Duration::from_secs(10),
+    max_consecutive_errors: 3,
+};
+
+/// What the callback receiver hands events to, once the client exists.
+struct Feed {
+    events: JobEvents,
+    mock: MockHandle,
+    /// Each job-finished event: its job and how many job-result queries the emulator had
+    /// answered when it arrived.
+    arrivals: Mutex<Vec<(JobId, usize)>>,
+}
+
+impl Feed {
+    fn on_event(&self, event: &CallbackEvent) {
+        if let Some(job) = event.job_id() {
+            let queries = self.mock.count(Endpoint::GetUploadByUrlResult);
+            self.arrivals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((job.clone(), queries));
+        }
+        self.events.notify(event);
+    }
+
+    /// Job-result queries answered when the first event for `job` arrived.
+    fn arrival(&self, job: &JobId) -> Option<usize> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(j, _)| j == job)
+            .map(|(_, queries)| *queries)
+    }
+}
 
 /// One line of the table.
 struct Row {
@@ -33,14 +80,37 @@ struct Row {
 /// Runs the demo and prints the table.
 pub(crate) fn run(out: Output) -> Result<(), Failure> {
     let started = Instant::now();
-    let mock = MockServer::try_start(MockConfig::default())
-        .map_err(|e| Failure::other(format!("starting the emulator: {e}")))?;
+    // The app's callback endpoint starts first (the emulator delivers to its URL); it gets the
+    // client's event handle once the client exists.
+    let feed: Arc<OnceLock<Feed>> = Arc::default();
+    let corp_id = MockConfig::default().apps[0].corp_id.clone();
+    let receiver = {
+        let feed = feed.clone();
+        CallbackReceiver::start(CALLBACK_TOKEN, CALLBACK_AES_KEY, corp_id, move |event| {
+            if let Some(feed) = feed.get() {
+                feed.on_event(event);
+            }
+        })
+        .map_err(|e| Failure::other(format!("starting the callback receiver: {e}")))?
+    };
+    let mock = MockServer::try_start(MockConfig {
+        callback: Some(receiver.target()),
+        ..MockConfig::default()
+    })
+    .map_err(|e| Failure::other(format!("starting the emulator: {e}")))?;
     let config = &mock.config().apps[0];
     let client = Client::builder(config.corp_id.clone(), config.secret.clone())
         .base_url(&mock.base_url())
         .map_err(|e| Failure::Wecom(e.into()))?
+        .job_poll_policy(FALLBACK_POLLS)
         .build();
+    let feed = feed.get_or_init(|| Feed {
+        events: client.job_events(),
+        mock: mock.handle().clone(),
+        arrivals: Mutex::new(Vec::new()),
+    });
     out.note(&format!("emulator at {}", mock.base_url()));
+    out.note(&format!("callback receiver at {}", receiver.url()));
     let mut rows = Vec::new();
     let fail = |step: &str, what: String| Failure::other(format!("demo step {step}: {what}"));
 
@@ -121,9 +191,18 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
         JobStatus::Finished { media_id, .. } => media_id,
         other => return Err(fail("job", format!("ended as {other:?}"))),
     };
+    let detail = match feed.arrival(&job.jobid).map(|q| q.saturating_sub(before)) {
+        // The event came in after `n` polls, and the wait ended with the one poll after it.
+        Some(n) if n + 1 == polls => format!("callback after {n} {}", plural(n, "poll")),
+        Some(_) => format!(
+            "{polls} {} (the callback came later)",
+            plural(polls, "poll")
+        ),
+        None => format!("{polls} {}, no callback", plural(polls, "poll")),
+    };
     rows.push(Row {
         step: "job",
-        detail: format!("polled {polls} times"),
+        detail,
         result: format!("finished: {}", short(media_id.as_str())),
         elapsed: t.elapsed(),
     });
@@ -244,6 +323,15 @@ fn table(rows: &[Row], tokens: usize, total: Duration) -> String {
         total.as_millis()
     ));
     s
+}
+
+/// `word` or `words`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
 }
 
 /// Terminal columns of a text: CJK characters take two.
