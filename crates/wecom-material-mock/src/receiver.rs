@@ -30,6 +30,9 @@ use crate::config::CallbackTarget;
 /// The path the receiver is reached at (any path is answered the same).
 const PATH: &str = "/callback";
 
+/// The most of a request body read before answering; past it the connection is closed.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// One request a [`CallbackReceiver`] answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedCallback {
@@ -281,15 +284,18 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let (parts, mut body) = req.into_parts();
-    // Read at most one byte past the handler's limit: the handler then refuses it (413).
+    // Keep at most one byte past the handler's limit (the handler then refuses it: 413) and
+    // read the rest away, up to `DRAIN_LIMIT`, so the client gets the answer, not a reset.
     let limit = shared.handler.max_body();
     let mut bytes = Vec::new();
+    let mut seen = 0u64;
     let mut complete = true;
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
+            seen += data.len() as u64;
             let room = (limit + 1).saturating_sub(bytes.len());
             bytes.extend_from_slice(&data[..data.len().min(room)]);
-            if bytes.len() > limit {
+            if seen > DRAIN_LIMIT {
                 complete = false;
                 break;
             }

@@ -121,6 +121,25 @@ fn the_official_event_is_verified_and_a_bad_signature_is_refused_with_401() {
 }
 
 #[test]
+fn oversized_bodies_and_other_methods_are_refused_without_an_event() {
+    let (receiver, seen) = receiver(RECEIVE_ID);
+    let query = "/callback?msg_signature=x&timestamp=1&nonce=2";
+    let big = vec![b'x'; 200 * 1024];
+    let r = send(receiver.addr(), "POST", query, &[], &big);
+    assert_eq!(r.status, 413);
+    let r = send(receiver.addr(), "PUT", query, &[], b"");
+    assert_eq!(r.status, 405);
+    let received = receiver.wait_for_received(2, WAIT);
+    assert!(matches!(
+        received[0].error,
+        Some(CallbackError::BodyTooLarge { .. })
+    ));
+    assert_eq!(received[1].error, Some(CallbackError::MethodNotAllowed));
+    assert!(received.iter().all(|r| r.event.is_none()));
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[test]
 fn an_event_delivered_by_the_emulator_arrives_verified() {
     let (receiver, seen) = receiver(CORP);
     let mock = MockServer::start(MockConfig {
