@@ -216,30 +216,41 @@ fn orchestrate(runs: usize) {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let (base, media_id, token) = (fields[0], fields[1], fields[2]);
     let has_curl = Command::new("curl").arg("--version").output().is_ok();
-    let runs_text = runs.to_string();
 
     // Upload: 20,000,000 bytes from a file.
     let file: PathBuf =
         std::env::temp_dir().join(format!("wecom-bench-{}.bin", std::process::id()));
     std::fs::write(&file, wecom_material_benches::sample_bytes(UPLOAD_BYTES)).unwrap();
     let path = file.to_str().unwrap();
-    for which in Which::ALL {
-        let out = child_output(&me, &["upload", which.name(), base, path, &runs_text]);
-        let secs = median(out.lines().map(|l| l.parse().unwrap()).collect());
+    // Interleaved, one upload per child and per curl run, so that every client meets the
+    // emulator in the same state (it keeps every upload in memory).
+    let url = format!("{base}/cgi-bin/media/upload?access_token={token}&type=file");
+    let form = format!("media=@{path};filename=bench.bin");
+    let mut upload_secs: [Vec<f64>; 3] = Default::default();
+    for _ in 0..runs {
+        for (i, which) in Which::ALL.into_iter().enumerate() {
+            let out = child_output(&me, &["upload", which.name(), base, path, "1"]);
+            upload_secs[i].push(out.trim().parse().unwrap());
+        }
+        if has_curl {
+            upload_secs[2].push(curl_seconds(&["-F", &form, &url]));
+        }
+    }
+    let [ureq_secs, hyper_secs, curl_secs] =
+        upload_secs.map(|v| if v.is_empty() { f64::NAN } else { median(v) });
+    for (which, secs) in [(Which::Ureq, ureq_secs), (Which::Hyper, hyper_secs)] {
+        let ratio = if has_curl {
+            format!(" ({:.2}x curl)", secs / curl_secs)
+        } else {
+            String::new()
+        };
         println!(
-            "upload 20,000,000 B    wecom-material ({:5}): {secs:.3} s",
+            "upload 20,000,000 B    wecom-material ({:5}): {secs:.3} s{ratio}",
             which.name()
         );
     }
     if has_curl {
-        let url = format!("{base}/cgi-bin/media/upload?access_token={token}&type=file");
-        let form = format!("media=@{path};filename=bench.bin");
-        let secs = median(
-            (0..runs)
-                .map(|_| curl_seconds(&["-F", &form, &url]))
-                .collect(),
-        );
-        println!("upload 20,000,000 B    curl -F:                {secs:.3} s");
+        println!("upload 20,000,000 B    curl -F:                {curl_secs:.3} s");
     }
     let _ = std::fs::remove_file(&file);
 
