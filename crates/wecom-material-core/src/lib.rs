@@ -6,6 +6,7 @@ mod api_json;
 pub mod body;
 #[cfg(feature = "callback")]
 pub mod callback;
+pub mod client_settings;
 pub mod download;
 pub mod driver;
 pub mod endpoint;
@@ -25,6 +26,7 @@ pub mod transfer;
 
 pub use api_json::MAX_JSON_RESPONSE;
 pub use body::{Body, Payload, Replay, UploadBody};
+pub use client_settings::{ClientBuilder, ClientSettings, FromSettings};
 pub use download::content_range::{ByteRange, ContentRange};
 pub use download::plan::{Download, MAX_CHUNK_SIZE};
 pub use driver::{Call, RetryPolicy, Step};

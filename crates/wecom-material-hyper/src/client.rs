@@ -15,102 +15,30 @@ use wecom_material_core::driver::{Call, RetryPolicy, Step};
 use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
 use wecom_material_core::{
-    BaseUrl, Boundary, CorpSecret, Error, GetToken, Invalid, Limits, MAX_CHUNK_SIZE,
-    MAX_JSON_RESPONSE, Operation, TransportError,
+    BaseUrl, Boundary, ClientSettings, Error, FromSettings, GetToken, Limits, MAX_JSON_RESPONSE,
+    Operation, TransportError,
 };
 
 use crate::job_events::JobEvents;
 use crate::send::{HttpClient, SendFailure, Watch, read_bounded, send};
 use crate::source::PayloadSource;
 
-/// Default timeout of a JSON call (token, upload answer, job query), connect included.
-pub const DEFAULT_JSON_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default longest pause between two reads or writes of a media transfer. Media transfers have
-/// no overall timeout: a 200 MB file on a slow link may take long, but it must keep moving.
-pub const DEFAULT_MEDIA_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
+pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
 
-/// Configures a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    corp_id: String,
-    secret: CorpSecret,
-    base: BaseUrl,
-    json_timeout: Duration,
-    media_idle_timeout: Duration,
-    limits: Limits,
-    policy: RetryPolicy,
-    poll_policy: PollPolicy,
-    chunk_size: u64,
-    max_in_memory: u64,
-}
-
-impl ClientBuilder {
-    /// Sends requests to `url` instead of `https://qyapi.weixin.qq.com`. Plain `http://` is
-    /// used only when given here (the emulator, a private deployment).
-    pub fn base_url(mut self, url: &str) -> Result<Self, Invalid> {
-        self.base = BaseUrl::parse(url)?;
-        Ok(self)
-    }
-
-    /// Timeout of a whole JSON call (also the connect timeout of media transfers).
-    pub fn json_timeout(mut self, timeout: Duration) -> Self {
-        self.json_timeout = timeout;
-        self
-    }
-
-    /// Longest pause between reads or writes of a media transfer.
-    pub fn media_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.media_idle_timeout = timeout;
-        self
-    }
-
-    /// The pre-flight limits (default: the current WeCom documentation).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Retry and backoff settings.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// How [`Client::wait_job`] polls a job (default: at once, then 1 s doubling to 15 s).
-    pub fn job_poll_policy(mut self, policy: PollPolicy) -> Self {
-        self.poll_policy = policy;
-        self
-    }
-
-    /// Size of the Range chunks of downloads (at most 20,000,000 bytes).
-    pub fn chunk_size(mut self, bytes: u64) -> Result<Self, Invalid> {
-        if bytes == 0 || bytes > MAX_CHUNK_SIZE {
-            return Err(Invalid::BadRange {
-                reason: format!("chunk size {bytes} must be 1 ..= {MAX_CHUNK_SIZE} bytes"),
-            });
-        }
-        self.chunk_size = bytes;
-        Ok(self)
-    }
-
-    /// The largest media [`Client::get`] holds in memory (default 20 MiB).
-    pub fn max_in_memory(mut self, bytes: u64) -> Self {
-        self.max_in_memory = bytes;
-        self
-    }
-
+impl FromSettings for Client {
     /// Builds the client. Needs no runtime; the client's futures run on tokio.
-    pub fn build(self) -> Client {
+    fn from_settings(settings: ClientSettings) -> Client {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(self.json_timeout));
+        http.set_connect_timeout(Some(settings.json_timeout));
         // An explicit provider: rustls never has to guess between ring and aws-lc-rs.
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .expect("ring supports rustls' default protocol versions");
         // Plain http only when the configured base URL is http.
-        let tls = if self.base.is_https() {
+        let tls = if settings.base.is_https() {
             tls.https_only()
         } else {
             tls.https_or_http()
@@ -123,18 +51,21 @@ impl ClientBuilder {
             .build(connector);
         Client {
             inner: Arc::new(Inner {
-                tokens: Mutex::new(TokenCache::new(GetToken::new(self.corp_id, self.secret))),
+                tokens: Mutex::new(TokenCache::new(GetToken::new(
+                    settings.corp_id,
+                    settings.secret,
+                ))),
                 token_ready: Notify::new(),
-                base: self.base,
+                base: settings.base,
                 http,
-                json_timeout: self.json_timeout,
-                media_idle_timeout: self.media_idle_timeout,
-                limits: self.limits,
-                policy: self.policy,
-                poll_policy: self.poll_policy,
+                json_timeout: settings.json_timeout,
+                media_idle_timeout: settings.media_idle_timeout,
+                limits: settings.limits,
+                policy: settings.retry_policy,
+                poll_policy: settings.poll_policy,
                 job_events: JobEvents::default(),
-                chunk_size: self.chunk_size,
-                max_in_memory: self.max_in_memory,
+                chunk_size: settings.chunk_size,
+                max_in_memory: settings.max_in_memory,
                 entropy: Entropy::default(),
             }),
         }
@@ -325,18 +256,7 @@ impl<O: Operation> Running<'_, O> {
 impl Client {
     /// Starts configuring a client for one app (corp id and that app's secret).
     pub fn builder(corp_id: impl Into<String>, secret: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            corp_id: corp_id.into(),
-            secret: CorpSecret::new(secret),
-            base: BaseUrl::default(),
-            json_timeout: DEFAULT_JSON_TIMEOUT,
-            media_idle_timeout: DEFAULT_MEDIA_IDLE_TIMEOUT,
-            limits: Limits::default(),
-            policy: RetryPolicy::default(),
-            poll_policy: PollPolicy::default(),
-            chunk_size: MAX_CHUNK_SIZE,
-            max_in_memory: 20 * 1024 * 1024,
-        }
+        ClientBuilder::new(corp_id, secret)
     }
 
     /// The base URL requests go to.

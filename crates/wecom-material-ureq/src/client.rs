@@ -11,121 +11,53 @@ use wecom_material_core::driver::{Call, RetryPolicy, Step};
 use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
 use wecom_material_core::{
-    BaseUrl, Boundary, CorpSecret, Error, GetToken, Invalid, Limits, MAX_CHUNK_SIZE,
-    MAX_JSON_RESPONSE, Operation, RedactedUri,
+    BaseUrl, Boundary, ClientSettings, Error, FromSettings, GetToken, Limits, MAX_JSON_RESPONSE,
+    Operation, RedactedUri,
 };
 
 use crate::job_events::JobEvents;
 use crate::send::{SendFailure, Watch, read_bounded, send};
 use crate::source::PayloadSource;
 
-/// Default timeout of a JSON call (token, upload answer, job query), connect included.
-pub const DEFAULT_JSON_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default longest pause between two reads or writes of a media transfer. Media transfers have
-/// no overall timeout: a 200 MB file on a slow link may take long, but it must keep moving.
-pub const DEFAULT_MEDIA_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
+pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
 
-/// Configures a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    corp_id: String,
-    secret: CorpSecret,
-    base: BaseUrl,
-    json_timeout: Duration,
-    media_idle_timeout: Duration,
-    limits: Limits,
-    policy: RetryPolicy,
-    poll_policy: PollPolicy,
-    chunk_size: u64,
-    max_in_memory: u64,
-}
-
-impl ClientBuilder {
-    /// Sends requests to `url` instead of `https://qyapi.weixin.qq.com`. Plain `http://` is
-    /// used only when given here (the emulator, a private deployment).
-    pub fn base_url(mut self, url: &str) -> Result<Self, Invalid> {
-        self.base = BaseUrl::parse(url)?;
-        Ok(self)
-    }
-
-    /// Timeout of a whole JSON call.
-    pub fn json_timeout(mut self, timeout: Duration) -> Self {
-        self.json_timeout = timeout;
-        self
-    }
-
-    /// Longest pause between reads or writes of a media transfer.
-    pub fn media_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.media_idle_timeout = timeout;
-        self
-    }
-
-    /// The pre-flight limits (default: the current WeCom documentation).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Retry and backoff settings.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// How [`Client::wait_job`] polls a job (default: at once, then 1 s doubling to 15 s).
-    pub fn job_poll_policy(mut self, policy: PollPolicy) -> Self {
-        self.poll_policy = policy;
-        self
-    }
-
-    /// Size of the Range chunks of downloads (at most 20,000,000 bytes).
-    pub fn chunk_size(mut self, bytes: u64) -> Result<Self, Invalid> {
-        if bytes == 0 || bytes > MAX_CHUNK_SIZE {
-            return Err(Invalid::BadRange {
-                reason: format!("chunk size {bytes} must be 1 ..= {MAX_CHUNK_SIZE} bytes"),
-            });
-        }
-        self.chunk_size = bytes;
-        Ok(self)
-    }
-
-    /// The largest media [`Client::get`] holds in memory (default 20 MiB).
-    pub fn max_in_memory(mut self, bytes: u64) -> Self {
-        self.max_in_memory = bytes;
-        self
-    }
-
-    /// Builds the client.
-    pub fn build(self) -> Client {
+impl FromSettings for Client {
+    /// Two agents: JSON calls under one overall timeout, media transfers under an idle timeout
+    /// only; neither follows redirects nor turns HTTP statuses into errors.
+    fn from_settings(settings: ClientSettings) -> Client {
         let json_agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_global(Some(self.json_timeout))
+            .timeout_global(Some(settings.json_timeout))
             .user_agent(USER_AGENT)
             .build()
             .into();
         let media_agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_connect(Some(self.json_timeout))
-            .timeout_per_read(Some(self.media_idle_timeout))
-            .timeout_per_write(Some(self.media_idle_timeout))
+            .timeout_connect(Some(settings.json_timeout))
+            .timeout_per_read(Some(settings.media_idle_timeout))
+            .timeout_per_write(Some(settings.media_idle_timeout))
             .user_agent(USER_AGENT)
             .build()
             .into();
         Client {
             inner: Arc::new(Inner {
-                tokens: Mutex::new(TokenCache::new(GetToken::new(self.corp_id, self.secret))),
+                tokens: Mutex::new(TokenCache::new(GetToken::new(
+                    settings.corp_id,
+                    settings.secret,
+                ))),
                 token_ready: Condvar::new(),
-                base: self.base,
+                base: settings.base,
                 json_agent,
                 media_agent,
-                limits: self.limits,
-                policy: self.policy,
-                poll_policy: self.poll_policy,
+                limits: settings.limits,
+                policy: settings.retry_policy,
+                poll_policy: settings.poll_policy,
                 job_events: JobEvents::default(),
-                chunk_size: self.chunk_size,
-                max_in_memory: self.max_in_memory,
+                chunk_size: settings.chunk_size,
+                max_in_memory: settings.max_in_memory,
                 entropy: Entropy::default(),
             }),
         }
@@ -205,18 +137,7 @@ pub(crate) enum Lane {
 impl Client {
     /// Starts configuring a client for one app (corp id and that app's secret).
     pub fn builder(corp_id: impl Into<String>, secret: impl Into<String>) -> ClientBuilder {
-        ClientBuilder {
-            corp_id: corp_id.into(),
-            secret: CorpSecret::new(secret),
-            base: BaseUrl::default(),
-            json_timeout: DEFAULT_JSON_TIMEOUT,
-            media_idle_timeout: DEFAULT_MEDIA_IDLE_TIMEOUT,
-            limits: Limits::default(),
-            policy: RetryPolicy::default(),
-            poll_policy: PollPolicy::default(),
-            chunk_size: MAX_CHUNK_SIZE,
-            max_in_memory: 20 * 1024 * 1024,
-        }
+        ClientBuilder::new(corp_id, secret)
     }
 
     /// The base URL requests go to.

@@ -1,0 +1,208 @@
+//! What a client is configured with, and the one builder both transports hand out.
+//!
+//! The settings are plain data; a transport turns them into connections and timers in its
+//! [`FromSettings`] impl. `wecom_material_ureq::Client::builder(..)` and
+//! `wecom_material_hyper::Client::builder(..)` both return a [`ClientBuilder`] of their client.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::download::plan::MAX_CHUNK_SIZE;
+use crate::driver::RetryPolicy;
+use crate::endpoint::BaseUrl;
+use crate::error::Invalid;
+use crate::job_wait::PollPolicy;
+use crate::limits::Limits;
+use crate::secret::CorpSecret;
+
+/// Default timeout of a JSON call (token, upload answer, job query), connect included.
+pub const DEFAULT_JSON_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default longest pause between two reads or writes of a media transfer. Media transfers have
+/// no overall timeout: a 200 MB file on a slow link may take long, but it must keep moving.
+pub const DEFAULT_MEDIA_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default largest media a client's `get` holds in memory.
+pub const DEFAULT_MAX_IN_MEMORY: u64 = 20 * 1024 * 1024;
+
+/// Everything a client of one app is configured with.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// The corp id.
+    pub corp_id: String,
+    /// The app's secret (printed as `***`).
+    pub secret: CorpSecret,
+    /// Where requests go (default `https://qyapi.weixin.qq.com`).
+    pub base: BaseUrl,
+    /// Timeout of a whole JSON call; also the connect timeout of media transfers.
+    pub json_timeout: Duration,
+    /// Longest pause between reads or writes of a media transfer.
+    pub media_idle_timeout: Duration,
+    /// Pre-flight limits.
+    pub limits: Limits,
+    /// Retry and backoff of every call.
+    pub retry_policy: RetryPolicy,
+    /// How `wait_job` polls.
+    pub poll_policy: PollPolicy,
+    /// Range chunk size of downloads (1 ..= 20,000,000 bytes).
+    pub chunk_size: u64,
+    /// Largest media `get` holds in memory.
+    pub max_in_memory: u64,
+}
+
+impl ClientSettings {
+    /// The defaults for one app.
+    pub fn new(corp_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            corp_id: corp_id.into(),
+            secret: CorpSecret::new(secret),
+            base: BaseUrl::default(),
+            json_timeout: DEFAULT_JSON_TIMEOUT,
+            media_idle_timeout: DEFAULT_MEDIA_IDLE_TIMEOUT,
+            limits: Limits::default(),
+            retry_policy: RetryPolicy::default(),
+            poll_policy: PollPolicy::default(),
+            chunk_size: MAX_CHUNK_SIZE,
+            max_in_memory: DEFAULT_MAX_IN_MEMORY,
+        }
+    }
+}
+
+/// A client a transport builds from [`ClientSettings`].
+pub trait FromSettings {
+    /// Builds the client: connections, timers and the token cache.
+    fn from_settings(settings: ClientSettings) -> Self;
+}
+
+/// Configures a client `C` of one app; `build` hands the settings to the transport.
+pub struct ClientBuilder<C> {
+    settings: ClientSettings,
+    client: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for ClientBuilder<C> {
+    fn clone(&self) -> Self {
+        Self {
+            settings: self.settings.clone(),
+            client: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for ClientBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClientBuilder")
+            .field(&self.settings)
+            .finish()
+    }
+}
+
+impl<C: FromSettings> ClientBuilder<C> {
+    /// Starts from the defaults for one app (corp id and that app's secret).
+    pub fn new(corp_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            settings: ClientSettings::new(corp_id, secret),
+            client: PhantomData,
+        }
+    }
+
+    /// Sends requests to `url` instead of `https://qyapi.weixin.qq.com`. Plain `http://` is
+    /// used only when given here (the emulator, a private deployment).
+    pub fn base_url(mut self, url: &str) -> Result<Self, Invalid> {
+        self.settings.base = BaseUrl::parse(url)?;
+        Ok(self)
+    }
+
+    /// Timeout of a whole JSON call (also the connect timeout of media transfers).
+    pub fn json_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.json_timeout = timeout;
+        self
+    }
+
+    /// Longest pause between reads or writes of a media transfer.
+    pub fn media_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.media_idle_timeout = timeout;
+        self
+    }
+
+    /// The pre-flight limits (default: the current WeCom documentation).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.settings.limits = limits;
+        self
+    }
+
+    /// Retry and backoff settings.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.settings.retry_policy = policy;
+        self
+    }
+
+    /// How `wait_job` polls a job (default: at once, then 1 s doubling to 15 s).
+    pub fn job_poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.settings.poll_policy = policy;
+        self
+    }
+
+    /// Size of the Range chunks of downloads (at most 20,000,000 bytes).
+    pub fn chunk_size(mut self, bytes: u64) -> Result<Self, Invalid> {
+        if bytes == 0 || bytes > MAX_CHUNK_SIZE {
+            return Err(Invalid::BadRange {
+                reason: format!("chunk size {bytes} must be 1 ..= {MAX_CHUNK_SIZE} bytes"),
+            });
+        }
+        self.settings.chunk_size = bytes;
+        Ok(self)
+    }
+
+    /// The largest media `get` holds in memory (default 20 MiB).
+    pub fn max_in_memory(mut self, bytes: u64) -> Self {
+        self.settings.max_in_memory = bytes;
+        self
+    }
+
+    /// The settings so far.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> C {
+        C::from_settings(self.settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Recorded(ClientSettings);
+
+    impl FromSettings for Recorded {
+        fn from_settings(settings: ClientSettings) -> Self {
+            Recorded(settings)
+        }
+    }
+
+    #[test]
+    fn settings_reach_the_transport_and_bad_values_are_refused() {
+        let built: Recorded = ClientBuilder::new("ww", "s3cr3t")
+            .base_url("http://127.0.0.1:9/")
+            .unwrap()
+            .chunk_size(1_000)
+            .unwrap()
+            .max_in_memory(5)
+            .build();
+        assert_eq!(built.0.base.as_str(), "http://127.0.0.1:9");
+        assert_eq!((built.0.chunk_size, built.0.max_in_memory), (1_000, 5));
+        assert_eq!(built.0.json_timeout, DEFAULT_JSON_TIMEOUT);
+        let builder = ClientBuilder::<Recorded>::new("ww", "s3cr3t");
+        assert!(matches!(
+            builder.clone().chunk_size(20_000_001),
+            Err(Invalid::BadRange { .. })
+        ));
+        assert!(matches!(
+            builder.clone().base_url("ftp://x"),
+            Err(Invalid::BadBaseUrl { .. })
+        ));
+        assert!(!format!("{builder:?}").contains("s3cr3t"));
+    }
+}
