@@ -46,4 +46,4 @@ pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
-pub use transfer::{CancelFlag, Progress};
+pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};

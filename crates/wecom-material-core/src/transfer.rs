@@ -1,7 +1,10 @@
-//! Plain data shared by the transports for long transfers: progress and cancellation.
+//! Plain data shared by the transports for long transfers: progress, cancellation, and what a
+//! download wrote.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::ops::get_media::MediaInfo;
 
 /// How far a transfer has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,4 +34,49 @@ impl CancelFlag {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// Progress reporting and cancellation for one transfer, given to a transport's upload or
+/// download call.
+#[derive(Default, Clone, Copy)]
+pub struct Transfer<'a> {
+    /// Called with bytes done / total as the transfer moves.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Checked between buffers, frames and chunks; set it to stop the transfer with
+    /// [`Error::Cancelled`](crate::Error::Cancelled).
+    pub cancel: Option<&'a CancelFlag>,
+}
+
+impl Transfer<'_> {
+    /// Reports progress to the observer, if any.
+    pub fn report(&self, done: u64, total: Option<u64>) {
+        if let Some(progress) = self.progress {
+            progress(Progress { done, total });
+        }
+    }
+
+    /// Whether the caller asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancelFlag::is_cancelled)
+    }
+}
+
+impl std::fmt::Debug for Transfer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+/// What a download wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// The first media head: content type and (sanitized) filename.
+    pub info: MediaInfo,
+    /// Bytes written by this call (the whole media, less a resumed prefix).
+    pub bytes_written: u64,
+    /// Size of the whole media.
+    pub total: u64,
 }

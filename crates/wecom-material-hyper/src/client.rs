@@ -11,6 +11,7 @@ use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
+use wecom_material_core::Transfer;
 use wecom_material_core::driver::{Call, RetryPolicy, Step};
 use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
@@ -20,7 +21,7 @@ use wecom_material_core::{
 };
 
 use crate::job_events::JobEvents;
-use crate::send::{HttpClient, SendFailure, Watch, read_bounded, send};
+use crate::send::{HttpClient, SendFailure, read_bounded, send};
 use crate::source::PayloadSource;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
@@ -180,7 +181,7 @@ impl<O: Operation> Running<'_, O> {
     }
 
     /// Polls the call, sleeping and waiting as it says, until it wants a request sent or ends.
-    pub(crate) async fn next(&mut self, watch: &Watch<'_>) -> Next<O::Output> {
+    pub(crate) async fn next(&mut self, watch: &Transfer<'_>) -> Next<O::Output> {
         let inner = &*self.client.inner;
         loop {
             if watch.is_cancelled() {
@@ -317,7 +318,7 @@ impl Client {
         &self,
         request: http::Request<wecom_material_core::Body>,
         source: Option<&mut PayloadSource<'_>>,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
         lane: Lane,
     ) -> Result<http::Response<Bytes>, SendFailure> {
         match lane {
@@ -346,7 +347,7 @@ impl Client {
         &self,
         request: http::Request<wecom_material_core::Body>,
         source: Option<&mut PayloadSource<'_>>,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
     ) -> Result<http::Response<hyper::body::Incoming>, SendFailure> {
         send(&self.inner.http, request, source, watch, Some(self.idle())).await
     }
@@ -356,7 +357,7 @@ impl Client {
         &self,
         op: O,
         mut source: Option<&mut PayloadSource<'_>>,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
         lane: Lane,
     ) -> Result<O::Output, Error> {
         let mut run = self.start(op);

@@ -14,45 +14,15 @@ use wecom_material_core::download::plan::Download;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::ops::get_media::MediaHead;
 use wecom_material_core::{
-    CancelFlag, DecodeError, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait,
-    JobWaitStep, Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy,
-    Progress, TransportError, UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded,
-    UploadedImage,
+    DecodeError, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep,
+    Media, MediaEndpoint, MediaId, MediaType, Payload, PollPolicy, TransportError, UploadByUrl,
+    UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
 };
+use wecom_material_core::{Downloaded, Transfer};
 
 use crate::client::{Client, Handled, Lane, Next};
-use crate::send::{SendFailure, Watch, body_error, read_bounded};
+use crate::send::{SendFailure, body_error, read_bounded};
 use crate::source::PayloadSource;
-
-/// Progress reporting and cancellation for one transfer.
-#[derive(Default, Clone, Copy)]
-pub struct Transfer<'a> {
-    /// Called with bytes done / total as the transfer moves.
-    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    /// Checked between frames and chunks; set it to stop the transfer with
-    /// [`Error::Cancelled`].
-    pub cancel: Option<&'a CancelFlag>,
-}
-
-impl<'a> Transfer<'a> {
-    fn watch(&self) -> Watch<'a> {
-        Watch {
-            progress: self.progress,
-            cancel: self.cancel,
-        }
-    }
-}
-
-/// What a download wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
-    /// The first media head: content type and (sanitized) filename.
-    pub info: MediaInfo,
-    /// Bytes written by this call (the whole media, less a resumed prefix).
-    pub bytes_written: u64,
-    /// Size of the whole media.
-    pub total: u64,
-}
 
 /// How big a prefix of a file to read for the signature checks.
 const SNIFF_LEN: usize = 16;
@@ -101,7 +71,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Media)
+        self.run_json(op, None, &Transfer::default(), Lane::Media)
             .await
     }
 
@@ -132,7 +102,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &transfer.watch(), Lane::Media)
+        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
             .await
     }
 
@@ -160,7 +130,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &transfer.watch(), Lane::Media)
+        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
             .await
     }
 
@@ -177,7 +147,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Media)
+        self.run_json(op, None, &Transfer::default(), Lane::Media)
             .await
     }
 
@@ -204,7 +174,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &Watch::default(), Lane::Media)
+        self.run_json(op, Some(&mut source), &Transfer::default(), Lane::Media)
             .await
     }
 
@@ -283,7 +253,7 @@ impl Client {
         offset: u64,
         transfer: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
-        let watch = transfer.watch();
+        let watch = transfer;
         let mut plan =
             Download::new(endpoint, media_id.clone(), self.inner.chunk_size)?.resume_from(offset);
         let mut written = 0u64;
@@ -323,7 +293,7 @@ impl Client {
         plan: &mut Download,
         writer: &mut (dyn AsyncWrite + Send + Unpin),
         written: &mut u64,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
     ) -> Result<ChunkOutcome, Error> {
         let mut run = self.start(request);
         loop {
@@ -363,7 +333,7 @@ impl Client {
         plan: &mut Download,
         writer: &mut (dyn AsyncWrite + Send + Unpin),
         written: &mut u64,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
     ) -> Result<Handled<ChunkOutcome>, SendFailure> {
         let idle = self.idle();
         let (parts, mut body) = response.into_parts();
@@ -443,13 +413,15 @@ impl Client {
             &self.inner.limits,
             allow_http,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Json).await
+        self.run_json(op, None, &Transfer::default(), Lane::Json)
+            .await
     }
 
     /// Asks how an async upload job stands.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         let op = GetUploadByUrlResult::new(jobid.clone())?;
-        self.run_json(op, None, &Watch::default(), Lane::Json).await
+        self.run_json(op, None, &Transfer::default(), Lane::Json)
+            .await
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
@@ -483,7 +455,9 @@ impl Client {
             }
             match wait.next(Instant::now()) {
                 JobWaitStep::Poll(op) => {
-                    let result = self.run_json(op, None, &Watch::default(), Lane::Json).await;
+                    let result = self
+                        .run_json(op, None, &Transfer::default(), Lane::Json)
+                        .await;
                     wait.on_poll_result(Instant::now(), result);
                 }
                 JobWaitStep::SleepUntil(until) => mailbox.wait_until(until).await,

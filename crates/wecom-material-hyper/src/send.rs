@@ -13,9 +13,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
-use wecom_material_core::{
-    Body, CancelFlag, DecodeError, Error, Payload, Progress, TransportError, UploadBody,
-};
+use wecom_material_core::Transfer;
+use wecom_material_core::{Body, DecodeError, Error, Payload, TransportError, UploadBody};
 
 use crate::source::PayloadSource;
 
@@ -31,25 +30,6 @@ pub(crate) enum SendFailure {
     Transport(TransportError),
     /// A local failure (cancelled, unreadable file, oversized answer): the call ends with it.
     Local(Error),
-}
-
-/// Observers of the bytes going out or coming in.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct Watch<'a> {
-    pub(crate) progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    pub(crate) cancel: Option<&'a CancelFlag>,
-}
-
-impl Watch<'_> {
-    pub(crate) fn report(&self, done: u64, total: Option<u64>) {
-        if let Some(progress) = self.progress {
-            progress(Progress { done, total });
-        }
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.is_some_and(CancelFlag::is_cancelled)
-    }
 }
 
 /// The body hyper sends: fixed frames, or frames fed through a channel by the task that reads
@@ -154,7 +134,7 @@ pub(crate) async fn send(
     client: &HttpClient,
     request: http::Request<Body>,
     source: Option<&mut PayloadSource<'_>>,
-    watch: &Watch<'_>,
+    watch: &Transfer<'_>,
     idle: Option<Duration>,
 ) -> Result<http::Response<Incoming>, SendFailure> {
     let (mut parts, body) = request.into_parts();
@@ -218,7 +198,7 @@ async fn pump(
     tx: mpsc::Sender<Bytes>,
     upload: UploadBody,
     source: Option<&mut PayloadSource<'_>>,
-    watch: &Watch<'_>,
+    watch: &Transfer<'_>,
     idle: Option<Duration>,
 ) -> Result<(), SendFailure> {
     let total = upload.content_length();
@@ -315,7 +295,7 @@ struct Outlet<'w, 'a> {
     tx: mpsc::Sender<Bytes>,
     sent: u64,
     total: u64,
-    watch: &'w Watch<'a>,
+    watch: &'w Transfer<'a>,
     idle: Option<Duration>,
 }
 

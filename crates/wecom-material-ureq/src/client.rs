@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use wecom_material_core::Transfer;
 use wecom_material_core::driver::{Call, RetryPolicy, Step};
 use wecom_material_core::job_wait::PollPolicy;
 use wecom_material_core::token_cache::{StoredToken, TokenCache};
@@ -16,7 +17,7 @@ use wecom_material_core::{
 };
 
 use crate::job_events::JobEvents;
-use crate::send::{SendFailure, Watch, read_bounded, send};
+use crate::send::{SendFailure, read_bounded, send};
 use crate::source::PayloadSource;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
@@ -176,7 +177,7 @@ impl Client {
         &self,
         op: O,
         source: Option<&mut PayloadSource<'_>>,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
         lane: Lane,
     ) -> Result<O::Output, Error> {
         self.run(
@@ -196,7 +197,7 @@ impl Client {
         &self,
         op: O,
         mut source: Option<&mut PayloadSource<'_>>,
-        watch: &Watch<'_>,
+        watch: &Transfer<'_>,
         lane: Lane,
         mut handle: impl FnMut(&O, http::Response<ureq::Body>) -> Result<Handled<R>, SendFailure>,
         finish: impl FnOnce(O::Output) -> R,

@@ -10,6 +10,7 @@ mod source;
 
 pub use client::{Client, ClientBuilder};
 pub use job_events::JobEvents;
-pub use operations::{Downloaded, Transfer, md5_file};
+pub use operations::md5_file;
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
+pub use wecom_material_core::{Downloaded, Transfer};

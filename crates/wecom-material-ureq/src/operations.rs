@@ -9,45 +9,16 @@ use bytes::Bytes;
 use wecom_material_core::download::plan::Download;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::ops::get_media::MediaHead;
+use wecom_material_core::{Downloaded, Transfer};
 use wecom_material_core::{
-    CancelFlag, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep,
-    Media, MediaEndpoint, MediaId, MediaInfo, MediaType, Payload, PollPolicy, Progress, Replay,
-    UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
+    Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep, Media,
+    MediaEndpoint, MediaId, MediaType, Payload, PollPolicy, Replay, UploadByUrl, UploadImage,
+    UploadJob, UploadMedia, Uploaded, UploadedImage,
 };
 
 use crate::client::{Client, Handled, Lane};
-use crate::send::{SendFailure, Watch, read_bounded};
+use crate::send::{SendFailure, read_bounded};
 use crate::source::PayloadSource;
-
-/// Progress reporting and cancellation for one transfer.
-#[derive(Default, Clone, Copy)]
-pub struct Transfer<'a> {
-    /// Called with bytes done / total as the transfer moves.
-    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    /// Checked between buffers and chunks; set it to stop the transfer with
-    /// [`Error::Cancelled`].
-    pub cancel: Option<&'a CancelFlag>,
-}
-
-impl<'a> Transfer<'a> {
-    fn watch(&self) -> Watch<'a> {
-        Watch {
-            progress: self.progress,
-            cancel: self.cancel,
-        }
-    }
-}
-
-/// What a download wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
-    /// The first media head: content type and (sanitized) filename.
-    pub info: MediaInfo,
-    /// Bytes written by this call (the whole media, less a resumed prefix).
-    pub bytes_written: u64,
-    /// Size of the whole media.
-    pub total: u64,
-}
 
 /// How big a prefix of a file to read for the signature checks.
 const SNIFF_LEN: usize = 16;
@@ -117,7 +88,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Media)
+        self.run_json(op, None, &Transfer::default(), Lane::Media)
     }
 
     /// Uploads a file, streamed from disk in constant memory. `filename` is the name users
@@ -139,7 +110,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &transfer.watch(), Lane::Media)
+        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
     }
 
     /// Uploads exactly `len` bytes from a reader. A reader cannot be rewound: if the upload
@@ -166,7 +137,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &transfer.watch(), Lane::Media)
+        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
     }
 
     /// Uploads a JPG/PNG held in memory for a permanent URL.
@@ -178,7 +149,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Media)
+        self.run_json(op, None, &Transfer::default(), Lane::Media)
     }
 
     /// Uploads a JPG/PNG file for a permanent URL.
@@ -196,7 +167,7 @@ impl Client {
             self.boundary(),
             &self.inner.limits,
         )?;
-        self.run_json(op, Some(&mut source), &Watch::default(), Lane::Media)
+        self.run_json(op, Some(&mut source), &Transfer::default(), Lane::Media)
     }
 
     /// Fetches a whole media into memory (at most the configured in-memory limit; larger
@@ -271,7 +242,7 @@ impl Client {
         offset: u64,
         transfer: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
-        let watch = transfer.watch();
+        let watch = transfer;
         let mut plan =
             Download::new(endpoint, media_id.clone(), self.inner.chunk_size)?.resume_from(offset);
         let mut written = 0u64;
@@ -334,13 +305,13 @@ impl Client {
             &self.inner.limits,
             allow_http,
         )?;
-        self.run_json(op, None, &Watch::default(), Lane::Json)
+        self.run_json(op, None, &Transfer::default(), Lane::Json)
     }
 
     /// Asks how an async upload job stands.
     pub fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         let op = GetUploadByUrlResult::new(jobid.clone())?;
-        self.run_json(op, None, &Watch::default(), Lane::Json)
+        self.run_json(op, None, &Transfer::default(), Lane::Json)
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
@@ -373,7 +344,7 @@ impl Client {
             }
             match wait.next(Instant::now()) {
                 JobWaitStep::Poll(op) => {
-                    let result = self.run_json(op, None, &Watch::default(), Lane::Json);
+                    let result = self.run_json(op, None, &Transfer::default(), Lane::Json);
                     wait.on_poll_result(Instant::now(), result);
                 }
                 JobWaitStep::SleepUntil(until) => mailbox.wait_until(until),
@@ -401,7 +372,7 @@ fn stream_chunk(
     plan: &mut Download,
     writer: &mut dyn Write,
     written: &mut u64,
-    watch: &Watch<'_>,
+    watch: &Transfer<'_>,
 ) -> Result<Handled<ChunkOutcome>, SendFailure> {
     let (parts, body) = response.into_parts();
     let info = match op.classify(&parts).map_err(SendFailure::Local)? {

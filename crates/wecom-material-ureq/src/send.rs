@@ -4,9 +4,8 @@
 use std::io::{self, Cursor, Read};
 
 use bytes::Bytes;
-use wecom_material_core::{
-    Body, CancelFlag, DecodeError, Error, Payload, Progress, TransportError,
-};
+use wecom_material_core::Transfer;
+use wecom_material_core::{Body, DecodeError, Error, Payload, TransportError};
 
 use crate::source::PayloadSource;
 
@@ -18,32 +17,13 @@ pub(crate) enum SendFailure {
     Local(Error),
 }
 
-/// Observers of the bytes going out or coming in.
-#[derive(Default)]
-pub(crate) struct Watch<'a> {
-    pub(crate) progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    pub(crate) cancel: Option<&'a CancelFlag>,
-}
-
-impl Watch<'_> {
-    pub(crate) fn report(&self, done: u64, total: Option<u64>) {
-        if let Some(progress) = self.progress {
-            progress(Progress { done, total });
-        }
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.is_some_and(CancelFlag::is_cancelled)
-    }
-}
-
 /// Streams `head ‖ payload ‖ tail`, checks that the payload has exactly the announced length,
 /// reports progress and stops when cancelled.
 struct UploadReader<'a, 'w> {
     inner: Box<dyn Read + Send + 'a>,
     sent: u64,
     total: u64,
-    watch: &'a Watch<'w>,
+    watch: &'a Transfer<'w>,
     local_error: Option<Error>,
 }
 
@@ -85,7 +65,7 @@ pub(crate) fn send(
     agent: &ureq::Agent,
     request: http::Request<Body>,
     source: Option<&mut PayloadSource<'_>>,
-    watch: &Watch<'_>,
+    watch: &Transfer<'_>,
 ) -> Result<http::Response<ureq::Body>, SendFailure> {
     let (parts, body) = request.into_parts();
     let result = match body {
