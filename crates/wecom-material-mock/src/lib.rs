@@ -11,6 +11,7 @@ mod fault;
 mod query;
 mod receiver;
 mod record;
+pub mod samples;
 mod server;
 mod state;
 

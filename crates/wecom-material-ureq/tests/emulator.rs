@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
-use wecom_material_mock::{Clock, Endpoint, Fault, MockConfig, MockServer};
+use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
 use wecom_material_ureq::{Client, Transfer, md5_file};
 
 const CORP: &str = "ww-mock-corp";
@@ -38,22 +38,14 @@ fn mock() -> MockServer {
     })
 }
 
-fn jpeg(len: usize) -> Bytes {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    v.extend((0..len.saturating_sub(4)).map(|i| (i % 251) as u8));
-    Bytes::from(v)
+/// A payload the emulator accepts for `media_type`.
+fn sample(media_type: MediaType, len: usize) -> Bytes {
+    let kind = MediaKind::from_wire(media_type.as_str()).unwrap();
+    Bytes::from(samples::for_kind(kind, len))
 }
 
-fn sample(media_type: MediaType, len: usize) -> Bytes {
-    match media_type {
-        MediaType::Image => jpeg(len),
-        MediaType::Voice => {
-            let mut v = b"#!AMR\n".to_vec();
-            v.resize(len, 0x3C);
-            Bytes::from(v)
-        }
-        _ => Bytes::from((0..len).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>()),
-    }
+fn jpeg(len: usize) -> Bytes {
+    Bytes::from(samples::jpeg(len))
 }
 
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {

@@ -15,7 +15,9 @@ use serde_json::json;
 use wecom_material_core::callback::CallbackEvent;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::{JobId, JobStatus, MediaId, MediaType, PollPolicy};
-use wecom_material_mock::{CallbackReceiver, Endpoint, MockConfig, MockHandle, MockServer};
+use wecom_material_mock::{
+    CallbackReceiver, Endpoint, MockConfig, MockHandle, MockServer, samples,
+};
 use wecom_material_ureq::{Client, JobEvents, Transfer};
 
 use crate::failure::Failure;
@@ -116,9 +118,21 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
 
     // Temporary media: one of each type, back and compared.
     let samples: [(MediaType, &str, Bytes); 4] = [
-        (MediaType::Image, "photo.jpg", Bytes::from(jpeg())),
-        (MediaType::Voice, "hello.amr", Bytes::from(amr())),
-        (MediaType::Video, "clip.mp4", Bytes::from(mp4())),
+        (
+            MediaType::Image,
+            "photo.jpg",
+            Bytes::from(samples::jpeg(2_070)),
+        ),
+        (
+            MediaType::Voice,
+            "hello.amr",
+            Bytes::from(samples::amr(1_606)),
+        ),
+        (
+            MediaType::Video,
+            "clip.mp4",
+            Bytes::from(samples::mp4(4_128)),
+        ),
         (
             MediaType::File,
             "季度报告.txt",
@@ -159,7 +173,7 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
     }
 
     let t = Instant::now();
-    let image = client.upload_image_bytes("logo.png", Bytes::from(png()))?;
+    let image = client.upload_image_bytes("logo.png", Bytes::from(samples::png(1_057)))?;
     rows.push(Row {
         step: "upload-image",
         detail: "logo.png".into(),
@@ -169,7 +183,7 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
 
     // The async upload of a big file served by the emulator itself.
     let t = Instant::now();
-    let big = Bytes::from(big_file());
+    let big = Bytes::from(samples::mp4(BIG_FILE_BYTES));
     let md5 = Md5Hex::of(&big);
     let url = mock.serve_file("demo/welcome.mp4", big.clone(), true);
     let job = client.upload_by_url(MediaType::Video, "welcome.mp4", &url, &md5)?;
@@ -356,56 +370,4 @@ fn short(id: &str) -> String {
     let head: String = chars[..12].iter().collect();
     let tail: String = chars[chars.len() - 8..].iter().collect();
     format!("{head}…{tail}")
-}
-
-/// A small baseline JPEG: SOI, a JFIF APP0 segment, filler, EOI.
-pub(crate) fn jpeg() -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
-    v.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    v.extend((0..2048u32).map(|i| (i * 7 % 251) as u8));
-    v.extend_from_slice(&[0xFF, 0xD9]);
-    v
-}
-
-/// A PNG signature and an IHDR chunk, then filler.
-pub(crate) fn png() -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".to_vec();
-    v.extend((0..1024u32).map(|i| (i * 13 % 253) as u8));
-    v
-}
-
-/// AMR-NB: the `#!AMR\n` magic and a few 12.2 kbit/s frames.
-pub(crate) fn amr() -> Vec<u8> {
-    let mut v = b"#!AMR\n".to_vec();
-    for i in 0..50u8 {
-        v.push(0x3C);
-        v.extend((0..31u8).map(|j| i.wrapping_mul(31).wrapping_add(j)));
-    }
-    v
-}
-
-/// An MP4 `ftyp` box and an `mdat` box.
-pub(crate) fn mp4() -> Vec<u8> {
-    let mut v = vec![0, 0, 0, 0x18];
-    v.extend_from_slice(b"ftypisom\0\0\x02\0isommp41");
-    let payload: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 255) as u8).collect();
-    v.extend_from_slice(&(payload.len() as u32 + 8).to_be_bytes());
-    v.extend_from_slice(b"mdat");
-    v.extend(payload);
-    v
-}
-
-/// 45,000,000 pseudo-random bytes behind an MP4 header (xorshift: no two chunks alike).
-fn big_file() -> Vec<u8> {
-    let mut v = mp4();
-    v.reserve(BIG_FILE_BYTES - v.len());
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while v.len() < BIG_FILE_BYTES {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let take = (BIG_FILE_BYTES - v.len()).min(8);
-        v.extend_from_slice(&x.to_le_bytes()[..take]);
-    }
-    v
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use wecom_material_mock::{App, MockConfig, MockServer};
+use wecom_material_mock::{App, MockConfig, MockServer, samples};
 
 pub const CORP_ID: &str = "ww-cli-test";
 pub const SECRET: &str = "s3cr3t-CLI-test-value-9d1f";
@@ -134,30 +134,19 @@ pub fn arg(path: &Path) -> String {
 }
 
 pub fn jpeg() -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
-    v.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    v.extend((0..600u32).map(|i| (i % 251) as u8));
-    v.extend_from_slice(&[0xFF, 0xD9]);
-    v
+    samples::jpeg(622)
 }
 
 pub fn png() -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".to_vec();
-    v.extend((0..300u32).map(|i| (i % 253) as u8));
-    v
+    samples::png(333)
 }
 
 pub fn amr() -> Vec<u8> {
-    let mut v = b"#!AMR\n".to_vec();
-    v.extend((0..320u32).map(|i| (i % 250) as u8));
-    v
+    samples::amr(326)
 }
 
 pub fn mp4() -> Vec<u8> {
-    let mut v = vec![0, 0, 0, 0x18];
-    v.extend_from_slice(b"ftypisom\0\0\x02\0isommp41");
-    v.extend((0..1000u32).map(|i| (i % 255) as u8));
-    v
+    samples::mp4(1_024)
 }
 
 /// `n` bytes that differ from chunk to chunk.
