@@ -319,6 +319,68 @@ fn is_transient(error: &Error) -> bool {
     }
 }
 
+/// One mailbox per waiting call, for a transport that hands received callback events to the
+/// calls waiting on jobs: [`Mailboxes::deliver`] drops a copy of an event in every open mailbox,
+/// each call [`take`](Mailboxes::take)s its own and feeds them to its [`JobWait`]. Plain data:
+/// the transport keeps it behind its lock and wakes the waiters with its own primitive.
+#[derive(Debug)]
+pub struct Mailboxes<E> {
+    next_id: u64,
+    open: std::collections::HashMap<u64, Vec<E>>,
+}
+
+impl<E> Default for Mailboxes<E> {
+    fn default() -> Self {
+        Self {
+            next_id: 0,
+            open: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<E: Clone> Mailboxes<E> {
+    /// Opens a mailbox; returns its id.
+    pub fn open(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.open.insert(id, Vec::new());
+        id
+    }
+
+    /// Closes a mailbox, dropping what it still holds.
+    pub fn close(&mut self, id: u64) {
+        self.open.remove(&id);
+    }
+
+    /// Drops a copy of `event` in every open mailbox. Returns whether any was open (whether
+    /// waiters need waking); with none open the event is dropped: a wait that starts later
+    /// polls first.
+    pub fn deliver(&mut self, event: &E) -> bool {
+        for mailbox in self.open.values_mut() {
+            mailbox.push(event.clone());
+        }
+        !self.open.is_empty()
+    }
+
+    /// The events mailbox `id` received since the last call.
+    pub fn take(&mut self, id: u64) -> Vec<E> {
+        self.open
+            .get_mut(&id)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether mailbox `id` holds an event.
+    pub fn has_mail(&self, id: u64) -> bool {
+        self.open.get(&id).is_some_and(|m| !m.is_empty())
+    }
+
+    /// How many mailboxes are open (calls waiting).
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,5 +707,21 @@ mod tests {
     fn an_empty_job_id_is_refused() {
         let err = JobWait::new(JobId::new(""), Instant::now(), PollPolicy::default());
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn every_open_mailbox_gets_a_copy_and_closed_ones_get_none() {
+        let mut boxes = Mailboxes::default();
+        assert!(!boxes.deliver(&"before"), "nobody waits: dropped");
+        let (a, b) = (boxes.open(), boxes.open());
+        assert!(boxes.deliver(&"j1"));
+        assert!(boxes.has_mail(a) && boxes.has_mail(b));
+        assert_eq!(boxes.take(a), vec!["j1"]);
+        assert!(boxes.take(a).is_empty() && !boxes.has_mail(a));
+        boxes.close(b);
+        boxes.deliver(&"j2");
+        assert_eq!((boxes.take(a), boxes.take(b)), (vec!["j2"], vec![]));
+        boxes.close(a);
+        assert_eq!(boxes.open_count(), 0);
     }
 }

@@ -33,7 +33,7 @@ pub use driver::{Call, RetryPolicy, Step};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
 pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
-pub use job_wait::{JobWait, JobWaitStep, PollPolicy};
+pub use job_wait::{JobWait, JobWaitStep, Mailboxes, PollPolicy};
 pub use limits::Limits;
 pub use media_type::{JobId, MediaId, MediaType};
 pub use multipart::Boundary;

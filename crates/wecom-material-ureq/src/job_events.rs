@@ -7,11 +7,11 @@
 //! [`Client::wait_job`]: crate::Client::wait_job
 //! [`JobWait::on_event`]: wecom_material_core::JobWait::on_event
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use wecom_material_core::Mailboxes;
 use wecom_material_core::callback::CallbackEvent;
 
 /// A cloneable handle that feeds callback events to the calls waiting in
@@ -30,20 +30,14 @@ pub struct JobEvents {
 
 #[derive(Default)]
 struct Shared {
-    mailboxes: Mutex<Mailboxes>,
+    mailboxes: Mutex<Mailboxes<CallbackEvent>>,
     arrived: Condvar,
-}
-
-#[derive(Default)]
-struct Mailboxes {
-    next_id: u64,
-    by_id: HashMap<u64, Vec<CallbackEvent>>,
 }
 
 impl fmt::Debug for JobEvents {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobEvents")
-            .field("waiting_calls", &self.lock().by_id.len())
+            .field("waiting_calls", &self.lock().open_count())
             .finish()
     }
 }
@@ -51,27 +45,18 @@ impl fmt::Debug for JobEvents {
 impl JobEvents {
     /// Hands `event` to every call waiting now and wakes them.
     pub fn notify(&self, event: &CallbackEvent) {
-        let mut boxes = self.lock();
-        if boxes.by_id.is_empty() {
-            return;
+        if self.lock().deliver(event) {
+            self.shared.arrived.notify_all();
         }
-        for mailbox in boxes.by_id.values_mut() {
-            mailbox.push(event.clone());
-        }
-        drop(boxes);
-        self.shared.arrived.notify_all();
     }
 
     /// Opens a mailbox for one waiting call; it closes when the returned value is dropped.
     pub(crate) fn subscribe(&self) -> Subscription<'_> {
-        let mut boxes = self.lock();
-        let id = boxes.next_id;
-        boxes.next_id += 1;
-        boxes.by_id.insert(id, Vec::new());
+        let id = self.lock().open();
         Subscription { events: self, id }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Mailboxes> {
+    fn lock(&self) -> MutexGuard<'_, Mailboxes<CallbackEvent>> {
         // Plain data: keep using it after a panic elsewhere.
         self.shared
             .mailboxes
@@ -89,19 +74,14 @@ pub(crate) struct Subscription<'a> {
 impl Subscription<'_> {
     /// The events received since the last call.
     pub(crate) fn take(&self) -> Vec<CallbackEvent> {
-        self.events
-            .lock()
-            .by_id
-            .get_mut(&self.id)
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.events.lock().take(self.id)
     }
 
     /// Blocks until `until` or until the mailbox holds an event, whichever comes first.
     pub(crate) fn wait_until(&self, until: Instant) {
         let mut boxes = self.events.lock();
         loop {
-            if boxes.by_id.get(&self.id).is_some_and(|m| !m.is_empty()) {
+            if boxes.has_mail(self.id) {
                 return;
             }
             let left = until.saturating_duration_since(Instant::now());
@@ -121,7 +101,7 @@ impl Subscription<'_> {
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        self.events.lock().by_id.remove(&self.id);
+        self.events.lock().close(self.id);
     }
 }
 
@@ -152,7 +132,7 @@ mod tests {
         events.notify(&event("j2"));
         assert_eq!(a.take(), vec![event("j2")]);
         drop(a);
-        assert_eq!(events.lock().by_id.len(), 0);
+        assert_eq!(events.lock().open_count(), 0);
     }
 
     #[test]
