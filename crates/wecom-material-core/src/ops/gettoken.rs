@@ -66,7 +66,16 @@ impl GetToken {
 
     /// Reads the answer; a missing `errcode` counts as success (old answers omit it).
     pub fn parse<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<TokenGrant, Error> {
-        let answer: Answer = parse_json(&response)?;
+        // A gettoken answer that does not decode may still hold a token: its error keeps
+        // neither a body excerpt nor serde's message (which can quote field values).
+        let answer: Answer = parse_json(&response).map_err(|e| match e {
+            Error::Decode(d) => Error::Decode(DecodeError {
+                reason: "malformed gettoken answer".to_owned(),
+                excerpt: String::new(),
+                ..d
+            }),
+            other => other,
+        })?;
         if answer.access_token.is_empty() || answer.access_token.len() > MAX_TOKEN_LEN {
             return Err(DecodeError::new(
                 response.status().as_u16(),
@@ -79,5 +88,25 @@ impl GetToken {
             token: AccessToken::new(answer.access_token),
             expires_in: Duration::from_secs(answer.expires_in),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_answer_does_not_echo_the_token() {
+        let op = GetToken::new("ww", CorpSecret::new("s"));
+        for body in [
+            r#"{"errcode":0,"access_token":"TOKEN-abc123","expires_in":"soon"}"#,
+            r#"{"errcode":0,"access_token":"TOKEN-abc123"}"#,
+            r#"{"access_token":"TOKEN-abc123","expires_in":7200"#,
+        ] {
+            let err = op.parse(http::Response::new(body)).unwrap_err();
+            assert!(matches!(err, Error::Decode(_)), "{err}");
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("TOKEN-abc123"), "{text}");
+        }
     }
 }
