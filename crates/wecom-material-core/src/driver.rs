@@ -413,7 +413,7 @@ impl<O: Operation> Call<O> {
             State::Finished(_) | State::Returned => {}
             _ => {
                 self.abandon(cache);
-                self.state = State::Finished(Err(Error::Cancelled));
+                self.state = State::Finished(Err(Error::Cancelled { bytes_written: 0 }));
             }
         }
     }

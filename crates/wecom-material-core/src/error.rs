@@ -28,8 +28,12 @@ pub enum Error {
     /// A retry was due, but the upload's payload cannot be replayed, so the request was not
     /// resent. Holds the failure that called for the retry.
     NotReplayable(Box<Error>),
-    /// The caller cancelled the call.
-    Cancelled,
+    /// The caller cancelled the operation.
+    Cancelled {
+        /// Bytes that reached the download's sink before it stopped (flushed); 0 for
+        /// anything but a download.
+        bytes_written: u64,
+    },
     /// A local file or writer failed (transports only; the core does no I/O).
     Io {
         /// What was being done.
@@ -75,7 +79,10 @@ impl fmt::Display for Error {
                 f,
                 "not resent because the upload's payload cannot be replayed: {e}"
             ),
-            Error::Cancelled => f.write_str("cancelled"),
+            Error::Cancelled { bytes_written: 0 } => f.write_str("cancelled"),
+            Error::Cancelled { bytes_written } => {
+                write!(f, "cancelled after {bytes_written} bytes were written")
+            }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

@@ -314,7 +314,7 @@ fn is_transient(error: &Error) -> bool {
         Error::Invalid(_)
         | Error::RateLimited(_)
         | Error::NotReplayable(_)
-        | Error::Cancelled
+        | Error::Cancelled { .. }
         | Error::Io { .. } => false,
     }
 }
@@ -644,7 +644,7 @@ mod tests {
                 errmsg: "api freq out of limit".into(),
             }),
             Error::Decode(DecodeError::new(200, "not JSON", b"<html>")),
-            Error::Cancelled,
+            Error::Cancelled { bytes_written: 0 },
         ];
         for error in fatal {
             let mut w = wait(t0, 600 * S);

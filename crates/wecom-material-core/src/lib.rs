@@ -21,6 +21,7 @@ pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod secret;
+pub mod task;
 pub mod token_cache;
 pub mod transfer;
 
@@ -46,4 +47,8 @@ pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
+pub use task::{
+    Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
+    PayloadMeter, Task, UploadInput,
+};
 pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};

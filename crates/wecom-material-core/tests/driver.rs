@@ -553,7 +553,7 @@ fn a_cancelled_refresher_hands_the_refresh_back_at_once() {
     first.cancel(&mut cache);
     assert!(matches!(
         first.poll(t0, &mut cache),
-        Step::Done(Err(Error::Cancelled))
+        Step::Done(Err(Error::Cancelled { .. }))
     ));
     let mut second = Call::new(FakeJson, base(), policy(), 2);
     assert!(matches!(

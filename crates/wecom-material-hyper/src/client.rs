@@ -188,7 +188,7 @@ impl<O: Operation> Running<'_, O> {
                 self.over = true;
                 self.call.cancel(&mut self.client.tokens());
                 inner.token_ready.notify_waiters();
-                return Next::Done(Err(Error::Cancelled));
+                return Next::Done(Err(Error::Cancelled { bytes_written: 0 }));
             }
             // Registered before the cache is looked at: a refresh that ends after the lookup
             // cannot be missed.

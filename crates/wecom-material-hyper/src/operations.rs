@@ -259,7 +259,7 @@ impl Client {
         let mut written = 0u64;
         while let Some(request) = plan.next_request() {
             if watch.is_cancelled() {
-                return Err(Error::Cancelled);
+                return Err(Error::Cancelled { bytes_written: 0 });
             }
             let outcome = self
                 .fetch_chunk(request, &mut plan, writer, &mut written, &watch)
@@ -357,7 +357,7 @@ impl Client {
         let mut left = expected;
         while left > 0 {
             if watch.is_cancelled() {
-                return Err(SendFailure::Local(Error::Cancelled));
+                return Err(SendFailure::Local(Error::Cancelled { bytes_written: 0 }));
             }
             let frame = match tokio::time::timeout(idle, body.frame()).await {
                 Err(_) => {

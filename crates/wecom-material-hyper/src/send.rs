@@ -304,7 +304,7 @@ impl Outlet<'_, '_> {
     /// server answered early); the response future tells what happened.
     async fn push(&mut self, bytes: Bytes) -> Result<bool, SendFailure> {
         if self.watch.is_cancelled() {
-            return Err(SendFailure::Local(Error::Cancelled));
+            return Err(SendFailure::Local(Error::Cancelled { bytes_written: 0 }));
         }
         if bytes.is_empty() {
             return Ok(true);

@@ -664,7 +664,7 @@ async fn cancellation_stops_transfers_between_frames() {
     };
     let mut out = Vec::new();
     let err = client.download(&id, &mut out, transfer).await.unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     assert!(out.len() < bytes.len());
 
     let cancel = wecom_material_core::CancelFlag::new();
@@ -682,7 +682,7 @@ async fn cancellation_stops_transfers_between_frames() {
         .upload_path(MediaType::File, &path, None, transfer)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

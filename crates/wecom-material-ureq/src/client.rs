@@ -212,7 +212,7 @@ impl Client {
         let mut tokens = self.tokens();
         loop {
             if watch.is_cancelled() {
-                return Err(Error::Cancelled);
+                return Err(Error::Cancelled { bytes_written: 0 });
             }
             let now = Instant::now();
             match call.poll(now, &mut tokens) {

@@ -248,7 +248,7 @@ impl Client {
         let mut written = 0u64;
         while let Some(request) = plan.next_request() {
             if watch.is_cancelled() {
-                return Err(Error::Cancelled);
+                return Err(Error::Cancelled { bytes_written: 0 });
             }
             let outcome = self.run(
                 request,
@@ -390,7 +390,7 @@ fn stream_chunk(
     let mut left = expected;
     while left > 0 {
         if watch.is_cancelled() {
-            return Err(SendFailure::Local(Error::Cancelled));
+            return Err(SendFailure::Local(Error::Cancelled { bytes_written: 0 }));
         }
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = match reader.read(&mut buf[..want]) {

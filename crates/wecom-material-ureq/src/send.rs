@@ -30,7 +30,7 @@ struct UploadReader<'a, 'w> {
 impl Read for UploadReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.watch.is_cancelled() {
-            self.local_error = Some(Error::Cancelled);
+            self.local_error = Some(Error::Cancelled { bytes_written: 0 });
             return Err(io::Error::other("cancelled"));
         }
         let n = match self.inner.read(buf) {

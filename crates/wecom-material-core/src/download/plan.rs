@@ -330,7 +330,7 @@ mod tests {
         );
         assert_eq!(dl.on_media(&info).unwrap(), 10);
         dl.on_bytes(4).unwrap();
-        dl.on_interrupted(Error::Cancelled).unwrap();
+        dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).unwrap();
         let req = dl.next_request().unwrap();
         assert_eq!(
             req.range(),
@@ -364,11 +364,11 @@ mod tests {
             .unwrap()
             .resume_from(7);
         assert_eq!(dl.next_request().unwrap().range().unwrap().start, 7);
-        assert!(dl.on_interrupted(Error::Cancelled).is_ok());
-        assert!(dl.on_interrupted(Error::Cancelled).is_ok());
+        assert!(dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).is_ok());
+        assert!(dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).is_ok());
         assert!(matches!(
-            dl.on_interrupted(Error::Cancelled),
-            Err(Error::Cancelled)
+            dl.on_interrupted(Error::Cancelled { bytes_written: 0 }),
+            Err(Error::Cancelled { bytes_written: 0 })
         ));
         assert!(Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE + 1).is_err());
         assert!(Download::new(MediaEndpoint::Media, "m".into(), 0).is_err());

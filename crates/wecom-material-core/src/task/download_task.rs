@@ -1,0 +1,383 @@
+//! A whole download as a [`Task`]: Range planning, per-request calls (token, retries),
+//! classification of every head, streaming into the sink, resuming broken bodies, the
+//! in-memory limit, and the final flush.
+//!
+//! ```text
+//!        ┌──────────────────────── next request of the plan ◀──────────────────────┐
+//!        ▼                                                                         │
+//!   Calling (a CallTask<GetMedia>: token, busy/transport retries)                  │
+//!     │ business head = media ──▶ Streaming{left} ──Written(n)…──▶ left = 0 ───────┤
+//!     │                               │ BodyEnd / TransportFailed: resume from the │
+//!     │                               │   byte reached (≤ 3 stalls) ───────────────┤
+//!     │ head = error: the call reads and parses it; 830002 → chunks ───────────────┘
+//!     │ the call ends with another error ──┐
+//!   plan complete ──▶ Ok(Downloaded) ──────┤
+//!   cancel / Local(error) ─────────────────┤
+//!                                          ▼
+//!                        Finishing: FlushSink ──Flushed──▶ Done(result)
+//! ```
+//!
+//! The sink is flushed before every result, also after a failure or a cancel, so a caller
+//! that resumes from the size of a partial file resumes from the right byte; the result (or
+//! [`Error::Cancelled`]) says how many bytes reached the sink.
+
+use std::time::Instant;
+
+use crate::download::plan::Download;
+use crate::driver::RetryPolicy;
+use crate::endpoint::BaseUrl;
+use crate::error::{DecodeError, Error};
+use crate::media_type::MediaId;
+use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead};
+use crate::task::call_task::CallTask;
+use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
+use crate::transfer::{Downloaded, Progress};
+
+/// How to download: which endpoint, from which byte, and whether into memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadOptions {
+    /// HD voice (`media/get/jssdk`) instead of `media/get`.
+    pub hd_voice: bool,
+    /// The caller already has the first `resume_from` bytes (a partial file): fetch the rest.
+    pub resume_from: u64,
+    /// At most this many bytes may be downloaded (an in-memory download); a larger media
+    /// fails with a decode error before its body is read. `None`: no limit.
+    pub max_len: Option<u64>,
+}
+
+impl DownloadOptions {
+    /// Downloads HD voice (speex 16 kHz) instead of the stored media.
+    pub fn hd_voice(mut self) -> Self {
+        self.hd_voice = true;
+        self
+    }
+
+    /// Continues after the first `offset` bytes.
+    pub fn resume_from(mut self, offset: u64) -> Self {
+        self.resume_from = offset;
+        self
+    }
+
+    /// Refuses media longer than `max` bytes.
+    pub fn max_len(mut self, max: u64) -> Self {
+        self.max_len = Some(max);
+        self
+    }
+
+    fn endpoint(&self) -> MediaEndpoint {
+        if self.hd_voice {
+            MediaEndpoint::HdVoice
+        } else {
+            MediaEndpoint::Media
+        }
+    }
+}
+
+enum Phase {
+    /// Between requests, or a call is running.
+    Calling(Option<CallTask<GetMedia>>),
+    /// A media body is being streamed; `left` bytes are due.
+    Streaming { left: u64 },
+    /// The result is known; the sink is flushed before it is returned.
+    Finishing {
+        result: Result<Downloaded, Error>,
+        flush: Flush,
+    },
+    /// The result was returned.
+    Returned,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// `FlushSink` is still to be handed out.
+    Due,
+    /// `FlushSink` is out; `Flushed` is awaited.
+    Asked,
+    /// Flushed: the next poll returns the result.
+    Done,
+}
+
+/// One download (see the [module docs](self)).
+pub struct DownloadTask {
+    plan: Download,
+    options: DownloadOptions,
+    base: BaseUrl,
+    policy: RetryPolicy,
+    jitter_seed: u64,
+    requests: u64,
+    written: u64,
+    phase: Phase,
+}
+
+impl std::fmt::Debug for DownloadTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadTask")
+            .field("plan", &self.plan)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DownloadTask {
+    /// A download of `media_id` in chunks of at most `chunk_size` bytes (WeCom's maximum is
+    /// [`crate::MAX_CHUNK_SIZE`]).
+    pub fn new(
+        media_id: MediaId,
+        options: DownloadOptions,
+        chunk_size: u64,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let plan = Download::new(options.endpoint(), media_id, chunk_size)?
+            .resume_from(options.resume_from);
+        Ok(Self {
+            plan,
+            options,
+            base,
+            policy,
+            jitter_seed,
+            requests: 0,
+            written: 0,
+            phase: Phase::Calling(None),
+        })
+    }
+
+    /// Bytes of the media received so far (a resumed prefix included) and its size once
+    /// known: the progress to show.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            done: self.plan.offset(),
+            total: self.plan.total(),
+        }
+    }
+
+    /// Bytes that reached the sink in this run.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn finish(&mut self, state: &mut ClientState, result: Result<Downloaded, Error>) {
+        if let Phase::Calling(Some(call)) = &mut self.phase {
+            call.cancel(state);
+        }
+        self.phase = Phase::Finishing {
+            result,
+            flush: Flush::Due,
+        };
+    }
+
+    fn complete(&self) -> Result<Downloaded, Error> {
+        let info = self
+            .plan
+            .info()
+            .cloned()
+            .ok_or_else(|| Error::from(DecodeError::new(0, "nothing to download", b"")))?;
+        Ok(Downloaded {
+            info,
+            bytes_written: self.written,
+            total: self.plan.total().unwrap_or(self.plan.offset()),
+        })
+    }
+
+    fn on_head(&mut self, now: Instant, state: &mut ClientState, head: http::response::Parts) {
+        let Phase::Calling(Some(call)) = &mut self.phase else {
+            return;
+        };
+        let info = match call.operation().classify(&head) {
+            Ok(MediaHead::Media(info)) => info,
+            // The call reads the error answer and decides (refresh, retry, 830002, fail).
+            Ok(MediaHead::Error) => {
+                return call.on_event(now, state, Event::Head(head));
+            }
+            Err(error) => return self.finish(state, Err(error)),
+        };
+        let expected = match self.plan.on_media(&info) {
+            Ok(expected) => expected,
+            Err(error) => return self.finish(state, Err(error)),
+        };
+        if let (Some(max), Some(total)) = (self.options.max_len, self.plan.total())
+            && total > max
+        {
+            let error = DecodeError::new(
+                info.status,
+                format!("the media is {total} bytes, more than the limit of {max}"),
+                b"",
+            );
+            return self.finish(state, Err(error.into()));
+        }
+        // The call ends here: a media head carries no errcode to decide on.
+        self.phase = if expected == 0 {
+            Phase::Calling(None)
+        } else {
+            Phase::Streaming { left: expected }
+        };
+    }
+
+    fn on_stream_event(&mut self, state: &mut ClientState, left: u64, event: Event) {
+        match event {
+            Event::Written(n) if n >= 1 && n <= left => {
+                if let Err(error) = self.plan.on_bytes(n) {
+                    return self.finish(state, Err(error));
+                }
+                self.written += n;
+                if let Some(max) = self.options.max_len
+                    && self.plan.offset() > max
+                {
+                    let error = DecodeError::new(
+                        200,
+                        format!("the media is more than the limit of {max} bytes"),
+                        b"",
+                    );
+                    return self.finish(state, Err(error.into()));
+                }
+                self.phase = match left - n {
+                    0 => Phase::Calling(None),
+                    left => Phase::Streaming { left },
+                };
+            }
+            Event::BodyEnd => {
+                let cause = crate::error::TransportError::maybe_sent(format!(
+                    "body ended {left} bytes early"
+                ));
+                self.interrupted(state, Error::Transport(cause));
+            }
+            Event::TransportFailed(error) => self.interrupted(state, Error::Transport(error)),
+            Event::Local(error) => self.finish(state, Err(error)),
+            other => {
+                let error = misuse(&other, "Written(1..=max), BodyEnd, TransportFailed or Local");
+                self.finish(state, Err(error));
+            }
+        }
+    }
+
+    fn interrupted(&mut self, state: &mut ClientState, cause: Error) {
+        match self.plan.on_interrupted(cause) {
+            Ok(()) => self.phase = Phase::Calling(None),
+            Err(error) => self.finish(state, Err(error)),
+        }
+    }
+}
+
+impl Task for DownloadTask {
+    type Output = Downloaded;
+
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
+        loop {
+            match &mut self.phase {
+                Phase::Returned => {
+                    let error = misuse(&Event::BodyEnd, "nothing: the task had ended");
+                    return Action::Done(Err(error));
+                }
+                Phase::Finishing { flush, .. } if *flush == Flush::Due => {
+                    *flush = Flush::Asked;
+                    return Action::FlushSink;
+                }
+                Phase::Finishing { .. } => {
+                    let Phase::Finishing { result, flush } =
+                        std::mem::replace(&mut self.phase, Phase::Returned)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    return Action::Done(match flush {
+                        Flush::Done => result,
+                        _ => Err(misuse(&Event::BodyEnd, "Flushed")),
+                    });
+                }
+                Phase::Streaming { left } => return Action::Stream { max: *left },
+                Phase::Calling(None) => {
+                    let Some(op) = self.plan.next_request() else {
+                        let result = self.complete();
+                        self.finish(state, result);
+                        continue;
+                    };
+                    self.requests += 1;
+                    let seed = self.jitter_seed.wrapping_add(self.requests);
+                    self.phase = Phase::Calling(Some(CallTask::new(
+                        op,
+                        self.base.clone(),
+                        self.policy,
+                        seed,
+                        Lane::Media,
+                    )));
+                }
+                Phase::Calling(Some(call)) => match call.poll(now, state) {
+                    Action::Done(Ok(_)) => {
+                        let error = DecodeError::new(200, "a media answer was not streamed", b"");
+                        self.finish(state, Err(error.into()));
+                    }
+                    Action::Done(Err(error)) => {
+                        self.phase = Phase::Calling(None);
+                        if !self.plan.on_api_error(&error) {
+                            self.finish(state, Err(error));
+                        }
+                    }
+                    Action::Send { request, lane } => return Action::Send { request, lane },
+                    Action::ReadBody { limit } => return Action::ReadBody { limit },
+                    Action::Stream { max } => return Action::Stream { max },
+                    Action::FlushSink => return Action::FlushSink,
+                    Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
+                    Action::WakeOthers => return Action::WakeOthers,
+                },
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {
+        match std::mem::replace(&mut self.phase, Phase::Returned) {
+            Phase::Calling(Some(call)) => {
+                let business_head = call.awaits_business_head();
+                self.phase = Phase::Calling(Some(call));
+                match event {
+                    Event::Head(head) if business_head => self.on_head(now, state, head),
+                    event => {
+                        if let Phase::Calling(Some(call)) = &mut self.phase {
+                            call.on_event(now, state, event);
+                        }
+                    }
+                }
+            }
+            Phase::Streaming { left } => self.on_stream_event(state, left, event),
+            Phase::Finishing {
+                result,
+                flush: Flush::Asked,
+            } => {
+                let result = match (result, event) {
+                    (result, Event::Flushed(None)) => result,
+                    (Ok(_), Event::Flushed(Some(e))) => Err(Error::io("flushing the download", e)),
+                    (Err(error), Event::Flushed(Some(_))) => Err(error),
+                    (_, other) => Err(misuse(&other, "Flushed")),
+                };
+                self.phase = Phase::Finishing {
+                    result,
+                    flush: Flush::Done,
+                };
+            }
+            phase @ Phase::Finishing { .. } => {
+                // An event nobody asked for: the result becomes the misuse error.
+                let error = misuse(&event, "no event (poll first)");
+                self.phase = phase;
+                if let Phase::Finishing { result, .. } = &mut self.phase {
+                    *result = Err(error);
+                }
+            }
+            Phase::Calling(None) => {
+                self.phase = Phase::Calling(None);
+                let error = misuse(&event, "no event (poll first)");
+                self.finish(state, Err(error));
+            }
+            Phase::Returned => {}
+        }
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        Some(DownloadTask::progress(self))
+    }
+
+    fn cancel(&mut self, state: &mut ClientState) {
+        if matches!(self.phase, Phase::Calling(_) | Phase::Streaming { .. }) {
+            let bytes_written = self.written;
+            self.finish(state, Err(Error::Cancelled { bytes_written }));
+        }
+    }
+}

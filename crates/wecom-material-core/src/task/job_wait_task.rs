@@ -1,0 +1,160 @@
+//! Waiting for an async upload job as a [`Task`]: the core's [`JobWait`] schedule, one
+//! [`CallTask`] per poll, and a mailbox in the client's [`ClientState`] through which callback
+//! events end a wait early.
+//!
+//! ```text
+//!   first poll: open the mailbox ─┐
+//!   every poll: feed the mailbox's job ids to JobWait ─┐
+//!     JobWait says Poll      ──▶ a CallTask<GetUploadByUrlResult> runs ──▶ its result to JobWait
+//!     JobWait says SleepUntil ──▶ Wait { until, wakeable: true } (an event wakes it)
+//!     JobWait says Done      ──▶ close the mailbox ──▶ Done(result)
+//!   cancel ──▶ close the mailbox ──▶ Done(Err(Cancelled))
+//! ```
+
+use std::time::Instant;
+
+use crate::driver::RetryPolicy;
+use crate::endpoint::BaseUrl;
+use crate::error::Error;
+use crate::job_wait::{JobWait, JobWaitStep, PollPolicy};
+use crate::media_type::JobId;
+use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
+use crate::task::call_task::CallTask;
+use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
+
+/// One wait for a job (see the [module docs](self)).
+pub struct JobWaitTask {
+    wait: JobWait,
+    poll: Option<CallTask<GetUploadByUrlResult>>,
+    mailbox: Option<u64>,
+    base: BaseUrl,
+    policy: RetryPolicy,
+    jitter_seed: u64,
+    outcome: Option<Result<JobStatus, Error>>,
+    returned: bool,
+}
+
+impl std::fmt::Debug for JobWaitTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobWaitTask")
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobWaitTask {
+    /// A wait for `job_id` until `deadline` (see [`JobWait`] for what the deadline means).
+    pub fn new(
+        job_id: JobId,
+        deadline: Instant,
+        poll_policy: PollPolicy,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            wait: JobWait::new(job_id, deadline, poll_policy)?,
+            poll: None,
+            mailbox: None,
+            base,
+            policy,
+            jitter_seed,
+            outcome: None,
+            returned: false,
+        })
+    }
+
+    /// The schedule (polls made, events seen).
+    pub fn job_wait(&self) -> &JobWait {
+        &self.wait
+    }
+
+    fn close(&mut self, state: &mut ClientState) {
+        if let Some(id) = self.mailbox.take() {
+            state.mailboxes.close(id);
+        }
+    }
+}
+
+impl Task for JobWaitTask {
+    type Output = JobStatus;
+
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<JobStatus> {
+        if self.returned {
+            return Action::Done(Err(misuse(&Event::BodyEnd, "nothing: the task had ended")));
+        }
+        if let Some(result) = self.outcome.take() {
+            self.close(state);
+            self.returned = true;
+            return Action::Done(result);
+        }
+        // Opened before the first poll: an event that arrives later is not missed, and a job
+        // that ended earlier is seen by that poll.
+        let mailbox = *self.mailbox.get_or_insert_with(|| state.mailboxes.open());
+        for job_id in state.mailboxes.take(mailbox) {
+            self.wait.on_job_finished(&job_id);
+        }
+        loop {
+            if let Some(call) = &mut self.poll {
+                match call.poll(now, state) {
+                    Action::Done(result) => {
+                        self.poll = None;
+                        self.wait.on_poll_result(now, result);
+                    }
+                    Action::Send { request, lane } => return Action::Send { request, lane },
+                    Action::ReadBody { limit } => return Action::ReadBody { limit },
+                    Action::Stream { max } => return Action::Stream { max },
+                    Action::FlushSink => return Action::FlushSink,
+                    Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
+                    Action::WakeOthers => return Action::WakeOthers,
+                }
+            }
+            match self.wait.next(now) {
+                JobWaitStep::Poll(op) => {
+                    let seed = self
+                        .jitter_seed
+                        .wrapping_add(u64::from(self.wait.polls()));
+                    self.poll = Some(CallTask::new(
+                        op,
+                        self.base.clone(),
+                        self.policy,
+                        seed,
+                        Lane::Json,
+                    ));
+                }
+                JobWaitStep::SleepUntil(until) => {
+                    return Action::Wait {
+                        until,
+                        wakeable: true,
+                    };
+                }
+                JobWaitStep::Done(result) => {
+                    self.close(state);
+                    self.returned = true;
+                    return Action::Done(result);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {
+        match &mut self.poll {
+            Some(call) => call.on_event(now, state, event),
+            None if self.outcome.is_none() && !self.returned => {
+                self.outcome = Some(Err(misuse(&event, "no event (poll first)")));
+            }
+            None => {}
+        }
+    }
+
+    fn cancel(&mut self, state: &mut ClientState) {
+        if let Some(call) = &mut self.poll {
+            call.cancel(state);
+        }
+        self.poll = None;
+        self.close(state);
+        if !self.returned {
+            self.outcome = Some(Err(Error::Cancelled { bytes_written: 0 }));
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Whole operations: one value per user intent, driven by a transport through one small
+//! polling interface.
+//!
+//! A user asks for "upload this file", "download this media into that writer, resuming from
+//! byte N", "wait for this job". Each intent is one [`Task`] here — [`CallTask`] (any JSON
+//! call: uploads, upload-image, upload-by-url, job result), [`DownloadTask`] and
+//! [`JobWaitTask`] — that owns every decision of the whole operation: which request next,
+//! whether to read a body whole or stream it and how many bytes, when to back off, when to
+//! wait for another task's token refresh, when to wake the others, when to flush the sink.
+//! The transport moves bytes, sleeps and wakes; it combines nothing.
+//!
+//! # The loop every transport implements
+//!
+//! ```text
+//! let mut task = DownloadTask::new(media_id, options, &settings)?;   // or CallTask, JobWaitTask
+//! loop {
+//!     if user_cancelled() { task.cancel(&mut state.lock()); }
+//!     let action = task.poll(clock.now(), &mut state.lock());      // lock held briefly
+//!     match action {
+//!         Action::Send { request, lane } => match send(request, lane) {  // no lock held
+//!             Ok(head)   => task.on_event(now, &mut state.lock(), Event::Head(head)),
+//!             Err(error) => task.on_event(now, &mut state.lock(), Event::TransportFailed(error)),
+//!         },
+//!         Action::ReadBody { limit } => match read_whole_body(limit) {
+//!             Ok(bytes)  => task.on_event(.., Event::Body(bytes)),
+//!             Err(error) => task.on_event(.., Event::TransportFailed(error)),  // or Local(..)
+//!         },
+//!         Action::Stream { max } => match read_one_buffer_into_sink(max) {   // 1 ..= max bytes
+//!             Ok(0)      => task.on_event(.., Event::BodyEnd),
+//!             Ok(n)      => task.on_event(.., Event::Written(n)),
+//!             Err(body)  => task.on_event(.., Event::TransportFailed(error)),
+//!             Err(sink)  => task.on_event(.., Event::Local(Error::io(..))),
+//!         },
+//!         Action::FlushSink => { let r = sink.flush(); task.on_event(.., Event::Flushed(r.err())) }
+//!         Action::Wait { until, wakeable } => sleep_until(until) /* or a wake, if wakeable */,
+//!         Action::WakeOthers => wake_every_waiting_task(),
+//!         Action::Done(result) => return result,
+//!     }
+//! }
+//! ```
+//!
+//! Rules for the transport:
+//! * After `Send`, report exactly one `Head` or `TransportFailed`. After `ReadBody`, one
+//!   `Body`, `TransportFailed` or `Local`. After `Stream`, one `Written(n)` with
+//!   `1 ..= max` bytes that reached the sink, `BodyEnd`, `TransportFailed` or `Local`. After
+//!   `FlushSink`, one `Flushed`. Any other event is a misuse: the task ends with
+//!   [`Error::Transport`] saying so (it never panics).
+//! * `Wait { wakeable: true }` ends early when another task of the same client returned
+//!   `WakeOthers` (a token refresh ended) or when a callback event was delivered with
+//!   [`ClientState::deliver_job_finished`] (which returns whether to wake).
+//! * `cancel` may be called at any time; a download then flushes its sink and ends with
+//!   [`Error::Cancelled`] holding the bytes that reached the sink. A transport whose future is
+//!   dropped calls `cancel` from its drop guard.
+//! * A transport sends requests with redirects off (the token is in the query string), reads
+//!   JSON bodies only up to the `limit` given, and logs URIs through
+//!   [`RedactedUri`](crate::RedactedUri).
+//!
+//! # Shared state
+//!
+//! The tasks of one client share one [`ClientState`] (the token cache and the mailboxes of
+//! job waits): plain data the transport keeps behind its lock, passed to every `poll` and
+//! `on_event`.
+
+mod call_task;
+mod download_task;
+mod job_wait_task;
+mod payload;
+
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use call_task::CallTask;
+pub use download_task::{DownloadOptions, DownloadTask};
+pub use job_wait_task::JobWaitTask;
+pub use payload::{PayloadMeter, UploadInput};
+
+use crate::body::Body;
+use crate::error::{Error, TransportError};
+use crate::job_wait::Mailboxes;
+use crate::media_type::JobId;
+use crate::ops::gettoken::GetToken;
+use crate::secret::RedactedUri;
+use crate::token_cache::TokenCache;
+
+/// Which of the transport's timeout profiles a request uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A JSON call (gettoken, upload-by-url, job result): one overall timeout.
+    Json,
+    /// A media transfer (upload or download): an idle timeout, no overall cut.
+    Media,
+}
+
+/// What the transport does next for a [`Task`].
+// An action lives for one turn of the loop and is matched at once: boxing the request would
+// cost an allocation per request for no gain.
+#[allow(clippy::large_enum_variant)]
+pub enum Action<T> {
+    /// Send this request (an upload's external payload comes from the transport's source),
+    /// then report [`Event::Head`] or [`Event::TransportFailed`].
+    Send {
+        /// The request.
+        request: http::Request<Body>,
+        /// Which timeouts apply.
+        lane: Lane,
+    },
+    /// Read the rest of the current response body, at most `limit` bytes (a longer body is
+    /// reported as [`Event::Local`] with a decode error), then report [`Event::Body`].
+    ReadBody {
+        /// The most bytes to read.
+        limit: usize,
+    },
+    /// Move at most `max` bytes of the current body into the sink, then report
+    /// [`Event::Written`], [`Event::BodyEnd`], [`Event::TransportFailed`] or [`Event::Local`].
+    Stream {
+        /// The most bytes to move in this step (never 0).
+        max: u64,
+    },
+    /// Flush the sink, then report [`Event::Flushed`].
+    FlushSink,
+    /// Wait until `until`; if `wakeable`, a wake-up of this client ends the wait earlier.
+    Wait {
+        /// The latest time to poll again.
+        until: Instant,
+        /// Whether a wake-up ends the wait (token refresh ended, callback event delivered).
+        wakeable: bool,
+    },
+    /// Wake every task of this client that waits with `wakeable`, then poll again.
+    WakeOthers,
+    /// The operation is over.
+    Done(Result<T, Error>),
+}
+
+impl<T: fmt::Debug> fmt::Debug for Action<T> {
+    /// A `Send` shows the method and the URI with the token and secret masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Send { request, lane } => write!(
+                f,
+                "Send({} {}, {lane:?})",
+                request.method(),
+                RedactedUri(request.uri())
+            ),
+            Action::ReadBody { limit } => write!(f, "ReadBody({limit})"),
+            Action::Stream { max } => write!(f, "Stream({max})"),
+            Action::FlushSink => f.write_str("FlushSink"),
+            Action::Wait { until, wakeable } => {
+                write!(f, "Wait({until:?}, wakeable: {wakeable})")
+            }
+            Action::WakeOthers => f.write_str("WakeOthers"),
+            Action::Done(result) => f.debug_tuple("Done").field(result).finish(),
+        }
+    }
+}
+
+/// What the transport reports after an [`Action`].
+#[derive(Debug)]
+pub enum Event {
+    /// The response head of the request sent (its body is still unread).
+    Head(http::response::Parts),
+    /// The whole body asked for by [`Action::ReadBody`].
+    Body(Bytes),
+    /// This many bytes (1 ..= the `max` asked for) reached the sink.
+    Written(u64),
+    /// The body ended (no more bytes) while streaming.
+    BodyEnd,
+    /// Sending or receiving failed in the network.
+    TransportFailed(TransportError),
+    /// A local failure: the sink or the upload source failed, a body was longer than the
+    /// limit. The operation ends with it.
+    Local(Error),
+    /// The sink was flushed (`None`) or the flush failed.
+    Flushed(Option<std::io::Error>),
+}
+
+impl Event {
+    fn name(&self) -> &'static str {
+        match self {
+            Event::Head(_) => "Head",
+            Event::Body(_) => "Body",
+            Event::Written(_) => "Written",
+            Event::BodyEnd => "BodyEnd",
+            Event::TransportFailed(_) => "TransportFailed",
+            Event::Local(_) => "Local",
+            Event::Flushed(_) => "Flushed",
+        }
+    }
+}
+
+/// The error a task ends with when the transport reports an event that does not answer the
+/// last action.
+fn misuse(event: &Event, expected: &str) -> Error {
+    Error::Transport(TransportError::maybe_sent(format!(
+        "transport misuse: {} reported where {expected} was due",
+        event.name()
+    )))
+}
+
+/// The state the tasks of one client share: the token cache and the mailboxes of the job
+/// waits. Plain data; the transport keeps it behind its lock.
+#[derive(Debug)]
+pub struct ClientState {
+    /// The app's access token.
+    pub tokens: TokenCache,
+    pub(crate) mailboxes: Mailboxes<JobId>,
+}
+
+impl ClientState {
+    /// The state of a new client for these credentials.
+    pub fn new(credentials: GetToken) -> Self {
+        Self {
+            tokens: TokenCache::new(credentials),
+            mailboxes: Mailboxes::default(),
+        }
+    }
+
+    /// Hands the news that `job_id` ended to every job wait of this client. Returns whether
+    /// any waits: the transport then wakes its waiting tasks.
+    pub fn deliver_job_finished(&mut self, job_id: &JobId) -> bool {
+        self.mailboxes.deliver(job_id)
+    }
+
+    /// Hands a received callback event to the job waits (see
+    /// [`ClientState::deliver_job_finished`]); events without a job id are ignored.
+    #[cfg(feature = "callback")]
+    pub fn deliver_event(&mut self, event: &crate::callback::CallbackEvent) -> bool {
+        event
+            .job_id()
+            .is_some_and(|job_id| self.deliver_job_finished(job_id))
+    }
+
+    /// How many job waits are open (for tests and diagnostics).
+    pub fn waiting_jobs(&self) -> usize {
+        self.mailboxes.open_count()
+    }
+}
+
+/// One whole operation, driven by a transport (see the [module documentation](self)).
+pub trait Task {
+    /// What the operation produces.
+    type Output;
+
+    /// What to do next.
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Self::Output>;
+
+    /// Reports the outcome of the last action.
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event);
+
+    /// How far the transfer has come, for tasks that move media (a download's bytes of the
+    /// whole media, a resumed prefix included); `None` for JSON calls. An upload's progress
+    /// comes from the transport's [`PayloadMeter`].
+    fn progress(&self) -> Option<crate::transfer::Progress> {
+        None
+    }
+
+    /// Gives the operation up: hands back a token refresh this task holds, closes its
+    /// mailbox; the next polls flush a download's sink and end with [`Error::Cancelled`].
+    fn cancel(&mut self, state: &mut ClientState);
+}
