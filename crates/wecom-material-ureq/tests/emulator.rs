@@ -10,7 +10,7 @@ use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
 use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
-use wecom_material_ureq::{Client, Transfer, md5_file};
+use wecom_material_ureq::{Client, DownloadOptions, Transfer, md5_file};
 
 const CORP: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
@@ -73,7 +73,7 @@ fn uploads_every_type_with_chinese_names_and_gets_them_back() {
     ] {
         let bytes = sample(media_type, 4096);
         let uploaded = client
-            .upload_bytes(media_type, name, bytes.clone())
+            .upload_bytes(media_type, name, bytes.clone(), Transfer::default())
             .unwrap();
         assert_eq!(uploaded.media_type, media_type);
         assert_eq!(uploaded.expires_at, uploaded.created_at + 3 * 24 * 3600);
@@ -84,7 +84,9 @@ fn uploads_every_type_with_chinese_names_and_gets_them_back() {
             stored.filename, name,
             "the display name arrives as raw UTF-8"
         );
-        let media = client.get(&uploaded.media_id).unwrap();
+        let media = client
+            .get(&uploaded.media_id, DownloadOptions::default())
+            .unwrap();
         assert_eq!(media.bytes, bytes);
         assert_eq!(media.info.server_filename.as_deref(), Some(name));
     }
@@ -114,10 +116,10 @@ fn upload_from_path_streams_the_file_and_reports_progress() {
     assert_eq!(stored.bytes, bytes);
     assert_eq!(stored.filename, "大文件.bin");
     let p = last.lock().unwrap().unwrap();
-    assert_eq!(p.done, p.total.unwrap(), "progress reaches the whole body");
-    assert!(
-        p.done > bytes.len() as u64,
-        "the count includes the multipart framing"
+    assert_eq!(
+        (p.done, p.total),
+        (bytes.len() as u64, Some(bytes.len() as u64)),
+        "progress counts the payload, not the multipart framing"
     );
 }
 
@@ -126,7 +128,7 @@ fn validation_failures_send_nothing() {
     let mock = mock();
     let client = client(&mock);
     let err = client
-        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100))
+        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100), Transfer::default())
         .unwrap_err();
     assert!(
         matches!(
@@ -147,7 +149,12 @@ fn validation_failures_send_nothing() {
         "{err}"
     );
     let err = client
-        .upload_bytes(MediaType::File, "a.txt", Bytes::from_static(b"12345"))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            Bytes::from_static(b"12345"),
+            Transfer::default(),
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -167,7 +174,12 @@ fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_identical
     });
     let client = client(&mock);
     let first = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 100))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 100),
+            Transfer::default(),
+        )
         .unwrap();
     // The server's clock moves past the token's lifetime; the client's cache still holds it.
     mock.clock().advance(Duration::from_secs(7201));
@@ -196,7 +208,12 @@ fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts() {
     let client = client(&mock);
     mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 2 });
     client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .unwrap();
     assert_eq!(mock.count(Endpoint::Upload), 3);
 
@@ -209,7 +226,12 @@ fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts() {
         },
     );
     let err = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::SystemBusy), "{err}");
     assert_eq!(mock.count(Endpoint::Upload), 4);
@@ -227,7 +249,7 @@ fn rate_limit_is_surfaced_without_retry() {
         },
     );
     let id = MediaId::new(mock.insert_media(&b"hello world"[..], "text/plain", "a.txt"));
-    let err = client.get(&id).unwrap_err();
+    let err = client.get(&id, DownloadOptions::default()).unwrap_err();
     assert!(matches!(err, Error::RateLimited(_)), "{err}");
     assert_eq!(mock.count(Endpoint::Get), 1);
 }
@@ -285,6 +307,7 @@ fn json_error_on_http_200_is_never_written_to_the_output() {
         .download(
             &MediaId::new("no-such-media"),
             &mut out,
+            DownloadOptions::default(),
             Transfer::default(),
         )
         .unwrap_err();
@@ -303,7 +326,14 @@ fn large_media_downloads_in_20mb_ranges_byte_identical() {
     );
     let id = MediaId::new(mock.insert_media(bytes.clone(), "video/mp4", "大视频.mp4"));
     let mut out = Vec::with_capacity(bytes.len());
-    let done = client.download(&id, &mut out, Transfer::default()).unwrap();
+    let done = client
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
+        .unwrap();
     assert_eq!(done.total, 45_000_000);
     assert_eq!(done.info.filename, "大视频.mp4");
     assert!(out == bytes, "downloaded bytes differ");
@@ -355,7 +385,14 @@ fn truncated_download_resumes_from_the_byte_reached() {
         },
     );
     let mut out = Vec::new();
-    let done = client.download(&id, &mut out, Transfer::default()).unwrap();
+    let done = client
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
+        .unwrap();
     assert!(out == bytes, "resumed download differs");
     assert_eq!(done.bytes_written, 250_000);
     let requests = mock.requests_to(Endpoint::Get);
@@ -374,7 +411,12 @@ fn resume_writes_only_the_rest() {
     let id = MediaId::new(mock.insert_media(bytes.clone(), "application/octet-stream", "r.bin"));
     let mut rest = Vec::new();
     let done = client
-        .download_resume(&id, &mut rest, 4_000, Transfer::default())
+        .download(
+            &id,
+            &mut rest,
+            DownloadOptions::default().resume_from(4_000),
+            Transfer::default(),
+        )
         .unwrap();
     assert_eq!(&rest[..], &bytes[4_000..]);
     assert_eq!(done.bytes_written, 6_000);
@@ -394,6 +436,7 @@ fn sixty_four_threads_share_one_gettoken() {
                         MediaType::File,
                         &format!("f{i}.txt"),
                         sample(MediaType::File, 64),
+                        Transfer::default(),
                     )
                     .unwrap();
             });
@@ -407,16 +450,22 @@ fn sixty_four_threads_share_one_gettoken() {
 fn upload_image_hd_voice_upload_by_url_and_job() {
     let mock = mock();
     let client = client(&mock);
-    let image = client.upload_image_bytes("头像.png", {
-        let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-        v.extend([7u8; 100]);
-        Bytes::from(v)
-    });
+    let image = client.upload_image_bytes(
+        "头像.png",
+        {
+            let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+            v.extend([7u8; 100]);
+            Bytes::from(v)
+        },
+        Transfer::default(),
+    );
     assert!(image.unwrap().url.starts_with(&mock.base_url()));
 
     let voice = sample(MediaType::Voice, 1000);
     let id = MediaId::new(mock.insert_media(voice.clone(), "audio/amr", "v.amr"));
-    let hd = client.get_hd_voice(&id).unwrap();
+    let hd = client
+        .get(&id, DownloadOptions::default().hd_voice())
+        .unwrap();
     assert_eq!(hd.info.content_type, "voice/speex");
 
     let big = sample(MediaType::File, 3_000_000);
@@ -434,7 +483,12 @@ fn upload_image_hd_voice_upload_by_url_and_job() {
     };
     let mut out = Vec::new();
     client
-        .download(&media_id, &mut out, Transfer::default())
+        .download(
+            &media_id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
         .unwrap();
     assert!(out == big);
 
@@ -473,6 +527,7 @@ fn cancellation_stops_a_download_between_buffers() {
         .download(
             &id,
             &mut out,
+            DownloadOptions::default(),
             Transfer {
                 progress: Some(&progress),
                 cancel: Some(&cancel),
@@ -489,7 +544,12 @@ fn no_secret_in_debug_or_errors() {
     let mock = mock();
     let client = client(&mock);
     client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .unwrap();
     let token = mock.access_token(CORP).unwrap();
     let stored = client.export_token().unwrap();
@@ -500,7 +560,9 @@ fn no_secret_in_debug_or_errors() {
         .base_url(&mock.base_url())
         .unwrap()
         .build();
-    let err = bad.get(&MediaId::new("x")).unwrap_err();
+    let err = bad
+        .get(&MediaId::new("x"), DownloadOptions::default())
+        .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::InvalidCredential));
     assert!(!format!("{err} {err:?}").contains("wrong-secret-value"));
 }

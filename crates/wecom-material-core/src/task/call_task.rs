@@ -24,7 +24,9 @@ use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
 enum Phase {
     Idle,
     /// A request is out; `token` when it is the gettoken request.
-    AwaitHead { token: bool },
+    AwaitHead {
+        token: bool,
+    },
     /// The head arrived; its body is to be read whole.
     AwaitBody {
         head: http::response::Parts,
@@ -44,7 +46,9 @@ pub struct CallTask<O: Operation> {
 
 impl<O: Operation> std::fmt::Debug for CallTask<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallTask").field("call", &self.call).finish()
+        f.debug_struct("CallTask")
+            .field("call", &self.call)
+            .finish()
     }
 }
 

@@ -245,7 +245,10 @@ impl DownloadTask {
             Event::TransportFailed(error) => self.interrupted(state, Error::Transport(error)),
             Event::Local(error) => self.finish(state, Err(error)),
             other => {
-                let error = misuse(&other, "Written(1..=max), BodyEnd, TransportFailed or Local");
+                let error = misuse(
+                    &other,
+                    "Written(1..=max), BodyEnd, TransportFailed or Local",
+                );
                 self.finish(state, Err(error));
             }
         }

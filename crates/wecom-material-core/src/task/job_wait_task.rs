@@ -111,9 +111,7 @@ impl Task for JobWaitTask {
             }
             match self.wait.next(now) {
                 JobWaitStep::Poll(op) => {
-                    let seed = self
-                        .jitter_seed
-                        .wrapping_add(u64::from(self.wait.polls()));
+                    let seed = self.jitter_seed.wrapping_add(u64::from(self.wait.polls()));
                     self.poll = Some(CallTask::new(
                         op,
                         self.base.clone(),
