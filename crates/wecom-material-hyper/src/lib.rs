@@ -5,12 +5,11 @@
 mod client;
 mod job_events;
 mod operations;
-mod send;
-mod source;
+mod run;
 
 pub use client::{Client, ClientBuilder};
 pub use job_events::JobEvents;
 pub use operations::md5_file;
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
-pub use wecom_material_core::{Downloaded, Transfer};
+pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};

@@ -1,59 +1,37 @@
-//! The client's operations: each builds the core's operation value and runs it.
+//! The client's operations: each builds the core's task for one user intent and drives it.
 
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use tokio::fs::File;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wecom_material_core::download::plan::Download;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use wecom_material_core::UploadedImage;
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::ops::get_media::MediaHead;
-use wecom_material_core::{
-    DecodeError, Error, GetMedia, GetUploadByUrlResult, JobId, JobStatus, JobWait, JobWaitStep,
-    Media, MediaEndpoint, MediaId, MediaType, Payload, PollPolicy, TransportError, UploadByUrl,
-    UploadImage, UploadJob, UploadMedia, Uploaded, UploadedImage,
-};
-use wecom_material_core::{Downloaded, Transfer};
+use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput};
+use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
+use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, Payload, PollPolicy};
+use wecom_material_core::{Transfer, UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded};
 
-use crate::client::{Client, Handled, Lane, Next};
-use crate::send::{SendFailure, body_error, read_bounded};
-use crate::source::PayloadSource;
+use crate::client::Client;
+use crate::run::{Ends, Sink, Source};
 
-/// How big a prefix of a file to read for the signature checks.
-const SNIFF_LEN: usize = 16;
-
-/// The file's own name, for uploads given no display name.
-fn file_name_of(path: &Path) -> Result<String, Error> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or(Error::Invalid(
-            wecom_material_core::Invalid::MissingFilename,
-        ))
-}
-
-async fn open_file(path: &Path) -> Result<(File, u64, Vec<u8>), Error> {
-    let context = || format!("opening {}", path.display());
-    let mut file = File::open(path)
-        .await
-        .map_err(|e| Error::io(context(), e))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| Error::io(context(), e))?
-        .len();
-    let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    (&mut file)
-        .take(SNIFF_LEN as u64)
-        .read_to_end(&mut prefix)
-        .await
-        .map_err(|e| Error::io(context(), e))?;
-    Ok((file, len, prefix))
+/// Opens a file for upload: the core's description of it and the file to stream.
+async fn open_upload(
+    path: &Path,
+    name: Option<&str>,
+) -> Result<(UploadInput, Source<'static>), Error> {
+    let fail = |e| Error::io(format!("opening {}", path.display()), e);
+    let mut file = File::open(path).await.map_err(fail)?;
+    let len = file.metadata().await.map_err(fail)?.len();
+    let mut prefix = Vec::with_capacity(UploadInput::SNIFF_LEN);
+    let mut sniff = (&mut file).take(UploadInput::SNIFF_LEN as u64);
+    sniff.read_to_end(&mut prefix).await.map_err(fail)?;
+    Ok((
+        UploadInput::file(path, name, len, prefix)?,
+        Source::File(file),
+    ))
 }
 
 impl Client {
@@ -63,20 +41,17 @@ impl Client {
         media_type: MediaType,
         filename: &str,
         bytes: Bytes,
+        transfer: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let op = UploadMedia::from_bytes(
-            media_type,
-            filename,
-            bytes,
-            self.boundary(),
-            &self.inner.limits,
-        )?;
-        self.run_json(op, None, &Transfer::default(), Lane::Media)
+        let limits = &self.inner.settings.limits;
+        let op = UploadMedia::from_bytes(media_type, filename, bytes, self.boundary(), limits)?;
+        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
             .await
     }
 
     /// Uploads a file, streamed from disk in constant memory. `filename` is the name users
-    /// see (default: the file's own name). The file is re-read if WeCom asks for a retry.
+    /// see (default: the file's own name). The file is re-read if WeCom asks for a retry; a
+    /// file that changes length while it is sent is refused, never cut.
     pub async fn upload_path(
         &self,
         media_type: MediaType,
@@ -84,31 +59,15 @@ impl Client {
         filename: Option<&str>,
         transfer: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path).await?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
-        let op = UploadMedia::new(
-            media_type,
-            &name,
-            payload,
-            Some(&prefix),
-            self.boundary(),
-            &self.inner.limits,
-        )?;
-        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
-            .await
+        let (input, source) = open_upload(path, filename).await?;
+        let limits = &self.inner.settings.limits;
+        let op = input.upload_media(media_type, self.boundary(), limits)?;
+        self.run_upload(op, input, source, transfer).await
     }
 
-    /// Uploads exactly `len` bytes from a reader. A reader cannot be rewound: if the upload
-    /// fails in a way that calls for resending, the call ends with [`Error::NotReplayable`].
-    /// Signatures (AMR, JPEG/PNG) are not checked: the bytes are not at hand before sending.
+    /// Uploads exactly `len` bytes from a reader, which is read once: if the upload fails in
+    /// a way that calls for resending, the call ends with [`Error::NotReplayable`]. The
+    /// format checks (AMR, JPEG/PNG) are skipped: the bytes are not at hand before sending.
     pub async fn upload_reader(
         &self,
         media_type: MediaType,
@@ -117,21 +76,11 @@ impl Client {
         len: u64,
         transfer: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let mut source = PayloadSource::Reader(Some(Box::new(reader)));
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
-        let op = UploadMedia::new(
-            media_type,
-            filename,
-            payload,
-            None,
-            self.boundary(),
-            &self.inner.limits,
-        )?;
-        self.run_json(op, Some(&mut source), &transfer, Lane::Media)
-            .await
+        let input = UploadInput::reader(filename, len);
+        let limits = &self.inner.settings.limits;
+        let op = input.upload_media(media_type, self.boundary(), limits)?;
+        let source = Source::Reader(Some(Box::new(reader)));
+        self.run_upload(op, input, source, transfer).await
     }
 
     /// Uploads a JPG/PNG held in memory for a permanent URL.
@@ -139,15 +88,17 @@ impl Client {
         &self,
         filename: &str,
         bytes: Bytes,
+        transfer: Transfer<'_>,
     ) -> Result<UploadedImage, Error> {
+        let limits = &self.inner.settings.limits;
         let op = UploadImage::new(
             filename,
             Payload::Bytes(bytes),
             None,
             self.boundary(),
-            &self.inner.limits,
+            limits,
         )?;
-        self.run_json(op, None, &Transfer::default(), Lane::Media)
+        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
             .await
     }
 
@@ -156,243 +107,61 @@ impl Client {
         &self,
         path: &Path,
         filename: Option<&str>,
+        transfer: Transfer<'_>,
     ) -> Result<UploadedImage, Error> {
-        let name = match filename {
-            Some(n) => n.to_owned(),
-            None => file_name_of(path)?,
-        };
-        let (file, len, prefix) = open_file(path).await?;
-        let mut source = PayloadSource::File(file);
-        let payload = Payload::External {
-            len,
-            replay: source.replay(),
-        };
-        let op = UploadImage::new(
-            &name,
-            payload,
-            Some(&prefix),
-            self.boundary(),
-            &self.inner.limits,
-        )?;
-        self.run_json(op, Some(&mut source), &Transfer::default(), Lane::Media)
+        let (input, source) = open_upload(path, filename).await?;
+        let op = input.upload_image(self.boundary(), &self.inner.settings.limits)?;
+        self.run_upload(op, input, source, transfer).await
+    }
+
+    async fn run_upload<O: Operation>(
+        &self,
+        op: O,
+        input: UploadInput,
+        source: Source<'_>,
+        transfer: Transfer<'_>,
+    ) -> Result<O::Output, Error> {
+        let source = Some((source, input.meter()));
+        let ends = Ends { source, sink: None };
+        self.drive(self.call(op, Lane::Media), ends, &transfer)
             .await
     }
 
-    /// Fetches a whole media into memory (at most the configured in-memory limit; larger
-    /// media fail with an I/O error: use [`Client::download`]).
-    pub async fn get(&self, media_id: &MediaId) -> Result<Media, Error> {
-        self.get_in_memory(MediaEndpoint::Media, media_id).await
+    /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the
+    /// client's in-memory limit; a larger media fails with a decode error before its body
+    /// is read (use [`Client::download`]).
+    pub async fn get(&self, media_id: &MediaId, options: DownloadOptions) -> Result<Media, Error> {
+        let max_len = options.max_len.unwrap_or(self.inner.settings.max_in_memory);
+        let (mut bytes, options) = (Vec::new(), options.max_len(max_len));
+        let info = self
+            .download(media_id, &mut bytes, options, Transfer::default())
+            .await?
+            .info;
+        let bytes = Bytes::from(bytes);
+        Ok(Media { info, bytes })
     }
 
-    /// Fetches HD voice (speex 16 kHz) of a JS-SDK voice into memory.
-    pub async fn get_hd_voice(&self, media_id: &MediaId) -> Result<Media, Error> {
-        self.get_in_memory(MediaEndpoint::HdVoice, media_id).await
-    }
-
-    async fn get_in_memory(
-        &self,
-        endpoint: MediaEndpoint,
-        media_id: &MediaId,
-    ) -> Result<Media, Error> {
-        let mut buffer = LimitedWriter {
-            inner: Vec::new(),
-            limit: self.inner.max_in_memory,
-        };
-        let done = self
-            .download_from(endpoint, media_id, &mut buffer, 0, Transfer::default())
-            .await?;
-        Ok(Media {
-            info: done.info,
-            bytes: Bytes::from(buffer.inner),
-        })
-    }
-
-    /// Downloads a media into `writer`: whole when small, else in Range chunks of at most the
-    /// chunk size, resuming after a broken connection from the byte reached. Only media bytes
-    /// are ever written: an error answer (even on HTTP 200) is never written.
+    /// Downloads a media into `writer`: whole when small, else in Range chunks, resuming
+    /// after a broken connection from the byte reached (see [`DownloadOptions`] for HD voice
+    /// and resuming a partial file). Only media bytes are ever written, and `writer` is
+    /// flushed before this returns, also on failure and cancel.
     pub async fn download(
         &self,
         media_id: &MediaId,
         writer: &mut (dyn AsyncWrite + Send + Unpin),
+        options: DownloadOptions,
         transfer: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
-        self.download_from(MediaEndpoint::Media, media_id, writer, 0, transfer)
-            .await
-    }
-
-    /// Continues a download whose first `offset` bytes the caller already has (a partial
-    /// file); writes the rest into `writer`.
-    pub async fn download_resume(
-        &self,
-        media_id: &MediaId,
-        writer: &mut (dyn AsyncWrite + Send + Unpin),
-        offset: u64,
-        transfer: Transfer<'_>,
-    ) -> Result<Downloaded, Error> {
-        self.download_from(MediaEndpoint::Media, media_id, writer, offset, transfer)
-            .await
-    }
-
-    /// [`Client::download`] for HD voice.
-    pub async fn download_hd_voice(
-        &self,
-        media_id: &MediaId,
-        writer: &mut (dyn AsyncWrite + Send + Unpin),
-        offset: u64,
-        transfer: Transfer<'_>,
-    ) -> Result<Downloaded, Error> {
-        self.download_from(MediaEndpoint::HdVoice, media_id, writer, offset, transfer)
-            .await
-    }
-
-    async fn download_from(
-        &self,
-        endpoint: MediaEndpoint,
-        media_id: &MediaId,
-        writer: &mut (dyn AsyncWrite + Send + Unpin),
-        offset: u64,
-        transfer: Transfer<'_>,
-    ) -> Result<Downloaded, Error> {
-        let watch = transfer;
-        let mut plan =
-            Download::new(endpoint, media_id.clone(), self.inner.chunk_size)?.resume_from(offset);
-        let mut written = 0u64;
-        while let Some(request) = plan.next_request() {
-            if watch.is_cancelled() {
-                return Err(Error::Cancelled { bytes_written: 0 });
-            }
-            let outcome = self
-                .fetch_chunk(request, &mut plan, writer, &mut written, &watch)
-                .await;
-            match outcome {
-                Ok(ChunkOutcome::Complete) => {}
-                Ok(ChunkOutcome::Interrupted(cause)) => plan.on_interrupted(cause)?,
-                Ok(ChunkOutcome::Unexpected) => {
-                    return Err(DecodeError::new(200, "media answer was not streamed", b"").into());
-                }
-                Err(error) if plan.on_api_error(&error) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        let info = plan
-            .info()
-            .cloned()
-            .ok_or_else(|| Error::from(DecodeError::new(0, "nothing to download", b"")))?;
-        Ok(Downloaded {
-            info,
-            bytes_written: written,
-            total: plan.total().unwrap_or(plan.offset()),
-        })
-    }
-
-    /// Runs one download request through the driver: media heads are streamed into the
-    /// writer, error answers go back to the driver.
-    async fn fetch_chunk(
-        &self,
-        request: GetMedia,
-        plan: &mut Download,
-        writer: &mut (dyn AsyncWrite + Send + Unpin),
-        written: &mut u64,
-        watch: &Transfer<'_>,
-    ) -> Result<ChunkOutcome, Error> {
-        let mut run = self.start(request);
-        loop {
-            let (request, token) = match run.next(watch).await {
-                Next::Send { request, token } => (request, token),
-                Next::Done(result) => return result.map(|_media| ChunkOutcome::Unexpected),
-            };
-            let outcome = if token {
-                self.exchange(request, None, watch, Lane::Json).await
-            } else {
-                let streamed = match self.send_media(request, None, watch).await {
-                    Ok(response) => {
-                        self.stream_chunk(run.operation(), response, plan, writer, written, watch)
-                            .await
-                    }
-                    Err(failure) => Err(failure),
-                };
-                match streamed {
-                    Ok(Handled::Done(outcome)) => {
-                        run.finish();
-                        return Ok(outcome);
-                    }
-                    Ok(Handled::Buffered(response)) => Ok(response),
-                    Err(failure) => Err(failure),
-                }
-            };
-            run.report(token, outcome)?;
-        }
-    }
-
-    /// Classifies a download head; streams media into the writer, hands error answers back to
-    /// the driver.
-    async fn stream_chunk(
-        &self,
-        op: &GetMedia,
-        response: http::Response<hyper::body::Incoming>,
-        plan: &mut Download,
-        writer: &mut (dyn AsyncWrite + Send + Unpin),
-        written: &mut u64,
-        watch: &Transfer<'_>,
-    ) -> Result<Handled<ChunkOutcome>, SendFailure> {
-        let idle = self.idle();
-        let (parts, mut body) = response.into_parts();
-        let info = match op.classify(&parts).map_err(SendFailure::Local)? {
-            MediaHead::Error => {
-                let response = http::Response::from_parts(parts, body);
-                let buffered =
-                    read_bounded(response, wecom_material_core::MAX_JSON_RESPONSE, Some(idle))
-                        .await?;
-                // The driver parses the error and decides (refresh the token, retry, or fail).
-                return Ok(Handled::Buffered(buffered));
-            }
-            MediaHead::Media(info) => info,
+        let s = &self.inner.settings;
+        let id = media_id.clone();
+        let (base, policy, seed) = (s.base.clone(), s.retry_policy, self.seed());
+        let task = DownloadTask::new(id, options, s.chunk_size, base, policy, seed)?;
+        let sink: Sink<'_> = writer;
+        let ends = Ends {
+            source: None,
+            sink: Some(sink),
         };
-        let expected = plan.on_media(&info).map_err(SendFailure::Local)?;
-        let interrupted = |cause: TransportError| {
-            Ok(Handled::Done(ChunkOutcome::Interrupted(Error::Transport(
-                cause,
-            ))))
-        };
-        let mut left = expected;
-        while left > 0 {
-            if watch.is_cancelled() {
-                return Err(SendFailure::Local(Error::Cancelled { bytes_written: 0 }));
-            }
-            let frame = match tokio::time::timeout(idle, body.frame()).await {
-                Err(_) => {
-                    return interrupted(TransportError::maybe_sent(format!(
-                        "download stalled for {idle:?}"
-                    )));
-                }
-                Ok(None) => {
-                    return interrupted(TransportError::maybe_sent(format!(
-                        "body ended {left} bytes early"
-                    )));
-                }
-                Ok(Some(Err(e))) => return interrupted(body_error(&e)),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let n = data.len() as u64;
-            // Counted before writing: more bytes than announced are refused unwritten.
-            plan.on_bytes(n).map_err(SendFailure::Local)?;
-            writer
-                .write_all(&data)
-                .await
-                .map_err(|e| SendFailure::Local(Error::io("writing the download", e)))?;
-            *written += n;
-            left -= n;
-            watch.report(plan.offset(), plan.total());
-        }
-        writer
-            .flush()
-            .await
-            .map_err(|e| SendFailure::Local(Error::io("writing the download", e)))?;
-        plan.on_body_end().map_err(SendFailure::Local)?;
-        Ok(Handled::Done(ChunkOutcome::Complete))
+        self.drive(task, ends, &transfer).await
     }
 
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
@@ -404,38 +173,35 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let allow_http = !self.inner.base.is_https();
-        let op = UploadByUrl::new(
-            media_type,
-            filename,
-            url,
-            md5,
-            &self.inner.limits,
-            allow_http,
-        )?;
-        self.run_json(op, None, &Transfer::default(), Lane::Json)
-            .await
+        let (limits, http) = (&self.inner.settings.limits, !self.base_url().is_https());
+        let op = UploadByUrl::new(media_type, filename, url, md5, limits, http)?;
+        self.drive(
+            self.call(op, Lane::Json),
+            Ends::default(),
+            &Transfer::default(),
+        )
+        .await
     }
 
     /// Asks how an async upload job stands.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         let op = GetUploadByUrlResult::new(jobid.clone())?;
-        self.run_json(op, None, &Transfer::default(), Lane::Json)
-            .await
+        self.drive(
+            self.call(op, Lane::Json),
+            Ends::default(),
+            &Transfer::default(),
+        )
+        .await
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
-    /// backoff of [`ClientBuilder::job_poll_policy`](crate::ClientBuilder::job_poll_policy))
-    /// and, between polls, wakes up early when a callback event for this job is fed to
-    /// [`Client::job_events`]; that event's poll fetches the result.
-    ///
-    /// Returns the final status (`Finished` or `Failed`), or `Processing` when the deadline
-    /// came first (after a last poll at the deadline). The decisions — schedule, which events
-    /// matter, which failed polls are tolerated — are the core's
-    /// [`JobWait`](wecom_material_core::JobWait).
+    /// client's poll policy) and wakes up early when a callback event for this job is fed to
+    /// [`Client::job_events`]. Returns the final status, or `Processing` when the deadline
+    /// came first. The decisions are the core's
+    /// [`JobWaitTask`](wecom_material_core::task::JobWaitTask).
     pub async fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        self.wait_job_with(jobid, deadline, self.inner.poll_policy)
-            .await
+        let policy = self.inner.settings.poll_policy;
+        self.wait_job_with(jobid, deadline, policy).await
     }
 
     /// [`Client::wait_job`] with an explicit poll policy.
@@ -445,66 +211,10 @@ impl Client {
         deadline: Instant,
         policy: PollPolicy,
     ) -> Result<JobStatus, Error> {
-        let mut wait = JobWait::new(jobid.clone(), deadline, policy)?;
-        // Subscribed before the first poll: an event that arrives later is not missed, and a
-        // job that ended earlier is seen by that poll.
-        let mailbox = self.inner.job_events.subscribe();
-        loop {
-            for event in mailbox.take() {
-                wait.on_event(&event);
-            }
-            match wait.next(Instant::now()) {
-                JobWaitStep::Poll(op) => {
-                    let result = self
-                        .run_json(op, None, &Transfer::default(), Lane::Json)
-                        .await;
-                    wait.on_poll_result(Instant::now(), result);
-                }
-                JobWaitStep::SleepUntil(until) => mailbox.wait_until(until).await,
-                JobWaitStep::Done(result) => return result,
-            }
-        }
-    }
-}
-
-/// How one download request ended.
-pub(crate) enum ChunkOutcome {
-    /// Every byte of the response arrived.
-    Complete,
-    /// The body broke: resume from the byte reached.
-    Interrupted(Error),
-    /// The driver produced a media value (cannot happen: media heads are streamed).
-    Unexpected,
-}
-
-/// A writer into memory that refuses to grow past a limit.
-struct LimitedWriter {
-    inner: Vec<u8>,
-    limit: u64,
-}
-
-impl AsyncWrite for LimitedWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.inner.len() as u64 + buf.len() as u64 > self.limit {
-            return Poll::Ready(Err(io::Error::other(format!(
-                "media larger than the in-memory limit of {} bytes",
-                self.limit
-            ))));
-        }
-        self.inner.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+        let (base, retry) = (self.base_url().clone(), self.inner.settings.retry_policy);
+        let task = JobWaitTask::new(jobid.clone(), deadline, policy, base, retry, self.seed())?;
+        self.drive(task, Ends::default(), &Transfer::default())
+            .await
     }
 }
 
@@ -512,14 +222,11 @@ impl AsyncWrite for LimitedWriter {
 /// [`Client::upload_by_url`]).
 pub async fn md5_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path).await?;
-    let mut hasher = Md5Hex::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let (mut hasher, mut buf) = (Md5Hex::new(), vec![0u8; 256 * 1024]);
     loop {
-        match file.read(&mut buf).await {
-            Ok(0) => return Ok(hasher.finish()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        match file.read(&mut buf).await? {
+            0 => return Ok(hasher.finish()),
+            n => hasher.update(&buf[..n]),
         }
     }
 }

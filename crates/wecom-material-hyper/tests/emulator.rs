@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
-use wecom_material_hyper::{Client, Transfer, md5_file};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer, md5_file};
 use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
 
 const CORP: &str = "ww-mock-corp";
@@ -78,7 +78,7 @@ async fn uploads_bytes_of_every_type_with_chinese_names_and_gets_them_back() {
     for (media_type, name) in NAMES {
         let bytes = sample(media_type, 4096);
         let uploaded = client
-            .upload_bytes(media_type, name, bytes.clone())
+            .upload_bytes(media_type, name, bytes.clone(), Transfer::default())
             .await
             .unwrap();
         assert_eq!(uploaded.media_type, media_type);
@@ -86,7 +86,10 @@ async fn uploads_bytes_of_every_type_with_chinese_names_and_gets_them_back() {
         let stored = mock.media(uploaded.media_id.as_str()).expect("stored");
         assert_eq!(stored.filename, name, "the name arrives as raw UTF-8");
         assert_eq!(stored.bytes, bytes);
-        let media = client.get(&uploaded.media_id).await.unwrap();
+        let media = client
+            .get(&uploaded.media_id, DownloadOptions::default())
+            .await
+            .unwrap();
         assert_eq!(media.bytes, bytes);
         assert_eq!(media.info.server_filename.as_deref(), Some(name));
     }
@@ -153,10 +156,10 @@ async fn upload_from_path_streams_the_file_and_reports_progress() {
     assert!(stored.bytes == bytes);
     assert_eq!(stored.filename, "大文件.bin");
     let p = last.lock().unwrap().unwrap();
-    assert_eq!(p.done, p.total.unwrap(), "progress reaches the whole body");
-    assert!(
-        p.done > bytes.len() as u64,
-        "the count includes the framing"
+    assert_eq!(
+        (p.done, p.total),
+        (bytes.len() as u64, Some(bytes.len() as u64)),
+        "progress counts the payload, not the multipart framing"
     );
 }
 
@@ -189,7 +192,7 @@ async fn validation_failures_send_nothing() {
     let mock = mock();
     let client = client(&mock);
     let err = client
-        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100))
+        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100), Transfer::default())
         .await
         .unwrap_err();
     assert!(err.is_invalid(), "{err}");
@@ -211,7 +214,12 @@ async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_ide
     });
     let client = client(&mock);
     let first = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 100))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 100),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     // The server's clock passes the token's lifetime; the client's cache still holds it.
@@ -238,7 +246,10 @@ async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_ide
 
     // And a download with the next expired token.
     mock.clock().advance(Duration::from_secs(7201));
-    let media = client.get(&second.media_id).await.unwrap();
+    let media = client
+        .get(&second.media_id, DownloadOptions::default())
+        .await
+        .unwrap();
     assert_eq!(media.bytes.len(), 500_000);
     assert_eq!(mock.count(Endpoint::GetToken), 3);
 }
@@ -297,7 +308,12 @@ async fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts()
     let client = client(&mock);
     mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 2 });
     client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert_eq!(mock.count(Endpoint::Upload), 3);
@@ -311,7 +327,12 @@ async fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts()
         },
     );
     let err = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::SystemBusy), "{err}");
@@ -330,7 +351,10 @@ async fn rate_limit_is_surfaced_without_retry() {
         },
     );
     let id = MediaId::new(mock.insert_media(&b"hello world"[..], "text/plain", "a.txt"));
-    let err = client.get(&id).await.unwrap_err();
+    let err = client
+        .get(&id, DownloadOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RateLimited(_)), "{err}");
     assert_eq!(mock.count(Endpoint::Get), 1);
 
@@ -342,7 +366,12 @@ async fn rate_limit_is_surfaced_without_retry() {
         },
     );
     let err = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::RateLimited(_)), "{err}");
@@ -406,6 +435,7 @@ async fn json_error_on_http_200_is_never_written_to_the_output() {
         .download(
             &MediaId::new("no-such-media"),
             &mut out,
+            DownloadOptions::default(),
             Transfer::default(),
         )
         .await
@@ -423,7 +453,12 @@ async fn json_error_on_http_200_is_never_written_to_the_output() {
         },
     );
     let err = client
-        .download(&id, &mut out, Transfer::default())
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::InvalidMediaId), "{err}");
@@ -448,7 +483,10 @@ async fn large_media_downloads_in_20mb_ranges_byte_identical() {
         progress: Some(&progress),
         cancel: None,
     };
-    let done = client.download(&id, &mut file, transfer).await.unwrap();
+    let done = client
+        .download(&id, &mut file, DownloadOptions::default(), transfer)
+        .await
+        .unwrap();
     drop(file);
     assert_eq!(
         *last.lock().unwrap(),
@@ -511,7 +549,12 @@ async fn truncated_download_resumes_from_the_byte_reached() {
     );
     let mut out = Vec::new();
     let done = client
-        .download(&id, &mut out, Transfer::default())
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert!(out == bytes, "resumed download differs");
@@ -542,7 +585,12 @@ async fn resume_writes_only_the_rest() {
     let id = MediaId::new(mock.insert_media(bytes.clone(), "application/octet-stream", "r.bin"));
     let mut rest = Vec::new();
     let done = client
-        .download_resume(&id, &mut rest, 4_000, Transfer::default())
+        .download(
+            &id,
+            &mut rest,
+            DownloadOptions::default().resume_from(4_000),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert_eq!(&rest[..], &bytes[4_000..]);
@@ -563,6 +611,7 @@ async fn sixty_four_tasks_share_one_gettoken() {
                         MediaType::File,
                         &format!("f{i}.txt"),
                         sample(MediaType::File, 64),
+                        Transfer::default(),
                     )
                     .await
                     .unwrap()
@@ -581,22 +630,33 @@ async fn upload_image_hd_voice_upload_by_url_and_job() {
     let mock = mock();
     let client = client(&mock);
     let image = client
-        .upload_image_bytes("头像.png", png(100))
+        .upload_image_bytes("头像.png", png(100), Transfer::default())
         .await
         .unwrap();
     assert!(image.url.starts_with(&mock.base_url()));
     let path = temp_file("图.jpg", &jpeg(5000));
-    let image = client.upload_image_path(&path, None).await.unwrap();
+    let image = client
+        .upload_image_path(&path, None, Transfer::default())
+        .await
+        .unwrap();
     assert!(image.url.starts_with(&mock.base_url()));
     assert_eq!(mock.count(Endpoint::UploadImg), 2);
 
     let voice = sample(MediaType::Voice, 1000);
     let id = MediaId::new(mock.insert_media(voice.clone(), "audio/amr", "v.amr"));
-    let hd = client.get_hd_voice(&id).await.unwrap();
+    let hd = client
+        .get(&id, DownloadOptions::default().hd_voice())
+        .await
+        .unwrap();
     assert_eq!(hd.info.content_type, "voice/speex");
     let mut out = Vec::new();
     let done = client
-        .download_hd_voice(&id, &mut out, 0, Transfer::default())
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default().hd_voice(),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert_eq!(done.bytes_written, out.len() as u64);
@@ -619,7 +679,12 @@ async fn upload_image_hd_voice_upload_by_url_and_job() {
     };
     let mut out = Vec::new();
     client
-        .download(&media_id, &mut out, Transfer::default())
+        .download(
+            &media_id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert!(out == big);
@@ -663,7 +728,10 @@ async fn cancellation_stops_transfers_between_frames() {
         cancel: Some(&cancel),
     };
     let mut out = Vec::new();
-    let err = client.download(&id, &mut out, transfer).await.unwrap_err();
+    let err = client
+        .download(&id, &mut out, DownloadOptions::default(), transfer)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     assert!(out.len() < bytes.len());
 
@@ -690,7 +758,12 @@ async fn export_import_and_no_secret_in_debug_or_errors() {
     let mock = mock();
     let client = client(&mock);
     client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     let token = mock.access_token(CORP).unwrap();
@@ -702,7 +775,12 @@ async fn export_import_and_no_secret_in_debug_or_errors() {
     let other = self::client(&mock);
     other.import_token(stored);
     other
-        .upload_bytes(MediaType::File, "b.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "b.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     assert_eq!(mock.count(Endpoint::GetToken), 1);
@@ -711,7 +789,10 @@ async fn export_import_and_no_secret_in_debug_or_errors() {
         .base_url(&mock.base_url())
         .unwrap()
         .build();
-    let err = bad.get(&MediaId::new("x")).await.unwrap_err();
+    let err = bad
+        .get(&MediaId::new("x"), DownloadOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::InvalidCredential));
     assert!(!format!("{err} {err:?}").contains("wrong-secret-value"));
 }
@@ -732,7 +813,10 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
             ..fast_retries()
         })
         .build();
-    let err = client.get(&MediaId::new("x")).await.unwrap_err();
+    let err = client
+        .get(&MediaId::new("x"), DownloadOptions::default())
+        .await
+        .unwrap_err();
     match &err {
         Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::Sent::No, "{err}"),
         other => panic!("{other}"),
@@ -749,7 +833,12 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
         },
     );
     let err = client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Decode(_)), "{err}");
@@ -767,7 +856,12 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
     let id = MediaId::new(mock.insert_media(&b"hello world"[..], "text/plain", "a.txt"));
     let mut out = Vec::new();
     let err = client
-        .download(&id, &mut out, Transfer::default())
+        .download(
+            &id,
+            &mut out,
+            DownloadOptions::default(),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Decode(_)), "{err}");
@@ -795,7 +889,12 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
         .build();
     // Fetch the token first, so that the faults hit the business calls.
     client
-        .upload_bytes(MediaType::File, "a.txt", sample(MediaType::File, 64))
+        .upload_bytes(
+            MediaType::File,
+            "a.txt",
+            sample(MediaType::File, 64),
+            Transfer::default(),
+        )
         .await
         .unwrap();
     mock.fault(
@@ -848,7 +947,10 @@ async fn https_base_runs_rustls_and_a_failed_handshake_is_not_sent() {
         .unwrap()
         .retry_policy(RetryPolicy::no_retries())
         .build();
-    let err = client.get(&MediaId::new("x")).await.unwrap_err();
+    let err = client
+        .get(&MediaId::new("x"), DownloadOptions::default())
+        .await
+        .unwrap_err();
     match &err {
         Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::Sent::No, "{err}"),
         other => panic!("{other}"),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wecom_material_hyper::core::{JobId, MediaId, MediaType};
-use wecom_material_hyper::{Client, Transfer};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer};
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -16,14 +16,19 @@ fn every_future_is_send() {
     let job = JobId::new("j");
     let mut sink = tokio::io::sink();
     let reader: &[u8] = b"hello world";
-    assert_send(&client.upload_bytes(MediaType::File, "a.txt", Bytes::new()));
+    assert_send(&client.upload_bytes(MediaType::File, "a.txt", Bytes::new(), Transfer::default()));
     assert_send(&client.upload_path(MediaType::File, Path::new("x"), None, Transfer::default()));
     assert_send(&client.upload_reader(MediaType::File, "a.txt", reader, 11, Transfer::default()));
-    assert_send(&client.upload_image_bytes("a.png", Bytes::new()));
-    assert_send(&client.upload_image_path(Path::new("x.png"), None));
-    assert_send(&client.get(&id));
-    assert_send(&client.get_hd_voice(&id));
-    assert_send(&client.download(&id, &mut sink, Transfer::default()));
+    assert_send(&client.upload_image_bytes("a.png", Bytes::new(), Transfer::default()));
+    assert_send(&client.upload_image_path(Path::new("x.png"), None, Transfer::default()));
+    assert_send(&client.get(&id, DownloadOptions::default()));
+    assert_send(&client.get(&id, DownloadOptions::default().hd_voice()));
+    assert_send(&client.download(
+        &id,
+        &mut sink,
+        DownloadOptions::default(),
+        Transfer::default(),
+    ));
     assert_send(&client.upload_by_url(MediaType::File, "a.txt", "https://x/a", "0"));
     assert_send(&client.job_result(&job));
     assert_send(&client.wait_job(&job, Instant::now()));

@@ -1,0 +1,442 @@
+//! The one loop that drives any core [`Task`] over hyper: it sends what the task says, reads
+//! or streams bodies within the limits the task gives, sleeps, wakes, and reports back. No
+//! protocol decision is made here.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio::fs::File;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
+use wecom_material_core::{Body, DecodeError, Error, Payload, RedactedUri, Transfer};
+use wecom_material_core::{TransportError, UploadBody};
+
+use crate::client::{Client, Shared};
+
+/// Frames of an upload payload: big enough for throughput, small enough that a few of them
+/// in flight keep memory constant.
+const FRAME: usize = 512 * 1024;
+/// Frames queued between the task reading the payload and hyper writing the socket.
+const QUEUED_FRAMES: usize = 4;
+const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
+
+/// The hyper client of the crate.
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    OutBody,
+>;
+
+/// Where an upload's external payload comes from.
+pub(crate) enum Source<'a> {
+    /// A file, rewound for each attempt.
+    File(File),
+    /// A reader that can be read once.
+    Reader(Option<Box<dyn AsyncRead + Send + Unpin + 'a>>),
+}
+
+/// A download's sink.
+pub(crate) type Sink<'a> = &'a mut (dyn AsyncWrite + Send + Unpin);
+
+/// The task's I/O ends: an upload source (with its meter) and a download sink.
+#[derive(Default)]
+pub(crate) struct Ends<'a> {
+    pub(crate) source: Option<(Source<'a>, PayloadMeter)>,
+    pub(crate) sink: Option<Sink<'a>>,
+}
+
+/// How long an exchange may take: JSON calls have a deadline, media transfers an idle
+/// timeout for every wait.
+#[derive(Clone, Copy)]
+enum Limit {
+    Deadline(tokio::time::Instant),
+    Idle(Duration),
+}
+
+async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, TransportError> {
+    let late = match limit {
+        Limit::Deadline(at) => tokio::time::timeout_at(at, f).await.ok(),
+        Limit::Idle(idle) => tokio::time::timeout(idle, f).await.ok(),
+    };
+    late.ok_or_else(|| match limit {
+        Limit::Deadline(_) => TransportError::maybe_sent(format!("{what}: no answer in time")),
+        Limit::Idle(idle) => TransportError::maybe_sent(format!("{what}: stalled for {idle:?}")),
+    })
+}
+
+/// A task being driven. Dropped before it ended (the caller's future was dropped), it is
+/// cancelled, so that a token refresh it held is handed back at once.
+struct Running<'s, T: Task> {
+    task: T,
+    shared: &'s Shared,
+    over: bool,
+}
+
+impl<T: Task> Drop for Running<'_, T> {
+    fn drop(&mut self) {
+        if !self.over {
+            self.task.cancel(&mut self.shared.lock());
+            self.shared.wake.notify_waiters();
+        }
+    }
+}
+
+impl Client {
+    /// Runs `task` to its end.
+    pub(crate) async fn drive<T: Task>(
+        &self,
+        task: T,
+        mut ends: Ends<'_>,
+        transfer: &Transfer<'_>,
+    ) -> Result<T::Output, Error> {
+        let shared = &*self.inner.shared;
+        let mut run = Running {
+            task,
+            shared,
+            over: false,
+        };
+        let mut body: Option<(u16, Incoming, Limit)> = None;
+        let mut pending = Bytes::new();
+        loop {
+            // Enabled before the poll: a wake-up that comes after it is not missed.
+            let mut woken = pin!(shared.wake.notified());
+            woken.as_mut().enable();
+            let action = {
+                let mut state = shared.lock();
+                if transfer.is_cancelled() {
+                    run.task.cancel(&mut state);
+                }
+                run.task.poll(Instant::now(), &mut state)
+            };
+            let event = match action {
+                Action::Done(result) => {
+                    run.over = true;
+                    return result;
+                }
+                Action::Wait { until, wakeable } => {
+                    let until = tokio::time::Instant::from_std(until);
+                    if wakeable {
+                        let _ = tokio::time::timeout_at(until, woken).await;
+                    } else {
+                        tokio::time::sleep_until(until).await;
+                    }
+                    continue;
+                }
+                Action::WakeOthers => {
+                    shared.wake.notify_waiters();
+                    continue;
+                }
+                Action::Send { request, lane } => {
+                    let limit = match lane {
+                        Lane::Json => Limit::Deadline(
+                            tokio::time::Instant::now() + self.inner.settings.json_timeout,
+                        ),
+                        Lane::Media => Limit::Idle(self.inner.settings.media_idle_timeout),
+                    };
+                    pending.clear();
+                    match self.send(request, limit, &mut ends, transfer).await {
+                        Ok(response) => {
+                            let (head, incoming) = response.into_parts();
+                            body = Some((head.status.as_u16(), incoming, limit));
+                            Event::Head(head)
+                        }
+                        Err(event) => event,
+                    }
+                }
+                Action::ReadBody { limit } => read_whole(body.take(), limit).await,
+                Action::Stream { max } => {
+                    let sink = ends.sink.as_deref_mut();
+                    stream_once(body.as_mut(), &mut pending, max, sink).await
+                }
+                Action::FlushSink => Event::Flushed(match ends.sink.as_deref_mut() {
+                    Some(sink) => sink.flush().await.err(),
+                    None => None,
+                }),
+            };
+            let written = matches!(event, Event::Written(_));
+            run.task.on_event(Instant::now(), &mut shared.lock(), event);
+            if written && let Some(p) = run.task.progress() {
+                transfer.report(p.done, p.total);
+            }
+        }
+    }
+
+    /// Sends one request and returns the head with its unread body.
+    async fn send(
+        &self,
+        request: http::Request<Body>,
+        limit: Limit,
+        ends: &mut Ends<'_>,
+        transfer: &Transfer<'_>,
+    ) -> Result<http::Response<Incoming>, Event> {
+        let (mut parts, body) = request.into_parts();
+        let agent = http::HeaderValue::from_static(USER_AGENT);
+        parts
+            .headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(agent);
+        log::debug!("{} {}", parts.method, RedactedUri(&parts.uri));
+        let client = &self.inner.http;
+        let failed = |e: hyper_util::client::legacy::Error| {
+            let message = error_chain(&e);
+            match e.is_connect() {
+                true => Event::TransportFailed(TransportError::not_sent(message)),
+                false => Event::TransportFailed(TransportError::maybe_sent(message)),
+            }
+        };
+        let fixed = |frames| http::Request::from_parts(parts.clone(), OutBody::fixed(frames));
+        let upload = match body {
+            Body::Empty => fixed(VecDeque::new()),
+            Body::Bytes(bytes) => fixed(VecDeque::from([bytes])),
+            Body::Upload(upload) => {
+                let (tx, rx) = mpsc::channel(QUEUED_FRAMES);
+                let request =
+                    http::Request::from_parts(parts, OutBody::channel(upload.content_length(), rx));
+                let mut response = pin!(client.request(request));
+                let pump = pump(tx, upload, ends.source.as_mut(), transfer, limit);
+                // The head may come before the whole body went out (an early error answer).
+                let early = tokio::select! {
+                    response = &mut response => Some(response),
+                    // A local failure returns here: dropping the request aborts the connection.
+                    outcome = pump => { outcome?; None }
+                };
+                let response = match early {
+                    Some(response) => response,
+                    None => within(limit, "waiting for the response", response)
+                        .await
+                        .map_err(Event::TransportFailed)?,
+                };
+                return response.map_err(failed);
+            }
+        };
+        within(limit, "waiting for the response", client.request(upload))
+            .await
+            .map_err(Event::TransportFailed)?
+            .map_err(failed)
+    }
+}
+
+/// Feeds `head ‖ payload ‖ tail` into the body channel: exactly the announced payload length
+/// (the core's meter decides), progress reported, stopped when cancelled.
+async fn pump(
+    tx: mpsc::Sender<Bytes>,
+    upload: UploadBody,
+    source: Option<&mut (Source<'_>, PayloadMeter)>,
+    transfer: &Transfer<'_>,
+    limit: Limit,
+) -> Result<(), Event> {
+    let out = Outlet {
+        tx,
+        transfer,
+        limit,
+    };
+    let local = |e| Event::Local(Error::io("reading the upload payload", e));
+    if !out.push(upload.head.clone()).await? {
+        return Ok(());
+    }
+    match (&upload.payload, source) {
+        (Payload::Bytes(bytes), _) => {
+            // Slices share the caller's buffer: nothing is copied.
+            for at in (0..bytes.len()).step_by(FRAME) {
+                let end = (at + FRAME).min(bytes.len());
+                if !out.push(bytes.slice(at..end)).await? {
+                    return Ok(());
+                }
+                transfer.report(end as u64, Some(bytes.len() as u64));
+            }
+        }
+        (Payload::External { .. }, Some((source, meter))) => {
+            let mut meter = meter.clone();
+            let mut reader: Box<dyn AsyncRead + Send + Unpin + '_> = match source {
+                Source::File(file) => {
+                    file.seek(io::SeekFrom::Start(0)).await.map_err(local)?;
+                    Box::new(file)
+                }
+                Source::Reader(reader) => reader.take().ok_or_else(|| {
+                    local(io::Error::other("a one-shot payload was already sent"))
+                })?,
+            };
+            loop {
+                let want = meter.want(FRAME);
+                if want == 0 {
+                    break;
+                }
+                let mut buf = BytesMut::with_capacity(want);
+                let read = (&mut reader).take(want as u64).read_buf(&mut buf).await;
+                meter
+                    .on_read(read.map_err(local)? as u64)
+                    .map_err(Event::Local)?;
+                if !buf.is_empty() && !out.push(buf.freeze()).await? {
+                    return Ok(());
+                }
+                let p = meter.progress();
+                transfer.report(p.done, p.total);
+            }
+        }
+        (Payload::External { .. }, None) => {
+            return Err(local(io::Error::other("no source for an external payload")));
+        }
+    }
+    out.push(upload.tail.clone()).await?;
+    Ok(())
+}
+
+/// The sending end of the body channel.
+struct Outlet<'t, 'a> {
+    tx: mpsc::Sender<Bytes>,
+    transfer: &'t Transfer<'a>,
+    limit: Limit,
+}
+
+impl Outlet<'_, '_> {
+    /// Queues one frame. `Ok(false)`: hyper dropped the body (the connection failed or the
+    /// server answered early); the response future tells what happened.
+    async fn push(&self, bytes: Bytes) -> Result<bool, Event> {
+        if self.transfer.is_cancelled() {
+            return Err(Event::Local(Error::Cancelled { bytes_written: 0 }));
+        }
+        let sent = within(self.limit, "sending the upload", self.tx.send(bytes)).await;
+        Ok(sent.map_err(Event::TransportFailed)?.is_ok())
+    }
+}
+
+/// Reads the rest of a body, at most `limit` bytes.
+async fn read_whole(body: Option<(u16, Incoming, Limit)>, limit: usize) -> Event {
+    let Some((status, body, deadline)) = body else {
+        return Event::BodyEnd;
+    };
+    let collected = within(
+        deadline,
+        "reading the answer",
+        Limited::new(body, limit).collect(),
+    );
+    match collected.await {
+        Err(error) => Event::TransportFailed(error),
+        Ok(Ok(collected)) => Event::Body(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            let message = format!("answer larger than {limit} bytes");
+            Event::Local(DecodeError::new(status, message, b"").into())
+        }
+        Ok(Err(e)) => Event::TransportFailed(TransportError::maybe_sent(match e.downcast_ref() {
+            Some(e) => error_chain::<hyper::Error>(e),
+            None => e.to_string(),
+        })),
+    }
+}
+
+/// Moves at most `max` bytes of the body into the sink.
+async fn stream_once<'w>(
+    body: Option<&mut (u16, Incoming, Limit)>,
+    pending: &mut Bytes,
+    max: u64,
+    sink: Option<&mut (dyn AsyncWrite + Send + Unpin + 'w)>,
+) -> Event {
+    let (Some((_, body, limit)), Some(sink)) = (body, sink) else {
+        return Event::BodyEnd;
+    };
+    while pending.is_empty() {
+        match within(*limit, "downloading", body.frame()).await {
+            Err(error) => return Event::TransportFailed(error),
+            Ok(None) => return Event::BodyEnd,
+            Ok(Some(Err(e))) => {
+                return Event::TransportFailed(TransportError::maybe_sent(error_chain(&e)));
+            }
+            Ok(Some(Ok(frame))) => *pending = frame.into_data().unwrap_or_default(),
+        }
+    }
+    let chunk = pending.split_to(
+        pending
+            .len()
+            .min(usize::try_from(max).unwrap_or(usize::MAX)),
+    );
+    match sink.write_all(&chunk).await {
+        Ok(()) => Event::Written(chunk.len() as u64),
+        Err(e) => Event::Local(Error::io("writing the download", e)),
+    }
+}
+
+/// An error with its causes, which never hold the URI (and so never the token).
+fn error_chain<E: std::error::Error + 'static>(error: &E) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// The body hyper sends: fixed frames, or frames fed through a channel by the task that reads
+/// the payload. Either way the size hint is exact, so hyper keeps the core's
+/// `Content-Length` and never switches to chunked encoding.
+pub(crate) struct OutBody {
+    remaining: u64,
+    frames: Frames,
+}
+
+enum Frames {
+    Fixed(VecDeque<Bytes>),
+    Channel(mpsc::Receiver<Bytes>),
+}
+
+impl OutBody {
+    fn fixed(frames: VecDeque<Bytes>) -> Self {
+        let remaining = frames.iter().map(|b| b.len() as u64).sum();
+        let frames = Frames::Fixed(frames);
+        Self { remaining, frames }
+    }
+
+    fn channel(remaining: u64, rx: mpsc::Receiver<Bytes>) -> Self {
+        let frames = Frames::Channel(rx);
+        Self { remaining, frames }
+    }
+}
+
+impl http_body::Body for OutBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        let next = match &mut this.frames {
+            Frames::Fixed(frames) => frames.pop_front(),
+            Frames::Channel(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(next) => next,
+            },
+        };
+        Poll::Ready(match next {
+            Some(bytes) if bytes.len() as u64 > this.remaining => {
+                Some(Err(io::Error::other("upload body longer than announced")))
+            }
+            Some(bytes) => {
+                this.remaining -= bytes.len() as u64;
+                Some(Ok(Frame::data(bytes)))
+            }
+            None if this.remaining > 0 => Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upload body ended early",
+            ))),
+            None => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
