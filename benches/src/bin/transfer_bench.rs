@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wecom_material_core::{MediaId, MediaType};
+use wecom_material_core::task::Upload;
+use wecom_material_core::{DownloadOptions, MediaId, MediaType, Transfer};
 use wecom_material_mock::{MockConfig, MockServer};
 
 const CORP: &str = "ww-mock-corp";
@@ -118,7 +119,12 @@ fn download_child(which: Which, base: &str, media_id: &str) {
         Which::Ureq => {
             let transfer = wecom_material_ureq::Transfer::default();
             ureq_client(base)
-                .download(&id, &mut std::io::sink(), transfer)
+                .download(
+                    &id,
+                    &mut std::io::sink(),
+                    DownloadOptions::default(),
+                    transfer,
+                )
                 .unwrap()
                 .total
         }
@@ -126,7 +132,12 @@ fn download_child(which: Which, base: &str, media_id: &str) {
             let transfer = wecom_material_hyper::Transfer::default();
             let client = hyper_client(base);
             client
-                .download(&id, &mut tokio::io::sink(), transfer)
+                .download(
+                    &id,
+                    &mut tokio::io::sink(),
+                    DownloadOptions::default(),
+                    transfer,
+                )
                 .await
                 .unwrap()
                 .total
@@ -148,13 +159,21 @@ fn upload_child(which: Which, base: &str, path: &Path, runs: usize) {
         Which::Ureq => {
             let client = ureq_client(base);
             client
-                .upload_bytes(MediaType::File, "warm.txt", warm)
+                .upload(
+                    MediaType::File,
+                    Upload::bytes("warm.txt", warm),
+                    Transfer::default(),
+                )
                 .unwrap();
             for _ in 0..runs {
                 let start = Instant::now();
                 let transfer = wecom_material_ureq::Transfer::default();
                 client
-                    .upload_path(MediaType::File, path, Some("bench.bin"), transfer)
+                    .upload(
+                        MediaType::File,
+                        Upload::path(path).named("bench.bin"),
+                        transfer,
+                    )
                     .unwrap();
                 println!("{}", start.elapsed().as_secs_f64());
             }
@@ -162,13 +181,21 @@ fn upload_child(which: Which, base: &str, path: &Path, runs: usize) {
         Which::Hyper => runtime().block_on(async {
             let client = hyper_client(base);
             client
-                .upload_bytes(MediaType::File, "warm.txt", warm)
+                .upload(
+                    MediaType::File,
+                    Upload::bytes("warm.txt", warm),
+                    Transfer::default(),
+                )
                 .await
                 .unwrap();
             for _ in 0..runs {
                 let start = Instant::now();
                 let transfer = wecom_material_hyper::Transfer::default();
-                let upload = client.upload_path(MediaType::File, path, Some("bench.bin"), transfer);
+                let upload = client.upload(
+                    MediaType::File,
+                    Upload::path(path).named("bench.bin"),
+                    transfer,
+                );
                 upload.await.unwrap();
                 println!("{}", start.elapsed().as_secs_f64());
             }

@@ -48,7 +48,7 @@ pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
 pub use task::{
     Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
-    PayloadMeter, Task, UploadInput,
+    PayloadMeter, Task, Upload, UploadInput, UploadPlan,
 };
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
 pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};

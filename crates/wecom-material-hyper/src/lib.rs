@@ -9,7 +9,7 @@ mod run;
 
 pub use client::{Client, ClientBuilder};
 pub use job_events::JobEvents;
-pub use operations::md5_file;
+pub use operations::{Upload, md5_file};
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
 pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};

@@ -7,124 +7,76 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use wecom_material_core::UploadedImage;
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput};
+use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
-use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, Payload, PollPolicy};
-use wecom_material_core::{Transfer, UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded};
+use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, PollPolicy, Transfer};
+use wecom_material_core::{UploadByUrl, UploadJob, Uploaded, UploadedImage};
 
 use crate::client::Client;
 use crate::run::{Ends, Sink, Source};
 
-/// Opens a file for upload: the core's description of it and the file to stream.
-async fn open_upload(
-    path: &Path,
-    name: Option<&str>,
-) -> Result<(UploadInput, Source<'static>), Error> {
+/// An upload for this client: bytes in memory, a file, or a reader read once.
+pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn AsyncRead + Send + Unpin + 'a>>;
+
+/// Gets an upload's bytes ready: opens a file (and reads its first bytes for the format
+/// checks); the core decides the rest.
+async fn prepare(upload: Upload<'_>) -> Result<(UploadInput, Option<Source<'_>>), Error> {
+    let (path, name) = match upload.plan()? {
+        UploadPlan::OpenFile { path, filename } => (path, filename),
+        UploadPlan::Stream { input, reader } => {
+            return Ok((input, Some(Source::Reader(Some(reader)))));
+        }
+        UploadPlan::Ready(input) => return Ok((input, None)),
+    };
     let fail = |e| Error::io(format!("opening {}", path.display()), e);
-    let mut file = File::open(path).await.map_err(fail)?;
+    let mut file = File::open(&path).await.map_err(fail)?;
     let len = file.metadata().await.map_err(fail)?.len();
     let mut prefix = Vec::with_capacity(UploadInput::SNIFF_LEN);
     let mut sniff = (&mut file).take(UploadInput::SNIFF_LEN as u64);
     sniff.read_to_end(&mut prefix).await.map_err(fail)?;
-    Ok((
-        UploadInput::file(path, name, len, prefix)?,
-        Source::File(file),
-    ))
+    let input = UploadInput::file(&path, name.as_deref(), len, prefix)?;
+    Ok((input, Some(Source::File(file))))
 }
 
 impl Client {
-    /// Uploads temporary media held in memory (no copy of `bytes` is made).
-    pub async fn upload_bytes(
+    /// Uploads temporary media (valid 3 days) and returns its media id.
+    pub async fn upload(
         &self,
-        media_type: MediaType,
-        filename: &str,
-        bytes: Bytes,
-        transfer: Transfer<'_>,
+        kind: MediaType,
+        what: Upload<'_>,
+        t: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
         let limits = &self.inner.settings.limits;
-        let op = UploadMedia::from_bytes(media_type, filename, bytes, self.boundary(), limits)?;
-        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
-            .await
+        let (input, source) = prepare(what).await?;
+        let op = input.upload_media(kind, self.boundary(), limits)?;
+        self.run_upload(op, (input, source), t).await
     }
 
-    /// Uploads a file, streamed from disk in constant memory. `filename` is the name users
-    /// see (default: the file's own name). The file is re-read if WeCom asks for a retry; a
-    /// file that changes length while it is sent is refused, never cut.
-    pub async fn upload_path(
+    /// Uploads a JPG/PNG for a permanent URL.
+    pub async fn upload_image(
         &self,
-        media_type: MediaType,
-        path: &Path,
-        filename: Option<&str>,
-        transfer: Transfer<'_>,
-    ) -> Result<Uploaded, Error> {
-        let (input, source) = open_upload(path, filename).await?;
-        let limits = &self.inner.settings.limits;
-        let op = input.upload_media(media_type, self.boundary(), limits)?;
-        self.run_upload(op, input, source, transfer).await
-    }
-
-    /// Uploads exactly `len` bytes from a reader, which is read once: if the upload fails in
-    /// a way that calls for resending, the call ends with [`Error::NotReplayable`]. The
-    /// format checks (AMR, JPEG/PNG) are skipped: the bytes are not at hand before sending.
-    pub async fn upload_reader(
-        &self,
-        media_type: MediaType,
-        filename: &str,
-        reader: impl AsyncRead + Send + Unpin,
-        len: u64,
-        transfer: Transfer<'_>,
-    ) -> Result<Uploaded, Error> {
-        let input = UploadInput::reader(filename, len);
-        let limits = &self.inner.settings.limits;
-        let op = input.upload_media(media_type, self.boundary(), limits)?;
-        let source = Source::Reader(Some(Box::new(reader)));
-        self.run_upload(op, input, source, transfer).await
-    }
-
-    /// Uploads a JPG/PNG held in memory for a permanent URL.
-    pub async fn upload_image_bytes(
-        &self,
-        filename: &str,
-        bytes: Bytes,
-        transfer: Transfer<'_>,
+        what: Upload<'_>,
+        t: Transfer<'_>,
     ) -> Result<UploadedImage, Error> {
         let limits = &self.inner.settings.limits;
-        let op = UploadImage::new(
-            filename,
-            Payload::Bytes(bytes),
-            None,
-            self.boundary(),
-            limits,
-        )?;
-        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
-            .await
-    }
-
-    /// Uploads a JPG/PNG file for a permanent URL.
-    pub async fn upload_image_path(
-        &self,
-        path: &Path,
-        filename: Option<&str>,
-        transfer: Transfer<'_>,
-    ) -> Result<UploadedImage, Error> {
-        let (input, source) = open_upload(path, filename).await?;
-        let op = input.upload_image(self.boundary(), &self.inner.settings.limits)?;
-        self.run_upload(op, input, source, transfer).await
+        let (input, source) = prepare(what).await?;
+        let op = input.upload_image(self.boundary(), limits)?;
+        self.run_upload(op, (input, source), t).await
     }
 
     async fn run_upload<O: Operation>(
         &self,
         op: O,
-        input: UploadInput,
-        source: Source<'_>,
-        transfer: Transfer<'_>,
+        what: (UploadInput, Option<Source<'_>>),
+        t: Transfer<'_>,
     ) -> Result<O::Output, Error> {
-        let source = Some((source, input.meter()));
-        let ends = Ends { source, sink: None };
-        self.drive(self.call(op, Lane::Media), ends, &transfer)
-            .await
+        let meter = what.0.meter();
+        let ends = Ends {
+            source: what.1.map(|source| (source, meter)),
+            sink: None,
+        };
+        self.drive(self.call(op, Lane::Media), ends, &t).await
     }
 
     /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the

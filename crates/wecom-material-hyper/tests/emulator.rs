@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
-use wecom_material_hyper::{Client, DownloadOptions, Transfer, md5_file};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload, md5_file};
 use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
 
 const CORP: &str = "ww-mock-corp";
@@ -78,7 +78,11 @@ async fn uploads_bytes_of_every_type_with_chinese_names_and_gets_them_back() {
     for (media_type, name) in NAMES {
         let bytes = sample(media_type, 4096);
         let uploaded = client
-            .upload_bytes(media_type, name, bytes.clone(), Transfer::default())
+            .upload(
+                media_type,
+                Upload::bytes(name, bytes.clone()),
+                Transfer::default(),
+            )
             .await
             .unwrap();
         assert_eq!(uploaded.media_type, media_type);
@@ -112,7 +116,7 @@ async fn uploads_files_and_readers_of_every_type_with_chinese_names() {
         let bytes = sample(media_type, 300_001);
         let path = temp_file(name, &bytes);
         let from_path = client
-            .upload_path(media_type, &path, None, Transfer::default())
+            .upload(media_type, Upload::path(&path), Transfer::default())
             .await
             .unwrap();
         let stored = mock.media(from_path.media_id.as_str()).unwrap();
@@ -121,11 +125,9 @@ async fn uploads_files_and_readers_of_every_type_with_chinese_names() {
 
         let reader: &[u8] = &bytes;
         let from_reader = client
-            .upload_reader(
+            .upload(
                 media_type,
-                name,
-                reader,
-                bytes.len() as u64,
+                Upload::reader(name, Box::new(reader), bytes.len() as u64),
                 Transfer::default(),
             )
             .await
@@ -149,7 +151,7 @@ async fn upload_from_path_streams_the_file_and_reports_progress() {
         cancel: None,
     };
     let uploaded = client
-        .upload_path(MediaType::File, &path, None, transfer)
+        .upload(MediaType::File, Upload::path(&path), transfer)
         .await
         .unwrap();
     let stored = mock.media(uploaded.media_id.as_str()).unwrap();
@@ -170,11 +172,9 @@ async fn a_reader_shorter_than_announced_fails_locally_and_is_not_resent() {
     let bytes = sample(MediaType::File, 1000);
     let reader: &[u8] = &bytes;
     let err = client
-        .upload_reader(
+        .upload(
             MediaType::File,
-            "short.bin",
-            reader,
-            5000,
+            Upload::reader("short.bin", Box::new(reader), 5000),
             Transfer::default(),
         )
         .await
@@ -192,13 +192,17 @@ async fn validation_failures_send_nothing() {
     let mock = mock();
     let client = client(&mock);
     let err = client
-        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100), Transfer::default())
+        .upload(
+            MediaType::Image,
+            Upload::bytes("clip.mp4", jpeg(100)),
+            Transfer::default(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_invalid(), "{err}");
     let path = temp_file("voice.amr", b"ID3\x03 not amr at all");
     let err = client
-        .upload_path(MediaType::Voice, &path, None, Transfer::default())
+        .upload(MediaType::Voice, Upload::path(&path), Transfer::default())
         .await
         .unwrap_err();
     assert!(err.is_invalid(), "{err}");
@@ -214,10 +218,9 @@ async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_ide
     });
     let client = client(&mock);
     let first = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 100),
+            Upload::bytes("a.txt", sample(MediaType::File, 100)),
             Transfer::default(),
         )
         .await
@@ -226,7 +229,7 @@ async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_ide
     mock.clock().advance(Duration::from_secs(7201));
     let path = temp_file("b.bin", &sample(MediaType::File, 500_000));
     let second = client
-        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .await
         .unwrap();
     assert_ne!(first.media_id, second.media_id);
@@ -268,7 +271,7 @@ async fn injected_42001_on_upload_resends_the_body_byte_identical() {
         },
     );
     let uploaded = client
-        .upload_path(MediaType::Video, &path, None, Transfer::default())
+        .upload(MediaType::Video, Upload::path(&path), Transfer::default())
         .await
         .unwrap();
     assert!(mock.media(uploaded.media_id.as_str()).unwrap().bytes == bytes);
@@ -288,11 +291,9 @@ async fn injected_42001_on_upload_resends_the_body_byte_identical() {
     );
     let reader: &[u8] = &bytes;
     let err = client
-        .upload_reader(
+        .upload(
             MediaType::Video,
-            "片.mp4",
-            reader,
-            bytes.len() as u64,
+            Upload::reader("片.mp4", Box::new(reader), bytes.len() as u64),
             Transfer::default(),
         )
         .await
@@ -308,10 +309,9 @@ async fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts()
     let client = client(&mock);
     mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 2 });
     client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -327,10 +327,9 @@ async fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts()
         },
     );
     let err = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -366,10 +365,9 @@ async fn rate_limit_is_surfaced_without_retry() {
         },
     );
     let err = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -392,7 +390,7 @@ async fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader()
         },
     );
     let uploaded = client
-        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .await
         .unwrap();
     assert!(mock.media(uploaded.media_id.as_str()).unwrap().bytes == bytes);
@@ -408,11 +406,9 @@ async fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader()
     );
     let reader: &[u8] = &bytes;
     let err = client
-        .upload_reader(
+        .upload(
             MediaType::File,
-            "d.bin",
-            reader,
-            bytes.len() as u64,
+            Upload::reader("d.bin", Box::new(reader), bytes.len() as u64),
             Transfer::default(),
         )
         .await
@@ -607,10 +603,9 @@ async fn sixty_four_tasks_share_one_gettoken() {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .upload_bytes(
+                    .upload(
                         MediaType::File,
-                        &format!("f{i}.txt"),
-                        sample(MediaType::File, 64),
+                        Upload::bytes(format!("f{i}.txt"), sample(MediaType::File, 64)),
                         Transfer::default(),
                     )
                     .await
@@ -630,13 +625,13 @@ async fn upload_image_hd_voice_upload_by_url_and_job() {
     let mock = mock();
     let client = client(&mock);
     let image = client
-        .upload_image_bytes("头像.png", png(100), Transfer::default())
+        .upload_image(Upload::bytes("头像.png", png(100)), Transfer::default())
         .await
         .unwrap();
     assert!(image.url.starts_with(&mock.base_url()));
     let path = temp_file("图.jpg", &jpeg(5000));
     let image = client
-        .upload_image_path(&path, None, Transfer::default())
+        .upload_image(Upload::path(&path), Transfer::default())
         .await
         .unwrap();
     assert!(image.url.starts_with(&mock.base_url()));
@@ -747,7 +742,7 @@ async fn cancellation_stops_transfers_between_frames() {
     };
     let path = temp_file("up.bin", &bytes);
     let err = client
-        .upload_path(MediaType::File, &path, None, transfer)
+        .upload(MediaType::File, Upload::path(&path), transfer)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
@@ -758,10 +753,9 @@ async fn export_import_and_no_secret_in_debug_or_errors() {
     let mock = mock();
     let client = client(&mock);
     client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -775,10 +769,9 @@ async fn export_import_and_no_secret_in_debug_or_errors() {
     let other = self::client(&mock);
     other.import_token(stored);
     other
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "b.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("b.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -833,10 +826,9 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
         },
     );
     let err = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -889,10 +881,9 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
         .build();
     // Fetch the token first, so that the faults hit the business calls.
     client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .await
@@ -923,7 +914,7 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
     );
     let path = temp_file("stall.bin", &sample(MediaType::File, 8_000_000));
     let err = client
-        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .await
         .unwrap_err();
     assert!(

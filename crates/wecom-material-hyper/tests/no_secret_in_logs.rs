@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{MediaId, MediaType};
-use wecom_material_hyper::{Client, DownloadOptions, Transfer};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload};
 use wecom_material_mock::{Endpoint, Fault, MockConfig, MockServer};
 
 const CORP: &str = "ww-mock-corp";
@@ -48,10 +48,9 @@ async fn no_secret_or_token_in_any_log_line() {
     mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 1 });
     mock.fault(Endpoint::Upload, Fault::DropBeforeBody { times: 1 });
     let uploaded = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            Bytes::from_static(b"hello world"),
+            Upload::bytes("a.txt", Bytes::from_static(b"hello world")),
             Transfer::default(),
         )
         .await

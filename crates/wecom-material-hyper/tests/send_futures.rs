@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wecom_material_hyper::core::{JobId, MediaId, MediaType};
-use wecom_material_hyper::{Client, DownloadOptions, Transfer};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload};
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -16,11 +16,23 @@ fn every_future_is_send() {
     let job = JobId::new("j");
     let mut sink = tokio::io::sink();
     let reader: &[u8] = b"hello world";
-    assert_send(&client.upload_bytes(MediaType::File, "a.txt", Bytes::new(), Transfer::default()));
-    assert_send(&client.upload_path(MediaType::File, Path::new("x"), None, Transfer::default()));
-    assert_send(&client.upload_reader(MediaType::File, "a.txt", reader, 11, Transfer::default()));
-    assert_send(&client.upload_image_bytes("a.png", Bytes::new(), Transfer::default()));
-    assert_send(&client.upload_image_path(Path::new("x.png"), None, Transfer::default()));
+    assert_send(&client.upload(
+        MediaType::File,
+        Upload::bytes("a.txt", Bytes::new()),
+        Transfer::default(),
+    ));
+    assert_send(&client.upload(
+        MediaType::File,
+        Upload::path(Path::new("x")),
+        Transfer::default(),
+    ));
+    assert_send(&client.upload(
+        MediaType::File,
+        Upload::reader("a.txt", Box::new(reader), 11),
+        Transfer::default(),
+    ));
+    assert_send(&client.upload_image(Upload::bytes("a.png", Bytes::new()), Transfer::default()));
+    assert_send(&client.upload_image(Upload::path(Path::new("x.png")), Transfer::default()));
     assert_send(&client.get(&id, DownloadOptions::default()));
     assert_send(&client.get(&id, DownloadOptions::default().hd_voice()));
     assert_send(&client.download(

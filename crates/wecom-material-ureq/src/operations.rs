@@ -7,113 +7,71 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput};
-use wecom_material_core::{
-    DownloadOptions, Downloaded, Error, GetUploadByUrlResult, JobId, JobStatus, Media, MediaId,
-    MediaType, PollPolicy, Transfer, UploadByUrl, UploadImage, UploadJob, UploadMedia, Uploaded,
-    UploadedImage,
-};
+use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
+use wecom_material_core::{DownloadOptions, Downloaded, Error, GetUploadByUrlResult, JobId};
+use wecom_material_core::{JobStatus, Media, MediaId, MediaType, Operation, PollPolicy};
+use wecom_material_core::{Transfer, UploadByUrl, UploadJob, Uploaded, UploadedImage};
 
 use crate::client::Client;
 use crate::run::{Ends, Source};
 
-/// Opens a file for upload: the core's description of it and the file to stream.
-fn open_upload(
-    path: &Path,
-    filename: Option<&str>,
-) -> Result<(UploadInput, Source<'static>), Error> {
-    let context = || format!("opening {}", path.display());
-    let mut file = File::open(path).map_err(|e| Error::io(context(), e))?;
-    let len = file.metadata().map_err(|e| Error::io(context(), e))?.len();
+/// An upload for this client: bytes in memory, a file, or a reader read once.
+pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn Read + Send + 'a>>;
+
+/// Gets an upload's bytes ready: opens a file (and reads its first bytes for the format
+/// checks); the core decides the rest.
+fn prepare(upload: Upload<'_>) -> Result<(UploadInput, Option<Source<'_>>), Error> {
+    let (path, name) = match upload.plan()? {
+        UploadPlan::Ready(input) => return Ok((input, None)),
+        UploadPlan::Stream { input, reader } => {
+            return Ok((input, Some(Source::Reader(Some(reader)))));
+        }
+        UploadPlan::OpenFile { path, filename } => (path, filename),
+    };
+    let fail = |e| Error::io(format!("opening {}", path.display()), e);
+    let mut file = File::open(&path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len();
     let mut prefix = Vec::with_capacity(UploadInput::SNIFF_LEN);
-    let limit = UploadInput::SNIFF_LEN as u64;
-    let read = Read::by_ref(&mut file).take(limit).read_to_end(&mut prefix);
-    read.map_err(|e| Error::io(context(), e))?;
-    let input = UploadInput::file(path, filename, len, prefix)?;
-    Ok((input, Source::File(file)))
+    let mut sniff = Read::by_ref(&mut file).take(UploadInput::SNIFF_LEN as u64);
+    sniff.read_to_end(&mut prefix).map_err(fail)?;
+    let input = UploadInput::file(&path, name.as_deref(), len, prefix)?;
+    Ok((input, Some(Source::File(file))))
 }
 
 impl Client {
-    /// Uploads temporary media held in memory (no copy of `bytes` is made).
-    pub fn upload_bytes(
+    /// Uploads temporary media (valid 3 days) and returns its media id.
+    pub fn upload(
         &self,
-        media_type: MediaType,
-        filename: &str,
-        bytes: Bytes,
-        transfer: Transfer<'_>,
+        kind: MediaType,
+        upload: Upload<'_>,
+        t: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let limits = self.limits();
-        let op = UploadMedia::from_bytes(media_type, filename, bytes, self.boundary(), limits)?;
-        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
+        let (input, source) = prepare(upload)?;
+        let op = input.upload_media(kind, self.boundary(), self.limits())?;
+        self.run_upload(op, input, source, t)
     }
 
-    /// Uploads a file, streamed from disk in constant memory. `filename` is the name users
-    /// see (default: the file's own name). The file is re-read if WeCom asks for a retry; a
-    /// file that changes length while it is sent is refused, never cut.
-    pub fn upload_path(
+    /// Uploads a JPG/PNG for a permanent URL.
+    pub fn upload_image(
         &self,
-        media_type: MediaType,
-        path: &Path,
-        filename: Option<&str>,
-        transfer: Transfer<'_>,
-    ) -> Result<Uploaded, Error> {
-        let (input, source) = open_upload(path, filename)?;
-        let op = input.upload_media(media_type, self.boundary(), self.limits())?;
-        self.run_upload(op, input, source, transfer)
-    }
-
-    /// Uploads exactly `len` bytes from a reader. A reader cannot be rewound: if the upload
-    /// fails in a way that calls for resending, the call ends with [`Error::NotReplayable`].
-    /// Signatures (AMR, JPEG/PNG) are not checked: the bytes are not at hand before sending.
-    pub fn upload_reader(
-        &self,
-        media_type: MediaType,
-        filename: &str,
-        reader: impl Read + Send,
-        len: u64,
-        transfer: Transfer<'_>,
-    ) -> Result<Uploaded, Error> {
-        let input = UploadInput::reader(filename, len);
-        let op = input.upload_media(media_type, self.boundary(), self.limits())?;
-        self.run_upload(op, input, Source::Reader(Some(Box::new(reader))), transfer)
-    }
-
-    /// Uploads a JPG/PNG held in memory for a permanent URL.
-    pub fn upload_image_bytes(
-        &self,
-        filename: &str,
-        bytes: Bytes,
-        transfer: Transfer<'_>,
+        upload: Upload<'_>,
+        t: Transfer<'_>,
     ) -> Result<UploadedImage, Error> {
-        let payload = wecom_material_core::Payload::Bytes(bytes);
-        let op = UploadImage::new(filename, payload, None, self.boundary(), self.limits())?;
-        self.drive(self.call(op, Lane::Media), Ends::default(), &transfer)
-    }
-
-    /// Uploads a JPG/PNG file for a permanent URL.
-    pub fn upload_image_path(
-        &self,
-        path: &Path,
-        filename: Option<&str>,
-        transfer: Transfer<'_>,
-    ) -> Result<UploadedImage, Error> {
-        let (input, source) = open_upload(path, filename)?;
+        let (input, source) = prepare(upload)?;
         let op = input.upload_image(self.boundary(), self.limits())?;
-        self.run_upload(op, input, source, transfer)
+        self.run_upload(op, input, source, t)
     }
 
-    fn run_upload<O: wecom_material_core::Operation>(
+    fn run_upload<O: Operation>(
         &self,
         op: O,
         input: UploadInput,
-        source: Source<'_>,
-        transfer: Transfer<'_>,
+        source: Option<Source<'_>>,
+        t: Transfer<'_>,
     ) -> Result<O::Output, Error> {
-        let ends = Ends {
-            source: Some((source, input.meter())),
-            sink: None,
-        };
-        self.drive(self.call(op, Lane::Media), ends, &transfer)
+        let source = source.map(|source| (source, input.meter()));
+        let ends = Ends { source, sink: None };
+        self.drive(self.call(op, Lane::Media), ends, &t)
     }
 
     /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the

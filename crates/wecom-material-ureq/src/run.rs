@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
 use wecom_material_core::{
-    Body, DecodeError, Error, Payload, RedactedUri, Transfer, TransportError,
+    Body, DecodeError, Error, Payload, RedactedUri, Replay, Transfer, TransportError,
 };
 
 use crate::client::Client;
@@ -122,7 +122,12 @@ impl Client {
             Body::Upload(upload) => {
                 let mut failure = None;
                 let payload: Box<dyn Read + Send + '_> = match (&upload.payload, &mut ends.source) {
-                    (Payload::Bytes(b), _) => Box::new(Cursor::new(b.clone())),
+                    (Payload::Bytes(b), _) => Box::new(Metered {
+                        reader: Box::new(Cursor::new(b.clone())),
+                        meter: PayloadMeter::new(b.len() as u64, Replay::OneShot),
+                        transfer,
+                        failure: &mut failure,
+                    }),
                     (Payload::External { .. }, Some((source, meter))) => Box::new(Metered {
                         reader: open(source).map_err(Event::Local)?,
                         meter: meter.clone(),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use wecom_material_core::driver::RetryPolicy;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
 use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
-use wecom_material_ureq::{Client, DownloadOptions, Transfer, md5_file};
+use wecom_material_ureq::{Client, DownloadOptions, Transfer, Upload, md5_file};
 
 const CORP: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
@@ -73,7 +73,11 @@ fn uploads_every_type_with_chinese_names_and_gets_them_back() {
     ] {
         let bytes = sample(media_type, 4096);
         let uploaded = client
-            .upload_bytes(media_type, name, bytes.clone(), Transfer::default())
+            .upload(
+                media_type,
+                Upload::bytes(name, bytes.clone()),
+                Transfer::default(),
+            )
             .unwrap();
         assert_eq!(uploaded.media_type, media_type);
         assert_eq!(uploaded.expires_at, uploaded.created_at + 3 * 24 * 3600);
@@ -110,7 +114,7 @@ fn upload_from_path_streams_the_file_and_reports_progress() {
         cancel: None,
     };
     let uploaded = client
-        .upload_path(MediaType::File, &path, None, transfer)
+        .upload(MediaType::File, Upload::path(&path), transfer)
         .unwrap();
     let stored = mock.media(uploaded.media_id.as_str()).unwrap();
     assert_eq!(stored.bytes, bytes);
@@ -128,7 +132,11 @@ fn validation_failures_send_nothing() {
     let mock = mock();
     let client = client(&mock);
     let err = client
-        .upload_bytes(MediaType::Image, "clip.mp4", jpeg(100), Transfer::default())
+        .upload(
+            MediaType::Image,
+            Upload::bytes("clip.mp4", jpeg(100)),
+            Transfer::default(),
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -139,7 +147,7 @@ fn validation_failures_send_nothing() {
     );
     let path = temp_file("voice.amr", b"ID3\x03 not amr at all");
     let err = client
-        .upload_path(MediaType::Voice, &path, None, Transfer::default())
+        .upload(MediaType::Voice, Upload::path(&path), Transfer::default())
         .unwrap_err();
     assert!(
         matches!(
@@ -149,10 +157,9 @@ fn validation_failures_send_nothing() {
         "{err}"
     );
     let err = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            Bytes::from_static(b"12345"),
+            Upload::bytes("a.txt", Bytes::from_static(b"12345")),
             Transfer::default(),
         )
         .unwrap_err();
@@ -174,10 +181,9 @@ fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_identical
     });
     let client = client(&mock);
     let first = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 100),
+            Upload::bytes("a.txt", sample(MediaType::File, 100)),
             Transfer::default(),
         )
         .unwrap();
@@ -185,7 +191,7 @@ fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_identical
     mock.clock().advance(Duration::from_secs(7201));
     let path = temp_file("b.bin", &sample(MediaType::File, 50_000));
     let second = client
-        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .unwrap();
     assert_ne!(first.media_id, second.media_id);
     assert_eq!(mock.count(Endpoint::GetToken), 2);
@@ -208,10 +214,9 @@ fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts() {
     let client = client(&mock);
     mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 2 });
     client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .unwrap();
@@ -226,10 +231,9 @@ fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts() {
         },
     );
     let err = client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .unwrap_err();
@@ -268,7 +272,7 @@ fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader() {
         },
     );
     let uploaded = client
-        .upload_path(MediaType::File, &path, None, Transfer::default())
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .unwrap();
     assert_eq!(mock.media(uploaded.media_id.as_str()).unwrap().bytes, bytes);
     assert_eq!(mock.count(Endpoint::Upload), 2);
@@ -282,11 +286,13 @@ fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader() {
         },
     );
     let err = client
-        .upload_reader(
+        .upload(
             MediaType::File,
-            "d.bin",
-            std::io::Cursor::new(bytes.to_vec()),
-            bytes.len() as u64,
+            Upload::reader(
+                "d.bin",
+                Box::new(std::io::Cursor::new(bytes.to_vec())),
+                bytes.len() as u64,
+            ),
             Transfer::default(),
         )
         .unwrap_err();
@@ -432,10 +438,9 @@ fn sixty_four_threads_share_one_gettoken() {
             let client = client.clone();
             s.spawn(move || {
                 client
-                    .upload_bytes(
+                    .upload(
                         MediaType::File,
-                        &format!("f{i}.txt"),
-                        sample(MediaType::File, 64),
+                        Upload::bytes(format!("f{i}.txt"), sample(MediaType::File, 64)),
                         Transfer::default(),
                     )
                     .unwrap();
@@ -450,13 +455,12 @@ fn sixty_four_threads_share_one_gettoken() {
 fn upload_image_hd_voice_upload_by_url_and_job() {
     let mock = mock();
     let client = client(&mock);
-    let image = client.upload_image_bytes(
-        "头像.png",
-        {
+    let image = client.upload_image(
+        Upload::bytes("头像.png", {
             let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
             v.extend([7u8; 100]);
             Bytes::from(v)
-        },
+        }),
         Transfer::default(),
     );
     assert!(image.unwrap().url.starts_with(&mock.base_url()));
@@ -544,10 +548,9 @@ fn no_secret_in_debug_or_errors() {
     let mock = mock();
     let client = client(&mock);
     client
-        .upload_bytes(
+        .upload(
             MediaType::File,
-            "a.txt",
-            sample(MediaType::File, 64),
+            Upload::bytes("a.txt", sample(MediaType::File, 64)),
             Transfer::default(),
         )
         .unwrap();

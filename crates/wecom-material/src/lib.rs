@@ -2,22 +2,42 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use wecom_material_core::*;
+// The user's vocabulary: ids and media types, what operations return, errors, transfers,
+// settings and secrets. The machinery is under `proto`.
+pub use wecom_material_core::callback;
+pub use wecom_material_core::{
+    AccessToken, ApiError, BaseUrl, CancelFlag, CorpSecret, DEFAULT_BASE_URL, DecodeError,
+    Disposition, DownloadOptions, Downloaded, ErrCode, Error, Invalid, JobId, JobStatus, Limits,
+    MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress, RetryPolicy, Sent,
+    StoredToken, Transfer, TransportError, UploadJob, Uploaded, UploadedImage,
+};
+
+/// The protocol machinery, for writing a transport of your own or testing at the wire
+/// level: every endpoint as a request builder and response parser (`ops`), the whole
+/// operations a transport drives (`task`), the call driver, the token cache, Range planning,
+/// multipart framing. The whole of `wecom-material-core`.
+pub mod proto {
+    pub use wecom_material_core::*;
+}
 
 /// The blocking client over ureq 3 (feature `ureq`).
 #[cfg(feature = "ureq")]
 pub mod blocking {
     pub use wecom_material_ureq::{
-        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, Downloaded,
-        JobEvents, Transfer, md5_file,
+        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, JobEvents, Upload,
+        md5_file,
     };
+    #[doc(no_inline)]
+    pub use wecom_material_ureq::{DownloadOptions, Downloaded, Transfer};
 }
 
 /// The async client over hyper 1 and tokio (feature `hyper`); its futures are `Send`.
 #[cfg(feature = "hyper")]
 pub mod tokio {
     pub use wecom_material_hyper::{
-        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, Downloaded,
-        JobEvents, Transfer, md5_file,
+        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, JobEvents, Upload,
+        md5_file,
     };
+    #[doc(no_inline)]
+    pub use wecom_material_hyper::{DownloadOptions, Downloaded, Transfer};
 }

@@ -18,7 +18,7 @@ use wecom_material_core::{JobId, JobStatus, MediaId, MediaType, PollPolicy};
 use wecom_material_mock::{
     CallbackReceiver, Endpoint, MockConfig, MockHandle, MockServer, samples,
 };
-use wecom_material_ureq::{Client, JobEvents, Transfer};
+use wecom_material_ureq::{Client, DownloadOptions, JobEvents, Transfer, Upload};
 
 use crate::failure::Failure;
 use crate::output::{self, Output};
@@ -142,7 +142,11 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
     let mut first = true;
     for (media_type, name, bytes) in samples {
         let t = Instant::now();
-        let uploaded = client.upload_bytes(media_type, name, bytes.clone())?;
+        let uploaded = client.upload(
+            media_type,
+            Upload::bytes(name, bytes.clone()),
+            Transfer::default(),
+        )?;
         if first {
             first = false;
             let tokens = mock.count(Endpoint::GetToken);
@@ -160,7 +164,7 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
             elapsed: t.elapsed(),
         });
         let t = Instant::now();
-        let media = client.get(&uploaded.media_id)?;
+        let media = client.get(&uploaded.media_id, DownloadOptions::default())?;
         if media.bytes != bytes {
             return Err(fail("get", format!("{name}: the bytes differ")));
         }
@@ -173,7 +177,10 @@ pub(crate) fn run(out: Output) -> Result<(), Failure> {
     }
 
     let t = Instant::now();
-    let image = client.upload_image_bytes("logo.png", Bytes::from(samples::png(1_057)))?;
+    let image = client.upload_image(
+        Upload::bytes("logo.png", Bytes::from(samples::png(1_057))),
+        Transfer::default(),
+    )?;
     rows.push(Row {
         step: "upload-image",
         detail: "logo.png".into(),
@@ -286,6 +293,7 @@ fn fetch_hashing(
     let result = client.download(
         media_id,
         &mut writer,
+        DownloadOptions::default(),
         Transfer {
             progress: Some(&report),
             cancel: None,

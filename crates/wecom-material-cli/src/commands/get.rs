@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::{Error, MediaId};
-use wecom_material_ureq::{Client, Downloaded, Transfer};
+use wecom_material_ureq::{Client, DownloadOptions, Downloaded, Transfer};
 
 use crate::cli::GetArgs;
 use crate::failure::Failure;
@@ -214,8 +214,18 @@ fn fetch(
         cancel: None,
     };
     match source {
-        Source::Media => client.download_resume(media_id, file, offset, transfer),
-        Source::HdVoice => client.download_hd_voice(media_id, file, offset, transfer),
+        Source::Media => client.download(
+            media_id,
+            file,
+            DownloadOptions::default().resume_from(offset),
+            transfer,
+        ),
+        Source::HdVoice => client.download(
+            media_id,
+            file,
+            DownloadOptions::default().hd_voice().resume_from(offset),
+            transfer,
+        ),
     }
 }
 

@@ -24,3 +24,15 @@ pub(crate) fn check_input_file(path: &Path) -> Result<u64, Failure> {
         ))),
     }
 }
+
+/// A file to upload, shown as `filename` when given, else under its own name.
+pub(crate) fn file_upload(
+    path: &std::path::Path,
+    filename: Option<&str>,
+) -> wecom_material_ureq::Upload<'static> {
+    let upload = wecom_material_ureq::Upload::path(path);
+    match filename {
+        Some(name) => upload.named(name),
+        None => upload,
+    }
+}

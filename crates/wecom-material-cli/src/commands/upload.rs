@@ -16,10 +16,9 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(
     let media_type = MediaType::from(args.media_type);
     let bar = TransferBar::new(format!("upload {media_type}"), out.json);
     let report = |p| bar.report(p);
-    let result = session.client().upload_path(
+    let result = session.client().upload(
         media_type,
-        &args.path,
-        args.filename.as_deref(),
+        super::file_upload(&args.path, args.filename.as_deref()),
         Transfer {
             progress: Some(&report),
             cancel: None,

@@ -6,13 +6,13 @@ use crate::cli::UploadImageArgs;
 use crate::failure::Failure;
 use crate::output::Output;
 use crate::session::Session;
+use wecom_material_ureq::Transfer;
 
 /// Uploads a JPG/PNG and prints its permanent URL.
 pub(crate) fn run(session: &Session, out: Output, args: &UploadImageArgs) -> Result<(), Failure> {
     super::check_input_file(&args.path)?;
-    let uploaded = session
-        .client()
-        .upload_image_path(&args.path, args.filename.as_deref())?;
+    let upload = super::file_upload(&args.path, args.filename.as_deref());
+    let uploaded = session.client().upload_image(upload, Transfer::default())?;
     out.emit(json!({ "url": uploaded.url }), || uploaded.url.clone());
     Ok(())
 }

@@ -75,7 +75,8 @@ impl DownloadOptions {
 
 enum Phase {
     /// Between requests, or a call is running.
-    Calling(Option<CallTask<GetMedia>>),
+    // Boxed: a call is large, and the other phases are a few words.
+    Calling(Option<Box<CallTask<GetMedia>>>),
     /// A media body is being streamed; `left` bytes are due.
     Streaming { left: u64 },
     /// The result is known; the sink is flushed before it is returned.
@@ -296,13 +297,8 @@ impl Task for DownloadTask {
                     };
                     self.requests += 1;
                     let seed = self.jitter_seed.wrapping_add(self.requests);
-                    self.phase = Phase::Calling(Some(CallTask::new(
-                        op,
-                        self.base.clone(),
-                        self.policy,
-                        seed,
-                        Lane::Media,
-                    )));
+                    let call = CallTask::new(op, self.base.clone(), self.policy, seed, Lane::Media);
+                    self.phase = Phase::Calling(Some(Box::new(call)));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state) {
                     Action::Done(Ok(_)) => {

@@ -53,7 +53,7 @@
 //!   dropped calls `cancel` from its drop guard.
 //! * A transport sends requests with redirects off (the token is in the query string), reads
 //!   JSON bodies only up to the `limit` given, and logs URIs through
-//!   [`RedactedUri`](crate::RedactedUri).
+//!   [`RedactedUri`].
 //!
 //! # Shared state
 //!
@@ -61,10 +61,10 @@
 //! job waits): plain data the transport keeps behind its lock, passed to every `poll` and
 //! `on_event`.
 
-mod call_task;
-mod download_task;
-mod job_wait_task;
-mod payload;
+pub mod call_task;
+pub mod download_task;
+pub mod job_wait_task;
+pub mod payload;
 
 use std::fmt;
 use std::time::Instant;
@@ -74,7 +74,7 @@ use bytes::Bytes;
 pub use call_task::CallTask;
 pub use download_task::{DownloadOptions, DownloadTask};
 pub use job_wait_task::JobWaitTask;
-pub use payload::{PayloadMeter, UploadInput};
+pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan};
 
 use crate::body::Body;
 use crate::error::{Error, TransportError};

@@ -1,8 +1,10 @@
 //! Streaming an upload's payload from a source the transport holds (a file, a reader).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::body::Replay;
+use bytes::Bytes;
+
+use crate::body::{Payload, Replay};
 use crate::error::{Error, Invalid};
 use crate::transfer::Progress;
 
@@ -107,6 +109,8 @@ pub struct UploadInput {
     pub prefix: Option<Vec<u8>>,
     /// Whether the source can be read again for a retry.
     pub replay: Replay,
+    /// The bytes, when they are in memory (no source to stream from).
+    pub bytes: Option<Bytes>,
 }
 
 impl UploadInput {
@@ -134,6 +138,7 @@ impl UploadInput {
             len,
             prefix: Some(prefix),
             replay: Replay::Replayable,
+            bytes: None,
         })
     }
 
@@ -145,6 +150,18 @@ impl UploadInput {
             len,
             prefix: None,
             replay: Replay::OneShot,
+            bytes: None,
+        }
+    }
+
+    /// Bytes in memory (shared, never copied).
+    pub fn bytes(filename: &str, bytes: Bytes) -> Self {
+        Self {
+            filename: filename.to_owned(),
+            len: bytes.len() as u64,
+            prefix: None,
+            replay: Replay::Replayable,
+            bytes: Some(bytes),
         }
     }
 
@@ -189,11 +206,116 @@ impl UploadInput {
     }
 
     /// The payload description the upload operations take.
-    pub fn payload(&self) -> crate::body::Payload {
-        crate::body::Payload::External {
-            len: self.len,
-            replay: self.replay,
+    pub fn payload(&self) -> Payload {
+        match &self.bytes {
+            Some(bytes) => Payload::Bytes(bytes.clone()),
+            None => Payload::External {
+                len: self.len,
+                replay: self.replay,
+            },
         }
+    }
+}
+
+/// What to upload, as a user says it: bytes in memory, a file, or a reader read once, and
+/// the name users will see. `R` is the transport's reader type.
+///
+/// ```
+/// # use wecom_material_core::task::Upload;
+/// let file: Upload<()> = Upload::path("报告.pdf");                  // named after the file
+/// let renamed: Upload<()> = Upload::path("/tmp/x.bin").named("季度报告.pdf");
+/// let memory: Upload<()> = Upload::bytes("a.txt", bytes::Bytes::from_static(b"hello"));
+/// ```
+#[derive(Debug)]
+pub struct Upload<R> {
+    filename: Option<String>,
+    from: From<R>,
+}
+
+#[derive(Debug)]
+enum From<R> {
+    Bytes(Bytes),
+    Path(PathBuf),
+    Reader { reader: R, len: u64 },
+}
+
+/// How a transport gets an [`Upload`]'s bytes (see [`Upload::plan`]).
+#[derive(Debug)]
+pub enum UploadPlan<R> {
+    /// The bytes are in memory: send `input` as it is.
+    Ready(UploadInput),
+    /// Open this file, then describe it with [`UploadInput::file`].
+    OpenFile {
+        /// The file.
+        path: PathBuf,
+        /// The name users see, when not the file's own.
+        filename: Option<String>,
+    },
+    /// Stream `input.len` bytes from this reader, once.
+    Stream {
+        /// The description.
+        input: UploadInput,
+        /// The reader.
+        reader: R,
+    },
+}
+
+impl<R> Upload<R> {
+    /// Bytes in memory, shown as `filename` (shared, never copied).
+    pub fn bytes(filename: impl Into<String>, bytes: Bytes) -> Self {
+        let from = From::Bytes(bytes);
+        Self {
+            filename: Some(filename.into()),
+            from,
+        }
+    }
+
+    /// A file, streamed from disk in constant memory and re-read for a retry; shown under its
+    /// own name unless [`Upload::named`]. A file that changes length while it is sent is
+    /// refused, never cut.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        let from = From::Path(path.into());
+        Self {
+            filename: None,
+            from,
+        }
+    }
+
+    /// Exactly `len` bytes from a reader, read once: a retry or token refresh that would
+    /// resend it ends with [`Error::NotReplayable`]. The format checks (AMR, JPEG/PNG) are
+    /// skipped: the bytes are not at hand before sending.
+    pub fn reader(filename: impl Into<String>, reader: R, len: u64) -> Self {
+        let from = From::Reader { reader, len };
+        Self {
+            filename: Some(filename.into()),
+            from,
+        }
+    }
+
+    /// Shows the upload under `filename`.
+    pub fn named(mut self, filename: impl Into<String>) -> Self {
+        self.filename = Some(filename.into());
+        self
+    }
+
+    /// What the transport does to get the bytes.
+    pub fn plan(self) -> Result<UploadPlan<R>, Error> {
+        let name = || {
+            self.filename
+                .clone()
+                .ok_or(Error::Invalid(Invalid::MissingFilename))
+        };
+        Ok(match self.from {
+            From::Bytes(bytes) => UploadPlan::Ready(UploadInput::bytes(&name()?, bytes)),
+            From::Reader { reader, len } => UploadPlan::Stream {
+                input: UploadInput::reader(&name()?, len),
+                reader,
+            },
+            From::Path(path) => UploadPlan::OpenFile {
+                path,
+                filename: self.filename,
+            },
+        })
     }
 }
 
