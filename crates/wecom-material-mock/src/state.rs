@@ -223,20 +223,39 @@ impl State {
         self.random_chars(len, ALPHABET)
     }
 
-    /// A new media id: `3` and 43 characters. Unless `safe_ids`, drawn from standard base64
-    /// (`+` and `/` appear), and every second id carries `+`, `/` and a trailing `=` for sure.
+    /// A new media id: `3` and 43 characters. Unless `safe_ids`: the 1st, 3rd, 5th… id carries
+    /// `+`, `/` and a trailing `=` for sure, the 2nd, 6th… is standard base64 (may carry `+`,
+    /// `/`), the 4th, 8th… letters and digits only.
     pub(crate) fn media_id(&self) -> String {
         if self.config.safe_ids {
             return format!("3{}", self.random_id(43));
         }
         let n = self.media_counter.fetch_add(1, Ordering::Relaxed);
-        let mut chars: Vec<u8> = self.random_chars(43, STD_ALPHABET).into_bytes();
-        if n.is_multiple_of(2) {
-            chars[7] = b'+';
-            chars[19] = b'/';
-            chars[42] = b'=';
+        match n % 4 {
+            // Every second id: `+`, `/` and a trailing `=` for sure.
+            0 | 2 => {
+                let mut chars = self.random_chars(43, STD_ALPHABET).into_bytes();
+                chars[7] = b'+';
+                chars[19] = b'/';
+                chars[42] = b'=';
+                format!("3{}", String::from_utf8_lossy(&chars))
+            }
+            // Standard base64: `+` or `/` now and then.
+            1 => format!("3{}", self.random_chars(43, STD_ALPHABET)),
+            // Letters and digits only, as most real ids look.
+            _ => {
+                let id: String = self
+                    .random_chars(43, STD_ALPHABET)
+                    .chars()
+                    .map(|c| match c {
+                        '+' => 'P',
+                        '/' => 'S',
+                        c => c,
+                    })
+                    .collect();
+                format!("3{id}")
+            }
         }
-        format!("3{}", String::from_utf8_lossy(&chars))
     }
 
     fn random_chars(&self, len: usize, alphabet: &[u8; 64]) -> String {
