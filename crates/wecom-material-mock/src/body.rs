@@ -128,7 +128,8 @@ impl MockBody {
                 .unwrap_or(FRAME)
                 .clamp(1024, FRAME);
             end = end.min(self.pos + frame);
-            let due = Duration::from_secs_f64(self.pos as f64 / rate as f64);
+            // A frame goes out once the pace allows its last byte: never faster than `rate`.
+            let due = Duration::from_secs_f64(end as f64 / rate as f64);
             let elapsed = started.elapsed();
             if due > elapsed {
                 return Err(due - elapsed);
