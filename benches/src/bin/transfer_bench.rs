@@ -300,7 +300,13 @@ fn orchestrate(runs: usize) {
         );
     }
     if has_curl {
-        let url = format!("{base}/cgi-bin/media/get?access_token={token}&media_id={media_id}");
+        // Media ids may contain `+ / =` (the emulator draws such ids): percent-encode them.
+        let id = media_id
+            .replace('%', "%25")
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let url = format!("{base}/cgi-bin/media/get?access_token={token}&media_id={id}");
         let ranged_fetch = || {
             (0..DOWNLOAD_BYTES as u64 / CHUNK)
                 .map(|i| {

@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Callback {
             command: CallbackCommand::Decrypt(args),
         } => commands::callback::run(out, &args),
-        Command::Mock(args) => commands::mock::run(&args),
+        Command::Mock(args) => commands::mock::run(&args, &settings, cli.verbose),
         Command::Demo => commands::demo::run(out),
     }
 }

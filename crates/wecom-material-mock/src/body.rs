@@ -6,12 +6,15 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use http_body_util::BodyDataStream;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use md5::{Digest, Md5};
+
+use crate::state::InFlight;
 
 /// Frames of at most this size are sent; each one is a `Bytes::slice`, never a copy.
 const FRAME: usize = 64 * 1024;
@@ -37,6 +40,14 @@ pub(crate) struct MockBody {
     /// A cut body pauses before ending so that hyper flushes what was sent (it would
     /// otherwise drop buffered bytes together with the connection).
     cut_pause: CutPause,
+    /// Send nothing for this long once `pos` reaches the offset (a stall fault).
+    stall: Option<(usize, Duration)>,
+    /// Bytes per second (the bandwidth setting) and when the first byte went out.
+    rate: Option<(u64, Option<Instant>)>,
+    /// A pause in progress (stall or bandwidth pacing).
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Held while the body is being sent (the per-media concurrency count).
+    _guard: Option<InFlight>,
 }
 
 #[derive(Debug)]
@@ -49,6 +60,17 @@ enum CutPause {
     Sleeping(Pin<Box<tokio::time::Sleep>>),
 }
 
+/// How a download body is shaped on the way out, besides how it ends.
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    /// Pause once after this many bytes, for this long.
+    pub(crate) stall: Option<(u64, Duration)>,
+    /// Bytes per second.
+    pub(crate) bandwidth: Option<u64>,
+    /// The per-media concurrency guard, released when the body ends or is dropped.
+    pub(crate) guard: Option<InFlight>,
+}
+
 impl MockBody {
     pub(crate) fn empty() -> Self {
         Self::new(Bytes::new(), Ending::Complete)
@@ -59,6 +81,10 @@ impl MockBody {
     }
 
     pub(crate) fn new(data: Bytes, ending: Ending) -> Self {
+        Self::shaped(data, ending, Shape::default())
+    }
+
+    pub(crate) fn shaped(data: Bytes, ending: Ending, shape: Shape) -> Self {
         let len = data.len();
         let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(len);
         let (stop, fail_at_stop) = match ending {
@@ -77,7 +103,39 @@ impl MockBody {
             stop,
             fail_at_stop,
             cut_pause,
+            stall: shape.stall.map(|(at, d)| (clamp(at), d)),
+            rate: shape.bandwidth.filter(|&b| b > 0).map(|b| (b, None)),
+            wait: None,
+            _guard: shape.guard,
         }
+    }
+
+    /// The end of the next frame, or a pause to wait for first.
+    fn next_frame(&mut self) -> Result<usize, Duration> {
+        let mut end = (self.pos + FRAME).min(self.stop);
+        if let Some((at, pause)) = self.stall {
+            if self.pos >= at {
+                self.stall = None;
+                return Err(pause);
+            }
+            end = end.min(at);
+        }
+        if let Some((rate, started)) = &mut self.rate {
+            let rate = *rate;
+            let started = *started.get_or_insert_with(Instant::now);
+            // Frames of about 1/50 s of data keep the pace smooth.
+            let frame = usize::try_from(rate / 50)
+                .unwrap_or(FRAME)
+                .clamp(1024, FRAME);
+            end = end.min(self.pos + frame);
+            // A frame goes out once the pace allows its last byte: never faster than `rate`.
+            let due = Duration::from_secs_f64(end as f64 / rate as f64);
+            let elapsed = started.elapsed();
+            if due > elapsed {
+                return Err(due - elapsed);
+            }
+        }
+        Ok(end)
     }
 }
 
@@ -90,11 +148,19 @@ impl Body for MockBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        if this.pos < this.stop {
-            let end = (this.pos + FRAME).min(this.stop);
-            let chunk = this.data.slice(this.pos..end);
-            this.pos = end;
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        while this.pos < this.stop {
+            if let Some(wait) = &mut this.wait {
+                std::task::ready!(wait.as_mut().poll(cx));
+                this.wait = None;
+            }
+            match this.next_frame() {
+                Ok(end) => {
+                    let chunk = this.data.slice(this.pos..end);
+                    this.pos = end;
+                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                Err(pause) => this.wait = Some(Box::pin(tokio::time::sleep(pause))),
+            }
         }
         loop {
             match &mut this.cut_pause {
@@ -110,6 +176,7 @@ impl Body for MockBody {
                 }
             }
         }
+        this._guard = None;
         if this.fail_at_stop {
             this.fail_at_stop = false;
             this.stop = this.data.len();

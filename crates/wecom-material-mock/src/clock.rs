@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A source of "now" for the emulator, either the system clock or a manual one that only moves
-/// when a test calls [`Clock::advance`]. Clones share the same time.
+/// A source of "now" for the emulator: the system clock ([`Clock::real`], fixed), the system
+/// clock plus an offset that [`Clock::advance`] moves ([`Clock::adjustable`], the default of
+/// [`MockConfig`](crate::MockConfig), so the admin API's `POST /__mock/clock` works), or a
+/// manual one that only moves when a test calls [`Clock::advance`]. Clones share the same time.
 #[derive(Clone)]
 pub struct Clock {
     inner: Arc<ClockKind>,
@@ -14,6 +16,8 @@ pub struct Clock {
 
 enum ClockKind {
     Real,
+    /// The system clock plus this many milliseconds.
+    Offset(AtomicU64),
     /// Milliseconds since the Unix epoch.
     Manual(AtomicU64),
 }
@@ -24,6 +28,18 @@ impl Clock {
         Clock {
             inner: Arc::new(ClockKind::Real),
         }
+    }
+
+    /// The system clock plus an offset that starts at zero and grows with [`Clock::advance`].
+    pub fn adjustable() -> Self {
+        Clock {
+            inner: Arc::new(ClockKind::Offset(AtomicU64::new(0))),
+        }
+    }
+
+    /// Whether [`Clock::advance`] can move this clock (every clock but [`Clock::real`]).
+    pub fn can_advance(&self) -> bool {
+        !matches!(*self.inner, ClockKind::Real)
     }
 
     /// A manual clock that starts at `start_unix` seconds since the Unix epoch and moves only
@@ -41,14 +57,14 @@ impl Clock {
         matches!(*self.inner, ClockKind::Manual(_))
     }
 
-    /// Moves a manual clock forward.
+    /// Moves a manual or adjustable clock forward.
     ///
     /// # Panics
     /// On the real clock, which cannot be moved (a test that tries has a bug).
     pub fn advance(&self, by: Duration) {
         match &*self.inner {
             ClockKind::Real => panic!("Clock::advance called on the real clock"),
-            ClockKind::Manual(ms) => {
+            ClockKind::Manual(ms) | ClockKind::Offset(ms) => {
                 let add = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
                 ms.fetch_add(add, Ordering::SeqCst);
             }
@@ -57,10 +73,14 @@ impl Clock {
 
     /// Now, as a duration since the Unix epoch (millisecond resolution on a manual clock).
     pub fn now(&self) -> Duration {
-        match &*self.inner {
-            ClockKind::Real => SystemTime::now()
+        let system = || {
+            SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .unwrap_or(Duration::ZERO),
+                .unwrap_or(Duration::ZERO)
+        };
+        match &*self.inner {
+            ClockKind::Real => system(),
+            ClockKind::Offset(ms) => system() + Duration::from_millis(ms.load(Ordering::SeqCst)),
             ClockKind::Manual(ms) => Duration::from_millis(ms.load(Ordering::SeqCst)),
         }
     }
@@ -81,6 +101,11 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.inner {
             ClockKind::Real => f.write_str("Clock::Real"),
+            ClockKind::Offset(ms) => write!(
+                f,
+                "Clock::Adjustable(+{}s)",
+                ms.load(Ordering::SeqCst) / 1000
+            ),
             ClockKind::Manual(_) => write!(f, "Clock::Manual({}s)", self.now_unix()),
         }
     }
@@ -99,5 +124,17 @@ mod tests {
         assert_eq!(c.now_unix(), 8_200);
         assert!(c.is_manual());
         assert!(!Clock::real().is_manual());
+        assert!(!Clock::real().can_advance());
+    }
+
+    #[test]
+    fn adjustable_clock_is_the_system_clock_plus_what_was_advanced() {
+        let c = Clock::adjustable();
+        assert!(c.can_advance() && !c.is_manual());
+        let before = c.now_unix();
+        c.advance(Duration::from_secs(3 * 24 * 3600));
+        let after = c.now_unix();
+        assert!(after >= before + 3 * 24 * 3600, "{before} -> {after}");
+        assert!(after < before + 3 * 24 * 3600 + 600, "{before} -> {after}");
     }
 }

@@ -259,8 +259,13 @@ impl fmt::Debug for CallbackTarget {
     }
 }
 
+/// Called with every request the emulator answered (not the admin API's), right after it was
+/// recorded, on the emulator's runtime; must not block. The `mock -v` log line comes from
+/// [`RecordedRequest::summary`](crate::RecordedRequest::summary).
+pub type RequestHook = Arc<dyn Fn(&crate::RecordedRequest) + Send + Sync>;
+
 /// Everything the emulator can be configured with. Start from [`MockConfig::default`] (one app,
-/// corp id `ww-mock-corp`, secret `mock-secret`, real clock) and change fields.
+/// corp id `ww-mock-corp`, secret `mock-secret`, an adjustable system clock) and change fields.
 #[derive(Clone)]
 pub struct MockConfig {
     /// The apps gettoken knows.
@@ -290,6 +295,24 @@ pub struct MockConfig {
     pub on_job_finished: Option<JobFinishedHook>,
     /// Delivers the encrypted job-finished callback when a job ends; default none.
     pub callback: Option<CallbackTarget>,
+    /// Draw media ids from `[A-Za-z0-9_-]` only. Off by default: ids are drawn as WeCom's may
+    /// be (SPEC: they can contain `+`, `/`, `=`), and every second one contains all three, so
+    /// a client that puts an id into a URL without percent-encoding it gets 40007. Turn it on
+    /// (`mock --safe-ids`) to try a client that is known to have that bug on other things.
+    pub safe_ids: bool,
+    /// Added (real time) before every answer; default zero. Also settable at run time with
+    /// `POST /__mock/settings` (`latency_ms`).
+    pub latency: Duration,
+    /// Bytes per second of each download body (media/get, the emulator's file URLs), per
+    /// connection; `None` (default) is unlimited. Also settable with `POST /__mock/settings`.
+    pub bandwidth: Option<u64>,
+    /// Answer 45033 ("too many concurrent calls", SPEC §4, §9) to a `media/get` of a media id
+    /// that already has this many answers in flight (head sent, body not finished); `None`
+    /// (default) never does. [`MockHandle::throttled`](crate::MockHandle::throttled) counts
+    /// those answers. Also settable with `POST /__mock/settings`.
+    pub max_concurrent_per_media: Option<usize>,
+    /// Called with every answered request (see [`RequestHook`]); default none.
+    pub on_request: Option<RequestHook>,
 }
 
 impl Default for MockConfig {
@@ -301,12 +324,17 @@ impl Default for MockConfig {
             limits: Limits::default(),
             upload_img_daily_quota: 1000,
             error_content_type: ErrorContentType::Json,
-            clock: Clock::real(),
+            clock: Clock::adjustable(),
             fetch_chunk_bytes: 4 * MIB,
             fetch_timeout: Duration::from_secs(30),
             require_content_length: false,
             on_job_finished: None,
             callback: None,
+            safe_ids: false,
+            latency: Duration::ZERO,
+            bandwidth: None,
+            max_concurrent_per_media: None,
+            on_request: None,
         }
     }
 }
@@ -329,6 +357,11 @@ impl fmt::Debug for MockConfig {
                 &self.on_job_finished.as_ref().map(|_| "<hook>"),
             )
             .field("callback", &self.callback)
+            .field("safe_ids", &self.safe_ids)
+            .field("latency", &self.latency)
+            .field("bandwidth", &self.bandwidth)
+            .field("max_concurrent_per_media", &self.max_concurrent_per_media)
+            .field("on_request", &self.on_request.as_ref().map(|_| "<hook>"))
             .finish()
     }
 }

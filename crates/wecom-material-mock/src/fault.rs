@@ -55,6 +55,30 @@ impl Endpoint {
         })
     }
 
+    /// The name the admin API and `/__mock/stats` use: the path after `/cgi-bin/`
+    /// (`gettoken`, `media/upload`, `media/get`, …), or `mock-images` / `mock-files` for the
+    /// emulator's own file URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::GetToken => "gettoken",
+            Endpoint::Upload => "media/upload",
+            Endpoint::UploadImg => "media/uploadimg",
+            Endpoint::Get => "media/get",
+            Endpoint::GetJssdk => "media/get/jssdk",
+            Endpoint::UploadByUrl => "media/upload_by_url",
+            Endpoint::GetUploadByUrlResult => "media/get_upload_by_url_result",
+            Endpoint::Image => "mock-images",
+            Endpoint::ServedFile => "mock-files",
+        }
+    }
+
+    /// The endpoint of a [`Endpoint::name`] (a leading `/cgi-bin/` or `/` is accepted too).
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        let name = name.trim_start_matches('/');
+        let name = name.strip_prefix("cgi-bin/").unwrap_or(name);
+        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// Whether this endpoint answers with a file body (where the download faults apply).
     pub fn is_download(self) -> bool {
         matches!(
@@ -66,7 +90,8 @@ impl Endpoint {
 
 /// One scripted misbehaviour, applied to the next `times` requests of an endpoint
 /// (see `MockHandle::fault`). A request consumes at most one fault: the oldest one queued for
-/// its endpoint.
+/// its endpoint. `times` = [`Fault::FOREVER`] applies it to every request until the faults are
+/// cleared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer `{"errcode":code,"errmsg":"injected fault"}` with HTTP 200 instead of serving,
@@ -123,9 +148,56 @@ pub enum Fault {
         /// How many requests.
         times: u32,
     },
+    /// Answer the error object `{"errcode":code,"errmsg":…}` with HTTP 200 as a hostile or
+    /// relabelling server does: with `content_type` as the `Content-Type` (`None`: no
+    /// `Content-Type` header at all), and with an `Error-Code: N` header when
+    /// `error_code_header` is set (also `Error-Msg`). A client must still see an error, never
+    /// a file (SPEC §4).
+    ErrorBody {
+        /// The errcode in the body.
+        code: i64,
+        /// The `Content-Type` header, or none.
+        content_type: Option<String>,
+        /// The `Error-Code` header value, or none.
+        error_code_header: Option<i64>,
+        /// How many requests.
+        times: u32,
+    },
+    /// `gettoken` only: issue a fresh token that really lives `secs` seconds and answer
+    /// `expires_in: secs` (0 or 1 make a client that trusts it fetch tokens in a loop).
+    /// Other endpoints ignore it.
+    ExpiresIn {
+        /// The `expires_in` answered and the token's lifetime.
+        secs: u64,
+        /// How many requests.
+        times: u32,
+    },
+    /// Download endpoints: send the head and `after_bytes` bytes of the body, then send
+    /// nothing for `pause` (real time) without closing, then the rest. Other endpoints
+    /// ignore it.
+    Stall {
+        /// Body bytes sent before the pause.
+        after_bytes: u64,
+        /// How long the body stops.
+        pause: Duration,
+        /// How many requests.
+        times: u32,
+    },
+    /// Answer with this HTTP status and an HTML page that quotes the request's URL (path and
+    /// query, `access_token` included), as a badly behaved proxy does: a client must not
+    /// repeat that page in its errors or logs unmasked.
+    EchoUrl {
+        /// The status code (e.g. 502).
+        status: u16,
+        /// How many requests.
+        times: u32,
+    },
 }
 
 impl Fault {
+    /// `times` for a fault that applies to every request until cleared.
+    pub const FOREVER: u32 = u32::MAX;
+
     pub(crate) fn times_mut(&mut self) -> &mut u32 {
         match self {
             Fault::Errcode { times, .. }
@@ -134,7 +206,11 @@ impl Fault {
             | Fault::DropBeforeBody { times }
             | Fault::DropMidRequest { times, .. }
             | Fault::DropMidBody { times, .. }
-            | Fault::TruncateBody { times, .. } => times,
+            | Fault::TruncateBody { times, .. }
+            | Fault::ErrorBody { times, .. }
+            | Fault::ExpiresIn { times, .. }
+            | Fault::Stall { times, .. }
+            | Fault::EchoUrl { times, .. } => times,
         }
     }
 }
@@ -163,6 +239,9 @@ impl FaultTable {
         let fault = &mut self.queued[idx].1;
         let out = fault.clone();
         let times = fault.times_mut();
+        if *times == Fault::FOREVER {
+            return Some(out);
+        }
         *times -= 1;
         if *times == 0 {
             self.queued.remove(idx);
@@ -195,5 +274,37 @@ mod tests {
         ));
         assert_eq!(t.take(Endpoint::Upload), None);
         assert_eq!(t.take(Endpoint::Get), None);
+    }
+
+    #[test]
+    fn a_forever_fault_stays_until_cleared() {
+        let mut t = FaultTable::default();
+        t.push(
+            Endpoint::Get,
+            Fault::Errcode {
+                code: -1,
+                times: Fault::FOREVER,
+            },
+        );
+        for _ in 0..5 {
+            assert!(matches!(
+                t.take(Endpoint::Get),
+                Some(Fault::Errcode { code: -1, .. })
+            ));
+        }
+        t.clear();
+        assert_eq!(t.take(Endpoint::Get), None);
+    }
+
+    #[test]
+    fn endpoint_names_round_trip() {
+        for e in Endpoint::ALL {
+            assert_eq!(Endpoint::from_name(e.name()), Some(e));
+        }
+        assert_eq!(
+            Endpoint::from_name("/cgi-bin/media/get"),
+            Some(Endpoint::Get)
+        );
+        assert_eq!(Endpoint::from_name("media/nope"), None);
     }
 }

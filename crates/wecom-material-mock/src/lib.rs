@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin;
 mod body;
 mod callback;
 mod clock;
@@ -31,12 +32,12 @@ pub use callback::{CallbackDelivery, DeliveryOutcome};
 pub use clock::Clock;
 pub use config::{
     App, CallbackTarget, ErrorContentType, JobFinished, JobFinishedHook, Limits, MediaKind,
-    MockConfig, SizeLimit,
+    MockConfig, RequestHook, SizeLimit,
 };
 pub use fault::{Endpoint, Fault};
 pub use receiver::{CallbackReceiver, ReceivedCallback};
 pub use record::RecordedRequest;
-pub use state::{JobStatus, StoredMedia};
+pub use state::{JobStatus, Settings, StoredMedia};
 
 use state::{ServedFile, State};
 
@@ -174,29 +175,47 @@ impl MockHandle {
             .count()
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests (and the [`MockHandle::throttled`] count), as
+    /// `DELETE /__mock/requests` does.
     pub fn clear_requests(&self) {
-        self.state.lock().requests.clear();
+        self.state.clear_requests();
     }
 
-    /// Stores a media directly (as if uploaded now) and returns its media id. The kind is
-    /// taken from the content type (`image/*`, `audio/amr` → voice, `video/*`, else file).
+    /// Request counts by endpoint name ([`Endpoint::name`]; other paths as they are), in name
+    /// order: what `GET /__mock/stats` shows.
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        self.state.stats()
+    }
+
+    /// How many 45033 answers `max_concurrent_per_media` caused since the log was last
+    /// cleared (`throttled_45033` in `GET /__mock/stats`).
+    pub fn throttled(&self) -> u64 {
+        self.state.lock().throttled
+    }
+
+    /// The run-time settings (latency, bandwidth, per-media concurrency), which start from
+    /// the [`MockConfig`] and change with [`MockHandle::set_settings`] or
+    /// `POST /__mock/settings`.
+    pub fn settings(&self) -> Settings {
+        self.state.settings()
+    }
+
+    /// Replaces the run-time settings; they apply to requests that arrive from now on.
+    pub fn set_settings(&self, settings: Settings) {
+        self.state.set_settings(settings);
+    }
+
+    /// Stores a media directly (as if uploaded now) and returns its media id, as
+    /// `POST /__mock/media` does. The kind is taken from the content type (`image/*`,
+    /// `audio/amr` → voice, `video/*`, else file).
     pub fn insert_media(
         &self,
         bytes: impl Into<Bytes>,
         content_type: &str,
         filename: &str,
     ) -> String {
-        let kind = if content_type.starts_with("image/") {
-            MediaKind::Image
-        } else if content_type.starts_with("audio/amr") {
-            MediaKind::Voice
-        } else if content_type.starts_with("video/") {
-            MediaKind::Video
-        } else {
-            MediaKind::File
-        };
-        self.insert_media_as(kind, bytes, content_type, filename)
+        self.state
+            .store_new_media(None, bytes.into(), content_type, filename)
     }
 
     /// Stores a media of an explicit kind and returns its media id.
@@ -207,13 +226,8 @@ impl MockHandle {
         content_type: &str,
         filename: &str,
     ) -> String {
-        self.state.store_media(StoredMedia {
-            kind,
-            bytes: bytes.into(),
-            content_type: content_type.to_owned(),
-            filename: filename.to_owned(),
-            created_at: self.state.config.clock.now_unix(),
-        })
+        self.state
+            .store_new_media(Some(kind), bytes.into(), content_type, filename)
     }
 
     /// A stored media (expired ones included), to check what an upload stored.
@@ -281,6 +295,12 @@ impl MockHandle {
         let mut inner = self.state.lock();
         inner.tokens.clear();
         inner.current_token.clear();
+    }
+
+    /// Expires every token issued so far: they answer 42001 and gettoken issues new ones, as
+    /// `POST /__mock/tokens/revoke` does. Returns how many were still live.
+    pub fn expire_tokens(&self) -> usize {
+        self.state.expire_tokens()
     }
 
     /// The status of an `upload_by_url` job.

@@ -17,6 +17,26 @@ pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Query parameters whose values are never shown.
+const SECRET_PARAMS: [&str; 2] = ["access_token", "corpsecret"];
+
+/// `query` with the value of every `access_token` and `corpsecret` parameter replaced by `***`
+/// (the names are compared decoded, so `access%5Ftoken` is masked too).
+pub(crate) fn mask_secrets(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if SECRET_PARAMS.contains(&decode(key).as_str()) {
+                format!("{key}=***")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn decode(s: &str) -> String {
     let plus = s.replace('+', " ");
     percent_decode(plus.as_bytes())
@@ -37,5 +57,14 @@ mod tests {
         assert_eq!(param(q, "empty").as_deref(), Some(""));
         assert_eq!(param(q, "flag").as_deref(), Some(""));
         assert_eq!(param(q, "missing"), None);
+    }
+
+    #[test]
+    fn masks_token_and_secret_values() {
+        assert_eq!(
+            mask_secrets("access_token=abc%2B&media_id=3x&corpsecret=s&access%5Ftoken=t"),
+            "access_token=***&media_id=3x&corpsecret=***&access%5Ftoken=***"
+        );
+        assert_eq!(mask_secrets("corpid=ww"), "corpid=ww");
     }
 }

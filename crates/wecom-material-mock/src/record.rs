@@ -22,6 +22,13 @@ pub struct RecordedRequest {
     pub body_len: u64,
     /// MD5 of the bytes read, 32 lower-case hex digits.
     pub body_md5: String,
+    /// The HTTP status answered (0 when the connection was dropped without an answer).
+    pub status: u16,
+    /// The `errcode` of a JSON answer (0 on success), `None` for a file, a status page or no
+    /// answer.
+    pub errcode: Option<i64>,
+    /// The `Content-Length` of the answer, if it had one.
+    pub response_len: Option<u64>,
 }
 
 impl RecordedRequest {
@@ -29,5 +36,55 @@ impl RecordedRequest {
     /// (`application/x-www-form-urlencoded`: `%XX` and `+` as a space).
     pub fn query_param(&self, name: &str) -> Option<String> {
         crate::query::param(self.query.as_deref().unwrap_or(""), name)
+    }
+
+    /// The request's `Range` header, if any (lossily decoded).
+    pub fn range(&self) -> Option<String> {
+        self.headers
+            .get(http::header::RANGE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// The raw query with the values of `access_token` and `corpsecret` replaced by `***`:
+    /// the only form in which the emulator ever shows a query (admin API, `mock -v`).
+    pub fn masked_query(&self) -> Option<String> {
+        self.query.as_deref().map(crate::query::mask_secrets)
+    }
+
+    /// One line for a log: method, path, masked query, status, errcode, request and answer
+    /// body bytes, Range. No token or secret.
+    ///
+    /// `GET /cgi-bin/media/get?access_token=***&media_id=3a 206 errcode=- req=0 resp=100 range=bytes=0-99`
+    pub fn summary(&self) -> String {
+        let query = self
+            .masked_query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let errcode = self
+            .errcode
+            .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let resp = self
+            .response_len
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let range = self.range().unwrap_or_else(|| "-".to_owned());
+        format!(
+            "{} {}{query} {} errcode={errcode} req={} resp={resp} range={range}",
+            self.method, self.path, self.status, self.body_len
+        )
+    }
+
+    /// The JSON object `GET /__mock/requests` shows: `method`, `path`, `query` (masked),
+    /// `status`, `errcode` (or null), `body_len`, `response_len` (or null), `range` (or null).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "method": self.method.as_str(),
+            "path": self.path,
+            "query": self.masked_query(),
+            "status": self.status,
+            "errcode": self.errcode,
+            "body_len": self.body_len,
+            "response_len": self.response_len,
+            "range": self.range(),
+        })
     }
 }

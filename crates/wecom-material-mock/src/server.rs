@@ -1,4 +1,5 @@
-//! The accept loop and per-request dispatch: faults first, then the endpoint, then recording.
+//! The accept loop and per-request dispatch: the admin API (`/__mock/`) apart; for the rest
+//! the latency setting, then faults, then the endpoint, then recording.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,13 @@ async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<MockBody>, DropConnection> {
+    if req.uri().path().starts_with(crate::admin::PREFIX) {
+        return Ok(crate::admin::handle(&state, req).await);
+    }
+    let latency = state.settings().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let (parts, body) = req.into_parts();
     let endpoint = Endpoint::from_path(parts.uri.path());
     let tap = Arc::new(Mutex::new(Tap::default()));
@@ -91,6 +99,8 @@ async fn handle(
         state: state.clone(),
         parts,
         ending: Ending::Complete,
+        stall: None,
+        expires_in: None,
     };
     let outcome: Result<Response<MockBody>, DropConnection> = match fault {
         Some(Fault::DropBeforeBody { .. }) => Err(DropConnection),
@@ -107,6 +117,30 @@ async fn handle(
         Some(Fault::Errcode { code, .. }) => {
             body.drain(crate::DRAIN_LIMIT).await;
             Ok(endpoints::error_response(&state, code))
+        }
+        Some(Fault::ErrorBody {
+            code,
+            content_type,
+            error_code_header,
+            ..
+        }) => {
+            body.drain(crate::DRAIN_LIMIT).await;
+            Ok(endpoints::hostile_error_response(
+                code,
+                content_type.as_deref(),
+                error_code_header,
+            ))
+        }
+        Some(Fault::EchoUrl { status, .. }) => {
+            body.drain(crate::DRAIN_LIMIT).await;
+            let html = format!(
+                "<html><head><title>{status} Bad Gateway</title></head><body><h1>{status}</h1>\
+                 <p>The upstream server failed to answer <code>{} {}</code></p></body></html>",
+                ctx.parts.method, ctx.parts.uri
+            );
+            let mut r = endpoints::json_response(html, "text/html; charset=utf-8");
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Ok(r)
         }
         Some(Fault::HttpStatus {
             status, body: html, ..
@@ -126,6 +160,10 @@ async fn handle(
                 Some(Fault::TruncateBody { after_bytes, .. }) => {
                     ctx.ending = Ending::TruncateAfter(after_bytes)
                 }
+                Some(Fault::Stall {
+                    after_bytes, pause, ..
+                }) => ctx.stall = Some((after_bytes, pause)),
+                Some(Fault::ExpiresIn { secs, .. }) => ctx.expires_in = Some(secs),
                 _ => {}
             }
             Ok(dispatch(&ctx, endpoint, body).await)
@@ -135,7 +173,18 @@ async fn handle(
         let tap = tap.lock().unwrap_or_else(|e| e.into_inner());
         (tap.len, tap.md5_hex())
     };
-    state.lock().requests.push(RecordedRequest {
+    let (status, errcode, response_len) = match &outcome {
+        Ok(r) => (
+            r.status().as_u16(),
+            r.extensions().get::<endpoints::Errcode>().map(|e| e.0),
+            r.headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        ),
+        Err(_) => (0, None, None),
+    };
+    let record = RecordedRequest {
         endpoint,
         method: ctx.parts.method.clone(),
         path: ctx.parts.uri.path().to_owned(),
@@ -143,7 +192,14 @@ async fn handle(
         headers: ctx.parts.headers.clone(),
         body_len,
         body_md5,
-    });
+        status,
+        errcode,
+        response_len,
+    };
+    state.lock().requests.push(record.clone());
+    if let Some(hook) = &state.config.on_request {
+        hook(&record);
+    }
     outcome
 }
 

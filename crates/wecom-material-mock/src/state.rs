@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -85,6 +87,10 @@ pub(crate) struct Inner {
     pub(crate) faults: FaultTable,
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) deliveries: Vec<CallbackDelivery>,
+    /// `media/get` answers in flight per media id (for `max_concurrent_per_media`).
+    pub(crate) in_flight: HashMap<String, usize>,
+    /// 45033 answers given because of `max_concurrent_per_media`.
+    pub(crate) throttled: u64,
 }
 
 pub(crate) struct State {
@@ -95,21 +101,117 @@ pub(crate) struct State {
     pub(crate) job_notify: tokio::sync::Notify,
     seed: RandomState,
     counter: AtomicU64,
+    media_counter: AtomicU64,
+    /// Run-time settings (start from the config; `POST /__mock/settings` changes them).
+    latency_ms: AtomicU64,
+    /// 0 = unlimited.
+    bandwidth: AtomicU64,
+    /// 0 = no limit.
+    max_concurrent: AtomicUsize,
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Standard base64: WeCom's ids may contain `+` and `/` (and `=`).
+const STD_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The emulator's run-time settings (see [`crate::MockHandle::settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Bytes per second of each download body; `None` is unlimited.
+    pub bandwidth: Option<u64>,
+    /// 45033 above this many `media/get` answers in flight for one media id; `None` is off.
+    pub max_concurrent_per_media: Option<usize>,
+}
+
+/// Decrements a media id's in-flight count when the answer's body ends or is dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    state: Arc<State>,
+    media_id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.state.lock();
+        if let Some(n) = inner.in_flight.get_mut(&self.media_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inner.in_flight.remove(&self.media_id);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
 
 impl State {
     pub(crate) fn new(config: MockConfig, base_url: String) -> Self {
         State {
-            config,
-            base_url,
             inner: Mutex::new(Inner::default()),
             job_cv: Condvar::new(),
             job_notify: tokio::sync::Notify::new(),
             seed: RandomState::new(),
             counter: AtomicU64::new(0),
+            media_counter: AtomicU64::new(0),
+            latency_ms: AtomicU64::new(
+                u64::try_from(config.latency.as_millis()).unwrap_or(u64::MAX),
+            ),
+            bandwidth: AtomicU64::new(config.bandwidth.unwrap_or(0)),
+            max_concurrent: AtomicUsize::new(config.max_concurrent_per_media.unwrap_or(0)),
+            config,
+            base_url,
         }
+    }
+
+    /// The run-time settings now.
+    pub(crate) fn settings(&self) -> Settings {
+        let nonzero = |n: u64| (n > 0).then_some(n);
+        Settings {
+            latency: Duration::from_millis(self.latency_ms.load(Ordering::Relaxed)),
+            bandwidth: nonzero(self.bandwidth.load(Ordering::Relaxed)),
+            max_concurrent_per_media: Some(self.max_concurrent.load(Ordering::Relaxed))
+                .filter(|&k| k > 0),
+        }
+    }
+
+    /// Replaces the run-time settings.
+    pub(crate) fn set_settings(&self, s: Settings) {
+        self.latency_ms.store(
+            u64::try_from(s.latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.bandwidth
+            .store(s.bandwidth.unwrap_or(0), Ordering::Relaxed);
+        self.max_concurrent
+            .store(s.max_concurrent_per_media.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Counts one more `media/get` answer in flight for `media_id`, or `None` (and one more
+    /// 45033) when `max_concurrent_per_media` answers are in flight already.
+    pub(crate) fn enter_media(self: &Arc<Self>, media_id: &str) -> Option<Option<InFlight>> {
+        let limit = self.max_concurrent.load(Ordering::Relaxed);
+        if limit == 0 {
+            return Some(None);
+        }
+        let mut inner = self.lock();
+        let n = inner.in_flight.entry(media_id.to_owned()).or_insert(0);
+        if *n >= limit {
+            inner.throttled += 1;
+            return None;
+        }
+        *n += 1;
+        Some(Some(InFlight {
+            state: self.clone(),
+            media_id: media_id.to_owned(),
+        }))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -118,6 +220,45 @@ impl State {
 
     /// A random-looking string of `len` characters from `[A-Za-z0-9_-]`, unique per call.
     pub(crate) fn random_id(&self, len: usize) -> String {
+        self.random_chars(len, ALPHABET)
+    }
+
+    /// A new media id: `3` and 43 characters. Unless `safe_ids`: the 1st, 3rd, 5th… id carries
+    /// `+`, `/` and a trailing `=` for sure, the 2nd, 6th… is standard base64 (may carry `+`,
+    /// `/`), the 4th, 8th… letters and digits only.
+    pub(crate) fn media_id(&self) -> String {
+        if self.config.safe_ids {
+            return format!("3{}", self.random_id(43));
+        }
+        let n = self.media_counter.fetch_add(1, Ordering::Relaxed);
+        match n % 4 {
+            // Every second id: `+`, `/` and a trailing `=` for sure.
+            0 | 2 => {
+                let mut chars = self.random_chars(43, STD_ALPHABET).into_bytes();
+                chars[7] = b'+';
+                chars[19] = b'/';
+                chars[42] = b'=';
+                format!("3{}", String::from_utf8_lossy(&chars))
+            }
+            // Standard base64: `+` or `/` now and then.
+            1 => format!("3{}", self.random_chars(43, STD_ALPHABET)),
+            // Letters and digits only, as most real ids look.
+            _ => {
+                let id: String = self
+                    .random_chars(43, STD_ALPHABET)
+                    .chars()
+                    .map(|c| match c {
+                        '+' => 'P',
+                        '/' => 'S',
+                        c => c,
+                    })
+                    .collect();
+                format!("3{id}")
+            }
+        }
+    }
+
+    fn random_chars(&self, len: usize, alphabet: &[u8; 64]) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut out = String::with_capacity(len);
         let mut i = 0u64;
@@ -127,7 +268,7 @@ impl State {
                 if out.len() == len {
                     break;
                 }
-                out.push(char::from(ALPHABET[(h & 63) as usize]));
+                out.push(char::from(alphabet[(h & 63) as usize]));
                 h >>= 6;
             }
             i += 1;
@@ -167,9 +308,75 @@ impl State {
         }
     }
 
+    /// Forgets the request log and the 45033 counter; how many requests were forgotten.
+    pub(crate) fn clear_requests(&self) -> usize {
+        let mut inner = self.lock();
+        inner.throttled = 0;
+        let n = inner.requests.len();
+        inner.requests.clear();
+        n
+    }
+
+    /// Every token issued so far answers 42001 from now on (gettoken issues new ones); how
+    /// many tokens were live.
+    pub(crate) fn expire_tokens(&self) -> usize {
+        let now = self.now_ms();
+        let mut inner = self.lock();
+        let mut live = 0;
+        for entry in inner.tokens.values_mut() {
+            if entry.expires_at_ms > now {
+                live += 1;
+            }
+            entry.expires_at_ms = 0;
+        }
+        inner.current_token.clear();
+        live
+    }
+
+    /// Request counts by endpoint name (the path after `/cgi-bin/`; `mock-images`,
+    /// `mock-files`; any other path as it is), in name order.
+    pub(crate) fn stats(&self) -> Vec<(String, u64)> {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in &self.lock().requests {
+            let name = match r.endpoint {
+                Some(e) => e.name().to_owned(),
+                None => r.path.clone(),
+            };
+            *counts.entry(name).or_insert(0) += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    /// Stores a media as if uploaded now; the kind is `kind`, else taken from the content type
+    /// (`image/*`, `audio/amr` → voice, `video/*`, else file).
+    pub(crate) fn store_new_media(
+        &self,
+        kind: Option<MediaKind>,
+        bytes: Bytes,
+        content_type: &str,
+        filename: &str,
+    ) -> String {
+        let kind = kind.unwrap_or(if content_type.starts_with("image/") {
+            MediaKind::Image
+        } else if content_type.starts_with("audio/amr") {
+            MediaKind::Voice
+        } else if content_type.starts_with("video/") {
+            MediaKind::Video
+        } else {
+            MediaKind::File
+        });
+        self.store_media(StoredMedia {
+            kind,
+            bytes,
+            content_type: content_type.to_owned(),
+            filename: filename.to_owned(),
+            created_at: self.config.clock.now_unix(),
+        })
+    }
+
     /// Stores a media and returns its new id.
     pub(crate) fn store_media(&self, media: StoredMedia) -> String {
-        let id = format!("3{}", self.random_id(43));
+        let id = self.media_id();
         self.lock().media.insert(id.clone(), media);
         id
     }

@@ -20,7 +20,7 @@ fn whole_file_with_both_filename_forms() {
     let (mock, t, id, data) = setup(MockConfig::default());
     let r = get(
         mock.addr(),
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={id}"),
+        &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id)),
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.body, data);
@@ -36,7 +36,7 @@ fn whole_file_with_both_filename_forms() {
 fn range_forms_and_416() {
     let (mock, t, id, data) = setup(MockConfig::default());
     let a = mock.addr();
-    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={id}");
+    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id));
     let r = get_range(a, &target, "bytes=0-1023");
     assert_eq!(r.status, 206);
     assert_eq!(r.header_str("content-range").unwrap(), "bytes 0-1023/2048");
@@ -99,7 +99,7 @@ fn errors_are_json_on_http_200_with_either_content_type() {
         // Expiry: valid until 3 days have passed on the emulator clock.
         mock.clock().advance(Duration::from_secs(3 * 24 * 3600 - 1));
         let t = mock.access_token("ww-mock-corp").unwrap();
-        let target = format!("/cgi-bin/media/get?access_token={t}&media_id={id}");
+        let target = format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id));
         assert_eq!(get(a, &target).status, 200);
         assert!(get(a, &target).header("content-disposition").is_some());
         mock.clock().advance(Duration::from_secs(1));
@@ -118,7 +118,7 @@ fn over_20_000_000_bytes_needs_range_chunks() {
     big[20_000_000] = 0xAB;
     big[19_999_999] = 0xCD;
     let id = mock.insert_media(big, "video/mp4", "big.mp4");
-    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={id}");
+    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id));
     let a = mock.addr();
     assert_eq!(get(a, &target).errcode(), 830002);
     assert_eq!(get_range(a, &target, "bytes=0-20000000").errcode(), 830002);
@@ -134,7 +134,10 @@ fn over_20_000_000_bytes_needs_range_chunks() {
     let small = mock.insert_media(vec![1u8; 20_000_000], "video/mp4", "edge.mp4");
     let r = get(
         a,
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={small}"),
+        &format!(
+            "/cgi-bin/media/get?access_token={t}&media_id={}",
+            enc(&small)
+        ),
     );
     assert_eq!((r.status, r.body.len()), (200, 20_000_000));
 }
@@ -147,13 +150,19 @@ fn jssdk_serves_voice_as_speex() {
     let a = mock.addr();
     let r = get(
         a,
-        &format!("/cgi-bin/media/get/jssdk?access_token={t}&media_id={voice}"),
+        &format!(
+            "/cgi-bin/media/get/jssdk?access_token={t}&media_id={}",
+            enc(&voice)
+        ),
     );
     assert_eq!(r.header_str("content-type").unwrap(), "voice/speex");
     assert_eq!(r.body, b"#!AMR\nvoice");
     let r = get(
         a,
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={voice}"),
+        &format!(
+            "/cgi-bin/media/get?access_token={t}&media_id={}",
+            enc(&voice)
+        ),
     );
     assert_eq!(r.header_str("content-type").unwrap(), "audio/amr");
     assert_eq!(
@@ -164,4 +173,46 @@ fn jssdk_serves_voice_as_speex() {
         .errcode(),
         40007
     );
+}
+
+#[test]
+fn media_ids_carry_plus_slash_and_equals_unless_safe_ids() {
+    let mock = MockServer::start(MockConfig::default());
+    let t = mock.access_token("ww-mock-corp").unwrap();
+    let ids: Vec<String> = (0..4u8)
+        .map(|i| mock.insert_media(vec![i; 10], "text/plain", "a.txt"))
+        .collect();
+    let hostile = ids
+        .iter()
+        .find(|id| id.contains('+') && id.contains('/') && id.ends_with('='))
+        .expect("every second id carries + / =");
+    assert_eq!(hostile.len(), 44);
+    // Put into the URL unencoded, `+` reads as a space: the media is not found.
+    let raw = get(
+        mock.addr(),
+        &format!("/cgi-bin/media/get?access_token={t}&media_id={hostile}"),
+    );
+    assert_eq!(raw.errcode(), 40007);
+    let encoded = get(
+        mock.addr(),
+        &format!(
+            "/cgi-bin/media/get?access_token={t}&media_id={}",
+            enc(hostile)
+        ),
+    );
+    assert_eq!(encoded.status, 200);
+    assert_eq!(encoded.body, mock.media(hostile).unwrap().bytes);
+
+    let safe = MockServer::start(MockConfig {
+        safe_ids: true,
+        ..MockConfig::default()
+    });
+    for i in 0..8u8 {
+        let id = safe.insert_media(vec![i; 10], "text/plain", "a.txt");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{id}"
+        );
+    }
 }

@@ -128,7 +128,7 @@ fn download_cut_short() {
     let t = token(&mock);
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     let id = mock.insert_media(data.clone(), "video/mp4", "v.mp4");
-    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={id}");
+    let target = format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id));
     mock.fault(
         Endpoint::Get,
         Fault::TruncateBody {
@@ -196,7 +196,7 @@ fn sixty_four_concurrent_clients() {
                 let start = i * 1000;
                 let r = get_range(
                     addr,
-                    &format!("/cgi-bin/media/get?access_token={t}&media_id={id}"),
+                    &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id)),
                     &format!("bytes={start}-"),
                 );
                 assert_eq!(r.body, &data[start..]);

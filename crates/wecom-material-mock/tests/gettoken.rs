@@ -65,13 +65,13 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     let t = mock.access_token("corpA").unwrap();
     let id = mock.insert_media(&b"0123456789"[..], "text/plain", "a.txt");
     assert_eq!(
-        get(a, &format!("/cgi-bin/media/get?media_id={id}")).errcode(),
+        get(a, &format!("/cgi-bin/media/get?media_id={}", enc(&id))).errcode(),
         41001
     );
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token=&media_id={id}")
+            &format!("/cgi-bin/media/get?access_token=&media_id={}", enc(&id))
         )
         .errcode(),
         41001
@@ -79,7 +79,10 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token=bogus&media_id={id}")
+            &format!(
+                "/cgi-bin/media/get?access_token=bogus&media_id={}",
+                enc(&id)
+            )
         )
         .errcode(),
         40014
@@ -87,7 +90,7 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token={t}&media_id={id}")
+            &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id))
         )
         .status,
         200
@@ -96,7 +99,7 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     mock.clock().advance(Duration::from_secs(7199));
     let r = get(
         a,
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={id}"),
+        &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id)),
     );
     assert_eq!(r.body, b"0123456789");
     let left = get(
@@ -110,7 +113,7 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token={t}&media_id={id}")
+            &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id))
         )
         .errcode(),
         42001
@@ -120,7 +123,10 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token={fresh}&media_id={id}")
+            &format!(
+                "/cgi-bin/media/get?access_token={fresh}&media_id={}",
+                enc(&id)
+            )
         )
         .body,
         b"0123456789"
@@ -130,7 +136,10 @@ fn business_calls_check_the_token_and_it_expires_on_the_clock() {
     assert_eq!(
         get(
             a,
-            &format!("/cgi-bin/media/get?access_token={fresh}&media_id={id}")
+            &format!(
+                "/cgi-bin/media/get?access_token={fresh}&media_id={}",
+                enc(&id)
+            )
         )
         .errcode(),
         40014

@@ -62,7 +62,7 @@ fn raw_utf8_name_is_kept_and_served_back() {
     assert_eq!(mock.media(&id).unwrap().filename, "测试.png");
     let g = get(
         mock.addr(),
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={id}"),
+        &format!("/cgi-bin/media/get?access_token={t}&media_id={}", enc(&id)),
     );
     assert_eq!(g.body, png);
     assert_eq!(g.header_str("content-type").unwrap(), "image/png");
@@ -268,4 +268,28 @@ fn chunked_upload_accepted_unless_content_length_is_required() {
         );
         assert_eq!(r.errcode(), expected);
     }
+}
+
+#[test]
+fn success_bodies_are_the_official_examples() {
+    let mock = MockServer::start(MockConfig::default());
+    let t = token(&mock);
+    let r = upload(&mock, &t, "file", "a.txt", b"hello world");
+    let v = r.json();
+    // SPEC §2: `{"errcode":0,"errmsg":"","type":"image","media_id":"…","created_at":"…"}`.
+    assert_eq!(v["errcode"], 0);
+    assert_eq!(v["errmsg"], "", "media/upload answers an empty errmsg");
+    assert_eq!(v["type"], "file");
+    assert!(v["created_at"].is_string());
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        text.starts_with(r#"{"errcode":0,"errmsg":"","#),
+        "field order as in the example: {text}"
+    );
+    // SPEC §1: gettoken keeps "ok".
+    let g = get(
+        mock.addr(),
+        "/cgi-bin/gettoken?corpid=ww-mock-corp&corpsecret=mock-secret",
+    );
+    assert_eq!(g.json()["errmsg"], "ok");
 }

@@ -85,7 +85,10 @@ fn fetches_in_range_chunks_and_stores_media() {
     assert_eq!(fetched[4].headers["range"], "bytes=4000-4999");
     let g = get(
         mock.addr(),
-        &format!("/cgi-bin/media/get?access_token={t}&media_id={media_id}"),
+        &format!(
+            "/cgi-bin/media/get?access_token={t}&media_id={}",
+            enc(&media_id)
+        ),
     );
     assert_eq!(g.body, data);
     let hooked = log.lock().unwrap().clone();

@@ -14,6 +14,9 @@
 //!   than that → 830002 as JSON with HTTP 200. Plain file URLs have no such limit.
 //! - `get/jssdk` serves voice as `Content-Type: voice/speex` (the bytes are the stored ones:
 //!   the emulator does not transcode) and other media as `get` does.
+//! - With `max_concurrent_per_media` = K, a `media/get` of a media id that already has K
+//!   answers in flight (until their bodies end) answers 45033 and is counted.
+//! - Bodies go out at the bandwidth setting, if any (per connection: one answer at a time).
 //! - Bodies are `Bytes::slice`s of the stored file: no copy per request.
 
 use bytes::Bytes;
@@ -26,7 +29,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{Ctx, status_response};
 use crate::body::MockBody;
 use crate::config::MediaKind;
-use crate::state::ServedFile;
+use crate::state::{InFlight, ServedFile};
 
 /// RFC 8187 `attr-char`s stay as they are; everything else is percent-encoded.
 const ATTR: &AsciiSet = &NON_ALPHANUMERIC
@@ -60,12 +63,21 @@ pub(crate) fn media_get(ctx: &Ctx, jssdk: bool) -> Response<MockBody> {
         media.content_type.clone()
     };
     let disposition = content_disposition(&media.filename);
+    let guard = if jssdk {
+        None
+    } else {
+        match ctx.state.enter_media(&media_id) {
+            Some(guard) => guard,
+            None => return ctx.error(45033),
+        }
+    };
     serve(
         ctx,
         media.bytes,
         &content_type,
         disposition,
         Some(ctx.state.config.limits.max_download_chunk),
+        guard,
     )
 }
 
@@ -75,9 +87,9 @@ pub(crate) fn plain_file(ctx: &Ctx, file: Option<ServedFile>) -> Response<MockBo
         return status_response(StatusCode::NOT_FOUND);
     };
     if file.range_support {
-        serve(ctx, file.bytes, &file.content_type, None, None)
+        serve(ctx, file.bytes, &file.content_type, None, None, None)
     } else {
-        full(ctx, file.bytes, &file.content_type, None, false)
+        full(ctx, file.bytes, &file.content_type, None, false, None)
     }
 }
 
@@ -87,6 +99,7 @@ fn serve(
     content_type: &str,
     disposition: Option<HeaderValue>,
     max_chunk: Option<u64>,
+    guard: Option<InFlight>,
 ) -> Response<MockBody> {
     let total = bytes.len() as u64;
     let range = ctx
@@ -101,7 +114,7 @@ fn serve(
             if max_chunk.is_some_and(|m| total > m) {
                 return ctx.error(830002);
             }
-            full(ctx, bytes, content_type, disposition, true)
+            full(ctx, bytes, content_type, disposition, true, guard)
         }
         RangeReq::Unsatisfiable => {
             let mut r = status_response(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -120,7 +133,7 @@ fn serve(
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")) {
                 r.headers_mut().insert(CONTENT_RANGE, v);
             }
-            *r.body_mut() = MockBody::new(slice, ctx.ending);
+            *r.body_mut() = ctx.body(slice, guard);
             r
         }
     }
@@ -132,6 +145,7 @@ fn full(
     content_type: &str,
     disposition: Option<HeaderValue>,
     accept_ranges: bool,
+    guard: Option<InFlight>,
 ) -> Response<MockBody> {
     let mut r = head(
         StatusCode::OK,
@@ -142,7 +156,7 @@ fn full(
     if !accept_ranges {
         r.headers_mut().remove(ACCEPT_RANGES);
     }
-    *r.body_mut() = MockBody::new(bytes, ctx.ending);
+    *r.body_mut() = ctx.body(bytes, guard);
     r
 }
 

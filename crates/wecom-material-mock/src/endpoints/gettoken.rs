@@ -29,7 +29,10 @@ pub(crate) fn handle(ctx: &Ctx) -> Response<MockBody> {
     else {
         return ctx.error(40001);
     };
-    let (token, expires_in) = issue_for(&ctx.state, app);
+    let (token, expires_in) = match ctx.expires_in {
+        Some(secs) => issue_short(&ctx.state, app, secs),
+        None => issue_for(&ctx.state, app),
+    };
     ctx.ok(serde_json::json!({"access_token": token, "expires_in": expires_in}))
 }
 
@@ -55,4 +58,21 @@ pub(crate) fn issue_for(state: &crate::state::State, app: usize) -> (String, u64
     );
     inner.current_token.insert(app, fresh.clone());
     (fresh, state.config.token_lifetime.as_secs())
+}
+
+/// A fresh token for `app` that lives `secs` seconds (the `ExpiresIn` fault); it becomes the
+/// app's live token.
+pub(crate) fn issue_short(state: &crate::state::State, app: usize, secs: u64) -> (String, u64) {
+    let now = state.now_ms();
+    let fresh = state.random_id(86);
+    let mut inner = state.lock();
+    inner.tokens.insert(
+        fresh.clone(),
+        TokenEntry {
+            app,
+            expires_at_ms: now + u128::from(secs) * 1000,
+        },
+    );
+    inner.current_token.insert(app, fresh.clone());
+    (fresh, secs)
 }

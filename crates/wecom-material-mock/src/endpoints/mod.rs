@@ -14,8 +14,8 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use wecom_material_core::errcode::ErrCode;
 
-use crate::body::{Ending, MockBody};
-use crate::state::State;
+use crate::body::{Ending, MockBody, Shape};
+use crate::state::{InFlight, State};
 
 /// What a handler gets besides the body.
 pub(crate) struct Ctx {
@@ -23,7 +23,15 @@ pub(crate) struct Ctx {
     pub(crate) parts: http::request::Parts,
     /// How a download body must end (a fault may cut it).
     pub(crate) ending: Ending,
+    /// A stall fault for a download body: pause after this many bytes for this long.
+    pub(crate) stall: Option<(u64, std::time::Duration)>,
+    /// An `expires_in` fault for gettoken.
+    pub(crate) expires_in: Option<u64>,
 }
+
+/// The errcode of a JSON answer, kept in the response's extensions for the request log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Errcode(pub(crate) i64);
 
 impl Ctx {
     pub(crate) fn query(&self, name: &str) -> Option<String> {
@@ -46,19 +54,50 @@ impl Ctx {
         error_response(&self.state, code)
     }
 
-    /// A JSON success (`errcode` 0 and `errmsg` "ok" are added in front of `fields`).
-    pub(crate) fn ok(&self, fields: serde_json::Value) -> Response<MockBody> {
-        let mut map = serde_json::Map::new();
-        map.insert("errcode".into(), 0.into());
-        map.insert("errmsg".into(), "ok".into());
-        if let serde_json::Value::Object(extra) = fields {
-            map.extend(extra);
-        }
-        json_response(
-            serde_json::Value::Object(map).to_string(),
-            "application/json; charset=UTF-8",
+    /// A download body of `bytes`, shaped by the request's faults and the bandwidth setting;
+    /// `guard` is held until the body ends.
+    pub(crate) fn body(&self, bytes: bytes::Bytes, guard: Option<InFlight>) -> MockBody {
+        MockBody::shaped(
+            bytes,
+            self.ending,
+            Shape {
+                stall: self.stall,
+                bandwidth: self.state.settings().bandwidth,
+                guard,
+            },
         )
     }
+
+    /// A JSON success (`errcode` 0 and `errmsg` "ok" are added in front of `fields`), as the
+    /// official examples of gettoken and the upload_by_url calls show it.
+    pub(crate) fn ok(&self, fields: serde_json::Value) -> Response<MockBody> {
+        success(fields, "ok")
+    }
+
+    /// A JSON success with `"errmsg":""`, as the official examples of `media/upload` and
+    /// `media/uploadimg` show it (SPEC §2, §3).
+    pub(crate) fn ok_empty_errmsg(&self, fields: serde_json::Value) -> Response<MockBody> {
+        success(fields, "")
+    }
+}
+
+/// `{"errcode":0,"errmsg":…` first, as in the official examples, then `fields`.
+fn success(fields: serde_json::Value, errmsg: &str) -> Response<MockBody> {
+    let head = format!(
+        r#"{{"errcode":0,"errmsg":{}"#,
+        serde_json::Value::from(errmsg)
+    );
+    let rest = match &fields {
+        serde_json::Value::Object(m) if !m.is_empty() => fields.to_string(),
+        _ => String::new(),
+    };
+    let body = match rest.strip_prefix('{') {
+        Some(tail) => format!("{head},{tail}"),
+        None => format!("{head}}}"),
+    };
+    let mut r = json_response(body, "application/json; charset=UTF-8");
+    r.extensions_mut().insert(Errcode(0));
+    r
 }
 
 /// The errmsg for a code, with a changing-looking suffix like the real server's (clients must
@@ -76,7 +115,35 @@ pub(crate) fn errmsg(code: i64) -> String {
 
 pub(crate) fn error_response(state: &State, code: i64) -> Response<MockBody> {
     let body = serde_json::json!({"errcode": code, "errmsg": errmsg(code)}).to_string();
-    json_response(body, state.config.error_content_type.header_value())
+    let mut r = json_response(body, state.config.error_content_type.header_value());
+    r.extensions_mut().insert(Errcode(code));
+    r
+}
+
+/// The error object with any `Content-Type` (or none) and an optional `Error-Code` header:
+/// [`crate::Fault::ErrorBody`].
+pub(crate) fn hostile_error_response(
+    code: i64,
+    content_type: Option<&str>,
+    error_code_header: Option<i64>,
+) -> Response<MockBody> {
+    let msg = errmsg(code);
+    let body = serde_json::json!({"errcode": code, "errmsg": msg}).to_string();
+    let mut r = Response::new(MockBody::empty());
+    let h = r.headers_mut();
+    if let Some(ct) = content_type.and_then(|c| http::HeaderValue::from_str(c).ok()) {
+        h.insert(CONTENT_TYPE, ct);
+    }
+    h.insert(CONTENT_LENGTH, body.len().into());
+    if let Some(n) = error_code_header {
+        h.insert("error-code", n.into());
+        if let Ok(v) = http::HeaderValue::from_str(&msg) {
+            h.insert("error-msg", v);
+        }
+    }
+    *r.body_mut() = MockBody::full(body);
+    r.extensions_mut().insert(Errcode(code));
+    r
 }
 
 pub(crate) fn json_response(body: String, content_type: &'static str) -> Response<MockBody> {

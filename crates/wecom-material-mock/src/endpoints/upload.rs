@@ -57,7 +57,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
         filename: part.filename,
         created_at,
     });
-    ctx.ok(serde_json::json!({
+    ctx.ok_empty_errmsg(serde_json::json!({
         "type": kind.as_wire(),
         "media_id": media_id,
         "created_at": created_at.to_string(),

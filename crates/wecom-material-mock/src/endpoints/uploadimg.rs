@@ -85,5 +85,5 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
         );
     }
     let url = format!("{}{}{key}", ctx.state.base_url, crate::IMAGE_PREFIX);
-    ctx.ok(serde_json::json!({ "url": url }))
+    ctx.ok_empty_errmsg(serde_json::json!({ "url": url }))
 }

@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use wecom_material_mock::MockHandle;
 
+/// A query value percent-encoded (media ids may contain `+`, `/`, `=`).
+pub fn enc(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A parsed response, or what arrived before the connection ended.
 #[derive(Debug)]
 pub struct Resp {
