@@ -34,6 +34,18 @@ impl Md5Hex {
     }
 }
 
+/// Feeding by `Write`, so that a blocking transport can `std::io::copy` a file into it.
+impl std::io::Write for Md5Hex {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +57,12 @@ mod tests {
         h.update(b"The quick brown fox ");
         h.update(b"jumps over the lazy dog");
         assert_eq!(h.finish(), "9e107d9d372bb6826bd81d3542a419d6");
+        let mut w = Md5Hex::new();
+        std::io::copy(
+            &mut &b"The quick brown fox jumps over the lazy dog"[..],
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(w.finish(), "9e107d9d372bb6826bd81d3542a419d6");
     }
 }

@@ -3,7 +3,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -12,8 +12,8 @@ use wecom_material_core::task::{CallTask, ClientState, Lane};
 use wecom_material_core::token_cache::StoredToken;
 use wecom_material_core::{BaseUrl, Boundary, ClientSettings, FromSettings, GetToken, Operation};
 
-use crate::job_events::JobEvents;
 use crate::run::HttpClient;
+use wecom_material_core::callback::CallbackEvent;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
@@ -42,52 +42,36 @@ impl FromSettings for Client {
             .pool_timer(TokioTimer::new())
             .build(connector);
         let credentials = GetToken::new(settings.corp_id.clone(), settings.secret.clone());
-        let shared = Arc::new(Shared {
+        Client(Arc::new(Inner {
             state: Mutex::new(ClientState::new(credentials)),
             wake: Notify::new(),
-        });
-        let job_events = JobEvents::new(shared.clone());
-        let (random, counter) = (RandomState::new(), AtomicU64::new(0));
-        let inner = Inner {
-            shared,
             http,
             settings,
-            job_events,
-            random,
-            counter,
-        };
-        Client {
-            inner: Arc::new(inner),
-        }
+            random: RandomState::new(),
+            counter: AtomicU64::new(0),
+        }))
     }
 }
 
 /// An async WeCom material client for one app. Cheap to clone; clones share the connection
 /// pool and the token cache, so any number of tasks make one `gettoken` call between them.
 #[derive(Clone)]
-pub struct Client {
-    pub(crate) inner: Arc<Inner>,
-}
+pub struct Client(pub(crate) Arc<Inner>);
 
+/// What the tasks of one client share: the core's state behind a lock (never held across an
+/// await) with the notification that wakes waiting tasks, the hyper client and the settings.
 pub(crate) struct Inner {
-    pub(crate) shared: Arc<Shared>,
+    state: Mutex<ClientState>,
+    pub(crate) wake: Notify,
     pub(crate) http: HttpClient,
     pub(crate) settings: ClientSettings,
-    job_events: JobEvents,
     /// Seeds for boundaries and retry jitter: a randomly keyed hash of a counter (nothing
     /// here needs cryptographic strength).
     random: RandomState,
     counter: AtomicU64,
 }
 
-/// What the tasks of one client share: the core's state behind a lock (never held across an
-/// await), and the notification that wakes waiting tasks.
-pub(crate) struct Shared {
-    state: Mutex<ClientState>,
-    pub(crate) wake: Notify,
-}
-
-impl Shared {
+impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
         // Plain data: keep using it after a panic elsewhere.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -96,10 +80,42 @@ impl Shared {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let base = &self.inner.settings.base;
+        let base = &self.0.settings.base;
         f.debug_struct("Client")
             .field("base", base)
             .finish_non_exhaustive()
+    }
+}
+
+/// A cloneable handle that feeds callback events to the tasks waiting in
+/// [`Client::wait_job`] of one client (and its clones), obtained from [`Client::job_events`].
+/// Safe to call from any thread or task.
+///
+/// Give it to the code that receives WeCom's callbacks (after
+/// [`CallbackHandler`](wecom_material_core::callback::CallbackHandler) verified and parsed
+/// them). Events that arrive while nobody waits are dropped: a wait that starts later polls
+/// first, so it sees a job that has already ended.
+#[derive(Clone)]
+pub struct JobEvents {
+    shared: Arc<Inner>,
+}
+
+impl std::fmt::Debug for JobEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.shared.lock().waiting_jobs();
+        f.debug_struct("JobEvents")
+            .field("waiting_calls", &waiting)
+            .finish()
+    }
+}
+
+impl JobEvents {
+    /// Hands `event` to every task waiting now and wakes them.
+    pub fn notify(&self, event: &CallbackEvent) {
+        let delivered = self.shared.lock().deliver_event(event);
+        if delivered {
+            self.shared.wake.notify_waiters();
+        }
     }
 }
 
@@ -109,33 +125,36 @@ impl Client {
         ClientBuilder::new(corp_id, secret)
     }
 
-    /// The base URL requests go to.
-    pub fn base_url(&self) -> &BaseUrl {
-        &self.inner.settings.base
-    }
-
     /// The handle that feeds received job-finished callback events to the calls waiting in
     /// [`Client::wait_job`] on this client and its clones.
     pub fn job_events(&self) -> JobEvents {
-        self.inner.job_events.clone()
+        let shared = Arc::clone(&self.0);
+        JobEvents { shared }
     }
 
     /// The cached token, for a store shared between processes (the CLI's token file).
     pub fn export_token(&self) -> Option<StoredToken> {
-        let now = (Instant::now(), unix_now());
-        self.inner.shared.lock().tokens.export(now.0, now.1)
+        let now = (Instant::now(), SystemTime::now());
+        self.0.lock().export_token(now.0, now.1)
     }
 
     /// Seeds the cache with a token from a shared store, and wakes tasks waiting for one.
     pub fn import_token(&self, stored: StoredToken) {
-        let now = (Instant::now(), unix_now());
-        self.inner.shared.lock().tokens.import(stored, now.0, now.1);
-        self.inner.shared.wake.notify_waiters();
+        let now = (Instant::now(), SystemTime::now());
+        let imported = self.0.lock().import_token(stored, now.0, now.1);
+        if imported {
+            self.0.wake.notify_waiters();
+        }
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.0.settings.base
     }
 
     pub(crate) fn seed(&self) -> u64 {
-        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        self.inner.random.hash_one(n)
+        let n = self.0.counter.fetch_add(1, Ordering::Relaxed);
+        self.0.random.hash_one(n)
     }
 
     /// A fresh multipart boundary.
@@ -146,15 +165,6 @@ impl Client {
 
     /// One JSON call of `op` as a task.
     pub(crate) fn call<O: Operation>(&self, op: O, lane: Lane) -> CallTask<O> {
-        let settings = &self.inner.settings;
-        let (base, policy) = (settings.base.clone(), settings.retry_policy);
-        CallTask::new(op, base, policy, self.seed(), lane)
+        CallTask::for_client(op, &self.0.settings, lane, self.seed())
     }
-}
-
-/// Seconds since the Unix epoch (for the exported token's expiry).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -10,11 +10,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
-use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, PollPolicy, Transfer};
+use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, Transfer};
 use wecom_material_core::{UploadByUrl, UploadJob, Uploaded, UploadedImage};
 
 use crate::client::Client;
-use crate::run::{Ends, Sink, Source};
+use crate::run::{Ends, Source};
 
 /// An upload for this client: bytes in memory, a file, or a reader read once.
 pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn AsyncRead + Send + Unpin + 'a>>;
@@ -47,10 +47,10 @@ impl Client {
         what: Upload<'_>,
         t: Transfer<'_>,
     ) -> Result<Uploaded, Error> {
-        let limits = &self.inner.settings.limits;
         let (input, source) = prepare(what).await?;
-        let op = input.upload_media(kind, self.boundary(), limits)?;
-        self.run_upload(op, (input, source), t).await
+        let op = input.upload_media(kind, self.boundary(), &self.0.settings.limits)?;
+        let ends = Ends(source.map(|source| (source, input.meter())), None);
+        self.drive(self.call(op, Lane::Media), ends, &t).await
     }
 
     /// Uploads a JPG/PNG for a permanent URL.
@@ -59,23 +59,9 @@ impl Client {
         what: Upload<'_>,
         t: Transfer<'_>,
     ) -> Result<UploadedImage, Error> {
-        let limits = &self.inner.settings.limits;
         let (input, source) = prepare(what).await?;
-        let op = input.upload_image(self.boundary(), limits)?;
-        self.run_upload(op, (input, source), t).await
-    }
-
-    async fn run_upload<O: Operation>(
-        &self,
-        op: O,
-        what: (UploadInput, Option<Source<'_>>),
-        t: Transfer<'_>,
-    ) -> Result<O::Output, Error> {
-        let meter = what.0.meter();
-        let ends = Ends {
-            source: what.1.map(|source| (source, meter)),
-            sink: None,
-        };
+        let op = input.upload_image(self.boundary(), &self.0.settings.limits)?;
+        let ends = Ends(source.map(|source| (source, input.meter())), None);
         self.drive(self.call(op, Lane::Media), ends, &t).await
     }
 
@@ -83,12 +69,10 @@ impl Client {
     /// client's in-memory limit; a larger media fails with a decode error before its body
     /// is read (use [`Client::download`]).
     pub async fn get(&self, media_id: &MediaId, options: DownloadOptions) -> Result<Media, Error> {
-        let max_len = options.max_len.unwrap_or(self.inner.settings.max_in_memory);
+        let max_len = options.max_len.unwrap_or(self.0.settings.max_in_memory);
         let (mut bytes, options) = (Vec::new(), options.max_len(max_len));
-        let info = self
-            .download(media_id, &mut bytes, options, Transfer::default())
-            .await?
-            .info;
+        let done = self.download(media_id, &mut bytes, options, Transfer::default());
+        let info = done.await?.info;
         let bytes = Bytes::from(bytes);
         Ok(Media { info, bytes })
     }
@@ -104,16 +88,9 @@ impl Client {
         options: DownloadOptions,
         transfer: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
-        let s = &self.inner.settings;
-        let id = media_id.clone();
-        let (base, policy, seed) = (s.base.clone(), s.retry_policy, self.seed());
-        let task = DownloadTask::new(id, options, s.chunk_size, base, policy, seed)?;
-        let sink: Sink<'_> = writer;
-        let ends = Ends {
-            source: None,
-            sink: Some(sink),
-        };
-        self.drive(task, ends, &transfer).await
+        let (id, seed) = (media_id.clone(), self.seed());
+        let task = DownloadTask::for_client(id, options, &self.0.settings, seed)?;
+        self.drive(task, Ends(None, Some(writer)), &transfer).await
     }
 
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
@@ -125,46 +102,32 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let (limits, http) = (&self.inner.settings.limits, !self.base_url().is_https());
-        let op = UploadByUrl::new(media_type, filename, url, md5, limits, http)?;
-        self.drive(
-            self.call(op, Lane::Json),
-            Ends::default(),
-            &Transfer::default(),
-        )
+        let settings = &self.0.settings;
+        self.json(UploadByUrl::for_client(
+            media_type, filename, url, md5, settings,
+        )?)
         .await
     }
 
     /// Asks how an async upload job stands.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
-        let op = GetUploadByUrlResult::new(jobid.clone())?;
-        self.drive(
-            self.call(op, Lane::Json),
-            Ends::default(),
-            &Transfer::default(),
-        )
-        .await
+        self.json(GetUploadByUrlResult::new(jobid.clone())?).await
+    }
+
+    async fn json<O: Operation>(&self, op: O) -> Result<O::Output, Error> {
+        let task = self.call(op, Lane::Json);
+        self.drive(task, Ends::default(), &Transfer::default())
+            .await
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
-    /// client's poll policy) and wakes up early when a callback event for this job is fed to
-    /// [`Client::job_events`]. Returns the final status, or `Processing` when the deadline
-    /// came first. The decisions are the core's
+    /// client's poll policy, see [`ClientBuilder`](crate::ClientBuilder)) and wakes up early
+    /// when a callback event for this job is fed to [`Client::job_events`]. Returns the final
+    /// status, or `Processing` when the deadline came first. The decisions are the core's
     /// [`JobWaitTask`](wecom_material_core::task::JobWaitTask).
     pub async fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let policy = self.inner.settings.poll_policy;
-        self.wait_job_with(jobid, deadline, policy).await
-    }
-
-    /// [`Client::wait_job`] with an explicit poll policy.
-    pub async fn wait_job_with(
-        &self,
-        jobid: &JobId,
-        deadline: Instant,
-        policy: PollPolicy,
-    ) -> Result<JobStatus, Error> {
-        let (base, retry) = (self.base_url().clone(), self.inner.settings.retry_policy);
-        let task = JobWaitTask::new(jobid.clone(), deadline, policy, base, retry, self.seed())?;
+        let settings = &self.0.settings;
+        let task = JobWaitTask::for_client(jobid.clone(), deadline, settings, self.seed())?;
         self.drive(task, Ends::default(), &Transfer::default())
             .await
     }

@@ -19,7 +19,7 @@ use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
 use wecom_material_core::{Body, DecodeError, Error, Payload, RedactedUri, Transfer};
 use wecom_material_core::{TransportError, UploadBody};
 
-use crate::client::{Client, Shared};
+use crate::client::{Client, Inner};
 
 /// Frames of an upload payload: big enough for throughput, small enough that a few of them
 /// in flight keep memory constant.
@@ -45,12 +45,12 @@ pub(crate) enum Source<'a> {
 /// A download's sink.
 pub(crate) type Sink<'a> = &'a mut (dyn AsyncWrite + Send + Unpin);
 
-/// The task's I/O ends: an upload source (with its meter) and a download sink.
+/// The task's I/O ends: an upload source with its meter (`.0`) and a download sink (`.1`).
 #[derive(Default)]
-pub(crate) struct Ends<'a> {
-    pub(crate) source: Option<(Source<'a>, PayloadMeter)>,
-    pub(crate) sink: Option<Sink<'a>>,
-}
+pub(crate) struct Ends<'a>(
+    pub(crate) Option<(Source<'a>, PayloadMeter)>,
+    pub(crate) Option<Sink<'a>>,
+);
 
 /// How long an exchange may take: JSON calls have a deadline, media transfers an idle
 /// timeout for every wait.
@@ -75,7 +75,7 @@ async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, 
 /// cancelled, so that a token refresh it held is handed back at once.
 struct Running<'s, T: Task> {
     task: T,
-    shared: &'s Shared,
+    shared: &'s Inner,
     over: bool,
 }
 
@@ -96,7 +96,7 @@ impl Client {
         mut ends: Ends<'_>,
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
-        let shared = &*self.inner.shared;
+        let shared = &*self.0;
         let mut run = Running {
             task,
             shared,
@@ -136,9 +136,9 @@ impl Client {
                 Action::Send { request, lane } => {
                     let limit = match lane {
                         Lane::Json => Limit::Deadline(
-                            tokio::time::Instant::now() + self.inner.settings.json_timeout,
+                            tokio::time::Instant::now() + self.0.settings.json_timeout,
                         ),
-                        Lane::Media => Limit::Idle(self.inner.settings.media_idle_timeout),
+                        Lane::Media => Limit::Idle(self.0.settings.media_idle_timeout),
                     };
                     pending.clear();
                     match self.send(request, limit, &mut ends, transfer).await {
@@ -152,10 +152,10 @@ impl Client {
                 }
                 Action::ReadBody { limit } => read_whole(body.take(), limit).await,
                 Action::Stream { max } => {
-                    let sink = ends.sink.as_deref_mut();
+                    let sink = ends.1.as_deref_mut();
                     stream_once(body.as_mut(), &mut pending, max, sink).await
                 }
-                Action::FlushSink => Event::Flushed(match ends.sink.as_deref_mut() {
+                Action::FlushSink => Event::Flushed(match ends.1.as_deref_mut() {
                     Some(sink) => sink.flush().await.err(),
                     None => None,
                 }),
@@ -183,7 +183,7 @@ impl Client {
             .entry(http::header::USER_AGENT)
             .or_insert(agent);
         log::debug!("{} {}", parts.method, RedactedUri(&parts.uri));
-        let client = &self.inner.http;
+        let client = &self.0.http;
         let failed = |e: hyper_util::client::legacy::Error| {
             let message = error_chain(&e);
             match e.is_connect() {
@@ -200,7 +200,7 @@ impl Client {
                 let request =
                     http::Request::from_parts(parts, OutBody::channel(upload.content_length(), rx));
                 let mut response = pin!(client.request(request));
-                let pump = pump(tx, upload, ends.source.as_mut(), transfer, limit);
+                let pump = pump(tx, upload, ends.0.as_mut(), transfer, limit);
                 // The head may come before the whole body went out (an early error answer).
                 let early = tokio::select! {
                     response = &mut response => Some(response),

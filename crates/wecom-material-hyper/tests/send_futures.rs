@@ -44,6 +44,6 @@ fn every_future_is_send() {
     assert_send(&client.upload_by_url(MediaType::File, "a.txt", "https://x/a", "0"));
     assert_send(&client.job_result(&job));
     assert_send(&client.wait_job(&job, Instant::now()));
-    assert_send(&client.wait_job_with(&job, Instant::now(), Default::default()));
+
     assert_send(&wecom_material_hyper::md5_file(Path::new("x")));
 }

@@ -3,12 +3,10 @@
 #![deny(missing_docs)]
 
 mod client;
-mod job_events;
 mod operations;
 mod run;
 
-pub use client::{Client, ClientBuilder};
-pub use job_events::JobEvents;
+pub use client::{Client, ClientBuilder, JobEvents};
 pub use operations::{Upload, md5_file};
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};

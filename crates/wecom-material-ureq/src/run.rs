@@ -22,12 +22,15 @@ pub(crate) enum Source<'a> {
     Reader(Option<Box<dyn Read + Send + 'a>>),
 }
 
-/// The task's I/O ends: an upload source (with its meter) and a download sink.
+/// A response head with its unread body, or what to report instead.
+type Sent = Result<(http::response::Parts, ureq::BodyReader<'static>), Event>;
+
+/// The task's I/O ends: an upload source with its meter (`.0`) and a download sink (`.1`).
 #[derive(Default)]
-pub(crate) struct Ends<'a> {
-    pub(crate) source: Option<(Source<'a>, PayloadMeter)>,
-    pub(crate) sink: Option<&'a mut dyn Write>,
-}
+pub(crate) struct Ends<'a>(
+    pub(crate) Option<(Source<'a>, PayloadMeter)>,
+    pub(crate) Option<&'a mut dyn Write>,
+);
 
 impl Client {
     /// Runs `task` to its end.
@@ -37,7 +40,7 @@ impl Client {
         mut ends: Ends<'_>,
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
-        let shared = &*self.inner.shared;
+        let shared = &*self.0;
         let mut body: Option<(u16, ureq::BodyReader<'static>)> = None;
         let mut buf = Vec::new();
         loop {
@@ -46,52 +49,50 @@ impl Client {
                 task.cancel(&mut state);
             }
             let now = Instant::now();
-            let event = match task.poll(now, &mut state) {
+            let action = task.poll(now, &mut state);
+            if let Action::Wait {
+                until,
+                wakeable: true,
+            } = action
+            {
+                // Waited on with the lock held since the poll: no wake-up is missed.
+                drop(
+                    shared
+                        .wake
+                        .wait_timeout(state, until.saturating_duration_since(now)),
+                );
+                continue;
+            }
+            drop(state);
+            let event = match action {
                 Action::Done(result) => return result,
-                Action::Wait { until, wakeable } => {
-                    let wait = until.saturating_duration_since(now);
-                    if wakeable {
-                        // Waited on with the lock held since the poll: no wake-up is missed.
-                        drop(shared.wake.wait_timeout(state, wait));
-                    } else {
-                        drop(state);
-                        std::thread::sleep(wait);
-                    }
+                Action::Wait { until, .. } => {
+                    std::thread::sleep(until.saturating_duration_since(now));
                     continue;
                 }
                 Action::WakeOthers => {
-                    drop(state);
                     shared.wake.notify_all();
                     continue;
                 }
                 Action::Send { request, lane } => {
-                    drop(state);
                     body = None;
-                    match self.send(request, lane, &mut ends, transfer) {
-                        Ok((head, reader)) => {
+                    let sent = self.send(request, lane, &mut ends, transfer);
+                    sent.map_or_else(
+                        |event| event,
+                        |(head, reader)| {
                             body = Some((head.status.as_u16(), reader));
                             Event::Head(head)
-                        }
-                        Err(event) => event,
-                    }
-                }
-                Action::ReadBody { limit } => {
-                    drop(state);
-                    read_whole(body.take(), limit)
-                }
-                Action::Stream { max } => {
-                    drop(state);
-                    let want = usize::try_from(max).unwrap_or(usize::MAX).min(64 * 1024);
-                    buf.resize(want, 0);
-                    stream_once(
-                        body.as_mut().map(|(_, r)| r),
-                        &mut buf,
-                        ends.sink.as_deref_mut(),
+                        },
                     )
                 }
+                Action::ReadBody { limit } => read_whole(body.take(), limit),
+                Action::Stream { max } => {
+                    buf.resize(usize::try_from(max).unwrap_or(usize::MAX).min(64 * 1024), 0);
+                    let body = body.as_mut().map(|(_, reader)| reader);
+                    stream_once(body, &mut buf, ends.1.as_deref_mut())
+                }
                 Action::FlushSink => {
-                    drop(state);
-                    Event::Flushed(ends.sink.as_deref_mut().and_then(|s| s.flush().err()))
+                    Event::Flushed(ends.1.as_deref_mut().and_then(|s| s.flush().err()))
                 }
             };
             let written = matches!(event, Event::Written(_));
@@ -103,41 +104,37 @@ impl Client {
     }
 
     /// Sends one request; its payload (if external) comes from the ends' source.
-    fn send(
-        &self,
-        request: http::Request<Body>,
-        lane: Lane,
-        ends: &mut Ends<'_>,
-        transfer: &Transfer<'_>,
-    ) -> Result<(http::response::Parts, ureq::BodyReader<'static>), Event> {
-        log::debug!("{} {}", request.method(), RedactedUri(request.uri()));
+    fn send(&self, req: http::Request<Body>, lane: Lane, ends: &mut Ends, t: &Transfer) -> Sent {
+        log::debug!("{} {}", req.method(), RedactedUri(req.uri()));
         let agent = match lane {
-            Lane::Json => &self.inner.json_agent,
-            Lane::Media => &self.inner.media_agent,
+            Lane::Json => &self.0.json_agent,
+            Lane::Media => &self.0.media_agent,
         };
-        let (parts, body) = request.into_parts();
+        let (parts, body) = req.into_parts();
         let result = match body {
             Body::Empty => agent.run(http::Request::from_parts(parts, ())),
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
                 let mut failure = None;
-                let payload: Box<dyn Read + Send + '_> = match (&upload.payload, &mut ends.source) {
-                    (Payload::Bytes(b), _) => Box::new(Metered {
-                        reader: Box::new(Cursor::new(b.clone())),
-                        meter: PayloadMeter::new(b.len() as u64, Replay::OneShot),
-                        transfer,
-                        failure: &mut failure,
-                    }),
-                    (Payload::External { .. }, Some((source, meter))) => Box::new(Metered {
-                        reader: open(source).map_err(Event::Local)?,
-                        meter: meter.clone(),
-                        transfer,
-                        failure: &mut failure,
-                    }),
-                    (Payload::External { .. }, None) => {
-                        let e = io::Error::other("no source for an external payload");
-                        return Err(Event::Local(Error::io("sending an upload", e)));
-                    }
+                let (reader, meter): (Box<dyn Read + Send>, _) =
+                    match (&upload.payload, &mut ends.0) {
+                        (Payload::Bytes(b), _) => (
+                            Box::new(Cursor::new(b.clone())),
+                            PayloadMeter::new(b.len() as u64, Replay::OneShot),
+                        ),
+                        (Payload::External { .. }, Some((source, meter))) => (
+                            open(source).map_err(|e| local("reading the upload", e))?,
+                            meter.clone(),
+                        ),
+                        (Payload::External { .. }, None) => {
+                            return Err(local("sending an upload", io::ErrorKind::NotFound.into()));
+                        }
+                    };
+                let payload = Metered {
+                    reader,
+                    meter,
+                    transfer: t,
+                    failure: &mut failure,
                 };
                 let mut reader = Cursor::new(upload.head.clone())
                     .chain(payload)
@@ -158,21 +155,17 @@ impl Client {
 }
 
 /// A reader positioned at the payload's start, for one attempt.
-fn open<'s>(source: &'s mut Source<'_>) -> Result<Box<dyn Read + Send + 's>, Error> {
+fn open<'s>(source: &'s mut Source<'_>) -> io::Result<Box<dyn Read + Send + 's>> {
     match source {
-        Source::File(file) => {
-            let rewound = file.seek(SeekFrom::Start(0));
-            rewound.map_err(|e| Error::io("rewinding the upload", e))?;
-            Ok(Box::new(&*file))
-        }
-        Source::Reader(reader) => match reader.take() {
-            Some(reader) => Ok(reader),
-            None => Err(Error::io(
-                "sending an upload",
-                io::Error::other("a one-shot payload was already sent"),
-            )),
-        },
+        Source::File(file) => file.seek(SeekFrom::Start(0)).map(|_| Box::new(&*file) as _),
+        Source::Reader(reader) => reader
+            .take()
+            .ok_or_else(|| io::Error::other("sent already")),
     }
+}
+
+fn local(context: &str, error: io::Error) -> Event {
+    Event::Local(Error::io(context, error))
 }
 
 /// The payload as read for one attempt: exactly the announced length (the core's meter
@@ -187,27 +180,21 @@ struct Metered<'r, 't, 'f> {
 
 impl Read for Metered<'_, '_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = if self.transfer.is_cancelled() {
-            Err(Error::Cancelled { bytes_written: 0 })
-        } else {
-            let want = self.meter.want(buf.len());
-            match self.reader.read(&mut buf[..want]) {
-                Ok(n) => self.meter.on_read(n as u64).map(|()| n),
-                Err(e) => Err(Error::io("reading the upload payload", e)),
+        let want = self.meter.want(buf.len());
+        let read = match self.transfer.is_cancelled() {
+            true => Err(Error::Cancelled { bytes_written: 0 }),
+            false => {
+                (self.reader.read(&mut buf[..want])).map_err(|e| Error::io("reading the upload", e))
             }
         };
-        match result {
-            Ok(n) => {
-                let p = self.meter.progress();
-                self.transfer.report(p.done, p.total);
-                Ok(n)
-            }
-            Err(error) => {
-                let message = error.to_string();
-                *self.failure = Some(error);
-                Err(io::Error::other(message))
-            }
-        }
+        let counted = read.and_then(|n| self.meter.on_read(n as u64).map(|()| n));
+        let p = self.meter.progress();
+        self.transfer.report(p.done, p.total);
+        counted.map_err(|error| {
+            let message = error.to_string();
+            *self.failure = Some(error);
+            io::Error::other(message)
+        })
     }
 }
 
@@ -248,23 +235,21 @@ fn stream_once<'w>(
     }
     match sink.write_all(&buf[..n]) {
         Ok(()) => Event::Written(n as u64),
-        Err(e) => Event::Local(Error::io("writing the download", e)),
+        Err(e) => local("writing the download", e),
     }
 }
 
-/// Maps ureq's error to whether the request may have left.
+/// Maps ureq's error to whether the request may have left. Its text never holds the URI
+/// (and so never the token): ureq's errors name hosts, not URIs.
 fn transport_error(error: ureq::Error) -> TransportError {
-    use ureq::{Error as E, Timeout};
-    match error {
-        E::HostNotFound | E::ConnectionFailed => TransportError::not_sent(error.to_string()),
-        E::Timeout(Timeout::Resolve | Timeout::Connect) => {
-            TransportError::not_sent(error.to_string())
-        }
-        // Never echo a URI: it may hold the token.
+    use ureq::{Error as E, Timeout as T};
+    let refused = |e: &io::Error| e.kind() == io::ErrorKind::ConnectionRefused;
+    match &error {
         E::BadUri(_) | E::Http(_) => TransportError::not_sent("invalid request URI"),
-        E::Io(ref e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+        E::HostNotFound | E::ConnectionFailed | E::Timeout(T::Resolve | T::Connect) => {
             TransportError::not_sent(error.to_string())
         }
-        other => TransportError::maybe_sent(other.to_string()),
+        E::Io(e) if refused(e) => TransportError::not_sent(error.to_string()),
+        _ => TransportError::maybe_sent(error.to_string()),
     }
 }

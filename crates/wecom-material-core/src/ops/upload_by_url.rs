@@ -46,6 +46,19 @@ struct Answer {
 }
 
 impl UploadByUrl {
+    /// [`UploadByUrl::new`] with a client's settings: its limits, and a plain-http `url`
+    /// allowed only when the client itself talks plain http (a test server).
+    pub fn for_client(
+        media_type: MediaType,
+        filename: &str,
+        url: &str,
+        md5: &str,
+        settings: &crate::ClientSettings,
+    ) -> Result<Self, Invalid> {
+        let allow_http = !settings.base.is_https();
+        Self::new(media_type, filename, url, md5, &settings.limits, allow_http)
+    }
+
     /// Checks the fields: scene 1, type video or file, filename ≤ 128 bytes with an extension
     /// fitting the type, an `https://` URL ≤ 1024 bytes, MD5 as 32 lowercase hex digits.
     /// `allow_http` lets `http://` URLs through (for emulators and private deployments).

@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use crate::api_json::MAX_JSON_RESPONSE;
+use crate::client_settings::ClientSettings;
 use crate::driver::{Call, RetryPolicy, Step};
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
@@ -62,6 +63,12 @@ impl<O: Operation> CallTask<O> {
             phase: Phase::Idle,
             wake: false,
         }
+    }
+
+    /// A call of `op` with a client's settings (base URL, retry policy).
+    pub fn for_client(op: O, settings: &ClientSettings, lane: Lane, jitter_seed: u64) -> Self {
+        let (base, policy) = (settings.base.clone(), settings.retry_policy);
+        Self::new(op, base, policy, jitter_seed, lane)
     }
 
     /// The operation.

@@ -23,6 +23,7 @@
 
 use std::time::Instant;
 
+use crate::client_settings::ClientSettings;
 use crate::download::plan::Download;
 use crate::driver::RetryPolicy;
 use crate::endpoint::BaseUrl;
@@ -142,6 +143,24 @@ impl DownloadTask {
             written: 0,
             phase: Phase::Calling(None),
         })
+    }
+
+    /// A download with a client's settings (chunk size, base URL, retry policy).
+    pub fn for_client(
+        media_id: MediaId,
+        options: DownloadOptions,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let (base, policy) = (settings.base.clone(), settings.retry_policy);
+        Self::new(
+            media_id,
+            options,
+            settings.chunk_size,
+            base,
+            policy,
+            jitter_seed,
+        )
     }
 
     /// Bytes of the media received so far (a resumed prefix included) and its size once

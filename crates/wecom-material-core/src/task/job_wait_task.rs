@@ -13,6 +13,7 @@
 
 use std::time::Instant;
 
+use crate::client_settings::ClientSettings;
 use crate::driver::RetryPolicy;
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
@@ -62,6 +63,24 @@ impl JobWaitTask {
             outcome: None,
             returned: false,
         })
+    }
+
+    /// A wait with a client's settings (poll policy, base URL, retry policy).
+    pub fn for_client(
+        job_id: JobId,
+        deadline: Instant,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let (base, retry) = (settings.base.clone(), settings.retry_policy);
+        Self::new(
+            job_id,
+            deadline,
+            settings.poll_policy,
+            base,
+            retry,
+            jitter_seed,
+        )
     }
 
     /// The schedule (polls made, events seen).

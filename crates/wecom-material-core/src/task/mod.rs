@@ -67,7 +67,7 @@ pub mod job_wait_task;
 pub mod payload;
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -82,7 +82,7 @@ use crate::job_wait::Mailboxes;
 use crate::media_type::JobId;
 use crate::ops::gettoken::GetToken;
 use crate::secret::RedactedUri;
-use crate::token_cache::TokenCache;
+use crate::token_cache::{StoredToken, TokenCache};
 
 /// Which of the transport's timeout profiles a request uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,10 +231,27 @@ impl ClientState {
             .is_some_and(|job_id| self.deliver_job_finished(job_id))
     }
 
+    /// The token held, for a store shared between processes (a file, another process);
+    /// `wall` is the wall clock at the moment `now`.
+    pub fn export_token(&self, now: Instant, wall: SystemTime) -> Option<StoredToken> {
+        self.tokens.export(now, unix_seconds(wall))
+    }
+
+    /// Adopts a token from a shared store (see [`TokenCache::import`]). Returns whether it
+    /// was adopted: tasks waiting for a token should then be woken.
+    pub fn import_token(&mut self, stored: StoredToken, now: Instant, wall: SystemTime) -> bool {
+        self.tokens.import(stored, now, unix_seconds(wall))
+    }
+
     /// How many job waits are open (for tests and diagnostics).
     pub fn waiting_jobs(&self) -> usize {
         self.mailboxes.open_count()
     }
+}
+
+fn unix_seconds(wall: SystemTime) -> u64 {
+    let since = wall.duration_since(SystemTime::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
 }
 
 /// One whole operation, driven by a transport (see the [module documentation](self)).
