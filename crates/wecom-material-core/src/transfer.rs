@@ -47,12 +47,18 @@ pub struct Transfer<'a> {
     pub cancel: Option<&'a CancelFlag>,
 }
 
-impl Transfer<'_> {
+impl<'a> Transfer<'a> {
     /// Reports progress to the observer, if any.
     pub fn report(&self, done: u64, total: Option<u64>) {
         if let Some(progress) = self.progress {
             progress(Progress { done, total });
         }
+    }
+
+    /// The same transfer, stopped by `flag` too (for the parts of a parallel transfer).
+    pub fn cancelled_by(mut self, flag: &'a CancelFlag) -> Self {
+        self.cancel = Some(flag);
+        self
     }
 
     /// Whether the caller asked to stop.

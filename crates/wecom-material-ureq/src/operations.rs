@@ -3,10 +3,14 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use wecom_material_core::CancelFlag;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
+use wecom_material_core::task::{ParallelDownload, ParallelStep, ResumeRecord};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, GetUploadByUrlResult, JobId};
 use wecom_material_core::{JobStatus, Media, MediaId, MediaType, Operation};
 use wecom_material_core::{Transfer, UploadByUrl, UploadJob, Uploaded, UploadedImage};
@@ -91,6 +95,53 @@ impl Client {
         self.drive(task, Ends(None, Some(writer)), &t)
     }
 
+    /// Downloads a media into `file` with up to `options.connections` Range requests in
+    /// flight, each written at its offset (see
+    /// [`ParallelDownload`](wecom_material_core::task::ParallelDownload)). `record` is what a
+    /// previous run left (its bytes are not fetched again); on return it holds what arrived,
+    /// to keep next to the file when the download did not complete.
+    pub fn download_file(
+        &self,
+        id: &MediaId,
+        file: &File,
+        options: DownloadOptions,
+        record: &mut Option<ResumeRecord>,
+        t: Transfer,
+    ) -> Result<Downloaded, Error> {
+        let (settings, seed) = (&self.0.settings, self.seed());
+        let mut download =
+            ParallelDownload::new(id.clone(), &options, settings, seed, record.take())?;
+        let (stop, moved, (tx, rx)) = (CancelFlag::new(), AtomicU64::new(0), mpsc::channel());
+        let resumed = download.resume_record().map_or(0, ResumeRecord::bytes_done);
+        let ranges = Transfer::default().cancelled_by(&stop);
+        let result = std::thread::scope(|scope| {
+            loop {
+                if t.is_cancelled() {
+                    download.cancel();
+                }
+                match download.poll(Instant::now()) {
+                    ParallelStep::Start(job) => {
+                        let (tx, total) = (tx.clone(), download.resume_record().map(|r| r.total));
+                        let mut sink = FileAt(file, job.start, &moved, (&t, resumed, total));
+                        let mut run =
+                            move |task| self.drive(task, Ends(None, Some(&mut sink)), &ranges);
+                        scope.spawn(move || tx.send((job.id, run(job.task))));
+                    }
+                    ParallelStep::CancelRunning => stop.cancel(),
+                    ParallelStep::Wait { until } => {
+                        let left = until.map(|u| u.saturating_duration_since(Instant::now()));
+                        if let Ok((id, result)) = rx.recv_timeout(left.unwrap_or(POLL).min(POLL)) {
+                            download.on_range_done(Instant::now(), id, result);
+                        }
+                    }
+                    ParallelStep::Done(result) => break result,
+                }
+            }
+        });
+        *record = download.resume_record().cloned();
+        result
+    }
+
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
     /// `md5` is the file's MD5 ([`md5_file`] computes it from a local copy).
     pub fn upload_by_url(
@@ -126,6 +177,36 @@ impl Client {
         let (id, seed) = (jobid.clone(), self.seed());
         let task = JobWaitTask::for_client(id, deadline, &self.0.settings, seed)?;
         self.drive(task, Ends::default(), &Transfer::default())
+    }
+}
+
+/// How often a parallel download looks at the caller's cancel flag while ranges run.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A writer at a moving offset (`.1`) of a file shared by the ranges of a parallel
+/// download; counts the bytes moved by all of them (`.2`) to report the caller's progress
+/// (`.3`: the transfer, the bytes of earlier runs, the media's size).
+struct FileAt<'a>(
+    &'a File,
+    u64,
+    &'a AtomicU64,
+    (&'a Transfer<'a>, u64, Option<u64>),
+);
+
+impl Write for FileAt<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::write_at(self.0, buf, self.1)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_write(self.0, buf, self.1)?;
+        self.1 += n as u64;
+        let ((transfer, resumed, total), moved) = (self.3, self.2.fetch_add(n as u64, Relaxed));
+        transfer.report(resumed + moved + n as u64, total);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

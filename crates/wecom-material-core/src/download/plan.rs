@@ -48,6 +48,8 @@ pub struct Download {
     stalled: u32,
     offset_at_last_interruption: Option<u64>,
     info: Option<MediaInfo>,
+    /// Where this plan stops (exclusive), for one range of a parallel download.
+    end: Option<u64>,
 }
 
 impl Download {
@@ -76,6 +78,7 @@ impl Download {
             stalled: 0,
             offset_at_last_interruption: None,
             info: None,
+            end: None,
         })
     }
 
@@ -92,6 +95,14 @@ impl Download {
         if offset > 0 {
             self.mode = Mode::Chunked;
         }
+        self
+    }
+
+    /// Fetches only up to byte `end` (exclusive), in chunks: one range of a parallel
+    /// download.
+    pub fn ending_at(mut self, end: u64) -> Self {
+        self.end = Some(end);
+        self.mode = Mode::Chunked;
         self
     }
 
@@ -117,7 +128,8 @@ impl Download {
 
     /// Whether every byte has arrived.
     pub fn is_complete(&self) -> bool {
-        self.total.is_some_and(|t| self.offset >= t) && self.expected_in_response.is_none()
+        let reached = |limit: Option<u64>| limit.is_some_and(|l| self.offset >= l);
+        (reached(self.total) || reached(self.end)) && self.expected_in_response.is_none()
     }
 
     /// The next request, or `None` when the download is complete.
@@ -130,8 +142,8 @@ impl Download {
             Mode::Whole => Some(request),
             Mode::Chunked => {
                 let mut end = self.offset.saturating_add(self.chunk_size - 1);
-                if let Some(total) = self.total {
-                    end = end.min(total - 1);
+                for limit in [self.total, self.end].into_iter().flatten() {
+                    end = end.min(limit - 1);
                 }
                 request
                     .with_range(ByteRange {

@@ -44,6 +44,9 @@ pub struct DownloadOptions {
     /// At most this many bytes may be downloaded (an in-memory download); a larger media
     /// fails with a decode error before its body is read. `None`: no limit.
     pub max_len: Option<u64>,
+    /// How many ranges may be in flight at once for a download into a file (see
+    /// [`ParallelDownload`](crate::task::ParallelDownload)); 0 and 1 mean one at a time.
+    pub connections: usize,
 }
 
 impl DownloadOptions {
@@ -56,6 +59,13 @@ impl DownloadOptions {
     /// Continues after the first `offset` bytes.
     pub fn resume_from(mut self, offset: u64) -> Self {
         self.resume_from = offset;
+        self
+    }
+
+    /// Fetches up to `n` ranges at once (a download into a file; HD voice is always fetched
+    /// in one stream, as Range is not documented for it).
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
         self
     }
 
@@ -161,6 +171,33 @@ impl DownloadTask {
             policy,
             jitter_seed,
         )
+    }
+
+    /// One range `[start, end)` of a parallel download, in chunks of at most `chunk_size`.
+    pub(crate) fn range(
+        media_id: MediaId,
+        (start, end): (u64, u64),
+        settings: &ClientSettings,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let options = DownloadOptions::default().resume_from(start);
+        let base = settings.base.clone();
+        let mut task = Self::new(
+            media_id,
+            options,
+            settings.chunk_size,
+            base,
+            policy,
+            jitter_seed,
+        )?;
+        task.plan = task.plan.ending_at(end);
+        Ok(task)
+    }
+
+    /// The size of the whole media, once a head told it.
+    pub fn total(&self) -> Option<u64> {
+        self.plan.total()
     }
 
     /// Bytes of the media received so far (a resumed prefix included) and its size once

@@ -64,6 +64,7 @@
 pub mod call_task;
 pub mod download_task;
 pub mod job_wait_task;
+pub mod parallel_download;
 pub mod payload;
 
 use std::fmt;
@@ -74,6 +75,7 @@ use bytes::Bytes;
 pub use call_task::CallTask;
 pub use download_task::{DownloadOptions, DownloadTask};
 pub use job_wait_task::JobWaitTask;
+pub use parallel_download::{ParallelDownload, ParallelStep, RangeJob, ResumeRecord};
 pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan};
 
 use crate::body::Body;
