@@ -125,7 +125,7 @@ impl Client {
                         let mut sink = FileAt(file, job.start, &moved, (&t, resumed, total));
                         let mut run =
                             move |task| self.drive(task, Ends(None, Some(&mut sink)), &ranges);
-                        scope.spawn(move || tx.send((job.id, run(job.task))));
+                        scope.spawn(move || drop(tx.send((job.id, run(job.task)))));
                     }
                     ParallelStep::CancelRunning => stop.cancel(),
                     ParallelStep::Wait { until } => {
