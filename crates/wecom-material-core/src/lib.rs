@@ -46,9 +46,9 @@ pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
-pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
 pub use task::{
     Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
     PayloadMeter, Task, UploadInput,
 };
+pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
 pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};

@@ -564,6 +564,7 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
         !state.tokens.is_refreshing(now),
         "the ticket was handed back"
     );
+    assert!(matches!(task.poll(now, &mut state), Action::WakeOthers));
     assert!(matches!(task.poll(now, &mut state), Action::FlushSink));
     task.on_event(now, &mut state, Event::Flushed(None));
     let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(now, &mut state)
@@ -924,4 +925,70 @@ impl<T: std::fmt::Debug> ActionExt for Action<T> {
             _ => None,
         }
     }
+}
+
+/// Polls a cancelled task to its end (flushing when asked); returns whether it woke the
+/// others on the way.
+fn wakes_on_the_way_out<T: Task<Output: std::fmt::Debug>>(
+    task: &mut T,
+    state: &mut wecom_material_core::ClientState,
+    now: Instant,
+) -> bool {
+    let mut woke = false;
+    for _ in 0..10 {
+        match task.poll(now, state) {
+            Action::Done(result) => {
+                assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
+                return woke;
+            }
+            Action::FlushSink => task.on_event(now, state, Event::Flushed(None)),
+            Action::WakeOthers => woke = true,
+            other => panic!("a cancelled task only flushes, wakes and ends: {other:?}"),
+        }
+    }
+    panic!("the task did not end");
+}
+
+#[test]
+fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
+    let now = Instant::now();
+    let job = || GetUploadByUrlResult::new(JobId::new("J2")).unwrap();
+
+    // A download, a job wait and a JSON call, each cancelled while it fetches the token.
+    let mut state = client();
+    let mut download = download("m", DownloadOptions::default());
+    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
+    assert!(download.poll(now, &mut state).as_send().is_some());
+    assert!(matches!(
+        waiter.poll(now, &mut state).as_wait(),
+        Some((_, true))
+    ));
+    download.cancel(&mut state);
+    assert!(wakes_on_the_way_out(&mut download, &mut state, now));
+    assert!(
+        waiter
+            .poll(now, &mut state)
+            .as_send()
+            .unwrap()
+            .contains("gettoken")
+    );
+
+    let mut state = client();
+    let t = Transport::new(Server::scripted([], []));
+    let mut wait = job_wait(&t, "J1");
+    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
+    assert!(wait.poll(now, &mut state).as_send().is_some());
+    assert!(matches!(
+        waiter.poll(now, &mut state).as_wait(),
+        Some((_, true))
+    ));
+    wait.cancel(&mut state);
+    assert!(wakes_on_the_way_out(&mut wait, &mut state, now));
+    assert_eq!(state.waiting_jobs(), 0);
+
+    let mut state = client();
+    let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Lane::Json);
+    assert!(call.poll(now, &mut state).as_send().is_some());
+    call.cancel(&mut state);
+    assert!(wakes_on_the_way_out(&mut call, &mut state, now));
 }

@@ -330,7 +330,8 @@ mod tests {
         );
         assert_eq!(dl.on_media(&info).unwrap(), 10);
         dl.on_bytes(4).unwrap();
-        dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).unwrap();
+        dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
+            .unwrap();
         let req = dl.next_request().unwrap();
         assert_eq!(
             req.range(),
@@ -364,8 +365,14 @@ mod tests {
             .unwrap()
             .resume_from(7);
         assert_eq!(dl.next_request().unwrap().range().unwrap().start, 7);
-        assert!(dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).is_ok());
-        assert!(dl.on_interrupted(Error::Cancelled { bytes_written: 0 }).is_ok());
+        assert!(
+            dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
+                .is_ok()
+        );
+        assert!(
+            dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
+                .is_ok()
+        );
         assert!(matches!(
             dl.on_interrupted(Error::Cancelled { bytes_written: 0 }),
             Err(Error::Cancelled { bytes_written: 0 })

@@ -24,7 +24,9 @@ use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
 enum Phase {
     Idle,
     /// A request is out; `token` when it is the gettoken request.
-    AwaitHead { token: bool },
+    AwaitHead {
+        token: bool,
+    },
     /// The head arrived; its body is to be read whole.
     AwaitBody {
         head: http::response::Parts,
@@ -44,7 +46,9 @@ pub struct CallTask<O: Operation> {
 
 impl<O: Operation> std::fmt::Debug for CallTask<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallTask").field("call", &self.call).finish()
+        f.debug_struct("CallTask")
+            .field("call", &self.call)
+            .finish()
     }
 }
 
@@ -68,6 +72,12 @@ impl<O: Operation> CallTask<O> {
     /// The call driver (for its counters).
     pub fn call(&self) -> &Call<O> {
         &self.call
+    }
+
+    /// Whether the task owes its client a `WakeOthers` (it ended a token refresh) and has not
+    /// returned it; clears it. For a parent task that drops this call before polling it again.
+    pub(crate) fn take_wake(&mut self) -> bool {
+        std::mem::take(&mut self.wake)
     }
 
     /// Whether the task waits for the head of a business request (not of gettoken).

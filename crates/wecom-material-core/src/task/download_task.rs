@@ -107,6 +107,8 @@ pub struct DownloadTask {
     requests: u64,
     written: u64,
     phase: Phase,
+    /// A call dropped while it held the token refresh: the others are to be woken.
+    wake: bool,
 }
 
 impl std::fmt::Debug for DownloadTask {
@@ -140,6 +142,7 @@ impl DownloadTask {
             requests: 0,
             written: 0,
             phase: Phase::Calling(None),
+            wake: false,
         })
     }
 
@@ -160,6 +163,7 @@ impl DownloadTask {
     fn finish(&mut self, state: &mut ClientState, result: Result<Downloaded, Error>) {
         if let Phase::Calling(Some(call)) = &mut self.phase {
             call.cancel(state);
+            self.wake |= call.take_wake();
         }
         self.phase = Phase::Finishing {
             result,
@@ -245,7 +249,10 @@ impl DownloadTask {
             Event::TransportFailed(error) => self.interrupted(state, Error::Transport(error)),
             Event::Local(error) => self.finish(state, Err(error)),
             other => {
-                let error = misuse(&other, "Written(1..=max), BodyEnd, TransportFailed or Local");
+                let error = misuse(
+                    &other,
+                    "Written(1..=max), BodyEnd, TransportFailed or Local",
+                );
                 self.finish(state, Err(error));
             }
         }
@@ -263,6 +270,9 @@ impl Task for DownloadTask {
     type Output = Downloaded;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
+        if std::mem::take(&mut self.wake) {
+            return Action::WakeOthers;
+        }
         loop {
             match &mut self.phase {
                 Phase::Returned => {

@@ -32,6 +32,8 @@ pub struct JobWaitTask {
     jitter_seed: u64,
     outcome: Option<Result<JobStatus, Error>>,
     returned: bool,
+    /// A poll dropped while it held the token refresh: the others are to be woken.
+    wake: bool,
 }
 
 impl std::fmt::Debug for JobWaitTask {
@@ -61,6 +63,7 @@ impl JobWaitTask {
             jitter_seed,
             outcome: None,
             returned: false,
+            wake: false,
         })
     }
 
@@ -80,6 +83,9 @@ impl Task for JobWaitTask {
     type Output = JobStatus;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<JobStatus> {
+        if std::mem::take(&mut self.wake) {
+            return Action::WakeOthers;
+        }
         if self.returned {
             return Action::Done(Err(misuse(&Event::BodyEnd, "nothing: the task had ended")));
         }
@@ -111,9 +117,7 @@ impl Task for JobWaitTask {
             }
             match self.wait.next(now) {
                 JobWaitStep::Poll(op) => {
-                    let seed = self
-                        .jitter_seed
-                        .wrapping_add(u64::from(self.wait.polls()));
+                    let seed = self.jitter_seed.wrapping_add(u64::from(self.wait.polls()));
                     self.poll = Some(CallTask::new(
                         op,
                         self.base.clone(),
@@ -150,6 +154,7 @@ impl Task for JobWaitTask {
     fn cancel(&mut self, state: &mut ClientState) {
         if let Some(call) = &mut self.poll {
             call.cancel(state);
+            self.wake |= call.take_wake();
         }
         self.poll = None;
         self.close(state);

@@ -227,7 +227,10 @@ mod tests {
         let mut m = PayloadMeter::new(10, Replay::Replayable);
         let err = drain(&mut m, b"0123456789X").unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
-        assert!(err.to_string().contains("longer than the 10 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("longer than the 10 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
