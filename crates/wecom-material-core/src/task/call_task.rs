@@ -36,7 +36,7 @@ enum Phase {
     Over(Option<Result<(), Error>>),
 }
 
-/// One call of operation `O` as a whole operation (see the [module docs](self)).
+/// One call of operation `O` as a whole operation (see the [`task`](crate::task) module docs).
 pub struct CallTask<O: Operation> {
     call: Call<O>,
     lane: Lane,

@@ -97,7 +97,7 @@ enum Flush {
     Done,
 }
 
-/// One download (see the [module docs](self)).
+/// One download (see the [`task`](crate::task) module docs).
 pub struct DownloadTask {
     plan: Download,
     options: DownloadOptions,

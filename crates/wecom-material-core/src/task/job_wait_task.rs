@@ -22,7 +22,7 @@ use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 use crate::task::call_task::CallTask;
 use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
 
-/// One wait for a job (see the [module docs](self)).
+/// One wait for a job (see the [`task`](crate::task) module docs).
 pub struct JobWaitTask {
     wait: JobWait,
     poll: Option<CallTask<GetUploadByUrlResult>>,

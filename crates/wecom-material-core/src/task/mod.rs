@@ -53,7 +53,7 @@
 //!   dropped calls `cancel` from its drop guard.
 //! * A transport sends requests with redirects off (the token is in the query string), reads
 //!   JSON bodies only up to the `limit` given, and logs URIs through
-//!   [`RedactedUri`](crate::RedactedUri).
+//!   [`RedactedUri`].
 //!
 //! # Shared state
 //!
