@@ -75,7 +75,8 @@ impl DownloadOptions {
 
 enum Phase {
     /// Between requests, or a call is running.
-    Calling(Option<CallTask<GetMedia>>),
+    /// (Boxed: a call is ten times the size of the other phases.)
+    Calling(Option<Box<CallTask<GetMedia>>>),
     /// A media body is being streamed; `left` bytes are due.
     Streaming { left: u64 },
     /// The result is known; the sink is flushed before it is returned.
@@ -303,13 +304,13 @@ impl Task for DownloadTask {
                     };
                     self.requests += 1;
                     let seed = self.jitter_seed.wrapping_add(self.requests);
-                    self.phase = Phase::Calling(Some(CallTask::new(
+                    self.phase = Phase::Calling(Some(Box::new(CallTask::new(
                         op,
                         self.base.clone(),
                         self.policy,
                         seed,
                         Lane::Media,
-                    )));
+                    ))));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state) {
                     Action::Done(Ok(_)) => {
