@@ -846,8 +846,8 @@ fn several_tasks_of_one_client_share_one_gettoken() {
     assert_eq!(request.uri().path(), "/cgi-bin/gettoken");
     assert_eq!(lane, Lane::Json);
     for action in [
-        second.poll(now, &mut state).as_wait(),
-        third.poll(now, &mut state).as_wait(),
+        second.poll(now, &mut state).into_wait(),
+        third.poll(now, &mut state).into_wait(),
     ] {
         let Some((until, true)) = action else {
             panic!("the others wait, wakeable: {action:?}");
@@ -866,9 +866,9 @@ fn several_tasks_of_one_client_share_one_gettoken() {
 
     // Woken, every task sends its business request with the one token.
     for action in [
-        first.poll(now, &mut state).as_send(),
-        second.poll(now, &mut state).as_send(),
-        third.poll(now, &mut state).as_send(),
+        first.poll(now, &mut state).into_send(),
+        second.poll(now, &mut state).into_send(),
+        third.poll(now, &mut state).into_send(),
     ] {
         let uri = action.expect("a business request");
         assert!(uri.contains("access_token=T1"), "{uri}");
@@ -884,9 +884,9 @@ fn a_failed_refresh_wakes_the_waiters_too() {
     let job = |id: &str| GetUploadByUrlResult::new(JobId::new(id)).unwrap();
     let mut first = CallTask::new(job("J1"), base(), RetryPolicy::no_retries(), 1, Lane::Json);
     let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Lane::Json);
-    assert!(first.poll(now, &mut state).as_send().is_some());
+    assert!(first.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
-        second.poll(now, &mut state).as_wait(),
+        second.poll(now, &mut state).into_wait(),
         Some((_, true))
     ));
     first.on_event(
@@ -900,26 +900,26 @@ fn a_failed_refresh_wakes_the_waiters_too() {
         Action::Done(Err(Error::Transport(_)))
     ));
     // The second task takes the refresh over at once.
-    let uri = second.poll(now, &mut state).as_send().unwrap();
+    let uri = second.poll(now, &mut state).into_send().unwrap();
     assert!(uri.contains("/cgi-bin/gettoken"), "{uri}");
 }
 
 /// Test shorthands for actions.
 trait ActionExt {
     /// `Some((until, wakeable))` for a `Wait`.
-    fn as_wait(self) -> Option<(Instant, bool)>;
+    fn into_wait(self) -> Option<(Instant, bool)>;
     /// `Some(uri)` for a `Send`.
-    fn as_send(self) -> Option<String>;
+    fn into_send(self) -> Option<String>;
 }
 
 impl<T: std::fmt::Debug> ActionExt for Action<T> {
-    fn as_wait(self) -> Option<(Instant, bool)> {
+    fn into_wait(self) -> Option<(Instant, bool)> {
         match self {
             Action::Wait { until, wakeable } => Some((until, wakeable)),
             _ => None,
         }
     }
-    fn as_send(self) -> Option<String> {
+    fn into_send(self) -> Option<String> {
         match self {
             Action::Send { request, .. } => Some(request.uri().to_string()),
             _ => None,
@@ -958,9 +958,9 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     let mut state = client();
     let mut download = download("m", DownloadOptions::default());
     let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
-    assert!(download.poll(now, &mut state).as_send().is_some());
+    assert!(download.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
-        waiter.poll(now, &mut state).as_wait(),
+        waiter.poll(now, &mut state).into_wait(),
         Some((_, true))
     ));
     download.cancel(&mut state);
@@ -968,7 +968,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     assert!(
         waiter
             .poll(now, &mut state)
-            .as_send()
+            .into_send()
             .unwrap()
             .contains("gettoken")
     );
@@ -977,9 +977,9 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     let t = Transport::new(Server::scripted([], []));
     let mut wait = job_wait(&t, "J1");
     let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
-    assert!(wait.poll(now, &mut state).as_send().is_some());
+    assert!(wait.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
-        waiter.poll(now, &mut state).as_wait(),
+        waiter.poll(now, &mut state).into_wait(),
         Some((_, true))
     ));
     wait.cancel(&mut state);
@@ -988,7 +988,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
 
     let mut state = client();
     let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Lane::Json);
-    assert!(call.poll(now, &mut state).as_send().is_some());
+    assert!(call.poll(now, &mut state).into_send().is_some());
     call.cancel(&mut state);
     assert!(wakes_on_the_way_out(&mut call, &mut state, now));
 }
