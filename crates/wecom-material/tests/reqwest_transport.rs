@@ -12,31 +12,45 @@ use wecom_material_mock::{Endpoint, Fault, MockConfig, MockServer, samples};
 const CORP_ID: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
 
-/// The example's binary, next to this test's (`target/<profile>/examples/`); built with
-/// cargo when `cargo test` did not build it already.
+/// The example's binary, next to this test's (`target/<profile>/examples/`), built (or found
+/// up to date) by cargo first: `cargo nextest` does not build examples, and a stale binary
+/// would test old code.
 fn example() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args([
+            "build",
+            "-p",
+            "wecom-material",
+            "--example",
+            "reqwest_transport",
+        ]);
+        // Without the variables cargo sets for this test (CARGO_MANIFEST_DIR, …): build
+        // scripts that watch them would rebuild, and the next `cargo test` rebuild again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let ours = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ];
+            if ours.iter().any(|p| name.starts_with(p)) || name == "CARGO_PRIMARY_PACKAGE" {
+                cargo.env_remove(&*name);
+            }
+        }
+        let status = cargo.status().expect("cargo runs");
+        assert!(status.success(), "building the example failed");
+    });
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    let binary = profile_dir
+    profile_dir
         .join("examples")
-        .join(format!("reqwest_transport{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "wecom-material",
-                "--example",
-                "reqwest_transport",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the example failed");
-    }
-    binary
+        .join(format!("reqwest_transport{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn lines(bytes: &[u8]) -> Vec<String> {
