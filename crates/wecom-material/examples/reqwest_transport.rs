@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Body as WireBody, Client, Response};
-use wecom_material_core::client_settings::*;
+use wecom_material_core::client_settings::DEFAULT_JSON_TIMEOUT as JSON;
+use wecom_material_core::client_settings::DEFAULT_MEDIA_IDLE_TIMEOUT as IDLE;
 use wecom_material_core::*;
 
 /// A client: one connection pool, the state its tasks share, and the upload source.
@@ -83,12 +84,8 @@ impl Stack {
         // JSON: one overall timeout. Media: reqwest's blocking timeout bounds each body read
         // (idle) but a whole send, so an upload also gets time for its size (at 100 kB/s).
         let len = body.content_length();
-        let media = DEFAULT_MEDIA_IDLE_TIMEOUT + Duration::from_secs(len / 100_000);
-        let timeout = if lane == Lane::Json {
-            DEFAULT_JSON_TIMEOUT
-        } else {
-            media
-        };
+        let media = IDLE + Duration::from_secs(len / 100_000);
+        let timeout = if lane == Lane::Json { JSON } else { media };
         let wire = match body {
             Body::Empty => WireBody::from(Vec::new()),
             Body::Bytes(bytes) => WireBody::from(bytes),
@@ -153,9 +150,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let seed = || RandomState::new().build_hasher().finish(); // randomness from std alone
     let state = ClientState::new(GetToken::new(corp_id, CorpSecret::new(secret)));
     let never = reqwest::redirect::Policy::none(); // the token is in the query string
-    let http = Client::builder()
-        .redirect(never)
-        .connect_timeout(DEFAULT_JSON_TIMEOUT);
+    let http = Client::builder().redirect(never).connect_timeout(JSON);
     let (http, file) = (http.build()?, Arc::new(tempfile::tempfile()?)); // gone at exit
     let mut stack = Stack { http, state, file };
     let data: Vec<u8> = (0..1_000_000).map(|_| seed() as u8).collect();
