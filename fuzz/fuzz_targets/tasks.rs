@@ -60,7 +60,10 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
             Err(Error::Cancelled { bytes_written }) => assert_eq!(bytes_written, fuzz.written),
             Err(_) => {}
         }
-        assert!(matches!(task.poll(fuzz.now, &mut state), Action::Done(Err(_))));
+        assert!(matches!(
+            task.poll(fuzz.now, &mut state),
+            Action::Done(Err(_))
+        ));
     } else {
         let op = UploadMedia::from_bytes(
             MediaType::File,
@@ -73,7 +76,10 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         let mut task = CallTask::new(op, base, policy, 2, Lane::Media);
         let mut fuzz = Fuzz::new(u, MAX_CHUNK_SIZE, input_len);
         let _ = fuzz.drive(&mut task, &mut state);
-        assert!(matches!(task.poll(fuzz.now, &mut state), Action::Done(Err(_))));
+        assert!(matches!(
+            task.poll(fuzz.now, &mut state),
+            Action::Done(Err(_))
+        ));
     }
     Ok(())
 }
@@ -102,7 +108,11 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         }
     }
 
-    fn drive<T: Task>(&mut self, task: &mut T, state: &mut ClientState) -> Result<T::Output, Error> {
+    fn drive<T: Task>(
+        &mut self,
+        task: &mut T,
+        state: &mut ClientState,
+    ) -> Result<T::Output, Error> {
         let mut tail = 0;
         for _ in 0..self.input_len + TAIL_STEPS {
             if self.u.is_empty() {
@@ -118,7 +128,10 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                 Action::WakeOthers => continue,
                 Action::Wait { until, .. } => {
                     // Virtual time: the wait is over at once.
-                    assert!(until <= self.now + Duration::from_secs(24 * 3600), "a wait of a day");
+                    assert!(
+                        until <= self.now + Duration::from_secs(24 * 3600),
+                        "a wait of a day"
+                    );
                     self.now = self.now.max(until);
                     continue;
                 }
@@ -167,7 +180,10 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             assert!(end >= start, "{text}");
             let len = end - start + 1;
             assert!(len <= MAX_CHUNK_SIZE, "a range of {len} bytes: {text}");
-            assert!(len <= self.chunk, "a range of {len} bytes over the chunk size");
+            assert!(
+                len <= self.chunk,
+                "a range of {len} bytes over the chunk size"
+            );
             (start, end)
         });
         if self.u.is_empty() || self.pick(1, 10) {
