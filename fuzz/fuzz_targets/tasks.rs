@@ -1,14 +1,15 @@
-//! The whole-operation tasks (`DownloadTask`, `CallTask`) driven by a transport that answers
-//! from the fuzzer's bytes: arbitrary heads (status, Content-Type, Content-Range,
+//! The whole-operation tasks (`DownloadTask`, `CallTask`, `JobWaitTask`) driven by a transport
+//! that answers from the fuzzer's bytes: arbitrary heads (status, Content-Type, Content-Range,
 //! Content-Length, Content-Disposition), bodies, byte counts, transport and sink failures,
-//! cancels, and now and then an event that answers nothing.
+//! cancels, callback events during a job wait, and now and then an event that answers nothing.
 //!
 //! Checked: no panic; no request asks for a Range of more than 20,000,000 bytes (or of more
 //! than the task's chunk size, or open-ended); `Stream` never asks for 0 bytes; a download's
-//! result and `Error::Cancelled` count exactly the bytes that reached the sink; a finished
-//! task polled again says so instead of panicking; and every task ends. Once the input is
-//! used up, the transport fails every request and ends every body, so a task that has not
-//! ended within a few hundred turns after that is stuck (virtual time jumps over every wait).
+//! result and `Error::Cancelled` count exactly the bytes that reached the sink; a job wait's
+//! mailbox is closed when it ends; a finished task polled again says so instead of panicking;
+//! and every task ends. Once the input is used up, the transport fails every request and ends
+//! every body, so a task that has not ended within a few hundred turns after that is stuck
+//! (virtual time jumps over every wait).
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -17,8 +18,8 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use wecom_material_core::{
     Action, BaseUrl, Boundary, CallTask, ClientState, CorpSecret, DecodeError, DownloadOptions,
-    DownloadTask, Error, Event, GetToken, Lane, Limits, MAX_CHUNK_SIZE, MediaId, MediaType,
-    RetryPolicy, Task, TransportError, UploadMedia,
+    DownloadTask, Error, Event, GetToken, JobId, JobWaitTask, Lane, Limits, MAX_CHUNK_SIZE,
+    MediaId, MediaType, PollPolicy, RetryPolicy, Task, TransportError, UploadMedia,
 };
 
 /// Turns allowed once the input is used up.
@@ -33,7 +34,8 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
     let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
     let mut state = ClientState::new(GetToken::new("ww1", CorpSecret::new("s3cret")));
     let policy = RetryPolicy::default();
-    if u.arbitrary::<bool>()? {
+    let kind = u.int_in_range(0..=2u8)?;
+    if kind == 0 {
         let chunk = if u.arbitrary::<bool>()? {
             MAX_CHUNK_SIZE
         } else {
@@ -60,6 +62,26 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
             Err(Error::Cancelled { bytes_written }) => assert_eq!(bytes_written, fuzz.written),
             Err(_) => {}
         }
+        assert!(matches!(
+            task.poll(fuzz.now, &mut state),
+            Action::Done(Err(_))
+        ));
+    } else if kind == 2 {
+        let wait = Duration::from_secs(u.int_in_range(0..=120)?);
+        let mut fuzz = Fuzz::new(u, MAX_CHUNK_SIZE, input_len);
+        fuzz.deliver_events = true;
+        let deadline = fuzz.now + wait;
+        let mut task = JobWaitTask::new(
+            JobId::new("J1"),
+            deadline,
+            PollPolicy::default(),
+            base,
+            policy,
+            3,
+        )
+        .unwrap();
+        let _ = fuzz.drive(&mut task, &mut state);
+        assert_eq!(state.waiting_jobs(), 0, "the mailbox is closed at the end");
         assert!(matches!(
             task.poll(fuzz.now, &mut state),
             Action::Done(Err(_))
@@ -94,6 +116,8 @@ struct Fuzz<'u, 'a> {
     body_left: u64,
     /// Bytes reported as written within the `max` asked.
     written: u64,
+    /// At wakeable waits, deliver job-finished events (for job waits).
+    deliver_events: bool,
 }
 
 impl<'u, 'a> Fuzz<'u, 'a> {
@@ -105,6 +129,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             now: Instant::now(),
             body_left: 0,
             written: 0,
+            deliver_events: false,
         }
     }
 
@@ -126,7 +151,14 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             let event = match action {
                 Action::Done(result) => return result,
                 Action::WakeOthers => continue,
-                Action::Wait { until, .. } => {
+                Action::Wait { until, wakeable } => {
+                    // A callback event for this job or another one; a wake-up ends the wait.
+                    if wakeable && self.deliver_events && self.pick(1, 3) {
+                        let job = if self.pick(1, 2) { "J1" } else { "J2" };
+                        if state.deliver_job_finished(&JobId::new(job)) {
+                            continue;
+                        }
+                    }
                     // Virtual time: the wait is over at once.
                     assert!(
                         until <= self.now + Duration::from_secs(24 * 3600),
@@ -268,7 +300,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         if self.u.is_empty() || self.pick(1, 10) {
             return Event::TransportFailed(TransportError::maybe_sent("reset in body"));
         }
-        let body: Vec<u8> = match self.u.int_in_range(0..=8).unwrap_or(0) {
+        let body: Vec<u8> = match self.u.int_in_range(0..=11).unwrap_or(0) {
             0 => br#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7200}"#.to_vec(),
             1 => br#"{"errcode":-1,"errmsg":"busy"}"#.to_vec(),
             2 => br#"{"errcode":42001,"errmsg":"expired"}"#.to_vec(),
@@ -277,6 +309,9 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             5 => br#"{"errcode":0,"errmsg":"ok","type":"file","media_id":"M","created_at":1}"#
                 .to_vec(),
             6 => br#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":1}"#.to_vec(),
+            7 => br#"{"errcode":0,"errmsg":"ok","status":1}"#.to_vec(),
+            8 => br#"{"errcode":0,"status":2,"detail":{"media_id":"M","created_at":"1"}}"#.to_vec(),
+            9 => br#"{"errcode":0,"status":3,"detail":{"errcode":40004,"errmsg":"x"}}"#.to_vec(),
             _ => self.u.arbitrary::<&[u8]>().unwrap_or_default().to_vec(),
         };
         if body.len() > limit {
