@@ -230,6 +230,8 @@ impl fmt::Display for TransportError {
     }
 }
 
+impl std::error::Error for TransportError {}
+
 /// Why a request was refused before anything was sent. Each variant names the rule and the
 /// numbers involved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,3 +402,33 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_error_is_a_std_error_that_says_whether_it_was_sent() {
+        fn source_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+            e.source().map(ToString::to_string)
+        }
+        let e: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(TransportError::not_sent("connection refused"));
+        assert_eq!(
+            e.to_string(),
+            "transport failure, request not sent: connection refused"
+        );
+        assert_eq!(source_of(e.as_ref()), None);
+        let e = TransportError::maybe_sent("reset");
+        assert_eq!(
+            e.to_string(),
+            "transport failure, request MAY have been sent: reset"
+        );
+        // Wrapped: the operation's error shows it once, not again as a source.
+        let wrapped = Error::Transport(e);
+        assert_eq!(
+            wrapped.to_string(),
+            "transport failure, request MAY have been sent: reset"
+        );
+    }
+}

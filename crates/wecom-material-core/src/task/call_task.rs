@@ -37,7 +37,7 @@ enum Phase {
     Over(Option<Result<(), Error>>),
 }
 
-/// One call of operation `O` as a whole operation (see the [module docs](self)).
+/// One call of operation `O` as a whole operation (see the [`task`](crate::task) module docs).
 pub struct CallTask<O: Operation> {
     call: Call<O>,
     lane: Lane,
@@ -79,6 +79,12 @@ impl<O: Operation> CallTask<O> {
     /// The call driver (for its counters).
     pub fn call(&self) -> &Call<O> {
         &self.call
+    }
+
+    /// Whether the task owes its client a `WakeOthers` (it ended a token refresh) and has not
+    /// returned it; clears it. For a parent task that drops this call before polling it again.
+    pub(crate) fn take_wake(&mut self) -> bool {
+        std::mem::take(&mut self.wake)
     }
 
     /// Whether the task waits for the head of a business request (not of gettoken).

@@ -109,7 +109,7 @@ enum Flush {
     Done,
 }
 
-/// One download (see the [module docs](self)).
+/// One download (see the [`task`](crate::task) module docs).
 pub struct DownloadTask {
     plan: Download,
     options: DownloadOptions,
@@ -119,6 +119,8 @@ pub struct DownloadTask {
     requests: u64,
     written: u64,
     phase: Phase,
+    /// A call dropped while it held the token refresh: the others are to be woken.
+    wake: bool,
 }
 
 impl std::fmt::Debug for DownloadTask {
@@ -152,6 +154,7 @@ impl DownloadTask {
             requests: 0,
             written: 0,
             phase: Phase::Calling(None),
+            wake: false,
         })
     }
 
@@ -217,6 +220,7 @@ impl DownloadTask {
     fn finish(&mut self, state: &mut ClientState, result: Result<Downloaded, Error>) {
         if let Phase::Calling(Some(call)) = &mut self.phase {
             call.cancel(state);
+            self.wake |= call.take_wake();
         }
         self.phase = Phase::Finishing {
             result,
@@ -323,6 +327,9 @@ impl Task for DownloadTask {
     type Output = Downloaded;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
+        if std::mem::take(&mut self.wake) {
+            return Action::WakeOthers;
+        }
         loop {
             match &mut self.phase {
                 Phase::Returned => {

@@ -23,7 +23,7 @@ use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 use crate::task::call_task::CallTask;
 use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
 
-/// One wait for a job (see the [module docs](self)).
+/// One wait for a job (see the [`task`](crate::task) module docs).
 pub struct JobWaitTask {
     wait: JobWait,
     poll: Option<CallTask<GetUploadByUrlResult>>,
@@ -33,6 +33,8 @@ pub struct JobWaitTask {
     jitter_seed: u64,
     outcome: Option<Result<JobStatus, Error>>,
     returned: bool,
+    /// A poll dropped while it held the token refresh: the others are to be woken.
+    wake: bool,
 }
 
 impl std::fmt::Debug for JobWaitTask {
@@ -62,6 +64,7 @@ impl JobWaitTask {
             jitter_seed,
             outcome: None,
             returned: false,
+            wake: false,
         })
     }
 
@@ -99,6 +102,9 @@ impl Task for JobWaitTask {
     type Output = JobStatus;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<JobStatus> {
+        if std::mem::take(&mut self.wake) {
+            return Action::WakeOthers;
+        }
         if self.returned {
             return Action::Done(Err(misuse(&Event::BodyEnd, "nothing: the task had ended")));
         }
@@ -167,6 +173,7 @@ impl Task for JobWaitTask {
     fn cancel(&mut self, state: &mut ClientState) {
         if let Some(call) = &mut self.poll {
             call.cancel(state);
+            self.wake |= call.take_wake();
         }
         self.poll = None;
         self.close(state);
