@@ -248,3 +248,54 @@ fn a_refresher_stalled_past_its_lease_cannot_store_its_late_token() {
     assert_eq!(stored_gen, "2");
     assert_eq!(mock.count(Endpoint::GetToken), 2);
 }
+
+#[test]
+fn redis_stopped_mid_run_falls_back_to_own_tokens_or_fails_as_configured() {
+    let mut redis = RedisServer::start();
+    let mock = mock();
+    let a = args(&redis, &mock, Duration::from_secs(30), Mode::Once);
+    let shared = finish_all(vec![spawn(&a)]);
+    assert_eq!(shared[0].origin, "Refreshed");
+    redis.stop();
+
+    // Fallback (the default): one warning naming the store, a token of the worker's own.
+    let workers: Vec<Worker> = (0..3).map(|_| spawn(&a)).collect();
+    for w in workers {
+        let (ok, lines, stderr) = w.finish(WAIT);
+        assert!(ok, "{lines:?} {stderr}");
+        let line = lines.iter().find_map(|l| TokenLine::parse(l)).unwrap();
+        assert_eq!(
+            (line.origin.as_str(), line.generation.as_str()),
+            ("Local", "Local(1)")
+        );
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(
+            warnings[0].contains(&format!("token store: {}: ", redis.url())),
+            "{stderr}"
+        );
+    }
+    assert_eq!(mock.count(Endpoint::GetToken), 1 + 3);
+
+    // `Fallback::Fail`: an error naming the store without its password, no gettoken.
+    let with_password = WorkerArgs {
+        store_url: format!("redis://:pw-SECRET@127.0.0.1:{}", redis.port()),
+        fallback: wecom_material_redis::Fallback::Fail,
+        ..a
+    };
+    let (ok, lines, stderr) = spawn(&with_password).finish(WAIT);
+    assert!(!ok);
+    let error = lines.iter().find(|l| l.starts_with("error ")).unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "error token store: redis://***@127.0.0.1:{}: ",
+            redis.port()
+        )),
+        "{error}"
+    );
+    assert!(!format!("{lines:?}{stderr}").contains("pw-SECRET"));
+    assert_eq!(mock.count(Endpoint::GetToken), 4);
+}
