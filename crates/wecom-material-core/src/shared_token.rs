@@ -1295,4 +1295,121 @@ mod tests {
         assert!(!text.contains("tok-VISIBLE"), "{text}");
         let _ = MS;
     }
+
+    /// A fleet at virtual time: each process runs one fetch; steps run in the order of their
+    /// due times (ties in a random order); every gettoken takes its own time.
+    fn simulate(
+        gettoken_ms: &[u64],
+        tie_breaks: &[u8],
+    ) -> (
+        ScriptedStore,
+        Vec<Result<SharedToken, SharedTokenError>>,
+        u32,
+    ) {
+        let n = gettoken_ms.len();
+        let mut store = ScriptedStore::default();
+        let mut procs: Vec<Process> = (0..n).map(|_| Process::new()).collect();
+        let mut fetches: Vec<Option<SharedTokenFetch>> =
+            (0..n).map(|i| Some(fetch(i as u64 + 1))).collect();
+        let mut due = vec![0u64; n];
+        // A fetch waiting for its gettoken answer: (when, token).
+        let mut pending: Vec<Option<(u64, String)>> = vec![None; n];
+        let mut done = Vec::new();
+        let mut fetched = 0;
+        let mut last_gen = 0;
+        let mut turn = 0usize;
+        while done.len() < n {
+            let soonest = (0..n)
+                .filter(|&i| fetches[i].is_some())
+                .map(|i| due[i])
+                .min()
+                .unwrap();
+            let ready: Vec<usize> = (0..n)
+                .filter(|&i| fetches[i].is_some() && due[i] == soonest)
+                .collect();
+            let i = ready[usize::from(tie_breaks[turn % tie_breaks.len()]) % ready.len()];
+            turn += 1;
+            store.now = soonest;
+            let f = fetches[i].as_mut().unwrap();
+            if let Some((_, token)) = pending[i].take() {
+                f.on_fetched(Ok(grant(&token)));
+                continue;
+            }
+            let p = &mut procs[i];
+            let now = p.t0 + Duration::from_millis(store.now);
+            match f.poll(&mut p.state, now) {
+                SharedStep::Lookup => f.on_lookup(store.lookup().unwrap()),
+                SharedStep::FetchToken { fence } => {
+                    fetched += 1;
+                    due[i] = store.now + gettoken_ms[i];
+                    pending[i] = Some((due[i], format!("tok-{}", fence.unwrap())));
+                }
+                SharedStep::Commit { fence, grant } => {
+                    f.on_commit(store.commit(fence, &grant).unwrap())
+                }
+                SharedStep::Invalidate { generation } => {
+                    store.invalidate(generation).unwrap();
+                    f.on_invalidated();
+                }
+                SharedStep::Fail { fence } => {
+                    store.fail(fence).unwrap();
+                    f.on_failed();
+                }
+                SharedStep::SleepFor(d) => due[i] = store.now + d.as_millis() as u64,
+                SharedStep::Warn(e) => panic!("the store is up: {e}"),
+                SharedStep::Done(result) => {
+                    done.push(result);
+                    fetches[i] = None;
+                }
+            }
+            // The stored generation never goes back.
+            let gen_now = store.token.as_ref().map_or(0, |t| t.1);
+            assert!(
+                gen_now >= last_gen,
+                "generation went back {last_gen} -> {gen_now}"
+            );
+            last_gen = gen_now;
+        }
+        (store, done, fetched)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_interleaving_of_a_cold_start_makes_one_gettoken(
+            gettoken_ms in proptest::collection::vec(1u64..LEASE, 1..12),
+            tie_breaks in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..32),
+        ) {
+            let (store, tokens, fetched) = simulate(&gettoken_ms, &tie_breaks);
+            proptest::prop_assert_eq!(fetched, 1);
+            proptest::prop_assert!(
+                tokens.iter().all(|t| t.as_ref().unwrap().token.expose() == "tok-1")
+            );
+            proptest::prop_assert_eq!(store.token.as_ref().map(|t| t.1), Some(1));
+        }
+
+        #[test]
+        fn stalled_refreshers_cost_one_gettoken_per_lease_and_never_store_late(
+            gettoken_ms in proptest::collection::vec(1u64..(3 * LEASE), 1..12),
+            tie_breaks in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..32),
+        ) {
+            let (store, tokens, fetched) = simulate(&gettoken_ms, &tie_breaks);
+            let (stored, generation, _, _) = store.token.clone().unwrap();
+            // Every fetch had its own fencing number; the newest one's token is stored.
+            proptest::prop_assert_eq!(u64::from(fetched), store.counter);
+            proptest::prop_assert_eq!(generation, store.counter);
+            proptest::prop_assert_eq!(stored, format!("tok-{generation}"));
+            // A refresh is only taken over after a full lease without an answer.
+            proptest::prop_assert!(u64::from(fetched) <= 1 + store.now / LEASE);
+            // Everyone got a token, unless a chain of stalled refreshers outlasted max_wait.
+            for t in &tokens {
+                match t {
+                    Ok(t) => proptest::prop_assert!(t.token.expose().starts_with("tok-")),
+                    Err(SharedTokenError::WaitedTooLong { waited }) => {
+                        proptest::prop_assert_eq!(*waited, SharedTokenPolicy::default().max_wait)
+                    }
+                    Err(e) => proptest::prop_assert!(false, "{e}"),
+                }
+            }
+        }
+    }
 }
