@@ -134,3 +134,37 @@ fn redis_keys_hold_no_secret_text() {
         assert!(!key.contains(CORP), "{key}");
     }
 }
+
+#[test]
+fn a_process_goes_back_to_the_shared_token_when_redis_returns() {
+    let mut redis = RedisServer::start();
+    let policy = SharedTokenPolicy {
+        store_retry: Duration::from_millis(20),
+        ..SharedTokenPolicy::default()
+    };
+    let shared = tokens(&redis, policy);
+    let (calls, gettoken) = counter();
+    redis.stop();
+    assert_eq!(
+        shared.token(gettoken.clone()).unwrap().origin,
+        TokenOrigin::Local
+    );
+    redis.restart();
+    // Past store_retry the store is asked again: it reconnects and shares a token again.
+    std::thread::sleep(Duration::from_millis(30));
+    let back = shared.token(gettoken.clone()).unwrap();
+    assert_eq!(
+        (back.origin, back.token.expose()),
+        (TokenOrigin::Refreshed, "tok-2")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A second outage warns again (once).
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(30));
+    let local = shared.token(gettoken.clone()).unwrap();
+    assert_eq!(
+        (local.origin, local.token.expose()),
+        (TokenOrigin::Local, "tok-1")
+    );
+    assert_eq!(shared.warnings(), 2);
+}

@@ -22,13 +22,25 @@ impl RedisServer {
     /// # Panics
     /// If `redis-server` is not installed or does not come up.
     pub fn start() -> RedisServer {
+        Self::start_on(None)
+    }
+
+    /// Starts a server again on the port of a stopped one (a restart after an outage).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop it first");
+        *self = Self::start_on(Some(self.port));
+    }
+
+    fn start_on(fixed: Option<u16>) -> RedisServer {
         let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let mut last = String::new();
         for _ in 0..5 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|l| l.local_addr())
-                .expect("a free loopback port")
-                .port();
+            let port = fixed.unwrap_or_else(|| {
+                TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .and_then(|l| l.local_addr())
+                    .expect("a free loopback port")
+                    .port()
+            });
             let child = Command::new(&bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
