@@ -1,5 +1,5 @@
-//! Cold start of a fleet: N worker processes ask for a token through one redis-server at
-//! the same moment, against the emulator. Reports gettoken calls, Redis round trips per
+//! Cold start of a fleet: N worker processes, started and then released together, ask for a
+//! token through one redis-server at the same moment, against the emulator. Reports gettoken calls, Redis round trips per
 //! worker and the slowest worker's wait.
 //!
 //! ```text
@@ -15,7 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::RedisServer;
-use support::fleet::{TokenLine, Worker, worker_command};
+use support::fleet::{TokenLine, Worker, start_together, worker_command};
 use support::worker::{self, Mode, WorkerArgs};
 use wecom_material_mock::{App, Endpoint, MockConfig, MockServer};
 
@@ -55,12 +55,15 @@ fn run(n: usize) {
         lease: Duration::from_secs(30),
         fallback: wecom_material_redis::Fallback::Local,
         mode: Mode::Once,
+        gate: true,
     };
     let me = std::env::current_exe().expect("this binary");
-    let started = Instant::now();
-    let workers: Vec<Worker> = (0..n)
+    // Every worker is started first and released at once: the stampede of a cold start.
+    let mut workers: Vec<Worker> = (0..n)
         .map(|_| Worker::spawn(worker_command(&args, &me, &[])))
         .collect();
+    start_together(&mut workers, Duration::from_secs(120));
+    let started = Instant::now();
     let mut lines: Vec<TokenLine> = workers
         .into_iter()
         .map(|w| {

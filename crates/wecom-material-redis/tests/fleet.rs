@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::RedisServer;
-use support::fleet::{TokenLine, Worker, worker_command};
+use support::fleet::{TokenLine, Worker, start_together, worker_command};
 use support::worker::{self, Mode, WorkerArgs};
 use wecom_material_mock::{App, Endpoint, Fault, MockConfig, MockServer};
 
@@ -40,6 +40,7 @@ fn args(redis: &RedisServer, mock: &MockServer, lease: Duration, mode: Mode) -> 
         lease,
         fallback: wecom_material_redis::Fallback::Local,
         mode,
+        gate: false,
     }
 }
 
@@ -83,8 +84,13 @@ fn count(lines: &[TokenLine], origin: &str) -> usize {
 fn a_cold_start_of_100_worker_processes_makes_exactly_one_gettoken() {
     let redis = RedisServer::start();
     let mock = mock();
-    let a = args(&redis, &mock, Duration::from_secs(30), Mode::Once);
-    let workers: Vec<Worker> = (0..100).map(|_| spawn(&a)).collect();
+    let a = WorkerArgs {
+        gate: true,
+        ..args(&redis, &mock, Duration::from_secs(30), Mode::Once)
+    };
+    // All 100 started and connected first, then released at once: a true stampede.
+    let mut workers: Vec<Worker> = (0..100).map(|_| spawn(&a)).collect();
+    start_together(&mut workers, WAIT);
     let lines = finish_all(workers);
     assert_eq!(mock.count(Endpoint::GetToken), 1);
     assert_eq!(count(&lines, "Refreshed"), 1, "{lines:?}");

@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 use super::worker::WorkerArgs;
 
+/// Starts gated workers, waits until every one is ready, then releases them all at once.
+pub fn start_together(workers: &mut [Worker], within: Duration) {
+    for w in workers.iter() {
+        w.wait_for_line(within, |l| l == "ready")
+            .unwrap_or_else(|| panic!("a worker did not start: {:?}", w.lines()));
+    }
+    for w in workers.iter_mut() {
+        w.release();
+    }
+}
+
 /// A worker process, its `FLEET` lines collected by a reader thread.
 pub struct Worker {
     child: Child,
@@ -21,9 +32,13 @@ pub fn worker_command(args: &WorkerArgs, program: &std::path::Path, extra: &[&st
     let mut cmd = Command::new(program);
     cmd.args(extra);
     args.apply(&mut cmd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if args.gate {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     cmd
 }
 
@@ -70,6 +85,13 @@ impl Worker {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// Releases a gated worker (it is waiting for a line on stdin).
+    pub fn release(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = std::io::Write::write_all(&mut stdin, b"go\n");
+        }
     }
 
     /// SIGKILL by PID.

@@ -46,6 +46,9 @@ pub struct WorkerArgs {
     pub lease: Duration,
     pub fallback: Fallback,
     pub mode: Mode,
+    /// Wait for a line on stdin before asking for a token, so that a whole fleet can be
+    /// released at the same moment (see `Worker::release`).
+    pub gate: bool,
 }
 
 const PREFIX: &str = "WECOM_FLEET_";
@@ -68,6 +71,9 @@ impl WorkerArgs {
                     Fallback::Fail => "fail",
                 },
             );
+        if self.gate {
+            cmd.env(format!("{PREFIX}GATE"), "stdin");
+        }
         match &self.mode {
             Mode::Once => cmd.env(format!("{PREFIX}MODE"), "once"),
             Mode::Loop { stop_file } => cmd
@@ -97,6 +103,7 @@ impl WorkerArgs {
                 Fallback::Local
             },
             mode,
+            gate: var("GATE").is_some(),
         })
     }
 }
@@ -179,6 +186,11 @@ pub fn run(args: &WorkerArgs) -> i32 {
         let request = credentials.build(&base);
         credentials.parse(get(&agent, request.uri())?)
     };
+    if args.gate {
+        say("ready");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
     let started = Instant::now();
     match &args.mode {
         Mode::Once => match tokens.token(gettoken) {
