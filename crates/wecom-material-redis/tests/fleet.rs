@@ -172,14 +172,14 @@ fn a_refresher_killed_mid_refresh_is_taken_over_after_its_lease() {
             times: 1,
         },
     );
-    let a = args(&redis, &mock, Duration::from_secs(2), Mode::Once);
+    let a = args(&redis, &mock, Duration::from_secs(3), Mode::Once);
     let mut refresher = spawn(&a);
     refresher
         .wait_for_line(WAIT, |l| l == "refreshing")
         .expect("the first worker refreshes");
     // Its gettoken request reaches the emulator (and takes the delay) well within this;
-    // then it dies holding the lock, fence 1, for the rest of its 2 s lease.
-    std::thread::sleep(Duration::from_millis(700));
+    // then it dies holding the lock, fence 1, for the rest of its 3 s lease.
+    std::thread::sleep(Duration::from_millis(1500));
     refresher.kill();
 
     let survivors: Vec<Worker> = (0..20).map(|_| spawn(&a)).collect();
@@ -209,16 +209,16 @@ fn a_refresher_stalled_past_its_lease_cannot_store_its_late_token() {
     mock.fault(
         Endpoint::GetToken,
         Fault::Delay {
-            delay: Duration::from_secs(4),
+            delay: Duration::from_secs(5),
             times: 1,
         },
     );
-    let a = args(&redis, &mock, Duration::from_secs(1), Mode::Once);
+    let a = args(&redis, &mock, Duration::from_secs(2), Mode::Once);
     let stalled = spawn(&a);
     stalled
         .wait_for_line(WAIT, |l| l == "refreshing")
         .expect("the first worker refreshes");
-    // A second worker waits out the 1 s lease, takes over and stores its token first.
+    // A second worker waits out the 2 s lease, takes over and stores its token first.
     let taker = spawn(&a);
     let (ok, taker_lines, err) = taker.finish(WAIT);
     assert!(ok, "{taker_lines:?} {err}");
