@@ -6,10 +6,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use wecom_material_core::{
-    Error, Generation, SharedStep, SharedToken, SharedTokenError, SharedTokenFetch,
-    SharedTokenPolicy, SharedTokenState, TokenGrant,
+    BaseUrl, Error, Generation, GetToken, SharedStep, SharedToken, SharedTokenError,
+    SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreError, TokenGrant,
 };
 
+use crate::keys::AppKeys;
 use crate::store::RedisTokenStore;
 
 /// One app's token shared by every process that uses the same store: what a blocking client
@@ -36,6 +37,18 @@ impl SharedTokens {
             seeds: RandomState::new(),
             counter: AtomicU64::new(0),
         }
+    }
+
+    /// Shares the token of the app `credentials` at `base` through the Redis server at `url`
+    /// (see [`RedisTokenStore::open`]): what a client builds from a `--token-store` URL.
+    pub fn open(
+        url: &str,
+        base: &BaseUrl,
+        credentials: &GetToken,
+        policy: SharedTokenPolicy,
+    ) -> Result<Self, StoreError> {
+        let store = RedisTokenStore::open(url, AppKeys::new(base, credentials))?;
+        Ok(Self::new(store, policy))
     }
 
     /// The store.

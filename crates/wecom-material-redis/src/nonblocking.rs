@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 use wecom_material_core::{
-    CommitReply, Error, Generation, LookupReply, SharedStep, SharedToken, SharedTokenError,
-    SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreError, TokenGrant,
+    BaseUrl, CommitReply, Error, Generation, GetToken, LookupReply, SharedStep, SharedToken,
+    SharedTokenError, SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreError,
+    TokenGrant,
 };
 
 use crate::keys::AppKeys;
@@ -220,6 +221,18 @@ impl AsyncSharedTokens {
             seeds: RandomState::new(),
             counter: AtomicU64::new(0),
         }
+    }
+
+    /// Shares the token of the app `credentials` at `base` through the Redis server at `url`
+    /// (see [`crate::RedisTokenStore::open`]).
+    pub fn open(
+        url: &str,
+        base: &BaseUrl,
+        credentials: &GetToken,
+        policy: SharedTokenPolicy,
+    ) -> Result<Self, StoreError> {
+        let store = AsyncRedisTokenStore::open(url, AppKeys::new(base, credentials))?;
+        Ok(Self::new(store, policy))
     }
 
     /// The store.

@@ -19,9 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wecom_material_core::{BaseUrl, CorpSecret, Error, GetToken, TokenGrant, TransportError};
-use wecom_material_redis::{
-    AppKeys, Fallback, RedisTokenStore, SharedToken, SharedTokenPolicy, SharedTokens,
-};
+use wecom_material_redis::{Fallback, SharedToken, SharedTokenPolicy, SharedTokens};
 
 /// What a worker does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,21 +158,18 @@ pub fn run(args: &WorkerArgs) -> i32 {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
     let base = BaseUrl::parse(&args.base_url).expect("a valid base URL");
     let credentials = GetToken::new(args.corp_id.clone(), CorpSecret::new(args.secret.clone()));
-    let store = match RedisTokenStore::open(&args.store_url, AppKeys::new(&base, &credentials)) {
-        Ok(store) => store,
+    let policy = SharedTokenPolicy {
+        lease: args.lease,
+        fallback: args.fallback,
+        ..SharedTokenPolicy::default()
+    };
+    let tokens = match SharedTokens::open(&args.store_url, &base, &credentials, policy) {
+        Ok(tokens) => tokens,
         Err(e) => {
             say(&format!("error {e}"));
             return 1;
         }
     };
-    let tokens = SharedTokens::new(
-        store,
-        SharedTokenPolicy {
-            lease: args.lease,
-            fallback: args.fallback,
-            ..SharedTokenPolicy::default()
-        },
-    );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
