@@ -69,23 +69,29 @@
 //! # States
 //!
 //! ```text
-//!  new ──> Start ──(replacing Shared(g))──> Invalidate ── on_invalidated ──┐
-//!            │ store marked down (fallback Local) ─────────────────────────│──> Local
-//!            ▼                                                             ▼
-//!        ┌─> Lookup ── Ready ──────────────────────────────────────────────────> Done(Ok)
-//!        │     │ Wait{retry_in}: backoff (jittered, ≤ retry_in, budget max_wait)
-//!        └─ SleepFor                       budget spent ──────> Done(Err(WaitedTooLong))
-//!              │ Refresh{fence}
-//!              ▼
-//!          FetchToken{Some(fence)} ── ok ──> Commit ── Stored ─────────> Done(Ok Refreshed)
-//!              │                                 └─ Superseded ───────> Done(Ok stored/own)
-//!              │ error ──> Fail{fence} ──> Done(Err(Fetch)) (or the old token, if valid)
+//!                     ┌──────────────────── Start ──────────────────────┐
+//!   replacing(Shared(g))       new / replacing(Local(g))   store left alone after a
+//!                     ▼            │ (own token g dropped)   failure (fallback Local)
+//!              Invalidate{g}       │                                     ▼
+//!                     │ on_invalidated                                 Local
+//!                     └──────────> Lookup ◀───────────────────────┐
+//!                                    │ on_lookup                  │
+//!          Done(Ok Shared) ◀─ Ready ─┼─ Wait ──> SleepFor(backoff)┘
+//!                                    │          (max_wait spent: Done(Err(WaitedTooLong)))
+//!                                    ▼
+//!                       Refresh{fence}: FetchToken{Some(fence)}
+//!               on_fetched Ok ┌──────┴───────┐ on_fetched Err
+//!                             ▼              ▼
+//!                          Commit        Fail{fence} ──> Done(Err(Fetch))
+//!     Stored ──> Done(Ok Refreshed)      (refreshing ahead: Done(Ok the old token))
+//!     Superseded ──> Done(Ok the stored token, or this one as Unstored)
 //!
-//!  any store error ──> fallback Fail: Done(Err(Store))
-//!                  └─> fallback Local: Warn (once) ──> Local
-//!  Local: own token valid ──> Done(Ok Local)
-//!         else FetchToken{None} ── ok ──> Done(Ok Local) (kept in SharedTokenState)
-//!                                └ error ──> Done(Err(Fetch))
+//!   Local: own token valid ──> Done(Ok Local)
+//!          else FetchToken{None} ── Ok ──> Done(Ok Local) (kept in SharedTokenState)
+//!                                └─ Err ─> Done(Err(Fetch))
+//!   store error on Lookup / Invalidate: fallback Local ──> Warn (once an outage) ──> Local
+//!                                       fallback Fail  ──> Done(Err(Store))
+//!   store error on Commit: Done(Ok this token, Unstored); on Fail: Done(what Fail gives)
 //! ```
 //!
 //! A store error after this process fetched a token (COMMIT failed) still returns that token:
