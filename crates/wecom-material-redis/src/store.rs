@@ -13,23 +13,57 @@ use crate::scripts;
 /// Default timeout for connecting to Redis and for each reply.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `url` with any password (or whole user-info) replaced by `***`, for messages.
+/// `url` with any password replaced by `***`, for messages: the user-info of the authority
+/// and the `pass` / `password` query parameters (unix socket URLs).
 ///
 /// ```
 /// use wecom_material_redis::redact_url;
 /// assert_eq!(redact_url("redis://:hunter2@cache:6379/0"), "redis://***@cache:6379/0");
+/// assert_eq!(
+///     redact_url("redis+unix:///run/redis.sock?db=1&pass=hunter2"),
+///     "redis+unix:///run/redis.sock?db=1&pass=***"
+/// );
 /// assert_eq!(redact_url("redis+unix:///run/redis.sock"), "redis+unix:///run/redis.sock");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<unparsable store URL>".to_owned();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let mut out = format!("{scheme}://");
     match authority.rfind('@') {
-        Some(at) => format!("{scheme}://***{}{tail}", &authority[at..]),
-        None => url.to_owned(),
+        Some(at) => {
+            out.push_str("***");
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
     }
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key == "pass" || key == "password" => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }
 
 /// The four scripts, hashed once.

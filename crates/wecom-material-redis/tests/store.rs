@@ -178,3 +178,47 @@ fn an_unreachable_store_is_a_typed_error_without_the_password() {
     );
     assert!(RedisTokenStore::open("not a url", keys()).is_err());
 }
+
+#[test]
+fn password_and_unix_socket_urls_work_and_a_wrong_password_is_not_echoed() {
+    let dir = std::env::temp_dir().join(format!("wecom-redis-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("redis.sock");
+    let socket_text = socket.to_str().unwrap().to_owned();
+    let redis = RedisServer::start_with(&[
+        "--requirepass",
+        "pw-RIGHT-one",
+        "--unixsocket",
+        &socket_text,
+    ]);
+    let tcp = format!("redis://:pw-RIGHT-one@127.0.0.1:{}", redis.port());
+    let store = RedisTokenStore::open(&tcp, keys()).unwrap();
+    assert_eq!(refresh(&store).0, 1);
+    assert_eq!(
+        store.url(),
+        format!("redis://***@127.0.0.1:{}", redis.port())
+    );
+
+    let unix = format!("redis+unix://{socket_text}?pass=pw-RIGHT-one");
+    let over_socket = RedisTokenStore::open(&unix, keys()).unwrap();
+    assert_eq!(
+        over_socket.url(),
+        format!("redis+unix://{socket_text}?pass=***")
+    );
+    assert!(matches!(
+        over_socket.lookup(LEASE).unwrap(),
+        LookupReply::Wait { .. }
+    ));
+
+    let wrong = format!("redis://:pw-WRONG-one@127.0.0.1:{}", redis.port());
+    let err = RedisTokenStore::open(&wrong, keys())
+        .unwrap()
+        .lookup(LEASE)
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains("pw-WRONG-one") && !text.contains("pw-RIGHT-one"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,16 +22,22 @@ impl RedisServer {
     /// # Panics
     /// If `redis-server` is not installed or does not come up.
     pub fn start() -> RedisServer {
-        Self::start_on(None)
+        Self::start_on(None, &[])
+    }
+
+    /// Starts a server with extra arguments (e.g. `--requirepass`, `--unixsocket`). The
+    /// test's own [`RedisServer::connection`] only works without a password.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::start_on(None, extra)
     }
 
     /// Starts a server again on the port of a stopped one (a restart after an outage).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
-        *self = Self::start_on(Some(self.port));
+        *self = Self::start_on(Some(self.port), &[]);
     }
 
-    fn start_on(fixed: Option<u16>) -> RedisServer {
+    fn start_on(fixed: Option<u16>, extra: &[&str]) -> RedisServer {
         let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let mut last = String::new();
         for _ in 0..5 {
@@ -45,6 +51,7 @@ impl RedisServer {
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--protected-mode", "no", "--loglevel", "warning"])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -71,10 +78,13 @@ impl RedisServer {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false; // exited: the port was taken
             }
-            if let Ok(mut conn) = redis::Client::open(self.url()).and_then(|c| c.get_connection())
-                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-            {
-                return true;
+            if let Ok(mut conn) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+                // Any answer will do: with a password, PING answers NOAUTH.
+                match redis::cmd("PING").query::<String>(&mut conn) {
+                    Ok(_) => return true,
+                    Err(e) if e.kind() != redis::ErrorKind::Io => return true,
+                    Err(_) => {}
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
