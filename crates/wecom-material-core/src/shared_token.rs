@@ -17,9 +17,11 @@
 //!   with a *fencing number* and a lease ([`LookupReply::Refresh`], also handed out ahead of
 //!   expiry while the old token still serves, see `current`); or "another process refreshes (or
 //!   a failed refresh cools down), look again within N ms" ([`LookupReply::Wait`]).
-//! * **COMMIT**(fence, grant) → [`CommitReply`]: stores the token only if `fence` is still the
-//!   newest fencing number handed out and the token does not shorten a valid stored one; then
-//!   releases the lock.
+//! * **COMMIT**(fence, grant) → [`CommitReply`]: releases the lock; stores the token only if
+//!   `fence` is still the newest fencing number handed out and the valid stored token, if
+//!   any, is another one that does not outlive it. (WeCom answers the same token until it
+//!   expires: a refresh ahead that gets the stored token back keeps it and stops refreshing
+//!   it ahead.)
 //! * **INVALIDATE**(generation): deletes the stored token only if it is still of that
 //!   generation (WeCom rejected it). A slow process holding an old token never evicts a newer
 //!   one.
@@ -827,8 +829,19 @@ mod tests {
         fn commit(&mut self, fence: u64, grant: &TokenGrant) -> Result<CommitReply, StoreError> {
             self.check("commit")?;
             let life = grant.expires_in.as_millis() as u64;
-            let longer = self.valid().is_some_and(|t| t.2 > self.now + life);
-            if fence != self.counter || longer {
+            if self.lock.is_some_and(|l| l.0 == fence && !l.2) {
+                self.lock = None;
+            }
+            // The stored token is kept if it is this very token or outlives it; it is then
+            // no longer refreshed ahead.
+            let keep = self
+                .valid()
+                .is_some_and(|t| t.0 == grant.token.expose() || t.2 > self.now + life);
+            if fence == self.counter && keep {
+                let t = self.token.as_mut().unwrap();
+                t.3 = t.2;
+            }
+            if fence != self.counter || keep {
                 return Ok(CommitReply::Superseded {
                     current: self.valid().map(|t| self.grant(&t)),
                 });
@@ -839,9 +852,6 @@ mod tests {
                 self.now + life,
                 self.now + life - MARGIN.min(life / 2),
             ));
-            if self.lock.is_some_and(|l| l.0 == fence) {
-                self.lock = None;
-            }
             Ok(CommitReply::Stored { generation: fence })
         }
 
@@ -1126,6 +1136,28 @@ mod tests {
         let got = b.run(fetch(3), &mut store, || unreachable!()).unwrap();
         assert_eq!(got.token.expose(), "old");
         assert!(b.sleeps.is_empty());
+    }
+
+    #[test]
+    fn a_refresh_ahead_answered_with_the_same_token_refreshes_no_more() {
+        let mut store = ScriptedStore::default();
+        let mut a = Process::new();
+        a.run(fetch(1), &mut store, || Ok(grant("same"))).unwrap();
+        store.now = 7_200_000 - MARGIN + 1;
+        // WeCom answers the token it already gave: kept, and no further refresh ahead.
+        let got = a.run(fetch(2), &mut store, || Ok(grant("same"))).unwrap();
+        assert_eq!(
+            (got.token.expose(), got.origin, got.generation),
+            ("same", TokenOrigin::Shared, Generation::Shared(1))
+        );
+        assert!(store.lock.is_none());
+        for seed in 3..6 {
+            let got = a
+                .run(fetch(seed), &mut store, || panic!("no more gettoken"))
+                .unwrap();
+            assert_eq!(got.token.expose(), "same");
+        }
+        assert_eq!(a.fetches, 2);
     }
 
     #[test]

@@ -47,9 +47,12 @@ return {'refresh', fence, tonumber(ARGV[1])}
 );
 
 /// COMMIT(fence, token, lifetime_ms, margin_ms) → `{'stored', gen}` |
-/// `{'superseded'[, token, gen, expires_in_ms]}`. Stores only if `fence` is the newest
-/// fencing number and the token does not shorten a valid stored one; releases the lock if it
-/// is still this refresher's.
+/// `{'superseded'[, token, gen, expires_in_ms]}`. Releases the lock if it is still this
+/// refresher's. Stores only if `fence` is the newest fencing number and the stored valid
+/// token (if any) is another one that does not outlive it. WeCom answers the same token
+/// until it expires: a refresh ahead that gets the stored token back (or one expiring
+/// sooner) keeps the stored one and stops refreshing it ahead (`ref` = `exp`), so the margin
+/// costs at most one extra gettoken per token.
 pub(crate) const COMMIT: &str = concat!(
     prelude!(),
     r#"
@@ -60,7 +63,10 @@ local exp = now + life
 if redis.call('GET', KEYS[2]) == 'r:' .. ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
-if newest ~= fence or (valid and tonumber(tok[3]) > exp) then
+if newest == fence and valid and (tok[1] == ARGV[2] or tonumber(tok[3]) > exp) then
+  redis.call('HSET', KEYS[1], 'ref', tok[3])
+end
+if newest ~= fence or (valid and (tok[1] == ARGV[2] or tonumber(tok[3]) > exp)) then
   if valid then
     return {'superseded', tok[1], tonumber(tok[2]), tonumber(tok[3]) - now}
   end

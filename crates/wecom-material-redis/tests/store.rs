@@ -164,6 +164,44 @@ fn refresh_ahead_serves_the_old_token_while_one_process_refreshes() {
 }
 
 #[test]
+fn a_refresh_ahead_that_gets_the_same_token_back_stops_refreshing_it_ahead() {
+    let redis = RedisServer::start();
+    let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
+    let (f1, _) = refresh(&store);
+    store.commit(f1, &grant("same", 7200), MARGIN).unwrap();
+    let mut conn = redis.connection();
+    let _: () = redis::cmd("HSET")
+        .arg(keys().token())
+        .arg("ref")
+        .arg(0)
+        .query(&mut conn)
+        .unwrap();
+    // WeCom answers the token it already gave, with what remains of its life.
+    let (f2, _) = refresh(&store);
+    let CommitReply::Superseded {
+        current: Some(kept),
+    } = store.commit(f2, &grant("same", 7100), MARGIN).unwrap()
+    else {
+        panic!("the stored token is kept");
+    };
+    assert_eq!((kept.token.expose(), kept.generation), ("same", 1));
+    // No further refresh ahead of this token: everyone is served until it expires.
+    for _ in 0..3 {
+        assert!(matches!(
+            store.lookup(LEASE).unwrap(),
+            LookupReply::Ready(_)
+        ));
+    }
+    let (exp, refresh_at): (u64, u64) = redis::cmd("HMGET")
+        .arg(keys().token())
+        .arg("exp")
+        .arg("ref")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(exp, refresh_at);
+}
+
+#[test]
 fn an_unreachable_store_is_a_typed_error_without_the_password() {
     let mut redis = RedisServer::start();
     let url = format!("redis://:pw-SECRET@127.0.0.1:{}", redis.port());
