@@ -21,6 +21,7 @@ pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod secret;
+pub mod shared_token;
 pub mod task;
 pub mod token_cache;
 pub mod transfer;
@@ -46,6 +47,10 @@ pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
+pub use shared_token::{
+    CommitReply, Fallback, Generation, LookupReply, SharedStep, SharedToken, SharedTokenError,
+    SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreError, StoredGrant, TokenOrigin,
+};
 pub use task::{
     Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
     PayloadMeter, Task, Upload, UploadInput, UploadPlan,

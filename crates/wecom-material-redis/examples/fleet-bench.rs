@@ -1,0 +1,91 @@
+//! Cold start of a fleet: N worker processes, started and then released together, ask for a
+//! token through one redis-server at the same moment, against the emulator. Reports gettoken calls, Redis round trips per
+//! worker and the slowest worker's wait.
+//!
+//! ```text
+//! cargo run --release -p wecom-material-redis --example fleet-bench -- 10 100
+//! ```
+//!
+//! Needs `redis-server` on PATH (`scripts/ensure-redis`). Each worker is this binary run
+//! again with `WECOM_FLEET_*` set (see `tests/support/worker.rs`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::RedisServer;
+use support::fleet::{TokenLine, Worker, start_together, worker_command};
+use support::worker::{self, Mode, WorkerArgs};
+use wecom_material_mock::{App, Endpoint, MockConfig, MockServer};
+
+fn main() {
+    if let Some(args) = WorkerArgs::from_env() {
+        std::process::exit(worker::run(&args));
+    }
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("worker counts, e.g. `10 100`"))
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10, 100]
+    } else {
+        sizes
+    };
+    println!(
+        "{:>7}  {:>8}  {:>22}  {:>22}  {:>14}",
+        "workers", "gettoken", "round trips/worker", "wait ms (median/max)", "all served ms"
+    );
+    for n in sizes {
+        run(n);
+    }
+}
+
+fn run(n: usize) {
+    let redis = RedisServer::start();
+    let mock = MockServer::start(MockConfig {
+        apps: vec![App::new("ww-bench", "bench-secret")],
+        ..MockConfig::default()
+    });
+    let args = WorkerArgs {
+        store_url: redis.url(),
+        base_url: mock.base_url(),
+        corp_id: "ww-bench".into(),
+        secret: "bench-secret".into(),
+        lease: Duration::from_secs(30),
+        fallback: wecom_material_redis::Fallback::Local,
+        mode: Mode::Once,
+        gate: true,
+    };
+    let me = std::env::current_exe().expect("this binary");
+    // Every worker is started first and released at once: the stampede of a cold start.
+    let mut workers: Vec<Worker> = (0..n)
+        .map(|_| Worker::spawn(worker_command(&args, &me, &[])))
+        .collect();
+    start_together(&mut workers, Duration::from_secs(120));
+    let started = Instant::now();
+    let mut lines: Vec<TokenLine> = workers
+        .into_iter()
+        .map(|w| {
+            let (ok, out, stderr) = w.finish(Duration::from_secs(300));
+            assert!(ok, "worker failed: {out:?} {stderr}");
+            out.iter()
+                .find_map(|l| TokenLine::parse(l))
+                .expect("a token line")
+        })
+        .collect();
+    let all_served = started.elapsed();
+    lines.sort_by_key(|l| l.elapsed_ms);
+    let trips: Vec<u64> = lines.iter().map(|l| l.trips).collect();
+    let mean = trips.iter().sum::<u64>() as f64 / n as f64;
+    let max_trips = trips.iter().max().copied().unwrap_or(0);
+    let median = lines[n / 2].elapsed_ms;
+    let slowest = lines[n - 1].elapsed_ms;
+    println!(
+        "{n:>7}  {:>8}  {:>22}  {:>22}  {:>14}",
+        mock.count(Endpoint::GetToken),
+        format!("{mean:.1} mean, {max_trips} max"),
+        format!("{median} / {slowest}"),
+        all_served.as_millis()
+    );
+}

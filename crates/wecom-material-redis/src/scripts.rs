@@ -1,0 +1,236 @@
+//! The four Lua scripts and the parsing of their replies.
+//!
+//! Every script reads the time from Redis (`TIME`) and answers durations as "milliseconds
+//! from now", so the clocks of the hosts running the workers never matter. `KEYS` are always
+//! the app's token record, lock and fencing counter (one hash tag, so one Cluster slot).
+
+use std::time::Duration;
+
+use redis::Value;
+use wecom_material_core::{AccessToken, CommitReply, LookupReply, StoreError, StoredGrant};
+
+/// Shared prelude: the server's time in milliseconds, and the stored token if still valid.
+macro_rules! prelude {
+    () => {
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tok = redis.call('HMGET', KEYS[1], 'token', 'gen', 'exp', 'ref')
+local valid = tok[1] and tok[3] and tonumber(tok[3]) > now
+"#
+    };
+}
+
+/// LOOKUP(lease_ms) → `{'ready', token, gen, expires_in_ms}` |
+/// `{'refresh', fence, lease_ms[, token, gen, expires_in_ms]}` | `{'wait', ttl_ms, cooling}`.
+pub(crate) const LOOKUP: &str = concat!(
+    prelude!(),
+    r#"
+local lock = redis.call('GET', KEYS[2])
+if valid and (now < tonumber(tok[4]) or lock) then
+  return {'ready', tok[1], tonumber(tok[2]), tonumber(tok[3]) - now}
+end
+if (not valid) and lock then
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl < 0 then ttl = 0 end
+  local cooling = 0
+  if string.sub(lock, 1, 2) == 'c:' then cooling = 1 end
+  return {'wait', ttl, cooling}
+end
+local fence = redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[2], 'r:' .. fence, 'PX', ARGV[1])
+if valid then
+  return {'refresh', fence, tonumber(ARGV[1]), tok[1], tonumber(tok[2]), tonumber(tok[3]) - now}
+end
+return {'refresh', fence, tonumber(ARGV[1])}
+"#
+);
+
+/// COMMIT(fence, token, lifetime_ms, margin_ms) → `{'stored', gen}` |
+/// `{'superseded'[, token, gen, expires_in_ms]}`. Releases the lock if it is still this
+/// refresher's. Stores only if `fence` is the newest fencing number and the stored valid
+/// token (if any) is another one that does not outlive it. WeCom answers the same token
+/// until it expires: a refresh ahead that gets the stored token back (or one expiring
+/// sooner) keeps the stored one and stops refreshing it ahead (`ref` = `exp`), so the margin
+/// costs at most one extra gettoken per token.
+pub(crate) const COMMIT: &str = concat!(
+    prelude!(),
+    r#"
+local fence = tonumber(ARGV[1])
+local newest = tonumber(redis.call('GET', KEYS[3]) or '0')
+local life = tonumber(ARGV[3])
+local exp = now + life
+if redis.call('GET', KEYS[2]) == 'r:' .. ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+if newest == fence and valid and (tok[1] == ARGV[2] or tonumber(tok[3]) > exp) then
+  redis.call('HSET', KEYS[1], 'ref', tok[3])
+end
+if newest ~= fence or (valid and (tok[1] == ARGV[2] or tonumber(tok[3]) > exp)) then
+  if valid then
+    return {'superseded', tok[1], tonumber(tok[2]), tonumber(tok[3]) - now}
+  end
+  return {'superseded'}
+end
+local margin = math.min(tonumber(ARGV[4]), math.floor(life / 2))
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'token', ARGV[2], 'gen', ARGV[1], 'exp', exp, 'ref', exp - margin)
+redis.call('PEXPIREAT', KEYS[1], exp)
+return {'stored', fence}
+"#
+);
+
+/// INVALIDATE(gen) → 1 if the stored token was of `gen` and is deleted, else 0.
+pub(crate) const INVALIDATE: &str = r#"
+if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+/// FAIL(fence, cooldown_ms) → 1 if `fence` is the newest and the lock became a cool-down.
+pub(crate) const FAIL: &str = r#"
+if tonumber(redis.call('GET', KEYS[3]) or '0') == tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], 'c:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+fn bad(what: &str) -> StoreError {
+    StoreError::new(format!("unexpected script reply ({what})"))
+}
+
+fn int(v: &Value) -> Result<u64, StoreError> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| bad("negative number")),
+        _ => Err(bad("not a number")),
+    }
+}
+
+fn text(v: &Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|_| bad("not UTF-8")),
+        Value::SimpleString(s) => Ok(s.clone()),
+        _ => Err(bad("not a string")),
+    }
+}
+
+fn array(v: Value) -> Result<(String, Vec<Value>), StoreError> {
+    let Value::Array(items) = v else {
+        return Err(bad("not an array"));
+    };
+    let tag = text(items.first().ok_or_else(|| bad("empty"))?)?;
+    Ok((tag, items))
+}
+
+fn grant(items: &[Value]) -> Result<Option<StoredGrant>, StoreError> {
+    match items {
+        [] => Ok(None),
+        [token, generation, expires_in] => Ok(Some(StoredGrant {
+            token: AccessToken::new(text(token)?),
+            generation: int(generation)?,
+            expires_in: Duration::from_millis(int(expires_in)?),
+        })),
+        _ => Err(bad("token fields")),
+    }
+}
+
+pub(crate) fn parse_lookup(v: Value) -> Result<LookupReply, StoreError> {
+    let (tag, items) = array(v)?;
+    match (tag.as_str(), &items[1..]) {
+        ("ready", rest) => grant(rest)?
+            .map(LookupReply::Ready)
+            .ok_or_else(|| bad("ready")),
+        ("refresh", [fence, lease, rest @ ..]) => Ok(LookupReply::Refresh {
+            fence: int(fence)?,
+            lease: Duration::from_millis(int(lease)?),
+            current: grant(rest)?,
+        }),
+        ("wait", [ttl, cooling]) => Ok(LookupReply::Wait {
+            retry_in: Duration::from_millis(int(ttl)?),
+            cooling_down: int(cooling)? == 1,
+        }),
+        _ => Err(bad("lookup")),
+    }
+}
+
+pub(crate) fn parse_commit(v: Value) -> Result<CommitReply, StoreError> {
+    let (tag, items) = array(v)?;
+    match (tag.as_str(), &items[1..]) {
+        ("stored", [generation]) => Ok(CommitReply::Stored {
+            generation: int(generation)?,
+        }),
+        ("superseded", rest) => Ok(CommitReply::Superseded {
+            current: grant(rest)?,
+        }),
+        _ => Err(bad("commit")),
+    }
+}
+
+pub(crate) fn parse_flag(v: Value) -> Result<bool, StoreError> {
+    Ok(int(&v)? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn replies_parse_and_malformed_ones_are_typed_errors() {
+        let ready = Value::Array(vec![
+            bulk("ready"),
+            bulk("tok"),
+            Value::Int(3),
+            Value::Int(1500),
+        ]);
+        assert_eq!(
+            parse_lookup(ready).unwrap(),
+            LookupReply::Ready(StoredGrant {
+                token: AccessToken::new("tok"),
+                generation: 3,
+                expires_in: Duration::from_millis(1500)
+            })
+        );
+        let refresh = Value::Array(vec![bulk("refresh"), Value::Int(4), Value::Int(30000)]);
+        assert_eq!(
+            parse_lookup(refresh).unwrap(),
+            LookupReply::Refresh {
+                fence: 4,
+                lease: Duration::from_secs(30),
+                current: None
+            }
+        );
+        let wait = Value::Array(vec![bulk("wait"), Value::Int(250), Value::Int(1)]);
+        assert_eq!(
+            parse_lookup(wait).unwrap(),
+            LookupReply::Wait {
+                retry_in: Duration::from_millis(250),
+                cooling_down: true
+            }
+        );
+        let stored = Value::Array(vec![bulk("stored"), Value::Int(9)]);
+        assert_eq!(
+            parse_commit(stored).unwrap(),
+            CommitReply::Stored { generation: 9 }
+        );
+        for junk in [
+            Value::Nil,
+            Value::Array(vec![]),
+            Value::Array(vec![bulk("ready"), bulk("tok")]),
+            Value::Array(vec![bulk("wait"), Value::Int(-5), Value::Int(0)]),
+            Value::Array(vec![bulk("what")]),
+        ] {
+            let err = parse_lookup(junk).unwrap_err();
+            assert!(
+                err.message().starts_with("unexpected script reply"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The blocking store: the four scripts over one synchronous Redis connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::{ConnectionLike, Script, Value};
+use wecom_material_core::{CommitReply, LookupReply, StoreError, TokenGrant};
+
+use crate::keys::AppKeys;
+use crate::scripts;
+
+/// Default timeout for connecting to Redis and for each reply.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `url` with any password replaced by `***`, for messages: the user-info of the authority
+/// and the `pass` / `password` query parameters (unix socket URLs).
+///
+/// ```
+/// use wecom_material_redis::redact_url;
+/// assert_eq!(redact_url("redis://:hunter2@cache:6379/0"), "redis://***@cache:6379/0");
+/// assert_eq!(
+///     redact_url("redis+unix:///run/redis.sock?db=1&pass=hunter2"),
+///     "redis+unix:///run/redis.sock?db=1&pass=***"
+/// );
+/// assert_eq!(redact_url("redis+unix:///run/redis.sock"), "redis+unix:///run/redis.sock");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable store URL>".to_owned();
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let mut out = format!("{scheme}://");
+    match authority.rfind('@') {
+        Some(at) => {
+            out.push_str("***");
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key == "pass" || key == "password" => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// The four scripts, hashed once.
+pub(crate) struct Scripts {
+    pub(crate) lookup: Script,
+    pub(crate) commit: Script,
+    pub(crate) invalidate: Script,
+    pub(crate) fail: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Self {
+            lookup: Script::new(scripts::LOOKUP),
+            commit: Script::new(scripts::COMMIT),
+            invalidate: Script::new(scripts::INVALIDATE),
+            fail: Script::new(scripts::FAIL),
+        }
+    }
+}
+
+/// The duration in whole milliseconds, at least 1 (Redis refuses `PX 0`).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+type Connect = Box<dyn Fn() -> redis::RedisResult<Box<dyn ConnectionLike + Send>> + Send + Sync>;
+
+/// A shared token store for one app on Redis, used from blocking code.
+///
+/// It opens its connection on first use and again after any failure; one connection serves
+/// the whole process (calls take turns on it: each is one short script). `Debug` shows the
+/// URL without its password.
+pub struct RedisTokenStore {
+    connect: Connect,
+    conn: Mutex<Option<Box<dyn ConnectionLike + Send>>>,
+    keys: AppKeys,
+    scripts: Scripts,
+    url: String,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RedisTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokenStore")
+            .field("url", &self.url)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts the requests a connection sends (one per round trip).
+struct Counted {
+    inner: Box<dyn ConnectionLike + Send>,
+    trips: Arc<AtomicU64>,
+}
+
+impl ConnectionLike for Counted {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<Value> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<Value>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        self.inner.req_packed_commands(cmd, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+
+    fn check_connection(&mut self) -> bool {
+        self.inner.check_connection()
+    }
+
+    fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+}
+
+impl RedisTokenStore {
+    /// A store at `url` (`redis://[:PASSWORD@]HOST:PORT[/DB]`, `rediss://…` with the `tls`
+    /// feature, `redis+unix:///path/to/socket`) for the app of `keys`, with
+    /// [`DEFAULT_STORE_TIMEOUT`]. Nothing is connected yet: a bad URL fails here, an
+    /// unreachable server on first use.
+    pub fn open(url: &str, keys: AppKeys) -> Result<Self, StoreError> {
+        Self::open_with_timeout(url, keys, DEFAULT_STORE_TIMEOUT)
+    }
+
+    /// As [`RedisTokenStore::open`], with `timeout` for connecting and for each reply.
+    pub fn open_with_timeout(
+        url: &str,
+        keys: AppKeys,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::new(format!("{shown}: bad store URL ({:?})", e.kind())))?;
+        let connect: Connect = Box::new(move || {
+            let conn = client.get_connection_with_timeout(timeout)?;
+            conn.set_read_timeout(Some(timeout))?;
+            conn.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(conn) as Box<dyn ConnectionLike + Send>)
+        });
+        Ok(Self::with_connector(shown, keys, connect))
+    }
+
+    /// A store on a Redis Cluster reached through any of `urls` (feature `cluster`). The
+    /// app's keys share one hash tag, so every script runs on one node.
+    #[cfg(feature = "cluster")]
+    pub fn open_cluster(
+        urls: &[&str],
+        keys: AppKeys,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let shown = urls
+            .iter()
+            .map(|u| redact_url(u))
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(|e| StoreError::new(format!("{shown}: bad store URL ({:?})", e.kind())))?;
+        let connect: Connect = Box::new(move || {
+            Ok(Box::new(client.get_connection()?) as Box<dyn ConnectionLike + Send>)
+        });
+        Ok(Self::with_connector(shown, keys, connect))
+    }
+
+    fn with_connector(url: String, keys: AppKeys, connect: Connect) -> Self {
+        Self {
+            connect,
+            conn: Mutex::new(None),
+            keys,
+            scripts: Scripts::new(),
+            url,
+            round_trips: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The store's URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The app's keys.
+    pub fn keys(&self) -> &AppKeys {
+        &self.keys
+    }
+
+    /// Requests sent to Redis so far by this store (one per round trip; a script's first use
+    /// on a server costs two more: the refused `EVALSHA` and `SCRIPT LOAD`).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn run<T>(
+        &self,
+        invoke: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
+        parse: impl FnOnce(Value) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let conn = (self.connect)().map_err(|e| self.error(&e))?;
+            *slot = Some(Box::new(Counted {
+                inner: conn,
+                trips: self.round_trips.clone(),
+            }));
+        }
+        let conn = slot.as_mut().expect("connected above");
+        match invoke(conn.as_mut()) {
+            Ok(value) => parse(value),
+            Err(e) => {
+                // Reconnect next time: the connection may be broken or out of step.
+                *slot = None;
+                Err(self.error(&e))
+            }
+        }
+    }
+
+    fn error(&self, e: &redis::RedisError) -> StoreError {
+        // A RedisError's text never holds the password (the URL is not part of it).
+        StoreError::new(format!("{}: {e}", self.url))
+    }
+
+    /// LOOKUP: the valid token, or "refresh, with this fencing number" (taking the lock for
+    /// `lease`), or "wait".
+    pub fn lookup(&self, lease: Duration) -> Result<LookupReply, StoreError> {
+        let mut inv = self.scripts.lookup.prepare_invoke();
+        inv.key(self.keys.token())
+            .key(self.keys.lock())
+            .key(self.keys.fence())
+            .arg(millis(lease));
+        self.run(|c| inv.invoke(c), scripts::parse_lookup)
+    }
+
+    /// COMMIT: stores `grant` if `fence` is still the newest fencing number and it does not
+    /// shorten a valid stored token; refreshes ahead `margin` before expiry (at most half the
+    /// lifetime).
+    pub fn commit(
+        &self,
+        fence: u64,
+        grant: &TokenGrant,
+        margin: Duration,
+    ) -> Result<CommitReply, StoreError> {
+        let mut inv = self.scripts.commit.prepare_invoke();
+        inv.key(self.keys.token())
+            .key(self.keys.lock())
+            .key(self.keys.fence())
+            .arg(fence)
+            .arg(grant.token.expose())
+            .arg(millis(grant.expires_in))
+            .arg(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
+        self.run(|c| inv.invoke(c), scripts::parse_commit)
+    }
+
+    /// INVALIDATE: deletes the stored token if it is of `generation`; says whether it did.
+    pub fn invalidate(&self, generation: u64) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.invalidate.prepare_invoke();
+        inv.key(self.keys.token())
+            .key(self.keys.lock())
+            .key(self.keys.fence())
+            .arg(generation);
+        self.run(|c| inv.invoke(c), scripts::parse_flag)
+    }
+
+    /// FAIL: turns the lock of `fence` into a cool-down of `cooldown`, if `fence` is still the
+    /// newest; says whether it did.
+    pub fn fail(&self, fence: u64, cooldown: Duration) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.fail.prepare_invoke();
+        inv.key(self.keys.token())
+            .key(self.keys.lock())
+            .key(self.keys.fence())
+            .arg(fence)
+            .arg(millis(cooldown));
+        self.run(|c| inv.invoke(c), scripts::parse_flag)
+    }
+}
