@@ -84,10 +84,11 @@ impl TransferBar {
         if self.summary && moved + resumed_at > MIN_BAR_BYTES {
             let line = summary(&self.label, moved, resumed_at, self.started.elapsed());
             match &self.group {
-                Some(group) => {
+                // Above the other bars; a hidden group (no terminal) would drop the line.
+                Some(group) if self.enabled => {
                     let _ = group.println(line);
                 }
-                None => eprintln!("{line}"),
+                _ => eprintln!("{line}"),
             }
         }
     }

@@ -496,3 +496,25 @@ fn manpage_writes_pages_that_render() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn several_large_uploads_each_end_with_a_summary_on_stderr() {
+    let w = World::new("multisummary");
+    let a = arg(&w.file("a.bin", &support::pattern(1_572_864)));
+    let b = arg(&w.file("b.bin", &support::pattern(1_572_864)));
+    let run = w.run(["upload", "file", &a, &b]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    for path in [&a, &b] {
+        assert!(
+            run.stderr.contains(&format!("upload {path}: 1.50 MiB in ")),
+            "{}",
+            run.stderr
+        );
+    }
+    // --quiet drops them; the results stay.
+    let run = w.run(["-q", "upload", "file", &a, &b]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+}
