@@ -30,7 +30,8 @@ pub(crate) struct Cli {
     /// ~/.cache/wecom-material/tokens.json].
     #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
     pub(crate) token_cache: Option<PathBuf>,
-    /// Print results as JSON on stdout (one object per command).
+    /// Print results as JSON on stdout: one object per command (one per line for several
+    /// files or ids); a failure prints {"error","errcode","exit"}.
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// Log each request on stderr (secrets masked).
