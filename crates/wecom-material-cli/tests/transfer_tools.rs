@@ -518,3 +518,40 @@ fn several_large_uploads_each_end_with_a_summary_on_stderr() {
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn jobs_1_uploads_one_file_after_the_other() {
+    let w = World::new("jobs1");
+    let paths: Vec<String> = [100, 200, 300]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| arg(&w.file(&format!("f{i}.txt"), &support::pattern(*n))))
+        .collect();
+    // The first upload is held back; the emulator records a request when it has answered, so
+    // a second upload sent alongside it would be recorded before it.
+    w.mock.fault(
+        Endpoint::Upload,
+        Fault::Delay {
+            delay: Duration::from_millis(300),
+            times: 1,
+        },
+    );
+    let run = w.run(
+        ["--json", "upload", "file", "--jobs", "1"]
+            .into_iter()
+            .map(String::from)
+            .chain(paths.iter().cloned()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sizes: Vec<u64> = w
+        .mock
+        .requests_to(Endpoint::Upload)
+        .iter()
+        .map(|r| r.body_len)
+        .collect();
+    assert_eq!(sizes.len(), 3);
+    assert!(
+        sizes.windows(2).all(|p| p[0] < p[1]),
+        "sent out of order: {sizes:?}"
+    );
+}
