@@ -112,6 +112,10 @@ impl fmt::Display for Failure {
                 size,
                 max,
             })) => too_large(*media_type, *size, *max),
+            // The CLI lowercases --md5 first: the case is never what is wrong.
+            Failure::Wecom(Error::Invalid(Invalid::BadMd5 { len })) => {
+                format!("--md5 must be 32 hex digits, in either case (got {len} characters)")
+            }
             Failure::Wecom(e) => match e.errcode() {
                 Some(code) => {
                     let mut line = format!("WeCom errcode {} ({})", code.code(), code.meaning());

@@ -555,3 +555,33 @@ fn jobs_1_uploads_one_file_after_the_other() {
         "sent out of order: {sizes:?}"
     );
 }
+
+#[test]
+fn a_bad_md5_is_refused_without_blaming_its_case() {
+    let w = World::new("badmd5");
+    let url = "http://127.0.0.1:1/x.mp4";
+    let base = [
+        "upload-by-url",
+        "video",
+        "--url",
+        url,
+        "--filename",
+        "x.mp4",
+    ];
+    let run = w.run(base.iter().copied().chain(["--md5", "ABC"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--md5 must be 32 hex digits, in either case (got 3 characters)"),
+        "{}",
+        run.stderr
+    );
+    // 32 characters, one of them not hex.
+    let run = w.run(
+        base.iter()
+            .copied()
+            .chain(["--md5", &format!("{}G", "A".repeat(31))]),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(w.mock.count(Endpoint::UploadByUrl), 0);
+}
