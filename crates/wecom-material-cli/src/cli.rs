@@ -9,7 +9,7 @@ use wecom_material_core::MediaType;
 
 /// WeCom (企业微信) temporary material from the shell.
 #[derive(Debug, Parser)]
-#[command(name = "wecom-material", version)]
+#[command(name = "wecom-material", version, arg_required_else_help = true)]
 pub(crate) struct Cli {
     /// API base URL.
     #[arg(long, env = "WECOM_BASE_URL", value_name = "URL")]
@@ -30,12 +30,16 @@ pub(crate) struct Cli {
     /// ~/.cache/wecom-material/tokens.json].
     #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
     pub(crate) token_cache: Option<PathBuf>,
-    /// Print results as JSON on stdout (one object per command).
+    /// Print results as JSON on stdout: one object per command (one per line for several
+    /// files or ids); a failure prints {"error","errcode","exit"}.
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// Log each request on stderr (secrets masked).
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+    /// No progress bars and no notices on stderr (errors are still printed).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -64,6 +68,27 @@ pub(crate) enum Command {
     Mock(MockArgs),
     /// The whole lifecycle against an embedded emulator.
     Demo,
+    /// Print a shell completion script on stdout.
+    Completions(CompletionsArgs),
+    /// Write man pages (wecom-material.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Manpage(ManpageArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// `manpage`.
+#[derive(Debug, Args)]
+pub(crate) struct ManpageArgs {
+    /// Where the pages go (created when missing).
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
 }
 
 /// A media type of `media/upload`.
@@ -114,11 +139,16 @@ pub(crate) struct UploadArgs {
     /// Media type.
     #[arg(value_enum, value_name = "TYPE")]
     pub(crate) media_type: MediaTypeArg,
-    /// The file to upload.
-    pub(crate) path: PathBuf,
-    /// The name users see (default: the file's own name).
+    /// The files to upload; `-` reads standard input (needs --filename).
+    #[arg(value_name = "PATH", required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// The name users see (default: the file's own name); only with one PATH.
     #[arg(long, value_name = "NAME")]
     pub(crate) filename: Option<String>,
+    /// Upload at most N files at once.
+    #[arg(long, short, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) jobs: u16,
 }
 
 /// `upload-image`.
@@ -134,9 +164,12 @@ pub(crate) struct UploadImageArgs {
 /// `get` and `hd-voice`.
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
-    /// The media id.
-    pub(crate) media_id: String,
-    /// A directory (the server's filename is used) or a file path [default: .].
+    /// The media ids.
+    #[arg(value_name = "MEDIA_ID", required = true)]
+    pub(crate) media_ids: Vec<String>,
+    /// A directory (ends in `/` or exists; created when missing; the server's filename is
+    /// used), a file path (parent directories created; one MEDIA_ID only), or `-` for
+    /// standard output [default: .].
     #[arg(long, short, value_name = "PATH_OR_DIR")]
     pub(crate) output: Option<PathBuf>,
     /// Replace an existing file.
@@ -157,7 +190,7 @@ pub(crate) struct UploadByUrlArgs {
     /// The name users see.
     #[arg(long, value_name = "NAME")]
     pub(crate) filename: String,
-    /// MD5 of the file, 32 lowercase hex digits.
+    /// MD5 of the file, 32 hex digits (either case; sent lowercase).
     #[arg(long, value_name = "HEX")]
     pub(crate) md5: Option<String>,
     /// Compute the MD5 from a local copy of the file.

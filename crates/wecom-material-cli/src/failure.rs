@@ -1,8 +1,12 @@
-//! Why a command failed, its exit status, and the one line it prints on stderr.
+//! Why a command failed, its exit status, the one line it prints on stderr and, with
+//! `--json`, the one object it prints on stdout: `{"error", "errcode", "exit"}`.
 
 use std::fmt;
 
-use wecom_material_core::Error;
+use serde_json::{Map, Value, json};
+use wecom_material_core::{Error, Invalid, MediaType};
+
+use crate::output;
 
 /// Exit status of an API or transport failure.
 pub(crate) const EXIT_FAILURE: u8 = 1;
@@ -18,6 +22,19 @@ pub(crate) enum Failure {
     Wecom(Error),
     /// Something else went wrong after work had started (exit 1).
     Other(String),
+    /// An async job that failed or was still running when `--wait` gave up (exit 1). Its
+    /// state (the `job --json` fields) goes into the JSON failure object.
+    Job {
+        /// The one-line message.
+        message: String,
+        /// The job's errcode (none when it ran out of time).
+        errcode: Option<i64>,
+        /// The job's state as `job --json` prints it.
+        state: Value,
+    },
+    /// Each item of a command over several items was reported on its own line already; only
+    /// the exit status (the highest of the items) is left.
+    Reported(u8),
 }
 
 impl Failure {
@@ -36,8 +53,36 @@ impl Failure {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Wecom(e) if e.is_invalid() => EXIT_USAGE,
-            Failure::Wecom(_) | Failure::Other(_) => EXIT_FAILURE,
+            Failure::Wecom(_) | Failure::Other(_) | Failure::Job { .. } => EXIT_FAILURE,
+            Failure::Reported(code) => *code,
         }
+    }
+
+    /// WeCom's errcode, when the failure is an error answer (or a failed job).
+    pub(crate) fn errcode(&self) -> Option<i64> {
+        match self {
+            Failure::Wecom(e) => e.errcode().map(|c| c.code()),
+            Failure::Job { errcode, .. } => *errcode,
+            _ => None,
+        }
+    }
+
+    /// Whether the failure was printed already (per item) and needs no further line.
+    pub(crate) fn is_reported(&self) -> bool {
+        matches!(self, Failure::Reported(_))
+    }
+
+    /// The `--json` failure object: `{"error", "errcode", "exit"}` (a failed job adds its
+    /// state's fields).
+    pub(crate) fn to_json(&self) -> Value {
+        let mut object = match self {
+            Failure::Job { state, .. } => state.as_object().cloned().unwrap_or_default(),
+            _ => Map::new(),
+        };
+        object.insert("error".into(), json!(self.to_string()));
+        object.insert("errcode".into(), json!(self.errcode()));
+        object.insert("exit".into(), json!(self.exit_code()));
+        Value::Object(object)
     }
 }
 
@@ -60,7 +105,17 @@ impl fmt::Display for Failure {
     /// One line: `errcode N (meaning): errmsg` when WeCom answered with a code.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            Failure::Usage(m) | Failure::Other(m) => m.clone(),
+            Failure::Usage(m) | Failure::Other(m) | Failure::Job { message: m, .. } => m.clone(),
+            Failure::Reported(code) => format!("failed (exit {code})"),
+            Failure::Wecom(Error::Invalid(Invalid::TooLarge {
+                media_type,
+                size,
+                max,
+            })) => too_large(*media_type, *size, *max),
+            // The CLI lowercases --md5 first: the case is never what is wrong.
+            Failure::Wecom(Error::Invalid(Invalid::BadMd5 { len })) => {
+                format!("--md5 must be 32 hex digits, in either case (got {len} characters)")
+            }
             Failure::Wecom(e) => match e.errcode() {
                 Some(code) => {
                     let mut line = format!("WeCom errcode {} ({})", code.code(), code.meaning());
@@ -78,6 +133,30 @@ impl fmt::Display for Failure {
         };
         f.write_str(&one_line(&text))
     }
+}
+
+/// WeCom's "MB" (which is 1 MiB): `20 MB` for a whole number of them, else the bar's units.
+pub(crate) fn wecom_mb(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MB", bytes / MIB)
+    } else {
+        output::size(bytes)
+    }
+}
+
+/// A too-big upload: the limit in WeCom's MB, and where bigger files go.
+pub(crate) fn too_large(media_type: Option<MediaType>, size: u64, max: u64) -> String {
+    let what = media_type.map_or("the image", MediaType::as_str);
+    let limit = match media_type {
+        Some(t) => format!("the {} limit for type {t}", wecom_mb(max)),
+        None => format!("the {} limit of upload-image", wecom_mb(max)),
+    };
+    format!(
+        "{what} is {} ({size} bytes), over {limit} (WeCom's MB is 1 MiB); files up to 200 MB \
+         go through `wecom-material upload-by-url` (types video and file)",
+        output::size(size)
+    )
 }
 
 /// Control characters (newlines included) become spaces: an error is one line.

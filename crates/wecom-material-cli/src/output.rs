@@ -1,4 +1,6 @@
-//! What a command prints on stdout: one JSON object with `--json`, lines for people otherwise.
+//! What a command prints on stdout: one JSON object with `--json` (one per line, JSON Lines,
+//! for a command over several items), lines for people otherwise; notices on stderr unless
+//! `--quiet`.
 
 use std::io::Write;
 
@@ -9,6 +11,8 @@ use serde_json::Value;
 pub(crate) struct Output {
     /// `--json` was given.
     pub(crate) json: bool,
+    /// `--quiet` was given: no notices, no progress.
+    pub(crate) quiet: bool,
 }
 
 impl Output {
@@ -21,9 +25,17 @@ impl Output {
         let _ = stdout.flush();
     }
 
-    /// A note for people on stderr (nothing in JSON mode).
+    /// Prints one JSON object as one line on stdout, whatever the mode (JSON Lines items and
+    /// failure objects).
+    pub(crate) fn json_line(value: &Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{value}");
+        let _ = stdout.flush();
+    }
+
+    /// A note for people on stderr (nothing in JSON mode or with `--quiet`).
     pub(crate) fn note(&self, text: &str) {
-        if !self.json {
+        if !self.json && !self.quiet {
             eprintln!("{text}");
         }
     }
@@ -56,19 +68,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// `12.3 MB` style sizes for people.
+/// `12.34 MiB` style sizes for people: the progress bar's units (binary), used everywhere.
 pub(crate) fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -81,6 +83,7 @@ mod tests {
         assert_eq!(utc(1_380_000_000), "2013-09-24 05:20:00 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(size(999), "999 B");
-        assert_eq!(size(45_000_000), "45.0 MB");
+        assert_eq!(size(45_000_000), "42.92 MiB");
+        assert_eq!(size(20 * 1024 * 1024), "20.00 MiB");
     }
 }

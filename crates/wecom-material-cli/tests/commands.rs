@@ -113,7 +113,11 @@ fn validation_failures_exit_2_and_send_nothing() {
     for args in cases {
         let run = w.run(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
-        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        // clap's usage errors are printed whole (see usage_errors_…); ours are one line.
+        if !run.stderr.contains("For more information, try '--help'.") {
+            assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        }
         assert!(run.stdout.is_empty());
     }
     // Missing credentials are a usage error too.
@@ -308,19 +312,32 @@ fn upload_by_url_then_job_and_wait() {
     assert_eq!(run.keys(), keys(&["jobid"]));
     let jobid = run.json()["jobid"].as_str().unwrap().to_owned();
 
+    // `job --json` and `upload-by-url --wait --json` print the same fields (issue 12).
+    let job_fields = keys(&[
+        "jobid",
+        "status",
+        "media_id",
+        "created_at",
+        "expires_at",
+        "errcode",
+        "errmsg",
+    ]);
     let run = w.run(["--json", "job", &jobid, "--wait"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.keys(),
-        keys(&["status", "media_id", "errcode", "errmsg"])
-    );
+    assert_eq!(run.keys(), job_fields);
     let json = run.json();
     assert_eq!(json["status"], "finished");
+    assert_eq!(json["jobid"], jobid.as_str());
+    assert_eq!(json["errcode"], 0);
+    let (created, expires) = (json["created_at"].as_u64(), json["expires_at"].as_u64());
+    assert_eq!(expires.unwrap() - created.unwrap(), 3 * 24 * 3600);
     let media_id = json["media_id"].as_str().unwrap();
     assert_eq!(&w.mock.media(media_id).unwrap().bytes[..], &bytes[..]);
 
-    // --wait in one go; the MD5 given directly.
-    let md5 = wecom_material_ureq::md5_file(&local).unwrap();
+    // --wait in one go; the MD5 given directly, in capitals: accepted, sent lowercase.
+    let md5 = wecom_material_ureq::md5_file(&local)
+        .unwrap()
+        .to_ascii_uppercase();
     let run = w.run([
         "--json",
         "upload-by-url",
@@ -334,9 +351,13 @@ fn upload_by_url_then_job_and_wait() {
         "--wait",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.keys(), keys(&["status", "media_id", "created_at"]));
+    assert_eq!(run.keys(), job_fields);
     assert_eq!(run.json()["status"], "finished");
     assert!(run.json()["created_at"].is_u64());
+    assert!(run.json()["expires_at"].is_u64());
+    // The core refuses anything but lowercase hex, and the emulator compares the MD5 with
+    // the file's: a finished job means the capitals were sent lowercase.
+    assert!(md5.chars().any(|c| c.is_ascii_uppercase()));
 
     // A job that fails (MD5 mismatch): `job` reports it, `--wait` exits 1 with the errcode.
     let run = w.run([
@@ -353,10 +374,26 @@ fn upload_by_url_then_job_and_wait() {
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_one_line_error(&run, &["301019"]);
+    // One object on stdout: the job's fields and the failure's.
+    let mut with_failure = job_fields.clone();
+    with_failure.extend(["error".to_owned(), "exit".to_owned()]);
+    with_failure.sort();
+    assert_eq!(run.keys(), with_failure);
+    let json = run.json();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["errcode"], 301019);
+    assert_eq!(json["exit"], 1);
+    assert!(json["error"].as_str().unwrap().contains("301019"));
 
-    // Unknown job: an API error.
+    // Unknown job: an API error; with --json, the failure object on stdout too.
     let run = w.run(["job", "jobid_unknown"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let run = w.run(["--json", "job", "jobid_unknown"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.keys(), keys(&["error", "errcode", "exit"]));
+    assert_eq!(run.json()["exit"], 1);
+    assert!(run.json()["errcode"].is_i64(), "{}", run.stdout);
 }
 
 #[test]
@@ -419,18 +456,110 @@ fn verbose_logs_requests_without_secret_or_token() {
     }
 }
 
-#[test]
-fn usage_errors_are_one_line_and_exit_2() {
-    let run: support::Run = Command::new(BIN)
-        .arg("no-such-command")
+/// Runs the binary with `args` and nothing else (no settings, no emulator).
+fn bare<I, S>(args: I) -> support::Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(BIN)
+        .env_remove("WECOM_BASE_URL")
+        .env_remove("WECOM_CORP_ID")
+        .env_remove("WECOM_SECRET")
+        .args(args)
         .output()
         .unwrap()
-        .into();
+        .into()
+}
+
+#[test]
+fn usage_errors_print_clap_s_whole_message_and_exit_2() {
+    // "Did you mean": the tip survives.
+    let run = bare(["uplod", "file", "x"]);
     assert_eq!(run.code, 2);
-    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
-    let run: support::Run = Command::new(BIN).arg("--help").output().unwrap().into();
+    assert!(
+        run.stderr.contains("unrecognized subcommand 'uplod'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("tip:") && run.stderr.contains("'upload'"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    // The accepted values of an argument.
+    let run = bare(["upload", "audio", "x"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("invalid value 'audio' for '<TYPE>'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("[possible values: image, voice, video, file]"),
+        "{}",
+        run.stderr
+    );
+    // Which required argument is missing.
+    let run = bare(["get"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("<MEDIA_ID>..."), "{}", run.stderr);
+    // With --json, the failure object on stdout too.
+    let run = bare(["--json", "upload", "audio", "x"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.keys(), keys(&["error", "errcode", "exit"]));
+    let json = run.json();
+    assert_eq!(json["exit"], 2);
+    assert!(json["errcode"].is_null());
+    assert!(
+        json["error"].as_str().unwrap().contains("'audio'"),
+        "{json}"
+    );
+    // --help and --version: stdout, exit 0.
+    let run = bare(["--help"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("upload-by-url"));
+    assert!(run.stdout.contains("--quiet"));
+}
+
+#[test]
+fn no_arguments_print_the_help_and_exit_2() {
+    let run = bare(Vec::<String>::new());
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("Usage: wecom-material"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("upload-by-url"), "{}", run.stderr);
+    assert!(run.stderr.contains("Commands:"), "{}", run.stderr);
+}
+
+#[test]
+fn json_failures_print_one_object_on_stdout() {
+    let w = World::new("jsonfail");
+    // An API error: errcode and exit 1.
+    let run = w.run(["--json", "get", "no-such-media"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_one_line_error(&run, &["40007"]);
+    assert_eq!(run.keys(), keys(&["error", "errcode", "exit"]));
+    let json = run.json();
+    assert_eq!(json["errcode"], 40007);
+    assert_eq!(json["exit"], 1);
+    assert!(json["error"].as_str().unwrap().contains("invalid media_id"));
+    // A validation error: no errcode, exit 2, nothing sent.
+    let run = w.run(["--json", "upload", "file", "no-such-file"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let json = run.json();
+    assert!(json["errcode"].is_null());
+    assert_eq!(json["exit"], 2);
+    assert!(json["error"].as_str().unwrap().contains("no-such-file"));
+    // Without --json, stdout stays empty.
+    let run = w.run(["upload", "file", "no-such-file"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty());
 }
 
 #[test]

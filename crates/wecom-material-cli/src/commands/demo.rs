@@ -288,7 +288,7 @@ fn fetch_hashing(
         }
     }
     let mut writer = HashWriter(Md5Hex::new(), 0);
-    let bar = TransferBar::new("get welcome.mp4", out.json);
+    let bar = TransferBar::new("get welcome.mp4", out);
     let report = |p| bar.report(p);
     let result = client.download(
         media_id,
@@ -299,8 +299,11 @@ fn fetch_hashing(
             cancel: None,
         },
     );
-    bar.finish();
-    result?;
+    if let Err(e) = result {
+        bar.abandon();
+        return Err(e.into());
+    }
+    bar.finish(writer.1, 0);
     Ok((writer.1, writer.0.finish()))
 }
 

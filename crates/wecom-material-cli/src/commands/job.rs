@@ -1,4 +1,10 @@
 //! `job <JOBID> [--wait]`: the state of an async upload job.
+//!
+//! `job --json` and `upload-by-url --wait --json` print the same object (the union of what
+//! each printed before issue 12): `{"jobid", "status", "media_id", "created_at", "expires_at",
+//! "errcode", "errmsg"}`, fields that do not apply being null. A `--wait` that ends with a
+//! failed job (or runs out of time) prints that object once, with the failure fields
+//! `"error"` and `"exit"` added.
 
 use std::time::{Duration, Instant};
 
@@ -20,16 +26,53 @@ pub(crate) fn run(session: &Session, out: Output, args: &JobArgs) -> Result<(), 
     } else {
         session.client().job_result(&jobid)?
     };
-    out.emit(status_json(&status), || status_text(&jobid, &status));
-    match status {
-        JobStatus::Failed { errcode, .. } if args.wait => Err(Failure::other(format!(
-            "job {jobid} failed: WeCom errcode {} ({})",
-            errcode.code(),
-            errcode.meaning()
-        ))),
-        JobStatus::Processing if args.wait => Err(still_processing(&jobid, args.timeout)),
-        _ => Ok(()),
+    if args.wait {
+        return report_end(out, &jobid, &status, args.timeout);
     }
+    out.emit(status_json(&jobid, &status), || {
+        status_text(&jobid, &status)
+    });
+    Ok(())
+}
+
+/// Prints the state a `--wait` ended with: a finished job is a success; a failed one, or one
+/// still processing at the deadline, is a [`Failure::Job`] that carries the state (printed
+/// for people here, as the failure object's fields with `--json`).
+pub(crate) fn report_end(
+    out: Output,
+    jobid: &JobId,
+    status: &JobStatus,
+    timeout_secs: u64,
+) -> Result<(), Failure> {
+    let failure = match status {
+        JobStatus::Finished { .. } => {
+            out.emit(status_json(jobid, status), || status_text(jobid, status));
+            return Ok(());
+        }
+        JobStatus::Failed { errcode, errmsg } => Failure::Job {
+            message: format!(
+                "job {jobid} failed: WeCom errcode {} ({}){}",
+                errcode.code(),
+                errcode.meaning(),
+                if errmsg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {errmsg}")
+                }
+            ),
+            errcode: Some(errcode.code()),
+            state: status_json(jobid, status),
+        },
+        JobStatus::Processing => Failure::Job {
+            message: still_processing(jobid, timeout_secs),
+            errcode: None,
+            state: status_json(jobid, status),
+        },
+    };
+    if !out.json {
+        out.emit(Value::Null, || status_text(jobid, status));
+    }
+    Err(failure)
 }
 
 /// A non-empty job id (exit 2 otherwise).
@@ -50,24 +93,29 @@ pub(crate) fn wait(
     Ok(session.client().wait_job(jobid, deadline)?)
 }
 
-/// The error of a `--wait` that ran out of time.
-pub(crate) fn still_processing(jobid: &JobId, timeout_secs: u64) -> Failure {
-    Failure::other(format!(
-        "job {jobid} still processing after {timeout_secs} s"
-    ))
+/// The message of a `--wait` that ran out of time.
+fn still_processing(jobid: &JobId, timeout_secs: u64) -> String {
+    format!("job {jobid} still processing after {timeout_secs} s")
 }
 
-/// `{"status","media_id","errcode","errmsg"}`.
-pub(crate) fn status_json(status: &JobStatus) -> Value {
+/// `{"jobid","status","media_id","created_at","expires_at","errcode","errmsg"}`.
+pub(crate) fn status_json(jobid: &JobId, status: &JobStatus) -> Value {
     match status {
         JobStatus::Processing => json!({
-            "status": "processing", "media_id": null, "errcode": null, "errmsg": null,
+            "jobid": jobid.as_str(), "status": "processing", "media_id": null,
+            "created_at": null, "expires_at": null, "errcode": null, "errmsg": null,
         }),
-        JobStatus::Finished { media_id, .. } => json!({
-            "status": "finished", "media_id": media_id.as_str(), "errcode": 0, "errmsg": "ok",
+        JobStatus::Finished {
+            media_id,
+            created_at,
+            expires_at,
+        } => json!({
+            "jobid": jobid.as_str(), "status": "finished", "media_id": media_id.as_str(),
+            "created_at": created_at, "expires_at": expires_at, "errcode": 0, "errmsg": "ok",
         }),
         JobStatus::Failed { errcode, errmsg } => json!({
-            "status": "failed", "media_id": null, "errcode": errcode.code(), "errmsg": errmsg,
+            "jobid": jobid.as_str(), "status": "failed", "media_id": null,
+            "created_at": null, "expires_at": null, "errcode": errcode.code(), "errmsg": errmsg,
         }),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod callback;
+pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod job;

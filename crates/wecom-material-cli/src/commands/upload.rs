@@ -1,8 +1,29 @@
-//! `upload <image|voice|video|file> <PATH> [--filename NAME]`.
+//! `upload <image|voice|video|file> <PATH>... [--filename NAME] [--jobs N]`.
+//!
+//! One PATH: one result (one JSON object with `--json`), a failure ends the command. Several:
+//! at most `--jobs` uploads at once, on threads that share one client (clones share the
+//! token and the connection pool, so there is one `gettoken` between them); one result per
+//! file, printed in the order given (with `--json`, JSON Lines: each upload object with
+//! `"path"` added, a failed file as `{"path", "error", "errcode", "exit"}`); the exit status is
+//! 0 when every file was uploaded, else the highest status of the failed ones.
+//!
+//! `-` reads standard input (the only PATH, with `--filename`). Standard input is read into
+//! memory first: WeCom's largest upload is 20 MB, so memory is bounded (at most the type's
+//! limit plus one byte is kept; a longer input is counted, not kept, and refused), and an
+//! in-memory body can be sent again when WeCom asks for a retry or the token must be
+//! refreshed, which a one-shot stream cannot.
 
-use serde_json::json;
-use wecom_material_core::MediaType;
-use wecom_material_ureq::Transfer;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use bytes::Bytes;
+use indicatif::MultiProgress;
+use serde_json::{Value, json};
+use wecom_material_core::{Error, Invalid, Limits, MediaType, Uploaded};
+use wecom_material_ureq::{Client, Transfer, Upload};
 
 use crate::cli::UploadArgs;
 use crate::failure::Failure;
@@ -10,39 +31,221 @@ use crate::output::{self, Output};
 use crate::progress::TransferBar;
 use crate::session::Session;
 
-/// Uploads temporary media and prints its media id.
+/// The PATH that means standard input.
+const STDIN: &str = "-";
+
+/// Uploads temporary media and prints the media ids.
 pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(), Failure> {
-    let size = super::check_input_file(&args.path)?;
     let media_type = MediaType::from(args.media_type);
-    let bar = TransferBar::new(format!("upload {media_type}"), out.json);
-    let report = |p| bar.report(p);
-    let result = session.client().upload(
-        media_type,
-        super::file_upload(&args.path, args.filename.as_deref()),
-        Transfer {
-            progress: Some(&report),
-            cancel: None,
-        },
-    );
-    bar.finish();
-    let uploaded = result?;
-    out.emit(
-        json!({
-            "type": uploaded.media_type.as_str(),
-            "media_id": uploaded.media_id.as_str(),
-            "created_at": uploaded.created_at,
-            "expires_at": uploaded.expires_at,
-        }),
-        || {
+    check_args(args)?;
+    if let [path] = args.paths.as_slice() {
+        let (uploaded, size) = upload_one(
+            session.client(),
+            out,
+            media_type,
+            path,
+            args.filename.as_deref(),
+            None,
+        )?;
+        out.emit(uploaded_json(&uploaded), || {
             format!(
                 "uploaded {} ({}) as {media_type}\nmedia_id   {}\ncreated_at {}\nexpires_at {}",
-                args.path.display(),
+                path.display(),
                 output::size(size),
                 uploaded.media_id,
                 output::utc(uploaded.created_at),
                 output::utc(uploaded.expires_at),
             )
+        });
+        return Ok(());
+    }
+    upload_many(session.client(), out, media_type, &args.paths, args.jobs)
+}
+
+/// The checks on the arguments that clap cannot express (exit 2, nothing sent).
+fn check_args(args: &UploadArgs) -> Result<(), Failure> {
+    let stdin = args.paths.iter().any(|p| is_stdin(p));
+    if stdin && args.paths.len() > 1 {
+        return Err(Failure::usage("`-` (standard input) must be the only PATH"));
+    }
+    if stdin && args.filename.is_none() {
+        return Err(Failure::usage(
+            "reading standard input (`-`) needs --filename NAME (the name users see)",
+        ));
+    }
+    if args.paths.len() > 1 && args.filename.is_some() {
+        return Err(Failure::usage(
+            "--filename names one file: give one PATH with it",
+        ));
+    }
+    Ok(())
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// `{"type","media_id","created_at","expires_at"}` (the contract of issue 6).
+fn uploaded_json(uploaded: &Uploaded) -> Value {
+    json!({
+        "type": uploaded.media_type.as_str(),
+        "media_id": uploaded.media_id.as_str(),
+        "created_at": uploaded.created_at,
+        "expires_at": uploaded.expires_at,
+    })
+}
+
+/// Several files, at most `jobs` at once, results printed in the order given.
+fn upload_many(
+    client: &Client,
+    out: Output,
+    media_type: MediaType,
+    paths: &[PathBuf],
+    jobs: u16,
+) -> Result<(), Failure> {
+    let group = MultiProgress::new();
+    let next = AtomicUsize::new(0);
+    let (results, received) = mpsc::channel();
+    let mut worst = 0u8;
+    std::thread::scope(|scope| {
+        for _ in 0..usize::from(jobs).min(paths.len()) {
+            let client = client.clone();
+            let results = results.clone();
+            let (next, group) = (&next, &group);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let result = upload_one(&client, out, media_type, path, None, Some(group));
+                    if results.send((i, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(results);
+        // Results arrive in any order; each is printed once those before it are.
+        let mut pending = BTreeMap::new();
+        let mut printed = 0;
+        for (i, result) in received {
+            pending.insert(i, result);
+            while let Some(result) = pending.remove(&printed) {
+                let path = &paths[printed];
+                if let Err(failure) = &result {
+                    worst = worst.max(failure.exit_code());
+                }
+                group.suspend(|| print_item(out, path, media_type, result));
+                printed += 1;
+            }
+        }
+    });
+    if worst == 0 {
+        Ok(())
+    } else {
+        Err(Failure::Reported(worst))
+    }
+}
+
+/// One line (JSON Lines with `--json`) for one file of several.
+fn print_item(
+    out: Output,
+    path: &Path,
+    media_type: MediaType,
+    result: Result<(Uploaded, u64), Failure>,
+) {
+    let shown = path.display().to_string();
+    match result {
+        Ok((uploaded, size)) => {
+            let mut object = uploaded_json(&uploaded);
+            object["path"] = json!(shown);
+            out.emit(object, || {
+                format!(
+                    "uploaded {shown} ({}) as {media_type}: media_id {} expires_at {}",
+                    output::size(size),
+                    uploaded.media_id,
+                    output::utc(uploaded.expires_at)
+                )
+            });
+        }
+        Err(failure) => {
+            eprintln!("error: {shown}: {failure}");
+            if out.json {
+                Output::json_line(&json!({
+                    "path": shown,
+                    "error": failure.to_string(),
+                    "errcode": failure.errcode(),
+                    "exit": failure.exit_code(),
+                }));
+            }
+        }
+    }
+}
+
+/// Uploads one file (or standard input) with a progress bar; returns the result and the size.
+/// The one place the CLI calls the client's uploads.
+fn upload_one(
+    client: &Client,
+    out: Output,
+    media_type: MediaType,
+    path: &Path,
+    filename: Option<&str>,
+    group: Option<&MultiProgress>,
+) -> Result<(Uploaded, u64), Failure> {
+    let (upload, size) = if is_stdin(path) {
+        let filename = filename.ok_or_else(|| Failure::usage("stdin needs --filename"))?;
+        // In memory, so that a retry or a token refresh can resend it.
+        let bytes = read_stdin(media_type)?;
+        let size = bytes.len() as u64;
+        (Upload::bytes(filename, bytes), size)
+    } else {
+        let size = super::check_input_file(path)?;
+        (super::file_upload(path, filename), size)
+    };
+    let mut bar = TransferBar::new(format!("upload {}", path.display()), out);
+    if let Some(group) = group {
+        bar = bar.in_group(group);
+    }
+    let report = |p| bar.report(p);
+    let result = client.upload(
+        media_type,
+        upload,
+        Transfer {
+            progress: Some(&report),
+            cancel: None,
         },
     );
-    Ok(())
+    match result {
+        Ok(uploaded) => {
+            bar.finish(size, 0);
+            Ok((uploaded, size))
+        }
+        Err(e) => {
+            bar.abandon();
+            Err(e.into())
+        }
+    }
+}
+
+/// Standard input, whole, when it fits the type's limit; else a too-large error with its
+/// true size (the excess is counted, not kept).
+fn read_stdin(media_type: MediaType) -> Result<Bytes, Failure> {
+    let max = Limits::default().max_for(media_type);
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut kept = Vec::new();
+    let unreadable = |e: std::io::Error| Failure::usage(format!("cannot read standard input: {e}"));
+    Read::by_ref(&mut input)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut kept)
+        .map_err(unreadable)?;
+    let size = kept.len() as u64;
+    if size > max {
+        let rest = std::io::copy(&mut input, &mut std::io::sink()).map_err(unreadable)?;
+        return Err(Failure::Wecom(Error::Invalid(Invalid::TooLarge {
+            media_type: Some(media_type),
+            size: size + rest,
+            max,
+        })));
+    }
+    Ok(Bytes::from(kept))
 }
