@@ -56,4 +56,4 @@ pub use task::{
     PayloadMeter, Task, Upload, UploadInput, UploadPlan,
 };
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
-pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};
+pub use transfer::{BatchProgress, CancelFlag, Downloaded, Progress, Transfer};

@@ -2,7 +2,7 @@
 //! download wrote.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::ops::get_media::MediaInfo;
 
@@ -73,6 +73,31 @@ impl std::fmt::Debug for Transfer<'_> {
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
             .finish()
+    }
+}
+
+/// Progress of several transfers run side by side (a batch of uploads): each reports its own
+/// bytes, the caller sees their sum.
+#[derive(Debug)]
+pub struct BatchProgress {
+    done: Vec<AtomicU64>,
+}
+
+impl BatchProgress {
+    /// A batch of `n` transfers.
+    pub fn new(n: usize) -> Self {
+        Self {
+            done: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Item `i` reached `progress`: reports the bytes of the whole batch to `to`.
+    pub fn report(&self, i: usize, progress: Progress, to: &Transfer<'_>) {
+        if let Some(item) = self.done.get(i) {
+            item.store(progress.done, Ordering::Relaxed);
+        }
+        let done = self.done.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        to.report(done, None);
     }
 }
 

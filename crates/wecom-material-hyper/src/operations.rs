@@ -2,13 +2,20 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Instant;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
+use wecom_material_core::task::{ParallelDownload, ParallelStep, ResumeRecord};
+use wecom_material_core::{BatchProgress, CancelFlag, Progress};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
 use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, Transfer};
 use wecom_material_core::{UploadByUrl, UploadJob, Uploaded, UploadedImage};
@@ -93,6 +100,102 @@ impl Client {
         self.drive(task, Ends(None, Some(writer)), &transfer).await
     }
 
+    /// Downloads a media into `file` with up to `options.connections` Range requests in
+    /// flight, each written at its offset (see
+    /// [`ParallelDownload`](wecom_material_core::task::ParallelDownload)). `record` is what a
+    /// previous run left (its bytes are not fetched again); on return it holds what arrived,
+    /// to keep next to the file when the download did not complete. The writes are positioned
+    /// writes of the standard library (to the page cache; they do not wait on the network).
+    pub async fn download_file(
+        &self,
+        id: &MediaId,
+        file: &std::fs::File,
+        options: DownloadOptions,
+        record: &mut Option<ResumeRecord>,
+        t: Transfer<'_>,
+    ) -> Result<Downloaded, Error> {
+        let (settings, seed) = (&self.0.settings, self.seed());
+        let mut download =
+            ParallelDownload::new(id.clone(), &options, settings, seed, record.take())?;
+        let (stop, moved, mut running) = (
+            CancelFlag::new(),
+            AtomicU64::new(0),
+            FuturesUnordered::new(),
+        );
+        let resumed = download.resume_record().map_or(0, ResumeRecord::bytes_done);
+        let result = loop {
+            if t.is_cancelled() {
+                download.cancel();
+            }
+            match download.poll(Instant::now()) {
+                ParallelStep::Start(job) => {
+                    let (stop, moved) = (&stop, &moved);
+                    running.push(async move {
+                        let mut sink = FileAt(file, job.start, moved);
+                        let ranges = Transfer::default().cancelled_by(stop);
+                        (
+                            job.id,
+                            self.drive(job.task, Ends(None, Some(&mut sink)), &ranges)
+                                .await,
+                        )
+                    });
+                }
+                ParallelStep::CancelRunning => stop.cancel(),
+                ParallelStep::Wait { until } => {
+                    let left = until.map(|u| u.saturating_duration_since(Instant::now()));
+                    let tick = left.unwrap_or(POLL).min(POLL);
+                    if let Ok(Some((id, result))) = tokio::time::timeout(tick, running.next()).await
+                    {
+                        download.on_range_done(Instant::now(), id, result);
+                    } else if running.is_empty() {
+                        tokio::time::sleep(tick).await;
+                    }
+                    let total = download.resume_record().map(|r| r.total);
+                    t.report(resumed + moved.load(Relaxed), total);
+                }
+                ParallelStep::Done(result) => break result,
+            }
+        };
+        *record = download.resume_record().cloned();
+        result
+    }
+
+    /// Uploads every input with at most `jobs` at once over this client (one token, one
+    /// connection pool); the results come in input order. Progress counts the payload bytes
+    /// of all of them; a cancel stops those not finished.
+    pub async fn upload_all(
+        &self,
+        kind: MediaType,
+        uploads: Vec<Upload<'_>>,
+        jobs: usize,
+        t: Transfer<'_>,
+    ) -> Vec<Result<Uploaded, Error>> {
+        let batch = BatchProgress::new(uploads.len());
+        let mut waiting = uploads.into_iter().enumerate();
+        let (mut results, mut running) = (Vec::new(), FuturesUnordered::new());
+        loop {
+            while running.len() < jobs.max(1)
+                && let Some((i, upload)) = waiting.next()
+            {
+                let batch = &batch;
+                running.push(async move {
+                    let progress = |p: Progress| batch.report(i, p, &t);
+                    let one = Transfer {
+                        progress: Some(&progress),
+                        ..t
+                    };
+                    (i, self.upload(kind, upload, one).await)
+                });
+            }
+            match running.next().await {
+                Some(result) => results.push(result),
+                None => break,
+            }
+        }
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, result)| result).collect()
+    }
+
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
     /// `md5` is the file's MD5 ([`md5_file`] computes it from a local copy).
     pub async fn upload_by_url(
@@ -130,6 +233,40 @@ impl Client {
         let task = JobWaitTask::for_client(jobid.clone(), deadline, settings, self.seed())?;
         self.drive(task, Ends::default(), &Transfer::default())
             .await
+    }
+}
+
+/// How often a parallel download reports progress and looks at the caller's cancel flag.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A writer at a moving offset (`.1`) of a file shared by the ranges of a parallel
+/// download; counts the bytes moved by all of them (`.2`).
+struct FileAt<'a>(&'a std::fs::File, u64, &'a AtomicU64);
+
+impl AsyncWrite for FileAt<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        #[cfg(unix)]
+        let written = std::os::unix::fs::FileExt::write_at(this.0, buf, this.1);
+        #[cfg(windows)]
+        let written = std::os::windows::fs::FileExt::seek_write(this.0, buf, this.1);
+        if let Ok(n) = written {
+            this.1 += n as u64;
+            this.2.fetch_add(n as u64, Relaxed);
+        }
+        Poll::Ready(written)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -2,19 +2,16 @@
 //! or streams bodies within the limits the task gives, sleeps, wakes, and reports back. No
 //! protocol decision is made here.
 
-use std::collections::VecDeque;
 use std::io;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
 use wecom_material_core::{Body, DecodeError, Error, Payload, RedactedUri, Transfer};
 use wecom_material_core::{TransportError, UploadBody};
@@ -27,6 +24,11 @@ const FRAME: usize = 512 * 1024;
 /// Frames queued between the task reading the payload and hyper writing the socket.
 const QUEUED_FRAMES: usize = 4;
 const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
+
+/// The body hyper sends: whole bytes, or the frames the task reading an upload's payload
+/// feeds through a channel. hyper keeps the core's `Content-Length` header as it is (it never
+/// switches a request with one to chunked encoding).
+pub(crate) type OutBody = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
 
 /// The hyper client of the crate.
 pub(crate) type HttpClient = hyper_util::client::legacy::Client<
@@ -191,14 +193,14 @@ impl Client {
                 false => Event::TransportFailed(TransportError::maybe_sent(message)),
             }
         };
-        let fixed = |frames| http::Request::from_parts(parts.clone(), OutBody::fixed(frames));
+        let whole =
+            |bytes| http::Request::from_parts(parts.clone(), Either::Left(Full::new(bytes)));
         let upload = match body {
-            Body::Empty => fixed(VecDeque::new()),
-            Body::Bytes(bytes) => fixed(VecDeque::from([bytes])),
+            Body::Empty => whole(Bytes::new()),
+            Body::Bytes(bytes) => whole(bytes),
             Body::Upload(upload) => {
-                let (tx, rx) = mpsc::channel(QUEUED_FRAMES);
-                let request =
-                    http::Request::from_parts(parts, OutBody::channel(upload.content_length(), rx));
+                let (tx, rx) = Channel::new(QUEUED_FRAMES);
+                let request = http::Request::from_parts(parts, Either::Right(rx));
                 let mut response = pin!(client.request(request));
                 let pump = pump(tx, upload, ends.0.as_mut(), transfer, limit);
                 // The head may come before the whole body went out (an early error answer).
@@ -226,13 +228,13 @@ impl Client {
 /// Feeds `head ‖ payload ‖ tail` into the body channel: exactly the announced payload length
 /// (the core's meter decides), progress reported, stopped when cancelled.
 async fn pump(
-    tx: mpsc::Sender<Bytes>,
+    tx: Sender<Bytes, io::Error>,
     upload: UploadBody,
     source: Option<&mut (Source<'_>, PayloadMeter)>,
     transfer: &Transfer<'_>,
     limit: Limit,
 ) -> Result<(), Event> {
-    let out = Outlet {
+    let mut out = Outlet {
         tx,
         transfer,
         limit,
@@ -290,7 +292,7 @@ async fn pump(
 
 /// The sending end of the body channel.
 struct Outlet<'t, 'a> {
-    tx: mpsc::Sender<Bytes>,
+    tx: Sender<Bytes, io::Error>,
     transfer: &'t Transfer<'a>,
     limit: Limit,
 }
@@ -298,11 +300,11 @@ struct Outlet<'t, 'a> {
 impl Outlet<'_, '_> {
     /// Queues one frame. `Ok(false)`: hyper dropped the body (the connection failed or the
     /// server answered early); the response future tells what happened.
-    async fn push(&self, bytes: Bytes) -> Result<bool, Event> {
+    async fn push(&mut self, bytes: Bytes) -> Result<bool, Event> {
         if self.transfer.is_cancelled() {
             return Err(Event::Local(Error::Cancelled { bytes_written: 0 }));
         }
-        let sent = within(self.limit, "sending the upload", self.tx.send(bytes)).await;
+        let sent = within(self.limit, "sending the upload", self.tx.send_data(bytes)).await;
         Ok(sent.map_err(Event::TransportFailed)?.is_ok())
     }
 }
@@ -372,71 +374,4 @@ fn error_chain<E: std::error::Error + 'static>(error: &E) -> String {
         source = cause.source();
     }
     message
-}
-
-/// The body hyper sends: fixed frames, or frames fed through a channel by the task that reads
-/// the payload. Either way the size hint is exact, so hyper keeps the core's
-/// `Content-Length` and never switches to chunked encoding.
-pub(crate) struct OutBody {
-    remaining: u64,
-    frames: Frames,
-}
-
-enum Frames {
-    Fixed(VecDeque<Bytes>),
-    Channel(mpsc::Receiver<Bytes>),
-}
-
-impl OutBody {
-    fn fixed(frames: VecDeque<Bytes>) -> Self {
-        let remaining = frames.iter().map(|b| b.len() as u64).sum();
-        let frames = Frames::Fixed(frames);
-        Self { remaining, frames }
-    }
-
-    fn channel(remaining: u64, rx: mpsc::Receiver<Bytes>) -> Self {
-        let frames = Frames::Channel(rx);
-        Self { remaining, frames }
-    }
-}
-
-impl http_body::Body for OutBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let this = &mut *self;
-        let next = match &mut this.frames {
-            Frames::Fixed(frames) => frames.pop_front(),
-            Frames::Channel(rx) => match rx.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(next) => next,
-            },
-        };
-        Poll::Ready(match next {
-            Some(bytes) if bytes.len() as u64 > this.remaining => {
-                Some(Err(io::Error::other("upload body longer than announced")))
-            }
-            Some(bytes) => {
-                this.remaining -= bytes.len() as u64;
-                Some(Ok(Frame::data(bytes)))
-            }
-            None if this.remaining > 0 => Some(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "upload body ended early",
-            ))),
-            None => None,
-        })
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
 }

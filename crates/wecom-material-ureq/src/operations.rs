@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use wecom_material_core::CancelFlag;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
 use wecom_material_core::task::{ParallelDownload, ParallelStep, ResumeRecord};
+use wecom_material_core::{BatchProgress, CancelFlag, Progress};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, GetUploadByUrlResult, JobId};
 use wecom_material_core::{JobStatus, Media, MediaId, MediaType, Operation};
 use wecom_material_core::{Transfer, UploadByUrl, UploadJob, Uploaded, UploadedImage};
@@ -93,6 +93,44 @@ impl Client {
         let id = media_id.clone();
         let task = DownloadTask::for_client(id, options, &self.0.settings, self.seed())?;
         self.drive(task, Ends(None, Some(writer)), &t)
+    }
+
+    /// Uploads every input with at most `jobs` at once over this client (one token, one
+    /// connection pool); the results come in input order. Progress counts the payload bytes
+    /// of all of them; a cancel stops those not finished.
+    pub fn upload_all(
+        &self,
+        kind: MediaType,
+        uploads: Vec<Upload>,
+        jobs: usize,
+        t: Transfer,
+    ) -> Vec<Result<Uploaded, Error>> {
+        let (batch, n) = (BatchProgress::new(uploads.len()), uploads.len());
+        let waiting = Mutex::new(uploads.into_iter().enumerate());
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.clamp(1, n.max(1)) {
+                scope.spawn(|| {
+                    while let Some((i, upload)) =
+                        waiting.lock().unwrap_or_else(|e| e.into_inner()).next()
+                    {
+                        let progress = |p: Progress| batch.report(i, p, &t);
+                        let one = Transfer {
+                            progress: Some(&progress),
+                            ..t
+                        };
+                        let result = self.upload(kind, upload, one);
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, result));
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, result)| result).collect()
     }
 
     /// Downloads a media into `file` with up to `options.connections` Range requests in

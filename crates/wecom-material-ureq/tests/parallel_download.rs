@@ -202,3 +202,40 @@ fn a_cancelled_download_resumes_from_its_record_and_fetches_only_what_is_missing
     );
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure() {
+    let (mock, client, _, _) = setup(MockConfig::default());
+    let mut uploads: Vec<wecom_material_ureq::Upload> = (0..12)
+        .map(|i| {
+            let body = Bytes::from(format!("file number {i}"));
+            wecom_material_ureq::Upload::bytes(format!("f{i}.txt"), body)
+        })
+        .collect();
+    uploads[5] = wecom_material_ureq::Upload::bytes("bad\nname.txt", Bytes::from("x".repeat(9)));
+    let progress_seen = AtomicU64::new(0);
+    let progress = |p: Progress| {
+        progress_seen.fetch_max(p.done, Ordering::Relaxed);
+    };
+    let transfer = Transfer {
+        progress: Some(&progress),
+        cancel: None,
+    };
+    let results = client.upload_all(wecom_material_core::MediaType::File, uploads, 4, transfer);
+    assert_eq!(results.len(), 12);
+    for (i, result) in results.into_iter().enumerate() {
+        if i == 5 {
+            assert!(matches!(result, Err(Error::Invalid(_))), "{result:?}");
+            continue;
+        }
+        let stored = mock.media(result.unwrap().media_id.as_str()).unwrap();
+        assert_eq!(stored.filename, format!("f{i}.txt"));
+        assert_eq!(&stored.bytes[..], format!("file number {i}").as_bytes());
+    }
+    assert_eq!(mock.count(Endpoint::GetToken), 1);
+    let payload: u64 = (0..12)
+        .filter(|&i| i != 5)
+        .map(|i| format!("file number {i}").len() as u64)
+        .sum();
+    assert_eq!(progress_seen.load(Ordering::Relaxed), payload);
+}
