@@ -107,27 +107,30 @@ impl Client {
         let mut body: Option<(u16, Incoming, Limit)> = None;
         let mut pending = Bytes::new();
         loop {
-            // Enabled before the poll: a wake-up that comes after it is not missed.
-            let mut woken = pin!(shared.wake.notified());
-            woken.as_mut().enable();
-            let action = {
+            let (action, woken) = {
                 let mut state = shared.lock();
                 if transfer.is_cancelled() {
                     run.task.cancel(&mut state);
                 }
-                run.task.poll(Instant::now(), &mut state)
+                let action = run.task.poll(Instant::now(), &mut state);
+                // Enabled while the state is still locked: every wake-up comes after it.
+                let wakeable = matches!(action, Action::Wait { wakeable: true, .. });
+                let woken = wakeable.then(|| Box::pin(shared.wake.notified()));
+                (
+                    action,
+                    woken.map(|mut woken| (woken.as_mut().enable(), woken).1),
+                )
             };
             let event = match action {
                 Action::Done(result) => {
                     run.over = true;
                     return result;
                 }
-                Action::Wait { until, wakeable } => {
+                Action::Wait { until, .. } => {
                     let until = tokio::time::Instant::from_std(until);
-                    if wakeable {
-                        let _ = tokio::time::timeout_at(until, woken).await;
-                    } else {
-                        tokio::time::sleep_until(until).await;
+                    match woken {
+                        Some(woken) => drop(tokio::time::timeout_at(until, woken).await),
+                        None => tokio::time::sleep_until(until).await,
                     }
                     continue;
                 }
