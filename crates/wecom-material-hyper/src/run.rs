@@ -115,11 +115,12 @@ impl Client {
                 let action = run.task.poll(Instant::now(), &mut state);
                 // Enabled while the state is still locked: every wake-up comes after it.
                 let wakeable = matches!(action, Action::Wait { wakeable: true, .. });
-                let woken = wakeable.then(|| Box::pin(shared.wake.notified()));
-                (
-                    action,
-                    woken.map(|mut woken| (woken.as_mut().enable(), woken).1),
-                )
+                let woken = wakeable.then(|| {
+                    let mut woken = Box::pin(shared.wake.notified());
+                    woken.as_mut().enable();
+                    woken
+                });
+                (action, woken)
             };
             let event = match action {
                 Action::Done(result) => {
