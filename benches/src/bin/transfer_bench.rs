@@ -6,7 +6,7 @@
 //! ```
 //!
 //! It measures, each as the median of RUNS runs (default 5):
-//! - uploading a 20,000,000-byte file (`upload_path`, streamed from disk) against
+//! - uploading a 20,000,000-byte file (`upload(Upload::path(..))`, streamed from disk) against
 //!   `curl -F media=@FILE` (curl's own `time_total`, so its process start is not counted);
 //! - downloading a 200,000,000-byte media in 20 MB Range chunks into a sink: throughput, and the
 //!   client process's peak RSS (`VmHWM`), against curl fetching the same ranges.
