@@ -188,28 +188,6 @@ async fn a_reader_shorter_than_announced_fails_locally_and_is_not_resent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validation_failures_send_nothing() {
-    let mock = mock();
-    let client = client(&mock);
-    let err = client
-        .upload(
-            MediaType::Image,
-            Upload::bytes("clip.mp4", jpeg(100)),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert!(err.is_invalid(), "{err}");
-    let path = temp_file("voice.amr", b"ID3\x03 not amr at all");
-    let err = client
-        .upload(MediaType::Voice, Upload::path(&path), Transfer::default())
-        .await
-        .unwrap_err();
-    assert!(err.is_invalid(), "{err}");
-    assert!(mock.requests().is_empty(), "nothing reached the server");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_identical() {
     let mock = MockServer::start(MockConfig {
         clock: Clock::manual(1_700_000_000),
@@ -258,125 +236,6 @@ async fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_ide
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn injected_42001_on_upload_resends_the_body_byte_identical() {
-    let mock = mock();
-    let client = client(&mock);
-    let bytes = sample(MediaType::Video, 700_000);
-    let path = temp_file("片.mp4", &bytes);
-    mock.fault(
-        Endpoint::Upload,
-        Fault::Errcode {
-            code: 42001,
-            times: 1,
-        },
-    );
-    let uploaded = client
-        .upload(MediaType::Video, Upload::path(&path), Transfer::default())
-        .await
-        .unwrap();
-    assert!(mock.media(uploaded.media_id.as_str()).unwrap().bytes == bytes);
-    let uploads = mock.requests_to(Endpoint::Upload);
-    assert_eq!(uploads.len(), 2);
-    assert_eq!(uploads[0].body_md5, uploads[1].body_md5);
-    assert_eq!(mock.count(Endpoint::GetToken), 2, "the token was refreshed");
-
-    // A one-shot reader cannot be resent: the call says so, and the token is still dropped.
-    mock.clear_requests();
-    mock.fault(
-        Endpoint::Upload,
-        Fault::Errcode {
-            code: 42001,
-            times: 1,
-        },
-    );
-    let reader: &[u8] = &bytes;
-    let err = client
-        .upload(
-            MediaType::Video,
-            Upload::reader("片.mp4", Box::new(reader), bytes.len() as u64),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NotReplayable(_)), "{err}");
-    assert_eq!(err.errcode(), Some(ErrCode::AccessTokenExpired), "{err}");
-    assert_eq!(mock.count(Endpoint::Upload), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_twice_then_success_and_busy_forever_gives_up_after_four_attempts() {
-    let mock = mock();
-    let client = client(&mock);
-    mock.fault(Endpoint::Upload, Fault::Errcode { code: -1, times: 2 });
-    client
-        .upload(
-            MediaType::File,
-            Upload::bytes("a.txt", sample(MediaType::File, 64)),
-            Transfer::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(mock.count(Endpoint::Upload), 3);
-
-    mock.clear_requests();
-    mock.fault(
-        Endpoint::Upload,
-        Fault::Errcode {
-            code: -1,
-            times: 100,
-        },
-    );
-    let err = client
-        .upload(
-            MediaType::File,
-            Upload::bytes("a.txt", sample(MediaType::File, 64)),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.errcode(), Some(ErrCode::SystemBusy), "{err}");
-    assert_eq!(mock.count(Endpoint::Upload), 4);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_is_surfaced_without_retry() {
-    let mock = mock();
-    let client = client(&mock);
-    mock.fault(
-        Endpoint::Get,
-        Fault::Errcode {
-            code: 45009,
-            times: 10,
-        },
-    );
-    let id = MediaId::new(mock.insert_media(&b"hello world"[..], "text/plain", "a.txt"));
-    let err = client
-        .get(&id, DownloadOptions::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::RateLimited(_)), "{err}");
-    assert_eq!(mock.count(Endpoint::Get), 1);
-
-    mock.fault(
-        Endpoint::Upload,
-        Fault::Errcode {
-            code: 45009,
-            times: 10,
-        },
-    );
-    let err = client
-        .upload(
-            MediaType::File,
-            Upload::bytes("a.txt", sample(MediaType::File, 64)),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::RateLimited(_)), "{err}");
-    assert_eq!(mock.count(Endpoint::Upload), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader() {
     let mock = mock();
     let client = client(&mock);
@@ -420,45 +279,6 @@ async fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader()
         1,
         "a one-shot reader is not resent"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_error_on_http_200_is_never_written_to_the_output() {
-    let mock = mock();
-    let client = client(&mock);
-    let mut out = Vec::new();
-    let err = client
-        .download(
-            &MediaId::new("no-such-media"),
-            &mut out,
-            DownloadOptions::default(),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.errcode(), Some(ErrCode::InvalidMediaId), "{err}");
-    assert!(out.is_empty());
-
-    // An injected error on a real media, answered with HTTP 200 too.
-    let id = MediaId::new(mock.insert_media(&b"real bytes!"[..], "text/plain", "r.txt"));
-    mock.fault(
-        Endpoint::Get,
-        Fault::Errcode {
-            code: 40007,
-            times: 1,
-        },
-    );
-    let err = client
-        .download(
-            &id,
-            &mut out,
-            DownloadOptions::default(),
-            Transfer::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.errcode(), Some(ErrCode::InvalidMediaId), "{err}");
-    assert!(out.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -571,27 +391,6 @@ async fn truncated_download_resumes_from_the_byte_reached() {
             "bytes=240000-249999"
         ]
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_writes_only_the_rest() {
-    let mock = mock();
-    let client = client(&mock);
-    let bytes = sample(MediaType::File, 10_000);
-    let id = MediaId::new(mock.insert_media(bytes.clone(), "application/octet-stream", "r.bin"));
-    let mut rest = Vec::new();
-    let done = client
-        .download(
-            &id,
-            &mut rest,
-            DownloadOptions::default().resume_from(4_000),
-            Transfer::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(&rest[..], &bytes[4_000..]);
-    assert_eq!(done.bytes_written, 6_000);
-    assert_eq!(done.total, 10_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
