@@ -63,7 +63,7 @@ impl Client {
         op: impl FnOnce(&UploadInput) -> Result<O, Error>,
     ) -> Result<O::Output, Error> {
         let (input, source) = prepare(what)?;
-        let ends = Ends(source.map(|source| (source, input.meter())), None);
+        let ends = Ends(source, None);
         self.drive(self.call(op(&input)?, Lane::Media), ends, &t)
     }
 

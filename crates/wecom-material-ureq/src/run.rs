@@ -3,14 +3,11 @@
 //! protocol decision is made here.
 
 use std::fs::File;
-use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::time::Instant;
 
-use bytes::Bytes;
-use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
-use wecom_material_core::{
-    Body, DecodeError, Error, Payload, RedactedUri, Replay, Transfer, TransportError,
-};
+use wecom_material_core::task::{Action, Event, Lane, Task, UploadReader, blocking};
+use wecom_material_core::{Body, Error, RedactedUri, Transfer, TransportError};
 
 use crate::client::Client;
 
@@ -25,10 +22,10 @@ pub(crate) enum Source<'a> {
 /// A response head with its unread body, or what to report instead.
 type Sent = Result<(http::response::Parts, ureq::BodyReader<'static>), Event>;
 
-/// The task's I/O ends: an upload source with its meter (`.0`) and a download sink (`.1`).
+/// The task's I/O ends: an upload source (`.0`) and a download sink (`.1`).
 #[derive(Default)]
 pub(crate) struct Ends<'a>(
-    pub(crate) Option<(Source<'a>, PayloadMeter)>,
+    pub(crate) Option<Source<'a>>,
     pub(crate) Option<&'a mut dyn Write>,
 );
 
@@ -85,12 +82,17 @@ impl Client {
                         },
                     )
                 }
-                Action::ReadBody { limit } => read_whole(body.take(), limit),
-                Action::Stream { max } => {
-                    buf.resize(usize::try_from(max).unwrap_or(usize::MAX).min(64 * 1024), 0);
-                    let body = body.as_mut().map(|(_, reader)| reader);
-                    stream_once(body, &mut buf, ends.1.as_deref_mut())
-                }
+                Action::ReadBody { limit } => match body.take() {
+                    Some((status, reader)) => blocking::read_body(reader, status, limit),
+                    None => Event::BodyEnd,
+                },
+                Action::Stream { max } => match (body.as_mut(), ends.1.as_deref_mut()) {
+                    (Some((_, reader)), Some(sink)) => {
+                        buf.resize(blocking::STREAM_BUFFER, 0);
+                        blocking::stream_once(reader, &mut buf, max, sink)
+                    }
+                    _ => Event::BodyEnd,
+                },
                 Action::FlushSink => {
                     Event::Flushed(ends.1.as_deref_mut().and_then(|s| s.flush().err()))
                 }
@@ -115,34 +117,14 @@ impl Client {
             Body::Empty => agent.run(http::Request::from_parts(parts, ())),
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
-                let mut failure = None;
-                let (reader, meter): (Box<dyn Read + Send>, _) =
-                    match (&upload.payload, &mut ends.0) {
-                        (Payload::Bytes(b), _) => (
-                            Box::new(Cursor::new(b.clone())),
-                            PayloadMeter::new(b.len() as u64, Replay::OneShot),
-                        ),
-                        (Payload::External { .. }, Some((source, meter))) => (
-                            open(source).map_err(|e| local("reading the upload", e))?,
-                            meter.clone(),
-                        ),
-                        (Payload::External { .. }, None) => {
-                            return Err(local("sending an upload", io::ErrorKind::NotFound.into()));
-                        }
-                    };
-                let payload = Metered {
-                    reader,
-                    meter,
-                    transfer: t,
-                    failure: &mut failure,
+                let source = match ends.0.as_mut() {
+                    Some(source) => Some(open(source).map_err(|e| local("reading the upload", e))?),
+                    None => None,
                 };
-                let mut reader = Cursor::new(upload.head.clone())
-                    .chain(payload)
-                    .chain(Cursor::new(upload.tail.clone()));
+                let mut reader = UploadReader::new(upload, source, *t).map_err(Event::Local)?;
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let result = agent.run(http::Request::from_parts(parts, body));
-                drop(reader);
-                if let Some(failure) = failure {
+                if let Some(failure) = reader.take_failure() {
                     return Err(Event::Local(failure));
                 }
                 result
@@ -166,77 +148,6 @@ fn open<'s>(source: &'s mut Source<'_>) -> io::Result<Box<dyn Read + Send + 's>>
 
 fn local(context: &str, error: io::Error) -> Event {
     Event::Local(Error::io(context, error))
-}
-
-/// The payload as read for one attempt: exactly the announced length (the core's meter
-/// decides), progress reported, stopped when cancelled. A local failure is kept for the loop
-/// (ureq only sees an I/O error).
-struct Metered<'r, 't, 'f> {
-    reader: Box<dyn Read + Send + 'r>,
-    meter: PayloadMeter,
-    transfer: &'t Transfer<'t>,
-    failure: &'f mut Option<Error>,
-}
-
-impl Read for Metered<'_, '_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = self.meter.want(buf.len());
-        let read = match self.transfer.is_cancelled() {
-            true => Err(Error::Cancelled { bytes_written: 0 }),
-            false => {
-                (self.reader.read(&mut buf[..want])).map_err(|e| Error::io("reading the upload", e))
-            }
-        };
-        let counted = read.and_then(|n| self.meter.on_read(n as u64).map(|()| n));
-        let p = self.meter.progress();
-        self.transfer.report(p.done, p.total);
-        counted.map_err(|error| {
-            let message = error.to_string();
-            *self.failure = Some(error);
-            io::Error::other(message)
-        })
-    }
-}
-
-/// Reads the rest of a body, at most `limit` bytes.
-fn read_whole(body: Option<(u16, ureq::BodyReader<'static>)>, limit: usize) -> Event {
-    let Some((status, reader)) = body else {
-        return Event::BodyEnd;
-    };
-    let mut bytes = Vec::new();
-    match reader.take(limit as u64 + 1).read_to_end(&mut bytes) {
-        Ok(n) if n > limit => {
-            let message = format!("answer larger than {limit} bytes");
-            Event::Local(DecodeError::new(status, message, b"").into())
-        }
-        Ok(_) => Event::Body(Bytes::from(bytes)),
-        Err(e) => Event::TransportFailed(TransportError::maybe_sent(e.to_string())),
-    }
-}
-
-/// Moves one buffer of the body into the sink.
-fn stream_once<'w>(
-    body: Option<&mut ureq::BodyReader<'static>>,
-    buf: &mut [u8],
-    sink: Option<&mut (dyn Write + 'w)>,
-) -> Event {
-    let (Some(body), Some(sink)) = (body, sink) else {
-        return Event::BodyEnd;
-    };
-    let n = loop {
-        match body.read(buf) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Event::TransportFailed(TransportError::maybe_sent(e.to_string())),
-        }
-    };
-    if n == 0 {
-        return Event::BodyEnd;
-    }
-    match sink.write_all(&buf[..n]) {
-        Ok(()) => Event::Written(n as u64),
-        Err(e) => local("writing the download", e),
-    }
 }
 
 /// Maps ureq's error to whether the request may have left. Its text never holds the URI

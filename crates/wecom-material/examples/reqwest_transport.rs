@@ -17,13 +17,14 @@
 
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::io::{self, Cursor, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Body as WireBody, Client, Response};
 use wecom_material_core::client_settings::DEFAULT_JSON_TIMEOUT as JSON;
 use wecom_material_core::client_settings::DEFAULT_MEDIA_IDLE_TIMEOUT as IDLE;
+use wecom_material_core::task::{UploadReader, blocking, response_head};
 use wecom_material_core::*;
 
 /// A client: one connection pool, the state its tasks share, and the upload source.
@@ -37,32 +38,22 @@ impl Stack {
     /// The loop of the core's `task` module: poll, act, report. One task at a time here, so
     /// `WakeOthers` wakes nobody and a wakeable wait is a plain sleep.
     fn run<T: Task>(&mut self, task: &mut T, sink: &mut dyn Write) -> Result<T::Output, Error> {
-        let (mut response, mut buf) = (None::<Response>, vec![0; 1 << 16]);
+        let (mut response, mut buf) = (None::<Response>, vec![0; blocking::STREAM_BUFFER]);
+        let head = |r: &Response| response_head(r.status(), r.headers().clone());
         loop {
             let event = match task.poll(Instant::now(), &mut self.state) {
                 Action::Send { request, lane } => match self.send(request, lane) {
-                    Ok(r) => Event::Head(head_of(response.insert(r))),
+                    Ok(r) => Event::Head(head(response.insert(r))),
                     Err(e) => Event::TransportFailed(e),
                 },
                 Action::ReadBody { limit } => {
-                    let (mut bytes, r) = (Vec::new(), response.take().expect("a response"));
-                    let c = r.status().as_u16(); // at most limit + 1 bytes are read:
-                    match r.take(limit as u64 + 1).read_to_end(&mut bytes) {
-                        Ok(n) if n > limit => Event::Local(DecodeError::new(c, "long", b"").into()),
-                        Ok(_) => Event::Body(bytes.into()),
-                        Err(e) => broken(e),
-                    }
+                    let r = response.take().expect("a response");
+                    let status = r.status().as_u16();
+                    blocking::read_body(r, status, limit)
                 }
                 Action::Stream { max } => {
                     let body = response.as_mut().expect("a response");
-                    match body.read(&mut buf[..max.min(1 << 16) as usize]) {
-                        Ok(0) => Event::BodyEnd,
-                        Ok(n) => match sink.write_all(&buf[..n]) {
-                            Ok(()) => Event::Written(n as u64),
-                            Err(e) => Event::Local(Error::io("writing the download", e)),
-                        },
-                        Err(e) => broken(e),
-                    }
+                    blocking::stream_once(body, &mut buf, max, sink)
                 }
                 Action::FlushSink => Event::Flushed(sink.flush().err()),
                 Action::Wait { until, .. } => {
@@ -76,10 +67,10 @@ impl Stack {
         }
     }
 
-    /// Sends a request; an upload streams `head ‖ file ‖ tail`, the file read through the
-    /// core's `PayloadMeter` (exactly the announced length, or an error).
+    /// Sends a request; an upload's external payload is the temporary file.
     fn send(&self, request: http::Request<Body>, lane: Lane) -> Result<Response, TransportError> {
         let (parts, body) = request.into_parts();
+        let not_sent = |e: &dyn ToString| TransportError::not_sent(e.to_string());
         eprintln!("-> {} {}", parts.method, RedactedUri(&parts.uri)); // never the token
         // JSON: one overall timeout. Media: reqwest's blocking timeout bounds each body read
         // (idle) but a whole send, so an upload also gets time for its size (at 100 kB/s).
@@ -90,16 +81,11 @@ impl Stack {
             Body::Empty => WireBody::from(Vec::new()),
             Body::Bytes(bytes) => WireBody::from(bytes),
             Body::Upload(upload) => {
-                let payload: Box<dyn Read + Send> = match upload.payload {
-                    Payload::Bytes(bytes) => Box::new(Cursor::new(bytes)),
-                    Payload::External { len, replay } => {
-                        let rewound = (&*self.file).rewind();
-                        rewound.map_err(|e| TransportError::not_sent(e.to_string()))?;
-                        Box::new(Metered(self.file.clone(), PayloadMeter::new(len, replay)))
-                    }
-                };
-                let (head, tail) = (Cursor::new(upload.head), Cursor::new(upload.tail));
-                WireBody::sized(head.chain(payload).chain(tail), len)
+                // Streams `head ‖ file ‖ tail`, the file read through the core's meter.
+                (&*self.file).rewind().map_err(|e| not_sent(&e))?;
+                let file: Box<dyn Read + Send> = Box::new(self.file.clone());
+                let reader = UploadReader::new(upload, Some(file), Transfer::default());
+                WireBody::sized(reader.map_err(|e| not_sent(&e))?, len)
             }
         };
         let builder = self.http.request(parts.method, parts.uri.to_string());
@@ -111,27 +97,6 @@ impl Stack {
                 false => TransportError::maybe_sent(e.to_string()),
             }
         })
-    }
-}
-
-fn head_of(response: &Response) -> http::response::Parts {
-    let mut head = http::Response::new(()).into_parts().0;
-    (head.status, head.headers) = (response.status(), response.headers().clone());
-    head
-}
-
-fn broken(e: io::Error) -> Event {
-    Event::TransportFailed(TransportError::maybe_sent(e.kind().to_string())) // no URI
-}
-
-struct Metered(Arc<File>, PayloadMeter);
-
-impl Read for Metered {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = self.1.want(buf.len());
-        let n = self.0.as_ref().read(&mut buf[..want])?;
-        self.1.on_read(n as u64).map_err(io::Error::other)?;
-        Ok(n)
     }
 }
 

@@ -61,6 +61,7 @@
 //! job waits): plain data the transport keeps behind its lock, passed to every `poll` and
 //! `on_event`.
 
+pub mod blocking;
 pub mod call_task;
 pub mod download_task;
 pub mod job_wait_task;
@@ -76,7 +77,7 @@ pub use call_task::CallTask;
 pub use download_task::{DownloadOptions, DownloadTask};
 pub use job_wait_task::JobWaitTask;
 pub use parallel_download::{ParallelDownload, ParallelStep, RangeJob, ResumeRecord};
-pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan};
+pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan, UploadReader};
 
 use crate::body::Body;
 use crate::error::{Error, TransportError};
@@ -189,6 +190,14 @@ impl Event {
             Event::Flushed(_) => "Flushed",
         }
     }
+}
+
+/// A response head from its status and headers, for a transport whose HTTP library does
+/// not hand out `http::response::Parts` (its [`Event::Head`]).
+pub fn response_head(status: http::StatusCode, headers: http::HeaderMap) -> http::response::Parts {
+    let mut head = http::Response::new(()).into_parts().0;
+    (head.status, head.headers) = (status, headers);
+    head
 }
 
 /// The error a task ends with when the transport reports an event that does not answer the

@@ -97,6 +97,109 @@ fn payload_error(message: String) -> Error {
     )
 }
 
+/// An upload's body as one blocking `Read`, for a transport that sends from a reader:
+/// `head ‖ payload ‖ tail`, the payload taken from the bytes the upload holds or read from
+/// the transport's `source` through a [`PayloadMeter`] (exactly the announced length),
+/// progress reported and cancellation checked on every read. The reader does no I/O of its
+/// own: it reads what the transport gives it.
+///
+/// A failure it stops on (cancelled, the source failed or broke the length rule) reaches the
+/// HTTP library as an I/O error; the transport takes the typed error back with
+/// [`UploadReader::take_failure`] and reports it as a local failure.
+pub struct UploadReader<'a> {
+    head: std::io::Cursor<Bytes>,
+    payload: Box<dyn std::io::Read + Send + 'a>,
+    tail: std::io::Cursor<Bytes>,
+    meter: PayloadMeter,
+    transfer: crate::transfer::Transfer<'a>,
+    failure: Option<Error>,
+}
+
+impl<'a> UploadReader<'a> {
+    /// The body of `upload`; `source` supplies an external payload (positioned at its start).
+    pub fn new(
+        upload: crate::body::UploadBody,
+        source: Option<Box<dyn std::io::Read + Send + 'a>>,
+        transfer: crate::transfer::Transfer<'a>,
+    ) -> Result<Self, Error> {
+        let (payload, meter): (Box<dyn std::io::Read + Send + 'a>, _) =
+            match (upload.payload, source) {
+                (Payload::Bytes(bytes), _) => {
+                    let meter = PayloadMeter::new(bytes.len() as u64, Replay::OneShot);
+                    (Box::new(std::io::Cursor::new(bytes)), meter)
+                }
+                (Payload::External { len, replay }, Some(source)) => {
+                    (source, PayloadMeter::new(len, replay))
+                }
+                (Payload::External { .. }, None) => {
+                    return Err(payload_error("no source for an external payload".into()));
+                }
+            };
+        let (head, tail) = (
+            std::io::Cursor::new(upload.head),
+            std::io::Cursor::new(upload.tail),
+        );
+        Ok(Self {
+            head,
+            payload,
+            tail,
+            meter,
+            transfer,
+            failure: None,
+        })
+    }
+
+    /// The failure that stopped the body, if any.
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    fn read_payload(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.transfer.is_cancelled() {
+            return Err(Error::Cancelled { bytes_written: 0 });
+        }
+        let want = self.meter.want(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = loop {
+            match std::io::Read::read(&mut self.payload, &mut buf[..want]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                read => break read.map_err(|e| Error::io("reading the upload payload", e))?,
+            }
+        };
+        // Also checks the length rule: a byte past a file's length is an error, never sent.
+        self.meter.on_read(n as u64)?;
+        if n > 0 {
+            let progress = self.meter.progress();
+            self.transfer.report(progress.done, progress.total);
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Read for UploadReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::Read::read(&mut self.head, buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        loop {
+            match self.read_payload(buf) {
+                // The source ended where it should (the meter checked): the tail is next.
+                Ok(0) if self.meter.want(buf.len()) > 0 => continue,
+                Ok(0) => return std::io::Read::read(&mut self.tail, buf),
+                Ok(n) => return Ok(n),
+                Err(error) => {
+                    let message = error.to_string();
+                    self.failure = Some(error);
+                    return Err(std::io::Error::other(message));
+                }
+            }
+        }
+    }
+}
+
 /// What a transport learned about an upload source before sending: the name users will see,
 /// the length, the first bytes (for the format checks) and whether it can be re-read.
 #[derive(Debug, Clone)]
@@ -366,6 +469,67 @@ mod tests {
     fn a_reader_is_not_read_past_len() {
         let mut m = PayloadMeter::new(4, Replay::OneShot);
         assert_eq!(drain(&mut m, b"0123rest").unwrap(), 4);
+    }
+
+    fn upload(payload: Payload) -> crate::body::UploadBody {
+        crate::body::UploadBody {
+            head: Bytes::from_static(b"HEAD|"),
+            payload,
+            tail: Bytes::from_static(b"|TAIL"),
+        }
+    }
+
+    #[test]
+    fn the_upload_reader_sends_head_payload_tail_and_counts_payload_bytes() {
+        let external = Payload::External {
+            len: 10,
+            replay: Replay::Replayable,
+        };
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |p: crate::transfer::Progress| seen.lock().unwrap().push(p.done);
+        let transfer = crate::transfer::Transfer {
+            progress: Some(&progress),
+            cancel: None,
+        };
+        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123456789"[..]);
+        let mut reader = UploadReader::new(upload(external), Some(source), transfer).unwrap();
+        let mut sent = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut sent).unwrap();
+        assert_eq!(sent, b"HEAD|0123456789|TAIL");
+        assert_eq!(seen.lock().unwrap().last(), Some(&10));
+        let bytes = Payload::Bytes(Bytes::from_static(b"abc"));
+        let mut reader = UploadReader::new(upload(bytes), None, Default::default()).unwrap();
+        let mut sent = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut sent).unwrap();
+        assert_eq!(sent, b"HEAD|abc|TAIL");
+    }
+
+    #[test]
+    fn the_upload_reader_stops_on_a_grown_file_and_on_cancel_with_the_typed_error() {
+        let external = || Payload::External {
+            len: 4,
+            replay: Replay::Replayable,
+        };
+        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123X"[..]);
+        let mut reader =
+            UploadReader::new(upload(external()), Some(source), Default::default()).unwrap();
+        assert!(std::io::Read::read_to_end(&mut reader, &mut Vec::new()).is_err());
+        assert!(matches!(reader.take_failure(), Some(Error::Io { .. })));
+        let cancel = crate::transfer::CancelFlag::new();
+        cancel.cancel();
+        let transfer = crate::transfer::Transfer {
+            progress: None,
+            cancel: Some(&cancel),
+        };
+        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123"[..]);
+        let mut reader = UploadReader::new(upload(external()), Some(source), transfer).unwrap();
+        assert!(std::io::Read::read_to_end(&mut reader, &mut Vec::new()).is_err());
+        assert!(matches!(
+            reader.take_failure(),
+            Some(Error::Cancelled { .. })
+        ));
+        let missing = UploadReader::new(upload(external()), None, Default::default());
+        assert!(matches!(missing, Err(Error::Io { .. })));
     }
 
     #[test]
