@@ -114,8 +114,7 @@ impl Client {
                 }
                 let action = run.task.poll(Instant::now(), &mut state);
                 // Enabled while the state is still locked: every wake-up comes after it.
-                let wakeable = matches!(action, Action::Wait { wakeable: true, .. });
-                let woken = wakeable.then(|| {
+                let woken = action.wakeable_until().map(|_| {
                     let mut woken = Box::pin(shared.wake.notified());
                     woken.as_mut().enable();
                     woken

@@ -72,8 +72,7 @@ impl Client {
     /// is read (use [`Client::download`]).
     pub fn get(&self, media_id: &MediaId, options: DownloadOptions) -> Result<Media, Error> {
         let max_len = options.max_len.unwrap_or(self.0.settings.max_in_memory);
-        let mut buffer = Vec::new();
-        let options = options.max_len(max_len);
+        let (mut buffer, options) = (Vec::new(), options.max_len(max_len));
         let done = self.download(media_id, &mut buffer, options, Transfer::default())?;
         let (info, bytes) = (done.info, buffer.into());
         Ok(Media { info, bytes })

@@ -117,10 +117,9 @@ impl Client {
             Body::Empty => agent.run(http::Request::from_parts(parts, ())),
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
-                let source = match ends.0.as_mut() {
-                    Some(source) => Some(open(source).map_err(|e| local("reading the upload", e))?),
-                    None => None,
-                };
+                let source = ends.0.as_mut().map(open).transpose();
+                let source =
+                    source.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
                 let mut reader = UploadReader::new(upload, source, *t).map_err(Event::Local)?;
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let result = agent.run(http::Request::from_parts(parts, body));
@@ -140,14 +139,8 @@ impl Client {
 fn open<'s>(source: &'s mut Source<'_>) -> io::Result<Box<dyn Read + Send + 's>> {
     match source {
         Source::File(file) => file.seek(SeekFrom::Start(0)).map(|_| Box::new(&*file) as _),
-        Source::Reader(reader) => reader
-            .take()
-            .ok_or_else(|| io::Error::other("sent already")),
+        Source::Reader(once) => once.take().ok_or_else(|| io::Error::other("sent already")),
     }
-}
-
-fn local(context: &str, error: io::Error) -> Event {
-    Event::Local(Error::io(context, error))
 }
 
 /// Maps ureq's error to whether the request may have left. Its text never holds the URI

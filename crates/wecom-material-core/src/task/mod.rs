@@ -136,6 +136,20 @@ pub enum Action<T> {
     Done(Result<T, Error>),
 }
 
+impl<T> Action<T> {
+    /// The end of a wait that another task's wake-up may end earlier (`Wait` with
+    /// `wakeable`); a transport registers for wake-ups before it releases the shared state.
+    pub fn wakeable_until(&self) -> Option<Instant> {
+        match self {
+            Action::Wait {
+                until,
+                wakeable: true,
+            } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
 impl<T: fmt::Debug> fmt::Debug for Action<T> {
     /// A `Send` shows the method and the URI with the token and secret masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
