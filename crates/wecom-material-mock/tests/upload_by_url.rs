@@ -108,12 +108,9 @@ fn job_failures() {
     let no_range = mock.serve_file("plain.bin", data.clone(), false);
     let ranged = mock.serve_file("ranged.bin", data.clone(), true);
     let too_big = mock.serve_file("big.bin", vec![1u8; 10_001], true);
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        format!("http://127.0.0.1:{port}/x.bin")
-    };
+    // A privileged port nothing listens on: a free ephemeral port could be taken by another
+    // test's server between a bind-and-drop and the job's fetch.
+    let closed = "http://127.0.0.1:1/x.bin".to_owned();
     let missing = format!("{}/mock-files/nothing-here.bin", mock.base_url());
     let cases = [
         (no_range, md5.clone(), 830001),
