@@ -194,11 +194,22 @@ pub(crate) enum CallbackCommand {
 /// `callback decrypt`.
 #[derive(Debug, Args)]
 pub(crate) struct CallbackDecryptArgs {
-    /// The callback Token of the app.
-    #[arg(long, value_name = "T")]
+    /// The callback Token of the app (prefer the environment variable: the command line is
+    /// visible to other users of the machine).
+    #[arg(
+        long,
+        env = "WECOM_CALLBACK_TOKEN",
+        value_name = "T",
+        hide_env_values = true
+    )]
     pub(crate) token: String,
-    /// The 43-character EncodingAESKey.
-    #[arg(long, value_name = "K")]
+    /// The 43-character EncodingAESKey (prefer the environment variable).
+    #[arg(
+        long,
+        env = "WECOM_CALLBACK_AES_KEY",
+        value_name = "K",
+        hide_env_values = true
+    )]
     pub(crate) aes_key: String,
     /// The expected receive id (corp id, or suite id for a third-party suite).
     #[arg(long, value_name = "ID")]

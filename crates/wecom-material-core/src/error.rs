@@ -136,8 +136,9 @@ pub struct DecodeError {
     pub status: u16,
     /// What was wrong.
     pub reason: String,
-    /// The first bytes of the body, printable characters only (never holds a secret: WeCom
-    /// does not echo the token).
+    /// The first bytes of the body, printable characters only, with anything that may be a
+    /// secret masked by [`crate::secret::mask_secrets`] (a proxy page may echo the request
+    /// URL, token included).
     pub excerpt: String,
 }
 
@@ -145,10 +146,16 @@ pub struct DecodeError {
 pub const EXCERPT_LEN: usize = 120;
 
 impl DecodeError {
-    /// Builds an error with an excerpt of `body`.
+    /// Builds an error with an excerpt of `body`: secrets are masked in the first 4 KiB
+    /// ([`crate::secret::mask_secrets`]), then the first [`EXCERPT_LEN`] bytes are kept.
     pub fn new(status: u16, reason: impl Into<String>, body: &[u8]) -> Self {
-        let head = &body[..body.len().min(EXCERPT_LEN)];
-        let excerpt = String::from_utf8_lossy(head)
+        let window = &body[..body.len().min(4096)];
+        let masked = crate::secret::mask_secrets(&String::from_utf8_lossy(window));
+        let mut end = masked.len().min(EXCERPT_LEN);
+        while !masked.is_char_boundary(end) {
+            end -= 1;
+        }
+        let excerpt = masked[..end]
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();

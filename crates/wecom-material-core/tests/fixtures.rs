@@ -604,3 +604,41 @@ fn probe_limit_follows_content_length_and_disposition() {
         MediaHead::Error
     );
 }
+
+/// Issue 10: a proxy page that echoes the request URL does not put the token (or an AES key)
+/// into the error's excerpt, whichever parser reads it.
+#[test]
+fn proxy_page_echoing_the_url_keeps_the_token_out_of_the_error() {
+    let errors = [
+        get_media("m1")
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+        upload_op(MediaType::File)
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+        job()
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+    ];
+    for error in errors {
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("TOKEN-accesstoken-XYZ"), "{text}");
+        assert!(
+            !text.contains("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGk"),
+            "{text}"
+        );
+        match error {
+            Error::Decode(DecodeError {
+                status: 502,
+                excerpt,
+                ..
+            }) => {
+                assert!(
+                    excerpt.contains("access_token=***&media_id=m1"),
+                    "{excerpt}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
