@@ -88,6 +88,6 @@ fn with_session(
 ) -> Result<(), Failure> {
     let session = Session::open(settings)?;
     let result = command(&session);
-    session.persist();
+    session.persist_after(&result);
     result
 }

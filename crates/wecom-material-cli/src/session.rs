@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wecom_material_core::{DEFAULT_BASE_URL, StoredToken};
+use wecom_material_core::{DEFAULT_BASE_URL, ErrCode, StoredToken};
 use wecom_material_ureq::Client;
 
 use crate::failure::Failure;
@@ -73,12 +73,29 @@ impl Session {
         &self.client
     }
 
+    /// Writes the client's token back after a command ended with `result`. When the command
+    /// ended with a token rejection (40014, 42001, or 40001 — after the one refresh the client
+    /// does), the cache entry is dropped, whatever the client still holds: the next run
+    /// starts with a fresh token instead of failing again with a rejected one.
+    pub(crate) fn persist_after(self, result: &Result<(), Failure>) {
+        let rejected = match result {
+            Err(Failure::Wecom(error)) => token_rejected(error.errcode()),
+            _ => false,
+        };
+        if !rejected {
+            return self.persist();
+        }
+        let Some(store) = &self.store else { return };
+        log::info!("dropping the cached token: WeCom rejected it");
+        if let Err(e) = store.save(&self.key, None, now_unix()) {
+            log::warn!("cannot write token cache {}: {e}", store.path().display());
+        }
+    }
+
     /// Writes the client's token back when it changed (a new one, or none left).
     pub(crate) fn persist(self) {
         let Some(store) = &self.store else { return };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_unix();
         let current = self.client.export_token();
         if let Some(token) = &current {
             logger::mask(&token.access_token);
@@ -96,6 +113,22 @@ impl Session {
             log::warn!("cannot write token cache {}: {e}", store.path().display());
         }
     }
+}
+
+/// Whether an errcode says the access token was not accepted.
+fn token_rejected(code: Option<ErrCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            ErrCode::InvalidAccessToken | ErrCode::AccessTokenExpired | ErrCode::InvalidCredential
+        )
+    )
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
