@@ -10,6 +10,7 @@ mod commands;
 mod failure;
 mod logger;
 mod output;
+mod part_file;
 mod progress;
 mod session;
 mod token_store;

@@ -93,3 +93,167 @@ fn a_rejected_token_is_not_kept_in_the_cache_file() {
         assert_eq!(cache_entries(&w), 1);
     }
 }
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// 2, 3 and 10 concurrent `get`s of one media into one directory: each ends with the correct
+/// file or a clear error (exit ≠ 0) — never a wrong file with exit 0 — and nothing is left
+/// behind but the one correct file.
+#[test]
+fn concurrent_gets_of_one_media_never_save_a_wrong_file() {
+    for n in [2usize, 3, 10] {
+        let w = World::new(&format!("concurrent-{n}"));
+        let bytes = support::pattern(2_500_000);
+        let id = w
+            .mock
+            .insert_media(bytes.clone(), "application/octet-stream", "big.bin");
+        // Slow answers, so that the runs overlap.
+        w.mock.fault(
+            Endpoint::Get,
+            Fault::Delay {
+                delay: std::time::Duration::from_millis(300),
+                times: n as u32,
+            },
+        );
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                w.command()
+                    .args(["get", &id])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let runs: Vec<support::Run> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().into())
+            .collect();
+        let saved = w.dir.join("big.bin");
+        let mut ok = 0;
+        for run in &runs {
+            if run.code == 0 {
+                ok += 1;
+                assert!(run.stdout.contains("saved"), "{}", run.stdout);
+            } else {
+                assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+                assert!(
+                    run.stderr.contains("another run is downloading")
+                        || run.stderr.contains("exists; pass --force"),
+                    "{}",
+                    run.stderr
+                );
+            }
+        }
+        assert!(ok >= 1, "no run succeeded");
+        assert_eq!(std::fs::read(&saved).unwrap(), bytes, "{n} runs");
+        // Only the media (and the scratch cache dir) remain: no part, record or stale file.
+        let left: Vec<_> = listing(&w.dir)
+            .into_iter()
+            .filter(|f| f != "cache" && f != "xdg")
+            .collect();
+        assert_eq!(left, ["big.bin"], "{n} runs");
+    }
+}
+
+/// A symlink planted at the part name is not followed: its target is untouched and the saved
+/// file is a regular file with the media.
+#[cfg(unix)]
+#[test]
+fn a_planted_symlink_at_the_part_name_is_not_followed() {
+    let w = World::new("symlink");
+    let bytes = support::jpeg();
+    let id = w
+        .mock
+        .insert_media(bytes.clone(), "image/jpeg", "photo.jpg");
+    let victim = w.file("victim.txt", b"precious");
+    std::os::unix::fs::symlink(&victim, w.dir.join(format!(".{id}.part"))).unwrap();
+    std::os::unix::fs::symlink(&victim, w.dir.join(format!(".{id}.part.json"))).unwrap();
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let saved = w.dir.join("photo.jpg");
+    assert!(
+        std::fs::symlink_metadata(&saved)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes);
+}
+
+/// A stray part file of zeros (no record) is not resumed: it is set aside and the media is
+/// downloaded whole, byte-exact.
+#[test]
+fn a_stray_part_of_zeros_is_not_resumed() {
+    let w = World::new("zeros");
+    let bytes = support::pattern(300_000);
+    let id = w
+        .mock
+        .insert_media(bytes.clone(), "application/octet-stream", "m.bin");
+    let part = w.file(&format!(".{id}.part"), &[0u8; 100_000]);
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(w.dir.join("m.bin")).unwrap(), bytes);
+    assert!(!part.exists());
+    assert!(run.stderr.contains("set aside"), "{}", run.stderr);
+    let gets = w.mock.requests_to(Endpoint::Get);
+    assert_eq!(gets.len(), 1);
+    assert!(
+        gets[0].headers.get("range").is_none(),
+        "resumed a stray part"
+    );
+}
+
+/// A part file of a media the server says is gone (40007) is removed, not kept as resumable.
+#[test]
+fn the_part_of_a_gone_media_is_removed() {
+    let w = World::new("gone");
+    let bytes = support::pattern(1_000_000);
+    let id = w
+        .mock
+        .insert_media(bytes.clone(), "application/octet-stream", "m.bin");
+    w.mock.fault(
+        Endpoint::Get,
+        Fault::DropMidBody {
+            after_bytes: 400_000,
+            times: 1,
+        },
+    );
+    w.mock
+        .fault(Endpoint::Get, Fault::DropBeforeBody { times: 3 });
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let part = w.dir.join(format!(".{id}.part"));
+    assert!(part.exists(), "{:?}", listing(&w.dir));
+
+    w.mock.fault(
+        Endpoint::Get,
+        Fault::Errcode {
+            code: 40007,
+            times: 1,
+        },
+    );
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("40007"), "{}", run.stderr);
+    assert!(!part.exists());
+    assert!(
+        !run.stderr.contains("partial download kept"),
+        "{}",
+        run.stderr
+    );
+    let left: Vec<_> = listing(&w.dir)
+        .into_iter()
+        .filter(|f| f != "cache" && f != "xdg")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

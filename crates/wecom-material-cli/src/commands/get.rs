@@ -2,21 +2,24 @@
 //! `media/get/jssdk`).
 //!
 //! The media is written to a temporary file `.<media id>.part` in the target directory and
-//! renamed when complete. The name depends only on the media id, so a run interrupted halfway
-//! leaves a partial file that the next run for the same media id continues with a Range
-//! request. An existing file is never replaced without `--force`.
+//! moved into place when complete. The name depends only on the media id, so a run
+//! interrupted halfway leaves a partial file that the next run for the same media id
+//! continues with a Range request — when the part's record proves it is that media's
+//! beginning ([`crate::part_file`] has the rules: one run per part file, no symlinks, length
+//! checked before the move). An existing file is never replaced without `--force`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::{Error, MediaId};
+use wecom_material_core::{CancelFlag, ErrCode, Error, MediaId};
 use wecom_material_ureq::{Client, Downloaded, Transfer};
 
 use crate::cli::GetArgs;
 use crate::failure::Failure;
 use crate::output::{self, Output};
+use crate::part_file::{PartFile, PartMeta};
 use crate::progress::TransferBar;
 use crate::session::Session;
 
@@ -30,7 +33,7 @@ pub(crate) enum Source {
 }
 
 /// Where the media goes.
-enum Target {
+pub(crate) enum Target {
     /// Inside this directory, under the server's (sanitized) filename.
     Dir(PathBuf),
     /// At this path.
@@ -64,6 +67,14 @@ impl Target {
             )));
         }
         Ok(Target::File(path.to_path_buf()))
+    }
+
+    /// Where the media named by `info` goes.
+    pub(crate) fn path_for(&self, info: &wecom_material_core::MediaInfo) -> PathBuf {
+        match self {
+            Target::Dir(dir) => dir.join(&info.filename),
+            Target::File(path) => path.clone(),
+        }
     }
 
     fn dir(&self) -> PathBuf {
@@ -106,6 +117,30 @@ pub(crate) fn part_name(media_id: &str, source: Source) -> String {
     format!(".{safe}{suffix}{kind}.part")
 }
 
+impl Source {
+    /// The endpoint's name in a part file's record.
+    fn record_name(self) -> &'static str {
+        match self {
+            Source::Media => "media",
+            Source::HdVoice => "hd-voice",
+        }
+    }
+}
+
+/// Refuses the file a download would create as soon as the first response head names it
+/// (the library hook calls this before the body is read): the target path for `info`, or a
+/// usage error when it exists and `force` is not given.
+#[allow(dead_code)] // Called by the first-head hook the transports are getting (issue 9).
+pub(crate) fn check_target(
+    target: &Target,
+    info: &wecom_material_core::MediaInfo,
+    force: bool,
+) -> Result<PathBuf, Failure> {
+    let path = target.path_for(info);
+    crate::part_file::refuse_existing(&path, force)?;
+    Ok(path)
+}
+
 /// Downloads a media into a file and prints where it went.
 pub(crate) fn run(
     session: &Session,
@@ -118,69 +153,52 @@ pub(crate) fn run(
     }
     let media_id = MediaId::new(args.media_id.clone());
     let target = Target::resolve(args.output.as_deref(), args.force)?;
-    let part = target.dir().join(part_name(media_id.as_str(), source));
-    let open = || {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", part.display())))
-    };
-    let mut file = open()?;
-    let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let endpoint = source.record_name();
+    let mut part = PartFile::open(
+        &target.dir(),
+        &part_name(media_id.as_str(), source),
+        media_id.as_str(),
+        endpoint,
+    )?;
+    let offset = part.offset();
     if offset > 0 {
         out.note(&format!(
             "resuming {} at {} ({})",
-            part.display(),
+            part.path().display(),
             offset,
             output::size(offset)
         ));
     }
     let bar = TransferBar::new(format!("get {media_id}"), out.json);
-    let mut result = fetch(session.client(), source, &media_id, &mut file, offset, &bar);
-    if offset > 0 && matches!(result, Err(Error::Decode(_))) {
-        // The partial file does not fit the media (complete already, or of another size):
-        // start over.
+    let mut result = fetch(session.client(), source, &media_id, &mut part, &bar);
+    let restart = offset > 0
+        && (part.meta().total_mismatch().is_some() || matches!(result, Err(Error::Decode(_))));
+    if restart {
+        // The partial file does not continue this media (complete already, or of another
+        // size): set it aside and start over.
         log::info!("the partial file does not continue this media; downloading it whole");
-        drop(file);
-        fs::remove_file(&part).map_err(|e| Failure::other(format!("{}: {e}", part.display())))?;
-        file = open()?;
-        result = fetch(session.client(), source, &media_id, &mut file, 0, &bar);
+        part = part.restart(media_id.as_str(), endpoint)?;
+        result = fetch(session.client(), source, &media_id, &mut part, &bar);
     }
     bar.finish();
+    for stale in part.set_aside() {
+        out.note(&format!(
+            "set aside {}: it was not a partial download of this media",
+            stale.display()
+        ));
+    }
     let done = match result {
         Ok(done) => done,
         Err(e) => {
-            drop(file);
-            if fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
-                let _ = fs::remove_file(&part);
-            } else {
-                out.note(&format!("partial download kept in {}", part.display()));
+            let gone = e.errcode() == Some(ErrCode::InvalidMediaId);
+            if let Some(kept) = part.discard(gone) {
+                out.note(&format!("partial download kept in {}", kept.display()));
             }
             return Err(e.into());
         }
     };
-    file.sync_all()
-        .map_err(|e| Failure::other(format!("{}: {e}", part.display())))?;
-    drop(file);
-    let path = match &target {
-        Target::Dir(dir) => dir.join(&done.info.filename),
-        Target::File(path) => path.clone(),
-    };
-    if path.exists() && !args.force {
-        let _ = fs::remove_file(&part);
-        return Err(Failure::usage(format!(
-            "{} exists; pass --force to replace it",
-            path.display()
-        )));
-    }
-    fs::rename(&part, &path).map_err(|e| {
-        Failure::other(format!(
-            "cannot move {} to {}: {e}",
-            part.display(),
-            path.display()
-        ))
-    })?;
+    let path = target.path_for(&done.info);
+    part.finish(&path, done.total, args.force)?;
     out.emit(
         json!({
             "path": path.display().to_string(),
@@ -200,18 +218,27 @@ pub(crate) fn run(
     Ok(())
 }
 
+/// Downloads the rest of the media into the part file; a total that differs from the part's
+/// record cancels the download (see [`PartMeta::note_progress`]).
 fn fetch(
     client: &Client,
     source: Source,
     media_id: &MediaId,
-    file: &mut File,
-    offset: u64,
+    part: &mut PartFile,
     bar: &TransferBar,
 ) -> Result<Downloaded, Error> {
-    let report = |p| bar.report(p);
+    let offset = part.offset();
+    let (file, meta): (&mut File, &PartMeta) = part.split();
+    let cancel = CancelFlag::new();
+    let report = |p: wecom_material_core::Progress| {
+        if !meta.note_progress(p.total) {
+            cancel.cancel();
+        }
+        bar.report(p);
+    };
     let transfer = Transfer {
         progress: Some(&report),
-        cancel: None,
+        cancel: Some(&cancel),
     };
     match source {
         Source::Media => client.download_resume(media_id, file, offset, transfer),
