@@ -319,7 +319,8 @@ pub enum Invalid {
         /// What is wrong.
         reason: String,
     },
-    /// A multipart boundary outside RFC 2046's rules (1 to 70 `bchars`).
+    /// A multipart boundary other than 1 to 70 letters, digits or `' + _ - .` (see
+    /// [`crate::Boundary::new`]).
     BadBoundary,
     /// An unsupported scene for async upload.
     BadScene {
@@ -393,7 +394,9 @@ impl fmt::Display for Invalid {
             ),
             Invalid::BadBaseUrl { reason } => write!(f, "bad base URL: {reason}"),
             Invalid::BadRange { reason } => write!(f, "bad range: {reason}"),
-            Invalid::BadBoundary => f.write_str("a boundary is 1 to 70 RFC 2046 characters"),
+            Invalid::BadBoundary => {
+                f.write_str("a boundary is 1 to 70 letters, digits or ' + _ - .")
+            }
             Invalid::BadScene { scene } => write!(f, "unsupported scene {scene}: only 1 exists"),
         }
     }

@@ -642,3 +642,46 @@ fn proxy_page_echoing_the_url_keeps_the_token_out_of_the_error() {
         }
     }
 }
+
+/// Issue 10: `"created_at": ""` or `null` while a job is processing or after it failed parses;
+/// a finished job still needs it.
+#[test]
+fn job_answers_with_empty_or_null_created_at() {
+    assert_eq!(
+        job()
+            .parse(fixture("job_processing_created_at_empty.http"))
+            .unwrap(),
+        JobStatus::Processing
+    );
+    assert_eq!(
+        job()
+            .parse(fixture("job_failed_created_at_null.http"))
+            .unwrap(),
+        JobStatus::Failed {
+            errcode: ErrCode::UrlDownloadFailed,
+            errmsg: "download failed".into(),
+        }
+    );
+    let finished_without = http::Response::builder()
+        .status(200)
+        .body(
+            br#"{"errcode":0,"status":2,"detail":{"errcode":0,"media_id":"m","created_at":""}}"#
+                .to_vec(),
+        )
+        .unwrap();
+    assert!(matches!(
+        expect_err(job().parse(finished_without)),
+        Error::Decode(_)
+    ));
+    let bad_text = http::Response::builder()
+        .status(200)
+        .body(
+            br#"{"errcode":0,"status":2,"detail":{"errcode":0,"media_id":"m","created_at":"soon"}}"#
+                .to_vec(),
+        )
+        .unwrap();
+    assert!(matches!(
+        expect_err(job().parse(bad_text)),
+        Error::Decode(_)
+    ));
+}
