@@ -36,6 +36,15 @@ pub(crate) struct Cli {
     /// Log each request on stderr (secrets masked).
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+    /// Idle timeout of a transfer, in seconds: a download or upload that moves no data for
+    /// this long is broken off (and retried).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) timeout: u64,
+    /// How many times a request that failed in the network (or stalled) is retried.
+    #[arg(long, global = true, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub(crate) retries: u32,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -58,6 +58,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         corp_id: cli.corp_id,
         secret: cli.secret,
         token_cache: cli.token_cache,
+        idle_timeout: std::time::Duration::from_secs(cli.timeout),
+        retries: cli.retries,
     };
     match cli.command {
         Command::Upload(args) => with_session(&settings, |s| commands::upload::run(s, out, &args)),

@@ -1,8 +1,8 @@
 //! A client for the API commands, with its token loaded from and saved to the cache file.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wecom_material_core::{DEFAULT_BASE_URL, ErrCode, StoredToken};
+use wecom_material_core::{DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
 use wecom_material_ureq::Client;
 
 use crate::failure::Failure;
@@ -20,6 +20,10 @@ pub(crate) struct Settings {
     pub(crate) secret: Option<String>,
     /// `--token-cache` / `WECOM_TOKEN_CACHE`.
     pub(crate) token_cache: Option<std::path::PathBuf>,
+    /// `--timeout`: the idle timeout of a transfer.
+    pub(crate) idle_timeout: Duration,
+    /// `--retries`: retries after a transport failure.
+    pub(crate) retries: u32,
 }
 
 /// A client and the cache entry it shares with other runs.
@@ -43,6 +47,11 @@ impl Session {
         let client = Client::builder(corp_id, secret)
             .base_url(base_url)
             .map_err(|e| Failure::Wecom(e.into()))?
+            .media_idle_timeout(settings.idle_timeout)
+            .retry_policy(RetryPolicy {
+                max_transport_retries: settings.retries,
+                ..RetryPolicy::default()
+            })
             .build();
         let key = token_store::cache_key(client.base_url().as_str(), corp_id, secret);
         let store = settings

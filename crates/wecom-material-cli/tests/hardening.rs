@@ -257,3 +257,75 @@ fn the_part_of_a_gone_media_is_removed() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A hostile server on 127.0.0.1: answers gettoken, and accepts `media/get` requests but
+/// never answers them (a stall). Returns its base URL and the count of media requests.
+fn stalling_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let media = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = media.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            if request_line.contains("/cgi-bin/gettoken") {
+                let body =
+                    r#"{"errcode":0,"errmsg":"ok","access_token":"TOK-stall","expires_in":7200}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream); // never answered
+            }
+        }
+    });
+    (base, media)
+}
+
+/// `--timeout` bounds a stall and `--retries` bounds how often it is retried.
+#[test]
+fn timeout_and_retries_bound_a_stalled_download() {
+    use std::sync::atomic::Ordering;
+    for retries in [0u32, 1] {
+        let (base, media_requests) = stalling_server();
+        let dir = support::scratch("stall");
+        let run: support::Run = Command::new(BIN)
+            .current_dir(&dir)
+            .env("WECOM_SECRET", "s")
+            .args(["--base-url", &base, "--corp-id", "ww", "--token-cache"])
+            .arg(dir.join("tokens.json"))
+            .args(["--timeout", "1", "--retries", &retries.to_string()])
+            .args(["get", "m1", "--output", "out.bin"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("TOK-stall"), "{}", run.stderr);
+        assert_eq!(media_requests.load(Ordering::SeqCst), 1 + retries as usize);
+        assert!(!dir.join("out.bin").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // Out of range values are usage errors.
+    let run: support::Run = Command::new(BIN)
+        .args(["--timeout", "0", "demo"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
