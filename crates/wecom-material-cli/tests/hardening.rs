@@ -258,9 +258,18 @@ fn the_part_of_a_gone_media_is_removed() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// A hostile server on 127.0.0.1: answers gettoken, and accepts `media/get` requests but
-/// never answers them (a stall). Returns its base URL and the count of media requests.
+/// A hostile server on 127.0.0.1 that stalls every `media/get` (see [`hostile_server`]).
 fn stalling_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    hostile_server(None)
+}
+
+/// A hostile server on 127.0.0.1: answers gettoken, and answers `media/get` with `media`
+/// (a whole raw HTTP response, in which `{URL}` is replaced by the request target, as a proxy
+/// page that echoes it) or, with `None`, never answers (a stall). Returns its base URL and the
+/// count of media requests.
+fn hostile_server(
+    answer: Option<&'static str>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{BufRead, BufReader, Write};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -290,7 +299,13 @@ fn stalling_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
                 );
             } else {
                 counter.fetch_add(1, Ordering::SeqCst);
-                held.push(stream); // never answered
+                match answer {
+                    Some(raw) => {
+                        let target = request_line.split(' ').nth(1).unwrap_or("");
+                        let _ = stream.write_all(raw.replace("{URL}", target).as_bytes());
+                    }
+                    None => held.push(stream), // never answered
+                }
             }
         }
     });
@@ -328,4 +343,45 @@ fn timeout_and_retries_bound_a_stalled_download() {
         .unwrap()
         .into();
     assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+/// Hostile answers to a download never become a file: a media type with a non-zero
+/// `Error-Code` header, and a proxy page that echoes the request URL (whose token must not
+/// reach stderr).
+#[test]
+fn hostile_download_answers_are_errors_and_keep_the_token_off_stderr() {
+    let cases: [(&'static str, &str); 2] = [
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nError-Code: 40007\r\nError-Msg: invalid media_id\r\nContent-Length: 4\r\nConnection: close\r\n\r\nJPEG",
+            "40007",
+        ),
+        (
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>upstream failed for GET {URL}</html>",
+            "access_token=***",
+        ),
+    ];
+    for (answer, needle) in cases {
+        let (base, media_requests) = hostile_server(Some(answer));
+        let dir = support::scratch("hostile");
+        let run: support::Run = Command::new(BIN)
+            .current_dir(&dir)
+            .env("WECOM_SECRET", "s")
+            .args(["--base-url", &base, "--corp-id", "ww", "--token-cache"])
+            .arg(dir.join("tokens.json"))
+            .args(["--retries", "0", "get", "m1", "--output", "out.bin"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(!run.stderr.contains("TOK-stall"), "{}", run.stderr);
+        assert!(media_requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        assert!(!dir.join("out.bin").exists());
+        let left: Vec<_> = listing(&dir)
+            .into_iter()
+            .filter(|f| f != "tokens.json")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
