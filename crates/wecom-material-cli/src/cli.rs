@@ -37,12 +37,13 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
     /// Idle timeout of a transfer, in seconds: a download or upload that moves no data for
-    /// this long is broken off (and retried).
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+    /// this long is broken off (and retried). Given before the command: `job --timeout` and
+    /// `upload-by-url --timeout` are the wait's own limit.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) timeout: u64,
     /// How many times a request that failed in the network (or stalled) is retried.
-    #[arg(long, global = true, value_name = "N", default_value_t = 2,
+    #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub(crate) retries: u32,
     #[command(subcommand)]
