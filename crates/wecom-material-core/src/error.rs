@@ -200,19 +200,21 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// A failure before the request left.
+    /// A failure before the request left. Secrets in `message` (an HTTP library's error may
+    /// quote the request URL) are masked with [`crate::secret::mask_secrets`].
     pub fn not_sent(message: impl Into<String>) -> Self {
         Self {
             sent: Sent::No,
-            message: message.into(),
+            message: crate::secret::mask_secrets(&message.into()),
         }
     }
 
-    /// A failure after the request may have been sent.
+    /// A failure after the request may have been sent; `message` is masked like
+    /// [`TransportError::not_sent`]'s.
     pub fn maybe_sent(message: impl Into<String>) -> Self {
         Self {
             sent: Sent::Maybe,
-            message: message.into(),
+            message: crate::secret::mask_secrets(&message.into()),
         }
     }
 }
@@ -403,3 +405,21 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_messages_quoting_the_url_are_masked() {
+        let e = TransportError::maybe_sent(
+            "io error for https://h/cgi-bin/gettoken?corpid=ww&corpsecret=S3CRET-x: reset",
+        );
+        assert_eq!(
+            e.message,
+            "io error for https://h/cgi-bin/gettoken?corpid=ww&corpsecret=***: reset"
+        );
+        let e = TransportError::not_sent("GET /cgi-bin/media/get?access_token=TOK&media_id=m");
+        assert!(!e.to_string().contains("TOK"), "{e}");
+    }
+}

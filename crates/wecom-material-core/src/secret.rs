@@ -124,8 +124,8 @@ const MASK_WINDOW: usize = 4096;
 /// 1. the value after a secret-looking key: an identifier (letters, digits, `_`) that ends in
 ///    `token`, `secret` or `aeskey` / `aes_key` (case-insensitive: `access_token`,
 ///    `corpsecret`, `EncodingAESKey`), optionally quoted, then `=` or `:`, then the value
-///    (optionally quoted) up to the next `&`, quote, whitespace, `,`, `;`, `<`, `>`, `}` or
-///    `)` — so `?access_token=…&` and `"access_token": "…"` are both masked;
+///    (optionally quoted) up to the next `&`, quote, whitespace, `,`, `;`, `:`, `<`, `>`, `}`
+///    or `)` — so `?access_token=…&` and `"access_token": "…"` are both masked;
 /// 2. every run of at least [`MASKED_RUN_LEN`] characters of the base64 / base64url alphabets
 ///    (`A-Z a-z 0-9 + / _ -`), which covers AES keys and tokens that appear without a key.
 ///
@@ -163,7 +163,7 @@ fn ends_value(b: u8) -> bool {
     b.is_ascii_whitespace()
         || matches!(
             b,
-            b'&' | b'"' | b'\'' | b',' | b';' | b'<' | b'>' | b'}' | b')'
+            b'&' | b'"' | b'\'' | b',' | b';' | b':' | b'<' | b'>' | b'}' | b')'
         )
 }
 
