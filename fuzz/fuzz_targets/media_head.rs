@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
     {
         assert!(!safe.contains('/') && !safe.contains('\\') && !safe.contains(".."));
         assert!(!safe.chars().any(char::is_control));
+        assert!(!wecom_material_core::download::content_disposition::is_windows_reserved(&safe));
     }
 
     let status = [200u16, 206, 416, 502][usize::from(selector & 3)];

@@ -40,6 +40,16 @@ pub(crate) struct Cli {
     /// No progress bars and no notices on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
+    /// Idle timeout of a transfer, in seconds: a download or upload that moves no data for
+    /// this long is broken off (and retried). Given before the command: `job --timeout` and
+    /// `upload-by-url --timeout` are the wait's own limit.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) timeout: u64,
+    /// How many times a request that failed in the network (or stalled) is retried.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub(crate) retries: u32,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -175,6 +185,11 @@ pub(crate) struct GetArgs {
     /// Replace an existing file.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Range requests in flight at once for a media into a file (1 fetches it in one stream;
+    /// HD voice and standard output always do).
+    #[arg(long, short = 'c', value_name = "N", env = "WECOM_CONNECTIONS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) connections: u16,
 }
 
 /// `upload-by-url`.
@@ -227,11 +242,22 @@ pub(crate) enum CallbackCommand {
 /// `callback decrypt`.
 #[derive(Debug, Args)]
 pub(crate) struct CallbackDecryptArgs {
-    /// The callback Token of the app.
-    #[arg(long, value_name = "T")]
+    /// The callback Token of the app (prefer the environment variable: the command line is
+    /// visible to other users of the machine).
+    #[arg(
+        long,
+        env = "WECOM_CALLBACK_TOKEN",
+        value_name = "T",
+        hide_env_values = true
+    )]
     pub(crate) token: String,
-    /// The 43-character EncodingAESKey.
-    #[arg(long, value_name = "K")]
+    /// The 43-character EncodingAESKey (prefer the environment variable).
+    #[arg(
+        long,
+        env = "WECOM_CALLBACK_AES_KEY",
+        value_name = "K",
+        hide_env_values = true
+    )]
     pub(crate) aes_key: String,
     /// The expected receive id (corp id, or suite id for a third-party suite).
     #[arg(long, value_name = "ID")]

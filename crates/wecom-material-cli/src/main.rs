@@ -12,6 +12,7 @@ mod commands;
 mod failure;
 mod logger;
 mod output;
+mod part_file;
 mod progress;
 mod session;
 mod token_store;
@@ -84,6 +85,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         corp_id: cli.corp_id,
         secret: cli.secret,
         token_cache: cli.token_cache,
+        idle_timeout: std::time::Duration::from_secs(cli.timeout),
+        retries: cli.retries,
     };
     match cli.command {
         Command::Upload(args) => with_session(&settings, |s| commands::upload::run(s, out, &args)),
@@ -117,6 +120,6 @@ fn with_session(
 ) -> Result<(), Failure> {
     let session = Session::open(settings)?;
     let result = command(&session);
-    session.persist();
+    session.persist_after(&result);
     result
 }

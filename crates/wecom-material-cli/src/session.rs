@@ -1,8 +1,8 @@
 //! A client for the API commands, with its token loaded from and saved to the cache file.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wecom_material_core::{DEFAULT_BASE_URL, StoredToken};
+use wecom_material_core::{DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
 use wecom_material_ureq::Client;
 
 use crate::failure::Failure;
@@ -20,6 +20,10 @@ pub(crate) struct Settings {
     pub(crate) secret: Option<String>,
     /// `--token-cache` / `WECOM_TOKEN_CACHE`.
     pub(crate) token_cache: Option<std::path::PathBuf>,
+    /// `--timeout`: the idle timeout of a transfer.
+    pub(crate) idle_timeout: Duration,
+    /// `--retries`: retries after a transport failure.
+    pub(crate) retries: u32,
 }
 
 /// A client and the cache entry it shares with other runs.
@@ -43,6 +47,11 @@ impl Session {
         let client = Client::builder(corp_id, secret)
             .base_url(base_url)
             .map_err(|e| Failure::Wecom(e.into()))?
+            .media_idle_timeout(settings.idle_timeout)
+            .retry_policy(RetryPolicy {
+                max_transport_retries: settings.retries,
+                ..RetryPolicy::default()
+            })
             .build();
         let key = token_store::cache_key(client.base_url().as_str(), corp_id, secret);
         let store = settings
@@ -73,12 +82,29 @@ impl Session {
         &self.client
     }
 
+    /// Writes the client's token back after a command ended with `result`. When the command
+    /// ended with a token rejection (40014, 42001, or 40001 — after the one refresh the client
+    /// does), the cache entry is dropped, whatever the client still holds: the next run
+    /// starts with a fresh token instead of failing again with a rejected one.
+    pub(crate) fn persist_after(self, result: &Result<(), Failure>) {
+        let rejected = match result {
+            Err(Failure::Wecom(error)) => token_rejected(error.errcode()),
+            _ => false,
+        };
+        if !rejected {
+            return self.persist();
+        }
+        let Some(store) = &self.store else { return };
+        log::info!("dropping the cached token: WeCom rejected it");
+        if let Err(e) = store.save(&self.key, None, now_unix()) {
+            log::warn!("cannot write token cache {}: {e}", store.path().display());
+        }
+    }
+
     /// Writes the client's token back when it changed (a new one, or none left).
     pub(crate) fn persist(self) {
         let Some(store) = &self.store else { return };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_unix();
         let current = self.client.export_token();
         if let Some(token) = &current {
             logger::mask(&token.access_token);
@@ -96,6 +122,22 @@ impl Session {
             log::warn!("cannot write token cache {}: {e}", store.path().display());
         }
     }
+}
+
+/// Whether an errcode says the access token was not accepted.
+fn token_rejected(code: Option<ErrCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            ErrCode::InvalidAccessToken | ErrCode::AccessTokenExpired | ErrCode::InvalidCredential
+        )
+    )
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {

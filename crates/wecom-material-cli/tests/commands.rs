@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use support::{BIN, CORP_ID, SECRET, World, arg};
-use wecom_material_mock::Endpoint;
+use wecom_material_mock::{Endpoint, Fault};
 
 fn keys(list: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
@@ -237,13 +237,33 @@ fn get_resumes_a_partial_file_left_by_an_interrupted_run() {
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
     })
     .expect("a URL-safe id");
-    let done = 1_234_567;
     let part = w.dir.join(format!(".{id}.part"));
     assert!(
         id.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
     );
-    std::fs::write(&part, &bytes[..done]).unwrap();
+    // A run that breaks after 1.2 MB and then cannot reconnect (1 try + 2 retries) keeps its
+    // part file, with the record that makes it resumable.
+    w.mock.fault(
+        Endpoint::Get,
+        Fault::DropMidBody {
+            after_bytes: 1_234_567,
+            times: 1,
+        },
+    );
+    w.mock
+        .fault(Endpoint::Get, Fault::DropBeforeBody { times: 3 });
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("partial download kept"),
+        "{}",
+        run.stderr
+    );
+    let done = std::fs::metadata(&part).unwrap().len() as usize;
+    assert!(done > 0 && done <= 1_234_567, "{done}");
+    assert_eq!(std::fs::read(&part).unwrap(), &bytes[..done]);
+    w.mock.clear_requests();
 
     let run = w.run(["--json", "get", &id]);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -381,6 +381,9 @@ fn a_resumed_download_reports_only_the_bytes_of_this_run() {
     let id = safe_id(&w, &bytes);
     let done = MIB as usize;
     std::fs::write(w.dir.join(format!(".{id}.part")), &bytes[..done]).unwrap();
+    // The record a run leaves next to its part file: without it a part is not resumed.
+    let record = serde_json::json!({"version": 1, "media_id": id, "endpoint": "media", "total": bytes.len()});
+    std::fs::write(w.dir.join(format!(".{id}.part.json")), record.to_string()).unwrap();
     let run = w.run(["get", &id]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(w.dir.join("big.bin")).unwrap(), bytes);
@@ -402,6 +405,8 @@ fn quiet_drops_notices_and_progress_but_not_errors() {
     let bytes = support::pattern(3 * MIB as usize);
     let id = safe_id(&w, &bytes);
     std::fs::write(w.dir.join(format!(".{id}.part")), &bytes[..1000]).unwrap();
+    let record = serde_json::json!({"version": 1, "media_id": id, "endpoint": "media", "total": bytes.len()});
+    std::fs::write(w.dir.join(format!(".{id}.part.json")), record.to_string()).unwrap();
     let run = w.run(["--quiet", "get", &id]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);

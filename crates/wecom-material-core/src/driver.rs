@@ -68,10 +68,18 @@
 //!
 //! # Rules
 //!
-//! * **Token rejected** (40014, 42001 — [`Disposition::RefreshToken`]): the token of the
-//!   generation used is invalidated (a fresher one is kept), the call gets a token again —
-//!   fetched, or the one another call fetched meanwhile — and retries **once**. A second
-//!   rejection ends the call with that API error.
+//! * **Token rejected** (40014, 42001 — [`Disposition::RefreshToken`] — and 40001 *on a
+//!   business call*, SPEC §9): the token of the generation used is invalidated (a fresher one
+//!   is kept), the call gets a token again — fetched, or the one another call fetched
+//!   meanwhile — and retries **once**. A second rejection ends the call with that API error.
+//!   40001 on the gettoken request itself is a bad secret: fatal at once. A download is one
+//!   call per request ([`crate::GetMedia`] is an [`Operation`] like any other), so a token
+//!   rejected on a download is refreshed by the same rule.
+//! * **At most [`MAX_TOKEN_REQUESTS`] gettoken requests per call** (2: the first token and one
+//!   refresh). A call that would need a third ends with the last gettoken failure (or, when
+//!   every fetch succeeded, a transport error saying so) instead of fetching again: whatever
+//!   the server answers, one call cannot turn into a gettoken storm (SPEC §1). The busy and
+//!   transport budgets below apply within this cap.
 //! * **Busy** (-1, 45033 — [`Disposition::Retry`]): at most
 //!   [`RetryPolicy::max_busy_retries`] retries (so 4 attempts with the default 3), after
 //!   [`RetryPolicy::backoff`]. The budget is shared with a busy gettoken.
@@ -102,6 +110,9 @@ use crate::error::{Error, TransportError};
 use crate::operation::Operation;
 use crate::secret::RedactedUri;
 use crate::token_cache::{RefreshTicket, TokenCache, TokenLookup};
+
+/// The most gettoken requests one call makes (see the module rules).
+pub const MAX_TOKEN_REQUESTS: u32 = 2;
 
 /// How many times a call retries, and how long it waits in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +263,8 @@ pub struct Call<O: Operation> {
     body_replayable: bool,
     business_requests: u32,
     token_requests: u32,
+    /// The last failure of a gettoken request of this call, returned when the cap is hit.
+    last_token_error: Option<Error>,
 }
 
 impl<O: Operation> fmt::Debug for Call<O> {
@@ -286,6 +299,7 @@ impl<O: Operation> Call<O> {
             body_replayable: true,
             business_requests: 0,
             token_requests: 0,
+            last_token_error: None,
         }
     }
 
@@ -339,7 +353,28 @@ impl<O: Operation> Call<O> {
             }
             self.not_before = None;
         }
-        match cache.lookup(now) {
+        let lookup = match cache.lookup(now) {
+            TokenLookup::Fetch(ticket) if self.token_requests >= MAX_TOKEN_REQUESTS => {
+                // Over the cap: hand the refresh back. A token still valid (a refresh ahead
+                // was due) serves; otherwise the call ends.
+                cache.fail_refresh(ticket);
+                match cache.lookup(now) {
+                    TokenLookup::Fetch(ticket) => {
+                        cache.fail_refresh(ticket);
+                        self.state = State::Returned;
+                        let error = self.last_token_error.take().unwrap_or_else(|| {
+                            Error::Transport(TransportError::not_sent(format!(
+                                "no usable access token after {MAX_TOKEN_REQUESTS} gettoken requests"
+                            )))
+                        });
+                        return Step::Done(Err(error));
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        match lookup {
             TokenLookup::Ready { token, generation } => {
                 let request = self.op.build(&self.base, &token);
                 self.body_replayable = request.body().is_replayable();
@@ -394,6 +429,7 @@ impl<O: Operation> Call<O> {
             State::TokenRequest(ticket) => {
                 cache.fail_refresh(ticket);
                 if !cache.has_fresh_token(now) {
+                    self.last_token_error = Some(Error::Transport(error.clone()));
                     self.transport_failed(now, Error::Transport(error), true);
                 }
             }
@@ -441,6 +477,7 @@ impl<O: Operation> Call<O> {
             let retry = self.busy_retries;
             self.busy_retries += 1;
             self.retry_after(now, retry);
+            self.last_token_error = Some(error);
         } else {
             self.finish(Err(error));
         }
@@ -453,7 +490,7 @@ impl<O: Operation> Call<O> {
         generation: u64,
         error: Error,
     ) {
-        match disposition(&error) {
+        match business_disposition(&error) {
             Some(Disposition::RefreshToken) => {
                 cache.invalidate(generation);
                 if self.refreshed {
@@ -495,6 +532,15 @@ impl<O: Operation> Call<O> {
 
 fn disposition(error: &Error) -> Option<Disposition> {
     error.errcode().map(ErrCode::disposition)
+}
+
+/// The disposition of an error answering a business request: 40001 there means the token was
+/// not accepted ("invalid credential"), so it is refreshed once like 40014 (SPEC §9).
+fn business_disposition(error: &Error) -> Option<Disposition> {
+    match error.errcode() {
+        Some(ErrCode::InvalidCredential) => Some(Disposition::RefreshToken),
+        _ => disposition(error),
+    }
 }
 
 #[cfg(test)]

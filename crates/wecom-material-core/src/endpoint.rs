@@ -24,11 +24,23 @@ pub struct BaseUrl(String);
 impl BaseUrl {
     /// Parses `http://` or `https://` URLs. Plain `http` is accepted because a caller who
     /// writes it has chosen it (the emulator, a private deployment); the default is HTTPS.
+    ///
+    /// A path is **kept** as a prefix of every request path (`https://proxy/wecom` sends
+    /// gettoken to `https://proxy/wecom/cgi-bin/gettoken`), for a reverse proxy that serves
+    /// the API under a path; trailing slashes are dropped. A query (`?`), a fragment (`#`) or
+    /// user credentials (`user@`) are refused: each would be silently lost or, worse, swallow
+    /// the request path that follows.
     pub fn parse(url: &str) -> Result<Self, Invalid> {
         let bad = |reason: &str| Invalid::BadBaseUrl {
             reason: reason.to_owned(),
         };
         let trimmed = url.trim().trim_end_matches('/');
+        if trimmed.contains('#') {
+            return Err(bad("a base URL has no fragment (#)"));
+        }
+        if trimmed.contains('?') {
+            return Err(bad("a base URL has no query"));
+        }
         let uri: http::Uri = trimmed.parse().map_err(|_| bad("not a URI"))?;
         match uri.scheme_str() {
             Some("http" | "https") => {}
@@ -37,8 +49,8 @@ impl BaseUrl {
         if uri.host().is_none_or(str::is_empty) {
             return Err(bad("no host"));
         }
-        if uri.query().is_some() {
-            return Err(bad("a base URL has no query"));
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(bad("a base URL holds no user name or password"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -113,12 +125,33 @@ mod tests {
 
     #[test]
     fn rejects_bad_bases() {
-        for bad in ["ftp://h", "h", "https://", "https://h?x=1"] {
+        for bad in [
+            "ftp://h",
+            "h",
+            "https://",
+            "https://h?x=1",
+            "https://h/?",
+            "https://h#frag",
+            "https://h/prefix#x",
+            "https://h/#",
+            "https://u:p@h",
+        ] {
             assert!(
                 matches!(BaseUrl::parse(bad), Err(Invalid::BadBaseUrl { .. })),
                 "{bad}"
             );
         }
         assert!(BaseUrl::default().is_https());
+    }
+
+    #[test]
+    fn a_path_prefix_is_kept_in_every_request() {
+        let base = BaseUrl::parse("https://proxy.example:8443/wecom/api//").unwrap();
+        assert_eq!(base.as_str(), "https://proxy.example:8443/wecom/api");
+        assert_eq!(
+            base.uri("/cgi-bin/gettoken", &[("corpid", "ww")])
+                .to_string(),
+            "https://proxy.example:8443/wecom/api/cgi-bin/gettoken?corpid=ww"
+        );
     }
 }

@@ -143,8 +143,9 @@ pub struct DecodeError {
     pub status: u16,
     /// What was wrong.
     pub reason: String,
-    /// The first bytes of the body, printable characters only (never holds a secret: WeCom
-    /// does not echo the token).
+    /// The first bytes of the body, printable characters only, with anything that may be a
+    /// secret masked by [`crate::secret::mask_secrets`] (a proxy page may echo the request
+    /// URL, token included).
     pub excerpt: String,
 }
 
@@ -152,10 +153,16 @@ pub struct DecodeError {
 pub const EXCERPT_LEN: usize = 120;
 
 impl DecodeError {
-    /// Builds an error with an excerpt of `body`.
+    /// Builds an error with an excerpt of `body`: secrets are masked in the first 4 KiB
+    /// ([`crate::secret::mask_secrets`]), then the first [`EXCERPT_LEN`] bytes are kept.
     pub fn new(status: u16, reason: impl Into<String>, body: &[u8]) -> Self {
-        let head = &body[..body.len().min(EXCERPT_LEN)];
-        let excerpt = String::from_utf8_lossy(head)
+        let window = &body[..body.len().min(4096)];
+        let masked = crate::secret::mask_secrets(&String::from_utf8_lossy(window));
+        let mut end = masked.len().min(EXCERPT_LEN);
+        while !masked.is_char_boundary(end) {
+            end -= 1;
+        }
+        let excerpt = masked[..end]
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
@@ -200,19 +207,21 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// A failure before the request left.
+    /// A failure before the request left. Secrets in `message` (an HTTP library's error may
+    /// quote the request URL) are masked with [`crate::secret::mask_secrets`].
     pub fn not_sent(message: impl Into<String>) -> Self {
         Self {
             sent: Sent::No,
-            message: message.into(),
+            message: crate::secret::mask_secrets(&message.into()),
         }
     }
 
-    /// A failure after the request may have been sent.
+    /// A failure after the request may have been sent; `message` is masked like
+    /// [`TransportError::not_sent`]'s.
     pub fn maybe_sent(message: impl Into<String>) -> Self {
         Self {
             sent: Sent::Maybe,
-            message: message.into(),
+            message: crate::secret::mask_secrets(&message.into()),
         }
     }
 }
@@ -321,7 +330,8 @@ pub enum Invalid {
         /// What is wrong.
         reason: String,
     },
-    /// A multipart boundary outside RFC 2046's rules (1 to 70 `bchars`).
+    /// A multipart boundary other than 1 to 70 letters, digits or `' + _ - .` (see
+    /// [`crate::Boundary::new`]).
     BadBoundary,
     /// An unsupported scene for async upload.
     BadScene {
@@ -395,7 +405,9 @@ impl fmt::Display for Invalid {
             ),
             Invalid::BadBaseUrl { reason } => write!(f, "bad base URL: {reason}"),
             Invalid::BadRange { reason } => write!(f, "bad range: {reason}"),
-            Invalid::BadBoundary => f.write_str("a boundary is 1 to 70 RFC 2046 characters"),
+            Invalid::BadBoundary => {
+                f.write_str("a boundary is 1 to 70 letters, digits or ' + _ - .")
+            }
             Invalid::BadScene { scene } => write!(f, "unsupported scene {scene}: only 1 exists"),
         }
     }
@@ -430,5 +442,18 @@ mod tests {
             wrapped.to_string(),
             "transport failure, request MAY have been sent: reset"
         );
+    }
+
+    #[test]
+    fn transport_messages_quoting_the_url_are_masked() {
+        let e = TransportError::maybe_sent(
+            "io error for https://h/cgi-bin/gettoken?corpid=ww&corpsecret=S3CRET-x: reset",
+        );
+        assert_eq!(
+            e.message,
+            "io error for https://h/cgi-bin/gettoken?corpid=ww&corpsecret=***: reset"
+        );
+        let e = TransportError::not_sent("GET /cgi-bin/media/get?access_token=TOK&media_id=m");
+        assert!(!e.to_string().contains("TOK"), "{e}");
     }
 }

@@ -40,15 +40,17 @@ impl Boundary {
         Self(s)
     }
 
-    /// A fixed boundary (for golden tests and byte-exact replays of WeCom's examples).
-    /// RFC 2046: 1 to 70 characters from its `bchars` set, not ending in a space.
+    /// A fixed boundary (for golden tests and byte-exact replays of WeCom's examples):
+    /// 1 to 70 characters, each a letter, a digit or one of `' + _ - .`.
+    ///
+    /// RFC 2046 allows more (`( ) , / : = ?` and space), but those are `tspecials` of RFC 2045:
+    /// a boundary holding one must be quoted in the `Content-Type` parameter, and servers that
+    /// read the parameter naively (WeCom's behaviour with quoted boundaries is not documented)
+    /// would then look for the quotes as part of the boundary. Such boundaries are refused
+    /// with [`Invalid::BadBoundary`], so [`Boundary::content_type`] never needs quoting.
     pub fn new(boundary: &str) -> Result<Self, Invalid> {
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || "'()+_,-./:=? ".contains(c);
-        if boundary.is_empty()
-            || boundary.len() > 70
-            || boundary.ends_with(' ')
-            || !boundary.chars().all(ok_char)
-        {
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || "'+_-.".contains(c);
+        if boundary.is_empty() || boundary.len() > 70 || !boundary.chars().all(ok_char) {
             return Err(Invalid::BadBoundary);
         }
         Ok(Self(boundary.to_owned()))
@@ -170,5 +172,32 @@ mytext\r\n\
         );
         assert!(Boundary::new("").is_err());
         assert!(Boundary::new("a\r\n").is_err());
+    }
+
+    #[test]
+    fn boundary_characters_that_need_quoting_are_refused() {
+        for bad in [
+            "a b",
+            "a:b",
+            "a=b",
+            "(ab)",
+            "a,b",
+            "a/b",
+            "a?b",
+            "ab ",
+            "\"x\"",
+            &"x".repeat(71),
+        ] {
+            assert_eq!(Boundary::new(bad), Err(Invalid::BadBoundary), "{bad:?}");
+        }
+        let b = Boundary::new("a'b+c_d-e.F9").unwrap();
+        assert_eq!(
+            b.content_type().as_bytes(),
+            b"multipart/form-data; boundary=a'b+c_d-e.F9"
+        );
+        let (head, tail) = frame(&b, "f.txt", "text/plain", 1).unwrap();
+        assert!(head.starts_with(b"--a'b+c_d-e.F9\r\n"));
+        assert_eq!(tail.as_ref(), b"\r\n--a'b+c_d-e.F9--\r\n");
+        assert!(Boundary::new(&"x".repeat(70)).is_ok());
     }
 }

@@ -110,6 +110,131 @@ pub fn redact_query(query: &str) -> String {
         .join("&")
 }
 
+/// The shortest run of base64/base64url characters that [`mask_secrets`] masks: 43, the length
+/// of an `EncodingAESKey`. Access tokens are longer; media ids of WeCom are too, so an error
+/// excerpt may show a media id as `***` — an excerpt is for diagnosis, not for data.
+pub const MASKED_RUN_LEN: usize = 43;
+
+/// How many leading bytes of a text [`mask_secrets`] scans (an excerpt needs far fewer).
+const MASK_WINDOW: usize = 4096;
+
+/// Masks what may be a secret in free text — a server's error page, a body excerpt — the way
+/// the CLI's `-v` log masks URIs:
+///
+/// 1. the value after a secret-looking key: an identifier (letters, digits, `_`) that ends in
+///    `token`, `secret` or `aeskey` / `aes_key` (case-insensitive: `access_token`,
+///    `corpsecret`, `EncodingAESKey`), optionally quoted, then `=` or `:`, then the value
+///    (optionally quoted) up to the next `&`, quote, whitespace, `,`, `;`, `:`, `<`, `>`, `}`
+///    or `)` — so `?access_token=…&` and `"access_token": "…"` are both masked;
+/// 2. every run of at least [`MASKED_RUN_LEN`] characters of the base64 / base64url alphabets
+///    (`A-Z a-z 0-9 + / _ -`), which covers AES keys and tokens that appear without a key.
+///
+/// Each masked value becomes `***`. Only the first 4 KiB of `text` are kept.
+///
+/// ```
+/// use wecom_material_core::secret::mask_secrets;
+/// assert_eq!(
+///     mask_secrets("GET /cgi-bin/media/get?access_token=abc123&media_id=m"),
+///     "GET /cgi-bin/media/get?access_token=***&media_id=m"
+/// );
+/// assert_eq!(mask_secrets(r#"{"corpsecret": "s3"}"#), r#"{"corpsecret": "***"}"#);
+/// ```
+pub fn mask_secrets(text: &str) -> String {
+    let mut end = text.len().min(MASK_WINDOW);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let keyed = mask_keyed_values(&text[..end]);
+    mask_long_runs(&keyed)
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_secret_key(ident: &str) -> bool {
+    let lower = ident.to_ascii_lowercase();
+    ["token", "secret", "aeskey", "aes_key"]
+        .iter()
+        .any(|k| lower.ends_with(k))
+}
+
+fn ends_value(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b'&' | b'"' | b'\'' | b',' | b';' | b':' | b'<' | b'>' | b'}' | b')'
+        )
+}
+
+fn mask_keyed_values(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_ident(bytes[i]) || (i > 0 && is_ident(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_ident(bytes[i]) {
+            i += 1;
+        }
+        if !is_secret_key(&text[start..i]) {
+            continue;
+        }
+        let mut j = i;
+        let skip = |j: &mut usize, pred: &dyn Fn(u8) -> bool| {
+            while *j < bytes.len() && pred(bytes[*j]) {
+                *j += 1;
+            }
+        };
+        skip(&mut j, &|b| b == b'"' || b == b'\'');
+        skip(&mut j, &|b| b == b' ' || b == b'\t');
+        if j >= bytes.len() || !(bytes[j] == b'=' || bytes[j] == b':') {
+            continue;
+        }
+        j += 1;
+        skip(&mut j, &|b| b == b' ' || b == b'\t');
+        skip(&mut j, &|b| b == b'"' || b == b'\'');
+        let value_start = j;
+        skip(&mut j, &|b| !ends_value(b));
+        if j > value_start {
+            out.push_str(&text[copied..value_start]);
+            out.push_str("***");
+            copied = j;
+        }
+        i = j;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn mask_long_runs(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '_' | '-');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= MASKED_RUN_LEN {
+            out.push_str("***");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +255,34 @@ mod tests {
             );
         }
         assert_eq!(s.expose(), "topsecret");
+    }
+
+    #[test]
+    fn masks_keyed_values_and_long_runs_in_free_text() {
+        let aes = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+        assert_eq!(aes.len(), 43);
+        for (input, want) in [
+            (
+                "<p>GET https://h/cgi-bin/gettoken?corpid=ww&corpsecret=S-1+x&y=1</p>",
+                "<p>GET https://h/cgi-bin/gettoken?corpid=ww&corpsecret=***&y=1</p>",
+            ),
+            (
+                r#"{"access_token" : 'TOK', "expires_in":7200}"#,
+                r#"{"access_token" : '***', "expires_in":7200}"#,
+            ),
+            ("EncodingAESKey=KEY)", "EncodingAESKey=***)"),
+            ("token:", "token:"),
+            ("tokens are fine; media_id=m", "tokens are fine; media_id=m"),
+            (&format!("key {aes}."), "key ***."),
+            (
+                &format!("short {}", &aes[..42]),
+                &format!("short {}", &aes[..42]),
+            ),
+            ("ünïcode access_token=ü€ ok", "ünïcode access_token=*** ok"),
+        ] {
+            assert_eq!(mask_secrets(input), want, "{input}");
+        }
+        assert_eq!(mask_secrets(&"é".repeat(5000)).len(), 4096);
     }
 
     #[test]

@@ -23,6 +23,15 @@
 //! [`TokenCache::invalidate`] with that generation: a slow call holding an old token cannot
 //! evict a fresher one that another call fetched meanwhile.
 //!
+//! # Fencing late refreshes
+//!
+//! A refresher whose lease ran out may still complete: its answer arrives after another caller
+//! took the refresh over and perhaps stored a newer token. Every ticket has an increasing id,
+//! and the cache remembers which ticket stored the token it holds. A late ticket (no longer
+//! the one in flight) that is *older* than the ticket of the held token does not store its
+//! token: [`TokenCache::complete_refresh`] returns the held, newer token instead. An imported
+//! token counts as newer than every ticket issued before the import.
+//!
 //! # Timeline of one token
 //!
 //! ```text
@@ -109,6 +118,8 @@ pub struct TokenCache {
     generation: u64,
     in_flight: Option<InFlight>,
     next_ticket: u64,
+    /// The id of the ticket whose refresh stored the token held (see "Fencing").
+    stored_by_ticket: u64,
 }
 
 impl TokenCache {
@@ -122,6 +133,7 @@ impl TokenCache {
             generation: 0,
             in_flight: None,
             next_ticket: 1,
+            stored_by_ticket: 0,
         }
     }
 
@@ -197,8 +209,9 @@ impl TokenCache {
     /// `expires_in` after `now`) under a new generation, which is returned with it. Either way
     /// the refresh is no longer in flight, so waiters should be woken.
     ///
-    /// A ticket whose lease was taken over still stores a good token (it is valid and fresh);
-    /// it does not end the newer refresh.
+    /// A ticket whose lease was taken over does not end the newer refresh. It stores its token
+    /// only when no token stored by a newer ticket (or imported later) is held; otherwise the
+    /// held, newer token and its generation are returned and the late one is dropped.
     pub fn complete_refresh<B: AsRef<[u8]>>(
         &mut self,
         ticket: RefreshTicket,
@@ -212,8 +225,15 @@ impl TokenCache {
                 return Err(error);
             }
         };
-        self.release(&ticket);
+        let current = self.release(&ticket).is_some();
+        if !current
+            && ticket.id < self.stored_by_ticket
+            && let Some(held) = self.cached.as_ref().filter(|c| now < c.expires_at)
+        {
+            return Ok((held.token.clone(), self.generation));
+        }
         self.store(grant.token.clone(), now, grant.expires_in);
+        self.stored_by_ticket = ticket.id;
         Ok((grant.token, self.generation))
     }
 
@@ -301,6 +321,7 @@ impl TokenCache {
         }
         self.generation = self.generation.max(stored.generation);
         self.store(AccessToken::new(stored.access_token), now, lifetime);
+        self.stored_by_ticket = self.next_ticket;
         true
     }
 }
@@ -442,6 +463,53 @@ mod tests {
         c.complete_refresh(taker, t0 + Duration::from_secs(32), grant("tokT", 7200))
             .unwrap();
         assert_eq!(ready(&mut c, t0 + Duration::from_secs(33)).0, "tokT");
+    }
+
+    #[test]
+    fn a_late_refresh_never_replaces_a_newer_token() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = cache();
+        let slow = fetch(&mut c, t0);
+        // The slow refresher's lease ends; another caller takes over and stores tokN.
+        let taker = fetch(&mut c, t0 + s(30));
+        let (_, newer) = c
+            .complete_refresh(taker, t0 + s(31), grant("tokN", 7200))
+            .unwrap();
+        // The slow answer arrives late: tokN stays, and the slow caller gets tokN.
+        let (tok, generation) = c
+            .complete_refresh(slow, t0 + s(40), grant("tokLATE", 7200))
+            .unwrap();
+        assert_eq!((tok.expose(), generation), ("tokN", newer));
+        assert_eq!(ready(&mut c, t0 + s(41)), ("tokN".into(), newer));
+
+        // A late ticket with nothing newer held still stores its (valid) token.
+        let mut d = cache();
+        let slow = fetch(&mut d, t0);
+        let taker = fetch(&mut d, t0 + s(30));
+        let (tok, _) = d
+            .complete_refresh(slow, t0 + s(31), grant("tokS", 7200))
+            .unwrap();
+        assert_eq!(tok.expose(), "tokS");
+        // ...and the taker, newer, replaces it.
+        d.complete_refresh(taker, t0 + s(32), grant("tokT", 7200))
+            .unwrap();
+        assert_eq!(ready(&mut d, t0 + s(33)).0, "tokT");
+
+        // An import after a ticket was issued fences that ticket once it is stale.
+        let mut e = cache();
+        let slow = fetch(&mut e, t0);
+        let _taker = fetch(&mut e, t0 + s(30));
+        let stored = StoredToken {
+            access_token: "tokI".into(),
+            expires_at_unix: 1_700_007_200,
+            generation: 5,
+        };
+        assert!(e.import(stored, t0 + s(31), 1_700_000_000));
+        let (tok, _) = e
+            .complete_refresh(slow, t0 + s(32), grant("tokLATE", 7200))
+            .unwrap();
+        assert_eq!(tok.expose(), "tokI");
     }
 
     #[test]

@@ -689,3 +689,147 @@ fn a_failed_refresh_ahead_falls_back_to_the_valid_token() {
         ]
     );
 }
+
+/// Issue 10 (SPEC §9): 40001 on a business call means the token was not accepted: refresh
+/// once, then fail.
+#[test]
+fn invalid_credential_40001_on_a_business_call_refreshes_once_then_fails() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let mut server = Server::new(
+        [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+        [Ok(errcode(40001)), Ok(ok(9))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    assert_eq!(
+        run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
+        9
+    );
+    assert_eq!(
+        server.log,
+        [
+            "gettoken",
+            "/cgi-bin/fake token=T1",
+            "gettoken",
+            "/cgi-bin/fake token=T2"
+        ]
+    );
+
+    let mut server = Server::new(
+        [Ok(token_answer("T3"))],
+        [Ok(errcode(40001)), Ok(errcode(40001))],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(ErrCode::InvalidCredential));
+    // T2 was still cached: rejected, one refresh (T3), rejected again: over.
+    assert_eq!(
+        server.log,
+        [
+            "/cgi-bin/fake token=T2",
+            "gettoken",
+            "/cgi-bin/fake token=T3"
+        ]
+    );
+}
+
+/// Issue 10: `expires_in: 0` is not a token: one gettoken request, a decode error, no storm.
+#[test]
+fn gettoken_with_expires_in_0_ends_the_call_after_one_request() {
+    let mut now = Instant::now();
+    let mut cache = cache();
+    let zero = json(r#"{"errcode":0,"errmsg":"ok","access_token":"Z","expires_in":0}"#);
+    let mut server = Server::new([Ok(zero)], []);
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err}");
+    assert_eq!(server.log, ["gettoken"]);
+}
+
+/// Issue 10: one call makes at most two gettoken requests, whatever gettoken answers.
+#[test]
+fn one_call_makes_at_most_two_token_requests() {
+    use wecom_material_core::driver::MAX_TOKEN_REQUESTS;
+    let mut now = Instant::now();
+    let mut cache = cache();
+    // Busy gettoken forever (within the busy budget of 3).
+    let mut server = Server::new((0..5).map(|_| Ok(errcode(-1))), []);
+    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(ErrCode::SystemBusy));
+    assert_eq!(server.count("gettoken"), MAX_TOKEN_REQUESTS as usize);
+    assert!(!cache.is_refreshing(now));
+
+    // gettoken unreachable: the same cap.
+    let mut server = Server::new(
+        (0..5).map(|_| Err(TransportError::not_sent("connect refused"))),
+        [],
+    );
+    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let err = run(&mut call, &mut cache, &mut now, &mut server)
+        .0
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert_eq!(call.token_requests(), MAX_TOKEN_REQUESTS);
+}
+
+/// Issue 10: a download is a call like any other: a token rejected on `media/get` (as a JSON
+/// error, or as an `Error-Code` header on a media type) is refreshed once.
+#[test]
+fn token_rejected_on_a_download_refreshes_like_any_call() {
+    use wecom_material_core::{GetMedia, MediaEndpoint, MediaId};
+    let rejected = |code: i64, as_header: bool| -> http::Response<Bytes> {
+        if as_header {
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "image/jpeg")
+                .header("error-code", code.to_string())
+                .body(Bytes::new())
+                .unwrap()
+        } else {
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/octet-stream")
+                .body(Bytes::from(format!(r#"{{"errcode":{code},"errmsg":"x"}}"#)))
+                .unwrap()
+        }
+    };
+    let media = http::Response::builder()
+        .status(200)
+        .header("content-type", "image/jpeg")
+        .header("content-length", "4")
+        .body(Bytes::from_static(b"\xff\xd8\xff\xd9"))
+        .unwrap();
+    for (code, as_header) in [(40014, false), (42001, true), (40001, false), (40014, true)] {
+        let mut now = Instant::now();
+        let mut cache = cache();
+        let mut server = Server::new(
+            [Ok(token_answer("T1")), Ok(token_answer("T2"))],
+            [Ok(rejected(code, as_header)), Ok(media.clone())],
+        );
+        let op = GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
+        let mut call = Call::new(op, base(), policy(), 1);
+        let got = run(&mut call, &mut cache, &mut now, &mut server).0.unwrap();
+        assert_eq!(
+            got.bytes.as_ref(),
+            b"\xff\xd8\xff\xd9",
+            "{code} {as_header}"
+        );
+        assert_eq!(
+            server.log,
+            [
+                "gettoken",
+                "/cgi-bin/media/get token=T1",
+                "gettoken",
+                "/cgi-bin/media/get token=T2"
+            ],
+            "{code} {as_header}"
+        );
+    }
+}

@@ -492,3 +492,196 @@ fn operations_and_secrets_never_print_the_secret() {
     );
     assert!(!debug.contains(TOKEN_IN_FIXTURE) && !debug.contains(SECRET));
 }
+
+/// Issue 10: an error answer is recognised whatever its `Content-Type` (the one rule of
+/// `ops::get_media`): octet-stream or no type with an error JSON body (the probe), and a media
+/// type with a non-zero `Error-Code` header (the head alone).
+#[test]
+fn media_error_recognised_without_a_json_content_type() {
+    for name in [
+        "media_40007_octet_stream.http",
+        "media_40007_no_content_type.http",
+    ] {
+        let op = get_media("expired");
+        let response = fixture(name);
+        let (parts, body) = response.into_parts();
+        // The head alone cannot tell; the probe must read the body.
+        assert!(
+            matches!(op.classify(&parts).unwrap(), MediaHead::Media(_)),
+            "{name}"
+        );
+        assert_eq!(
+            GetMedia::probe_limit(&parts),
+            Some(wecom_material_core::PROBE_LIMIT)
+        );
+        assert_eq!(
+            op.classify_probe(&parts, &body).unwrap(),
+            MediaHead::Error,
+            "{name}"
+        );
+        match expect_err(op.parse(fixture(name))) {
+            Error::Api(ApiError {
+                code: ErrCode::InvalidMediaId,
+                errmsg,
+            }) => assert!(errmsg.starts_with("invalid media_id"), "{errmsg}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let op = get_media("expired");
+    let (parts, _) = fixture("media_error_code_header_40007.http").into_parts();
+    assert_eq!(op.classify(&parts).unwrap(), MediaHead::Error);
+    match expect_err(op.parse(fixture("media_error_code_header_40007.http"))) {
+        Error::Api(e) => assert_eq!(e.code, ErrCode::InvalidMediaId),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `Error-Code: 0` on a media answer, and a JSON body with `errcode: 0`, are media.
+#[test]
+fn media_with_error_code_0_or_errcode_0_json_is_media() {
+    let op = get_media("m");
+    let (parts, body) = fixture("media_error_code_0_jpeg.http").into_parts();
+    // Content-Disposition: the head decides, no probe.
+    assert_eq!(GetMedia::probe_limit(&parts), None);
+    let media = op.parse(fixture("media_error_code_0_jpeg.http")).unwrap();
+    assert_eq!(media.bytes.as_ref(), body.as_slice());
+    assert_eq!(media.info.filename, "photo.jpg");
+
+    let (parts, body) = fixture("media_json_errcode_0_octet_stream.http").into_parts();
+    assert_eq!(
+        GetMedia::probe_limit(&parts),
+        Some(wecom_material_core::PROBE_LIMIT)
+    );
+    assert!(matches!(
+        op.classify_probe(&parts, &body).unwrap(),
+        MediaHead::Media(_)
+    ));
+    // No Content-Length (chunked): accepted, the whole body is the media.
+    let media = op
+        .parse(fixture("media_json_errcode_0_octet_stream.http"))
+        .unwrap();
+    assert_eq!(media.info.content_length, None);
+    assert_eq!(media.bytes.as_ref(), body.as_slice());
+}
+
+/// The probe applies only to short answers without `Content-Disposition`.
+#[test]
+fn probe_limit_follows_content_length_and_disposition() {
+    let head = |headers: &[(&str, &str)]| {
+        let mut b = http::Response::builder().status(200);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    };
+    let limit = Some(wecom_material_core::PROBE_LIMIT);
+    assert_eq!(GetMedia::probe_limit(&head(&[])), limit);
+    assert_eq!(
+        GetMedia::probe_limit(&head(&[("content-length", "65536")])),
+        limit
+    );
+    assert_eq!(
+        GetMedia::probe_limit(&head(&[("content-length", "65537")])),
+        None
+    );
+    assert_eq!(
+        GetMedia::probe_limit(&head(&[
+            ("content-length", "10"),
+            ("content-disposition", "attachment; filename=\"a.json\"")
+        ])),
+        None
+    );
+    // An error object longer than the probe reads is media (the head said so).
+    let op = get_media("m");
+    let big = head(&[("content-length", "70000")]);
+    assert!(matches!(
+        op.classify_probe(&big, br#"{"errcode":40007}"#).unwrap(),
+        MediaHead::Media(_)
+    ));
+    // An unreadable Error-Code is an error, never media.
+    assert_eq!(
+        op.classify(&head(&[("error-code", "x")])).unwrap(),
+        MediaHead::Error
+    );
+}
+
+/// Issue 10: a proxy page that echoes the request URL does not put the token (or an AES key)
+/// into the error's excerpt, whichever parser reads it.
+#[test]
+fn proxy_page_echoing_the_url_keeps_the_token_out_of_the_error() {
+    let errors = [
+        get_media("m1")
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+        upload_op(MediaType::File)
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+        job()
+            .parse(fixture("proxy_502_echoes_url.http"))
+            .unwrap_err(),
+    ];
+    for error in errors {
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("TOKEN-accesstoken-XYZ"), "{text}");
+        assert!(
+            !text.contains("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGk"),
+            "{text}"
+        );
+        match error {
+            Error::Decode(DecodeError {
+                status: 502,
+                excerpt,
+                ..
+            }) => {
+                assert!(
+                    excerpt.contains("access_token=***&media_id=m1"),
+                    "{excerpt}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Issue 10: `"created_at": ""` or `null` while a job is processing or after it failed parses;
+/// a finished job still needs it.
+#[test]
+fn job_answers_with_empty_or_null_created_at() {
+    assert_eq!(
+        job()
+            .parse(fixture("job_processing_created_at_empty.http"))
+            .unwrap(),
+        JobStatus::Processing
+    );
+    assert_eq!(
+        job()
+            .parse(fixture("job_failed_created_at_null.http"))
+            .unwrap(),
+        JobStatus::Failed {
+            errcode: ErrCode::UrlDownloadFailed,
+            errmsg: "download failed".into(),
+        }
+    );
+    let finished_without = http::Response::builder()
+        .status(200)
+        .body(
+            br#"{"errcode":0,"status":2,"detail":{"errcode":0,"media_id":"m","created_at":""}}"#
+                .to_vec(),
+        )
+        .unwrap();
+    assert!(matches!(
+        expect_err(job().parse(finished_without)),
+        Error::Decode(_)
+    ));
+    let bad_text = http::Response::builder()
+        .status(200)
+        .body(
+            br#"{"errcode":0,"status":2,"detail":{"errcode":0,"media_id":"m","created_at":"soon"}}"#
+                .to_vec(),
+        )
+        .unwrap();
+    assert!(matches!(
+        expect_err(job().parse(bad_text)),
+        Error::Decode(_)
+    ));
+}

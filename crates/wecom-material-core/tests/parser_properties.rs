@@ -358,3 +358,49 @@ fn truncation_does_not_make_double_dots() {
     assert!(!safe.contains(".."), "{safe}");
     assert!(safe.ends_with("n.a"), "{safe}");
 }
+
+proptest! {
+    /// Issue 10: a WeCom error object in a short download answer without `Content-Disposition`
+    /// is an error whatever the `Content-Type` (or none), and parses to its own code.
+    #[test]
+    fn a_short_error_object_is_never_media(
+        code in prop_oneof![(-1i64..=-1), (1i64..1_000_000)],
+        errmsg in "[ -~]{0,40}",
+        content_type in prop::sample::select(vec![
+            "", "application/octet-stream", "image/jpeg", "audio/amr", "video/mp4",
+            "application/x-whatever", "multipart/mixed; boundary=x",
+        ]),
+        with_length in any::<bool>(),
+    ) {
+        let body = serde_json::json!({"errcode": code, "errmsg": errmsg}).to_string();
+        let mut builder = http::Response::builder().status(200);
+        if !content_type.is_empty() {
+            builder = builder.header("content-type", content_type);
+        }
+        if with_length {
+            builder = builder.header("content-length", body.len().to_string());
+        }
+        let response = builder.body(body.clone().into_bytes()).unwrap();
+        let op = GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
+        let (head, bytes) = response.into_parts();
+        prop_assert_eq!(
+            op.classify_probe(&head, &bytes).unwrap(),
+            wecom_material_core::MediaHead::Error
+        );
+        let error = op.parse(http::Response::from_parts(head, bytes)).unwrap_err();
+        prop_assert_eq!(error.errcode().map(|c| c.code()), Some(code));
+    }
+
+    /// The masking of error excerpts leaves no keyed secret value and no long base64 run.
+    #[test]
+    fn masked_text_keeps_no_secret(
+        prefix in "[ -~]{0,30}",
+        secret in "[A-Za-z0-9_-]{8,60}",
+        key in prop::sample::select(vec!["access_token=", "corpsecret=", "\"access_token\":\"", "EncodingAESKey: "]),
+        suffix in "[&\" ;,][ -~]{0,20}",
+    ) {
+        let text = format!("{prefix}{key}{secret}{suffix}");
+        let masked = wecom_material_core::secret::mask_secrets(&text);
+        prop_assert!(!masked.contains(&format!("{key}{secret}")), "{}", masked);
+    }
+}

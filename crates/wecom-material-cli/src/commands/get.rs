@@ -11,22 +11,31 @@
 //! the highest of them.
 //!
 //! The media is written to a temporary file `.<media id>.part` in the target directory and
-//! renamed when complete. The name depends only on the media id, so a run interrupted halfway
-//! leaves a partial file that the next run for the same media id continues with a Range
-//! request. An existing file is never replaced without `--force`.
+//! moved into place when complete. The name depends only on the media id, so a run
+//! interrupted halfway leaves a partial file that the next run for the same media id
+//! continues — when the part's record proves it is that media's ([`crate::part_file`] has the
+//! rules: one run per part file, no symlinks, length checked before the move). An existing
+//! file is never replaced without `--force`.
+//!
+//! `--connections N` (N > 1, env `WECOM_CONNECTIONS`) fetches up to N ranges at once, written
+//! at their offsets in the part file; the record then also lists the byte ranges that
+//! arrived, so an interrupted run (Ctrl-C included) is continued by fetching only the missing
+//! ones. HD voice is always fetched in one stream.
 
-use std::fs::{self, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs::{self, File};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use wecom_material_core::md5sum::Md5Hex;
-use wecom_material_core::{Error, MediaId, MediaInfo};
+use wecom_material_core::task::ResumeRecord;
+use wecom_material_core::{CancelFlag, ErrCode, Error, MediaId, MediaInfo, Progress};
 use wecom_material_ureq::{Client, DownloadOptions, Downloaded, Transfer};
 
 use crate::cli::GetArgs;
 use crate::failure::Failure;
 use crate::output::{self, Output};
+use crate::part_file::{PartFile, PartMeta};
 use crate::progress::TransferBar;
 use crate::session::Session;
 
@@ -101,6 +110,15 @@ impl Target {
             Target::Stdout => PathBuf::from("."),
         }
     }
+
+    /// Where the media named by `info` goes.
+    fn path_for(&self, info: &MediaInfo) -> Result<PathBuf, Failure> {
+        match self {
+            Target::Dir(dir) => Ok(dir.join(&info.filename)),
+            Target::File(path) => Ok(path.clone()),
+            Target::Stdout => Err(Failure::other("standard output is not a file")),
+        }
+    }
 }
 
 /// `mkdir -p`.
@@ -141,6 +159,16 @@ pub(crate) fn part_name(media_id: &str, source: Source) -> String {
     format!(".{safe}{suffix}{kind}.part")
 }
 
+impl Source {
+    /// The endpoint's name in a part file's record.
+    fn record_name(self) -> &'static str {
+        match self {
+            Source::Media => "media",
+            Source::HdVoice => "hd-voice",
+        }
+    }
+}
+
 /// Downloads each media into a file (or standard output) and prints where it went.
 pub(crate) fn run(
     session: &Session,
@@ -162,14 +190,14 @@ pub(crate) fn run(
         if let Target::Stdout = target {
             return to_stdout(session, out, &media_id, source);
         }
-        let saved = save(session, out, &media_id, &target, args.force, source)?;
+        let saved = save(session, out, &media_id, &target, args, source)?;
         out.emit(saved_json(&saved), || saved_text(&saved));
         return Ok(());
     }
     let mut worst = 0u8;
     for id in &args.media_ids {
         let media_id = MediaId::new(id.clone());
-        match save(session, out, &media_id, &target, args.force, source) {
+        match save(session, out, &media_id, &target, args, source) {
             Ok(saved) => {
                 let mut object = saved_json(&saved);
                 object["media_id"] = json!(id);
@@ -231,7 +259,15 @@ fn to_stdout(
 ) -> Result<(), Failure> {
     let bar = TransferBar::new(format!("get {media_id}"), out);
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let result = fetch(session.client(), source, media_id, &mut stdout, 0, &bar);
+    let options = options(source, 0);
+    let report = |p| bar.report(p);
+    let transfer = Transfer {
+        progress: Some(&report),
+        cancel: None,
+    };
+    let result = session
+        .client()
+        .download(media_id, &mut stdout, options, transfer);
     let flushed = stdout.flush();
     let done = match result {
         Ok(done) => done,
@@ -257,40 +293,58 @@ fn save(
     out: Output,
     media_id: &MediaId,
     target: &Target,
-    force: bool,
+    args: &GetArgs,
     source: Source,
 ) -> Result<Saved, Failure> {
-    let media_id = media_id.clone();
-    let part = target.dir().join(part_name(media_id.as_str(), source));
-    let open = || {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", part.display())))
-    };
-    let mut file = open()?;
-    let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let endpoint = source.record_name();
+    let part_name = part_name(media_id.as_str(), source);
+    let mut part = PartFile::open(&target.dir(), &part_name, media_id.as_str(), endpoint)?;
+    let offset = part.offset();
     if offset > 0 {
         out.note(&format!(
             "resuming {} at {} ({})",
-            part.display(),
+            part.path().display(),
             offset,
             output::size(offset)
         ));
     }
+    let connections = if source == Source::Media {
+        usize::from(args.connections)
+    } else {
+        1
+    };
     let bar = TransferBar::new(format!("get {media_id}"), out);
     let mut resumed_at = offset;
-    let mut result = fetch(session.client(), source, &media_id, &mut file, offset, &bar);
-    if offset > 0 && matches!(result, Err(Error::Decode(_))) {
-        // The partial file does not fit the media (complete already, or of another size):
-        // start over.
+    let mut result = fetch(
+        session.client(),
+        source,
+        media_id,
+        &mut part,
+        connections,
+        &bar,
+    );
+    let restart = offset > 0
+        && (part.meta().total_mismatch().is_some() || matches!(result, Err(Error::Decode(_))));
+    if restart {
+        // The partial file does not continue this media (complete already, or of another
+        // size): set it aside and start over.
         log::info!("the partial file does not continue this media; downloading it whole");
-        drop(file);
-        fs::remove_file(&part).map_err(|e| Failure::other(format!("{}: {e}", part.display())))?;
-        file = open()?;
+        part = part.restart(media_id.as_str(), endpoint)?;
         resumed_at = 0;
-        result = fetch(session.client(), source, &media_id, &mut file, 0, &bar);
+        result = fetch(
+            session.client(),
+            source,
+            media_id,
+            &mut part,
+            connections,
+            &bar,
+        );
+    }
+    for stale in part.set_aside() {
+        out.note(&format!(
+            "set aside {}: it was not a partial download of this media",
+            stale.display()
+        ));
     }
     let done = match result {
         Ok(done) => {
@@ -299,37 +353,15 @@ fn save(
         }
         Err(e) => {
             bar.abandon();
-            drop(file);
-            if fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
-                let _ = fs::remove_file(&part);
-            } else {
-                out.note(&format!("partial download kept in {}", part.display()));
+            let gone = e.errcode() == Some(ErrCode::InvalidMediaId);
+            if let Some(kept) = part.discard(gone) {
+                out.note(&format!("partial download kept in {}", kept.display()));
             }
             return Err(e.into());
         }
     };
-    file.sync_all()
-        .map_err(|e| Failure::other(format!("{}: {e}", part.display())))?;
-    drop(file);
-    let path = match target {
-        Target::Dir(dir) => dir.join(&done.info.filename),
-        Target::File(path) => path.clone(),
-        Target::Stdout => return Err(Failure::other("standard output is not a file")),
-    };
-    if path.exists() && !force {
-        let _ = fs::remove_file(&part);
-        return Err(Failure::usage(format!(
-            "{} exists; pass --force to replace it",
-            path.display()
-        )));
-    }
-    fs::rename(&part, &path).map_err(|e| {
-        Failure::other(format!(
-            "cannot move {} to {}: {e}",
-            part.display(),
-            path.display()
-        ))
-    })?;
+    let path = target.path_for(&done.info)?;
+    part.finish(&path, done.total, args.force)?;
     Ok(Saved {
         path,
         info: done.info,
@@ -337,33 +369,63 @@ fn save(
     })
 }
 
+fn options(source: Source, offset: u64) -> DownloadOptions {
+    let options = DownloadOptions::default().resume_from(offset);
+    match source {
+        Source::Media => options,
+        Source::HdVoice => options.hd_voice(),
+    }
+}
+
+/// Downloads the rest of the media into the part file: appended after its bytes, or with
+/// several connections, written at the offsets of the ranges its record lacks. A total that
+/// differs from the part's record cancels the download (see [`PartMeta::note_progress`]).
 fn fetch(
     client: &Client,
     source: Source,
     media_id: &MediaId,
-    file: &mut dyn Write,
-    offset: u64,
+    part: &mut PartFile,
+    connections: usize,
     bar: &TransferBar,
 ) -> Result<Downloaded, Error> {
-    let report = |p| bar.report(p);
+    let offset = part.offset();
+    let (file, meta): (&mut File, &PartMeta) = part.split();
+    let cancel = CancelFlag::new();
+    let report = |p: Progress| {
+        if !meta.note_progress(p.total) {
+            cancel.cancel();
+        }
+        bar.report(p);
+    };
     let transfer = Transfer {
         progress: Some(&report),
-        cancel: None,
+        cancel: Some(&cancel),
     };
-    match source {
-        Source::Media => client.download(
-            media_id,
-            file,
-            DownloadOptions::default().resume_from(offset),
-            transfer,
-        ),
-        Source::HdVoice => client.download(
-            media_id,
-            file,
-            DownloadOptions::default().hd_voice().resume_from(offset),
-            transfer,
-        ),
+    let ranges = meta.ranges();
+    if connections <= 1 && ranges.is_none() {
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("resuming the part file", e))?;
+        return client.download(media_id, file, options(source, offset), transfer);
     }
+    // Before any byte is written at an offset, the record says the part may have holes: a
+    // run killed midway leaves a part that the next one never continues by its length.
+    let done = ranges.unwrap_or(if offset > 0 {
+        vec![(0, offset)]
+    } else {
+        Vec::new()
+    });
+    let total = meta.total().unwrap_or(0);
+    meta.note_ranges(&ResumeRecord {
+        total,
+        done: done.clone(),
+    });
+    let mut record = meta.total().map(|total| ResumeRecord { total, done });
+    let options = DownloadOptions::default().connections(connections.max(1));
+    let result = client.download_file(media_id, file, options, &mut record, transfer);
+    if let (Err(_), Some(record)) = (&result, &record) {
+        meta.note_ranges(record);
+    }
+    result
 }
 
 #[cfg(test)]

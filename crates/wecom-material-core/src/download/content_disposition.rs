@@ -124,10 +124,37 @@ pub fn sanitize_filename(name: &str) -> Option<String> {
     if cleaned.is_empty() || cleaned.chars().all(|c| c == '_') {
         return None;
     }
+    if is_windows_reserved(&cleaned) {
+        cleaned.insert(0, '_');
+    }
     if cleaned.len() > MAX_FILENAME_BYTES {
         cleaned = truncate_keeping_extension(&cleaned);
     }
     Some(cleaned)
+}
+
+/// Whether Windows reserves `name` for a device: `CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`,
+/// `LPT0`–`LPT9` (also with the superscript digits ¹²³), in any case, as the whole name or
+/// before the first dot (`nul.txt`, `COM1.tar.gz`), trailing spaces and dots ignored
+/// (`CON .txt`). Such a name is prefixed with `_` by [`sanitize_filename`].
+pub fn is_windows_reserved(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name);
+    let stem = stem.trim_end_matches([' ', '.']).to_ascii_uppercase();
+    match stem.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" => true,
+        _ => {
+            let rest = stem
+                .strip_prefix("COM")
+                .or_else(|| stem.strip_prefix("LPT"));
+            rest.is_some_and(|d| {
+                let mut chars = d.chars();
+                matches!(
+                    (chars.next(), chars.next()),
+                    (Some('0'..='9' | '¹' | '²' | '³'), None)
+                )
+            })
+        }
+    }
 }
 
 fn truncate_keeping_extension(name: &str) -> String {
@@ -166,6 +193,29 @@ pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_reserved_names_are_prefixed() {
+        for (name, want) in [
+            ("CON", "_CON"),
+            ("con", "_con"),
+            ("nul.txt", "_nul.txt"),
+            ("COM1.jpg", "_COM1.jpg"),
+            ("lpt9.tar.gz", "_lpt9.tar.gz"),
+            ("AUX.", "_AUX"),
+            ("PRN .txt", "_PRN .txt"),
+            ("CON. .png", "_CON. .png"),
+            ("  NUL  ", "_NUL"),
+            ("COM¹.txt", "_COM¹.txt"),
+            // Not reserved.
+            ("CONSOLE.txt", "CONSOLE.txt"),
+            ("COM10.jpg", "COM10.jpg"),
+            ("my nul.txt", "my nul.txt"),
+            ("a.CON", "a.CON"),
+        ] {
+            assert_eq!(sanitize_filename(name).as_deref(), Some(want), "{name:?}");
+        }
+    }
 
     #[test]
     fn prefers_filename_star_then_raw_utf8() {

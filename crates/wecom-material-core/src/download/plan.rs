@@ -12,6 +12,20 @@
 //!     │  └─broken body──▶ Chunked(bytes reached)
 //!     └─200 ok, whole body──▶ complete
 //! ```
+//!
+//! # Answers that do not state their size
+//!
+//! * **A 200 answer without `Content-Length`** (chunked transfer coding) is accepted:
+//!   [`Download::on_media_head`] returns [`Expect::UntilEnd`], the transport writes the body to
+//!   its end, and [`Download::on_body_end`] takes the bytes counted as the total. (A broken
+//!   connection cannot be told from the end of such a body; HTTP/1.1 chunked coding can, and
+//!   the transport reports that with [`Download::on_interrupted`].)
+//! * **`Content-Range: bytes a-b/*`** (the total unknown): the plan keeps asking for the next
+//!   chunk; a chunk that ends before the end asked for is the last one, and its `b + 1` is
+//!   the total. A chunk that ends exactly where asked says nothing about the total, so the
+//!   next request follows; a 416 to a request that starts at the total is then expected, and
+//!   the transport reports it with [`Download::on_range_not_satisfiable`], which completes the
+//!   download when the 416 names that same total (`bytes */total`).
 
 use crate::download::content_range::{ByteRange, ContentRange};
 use crate::errcode::ErrCode;
@@ -34,6 +48,15 @@ pub enum Mode {
     Chunked,
 }
 
+/// How many body bytes a media answer delivers ([`Download::on_media_head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly this many bytes.
+    Exactly(u64),
+    /// An unknown number: read to the end of the body, then call [`Download::on_body_end`].
+    UntilEnd,
+}
+
 /// A download in progress: what has arrived and what to ask for next.
 #[derive(Debug, Clone)]
 pub struct Download {
@@ -50,6 +73,8 @@ pub struct Download {
     info: Option<MediaInfo>,
     /// Where this plan stops (exclusive), for one range of a parallel download.
     end: Option<u64>,
+    /// The current response's length is unknown: it ends with its body.
+    until_end: bool,
 }
 
 impl Download {
@@ -79,6 +104,7 @@ impl Download {
             offset_at_last_interruption: None,
             info: None,
             end: None,
+            until_end: false,
         })
     }
 
@@ -129,7 +155,9 @@ impl Download {
     /// Whether every byte has arrived.
     pub fn is_complete(&self) -> bool {
         let reached = |limit: Option<u64>| limit.is_some_and(|l| self.offset >= l);
-        (reached(self.total) || reached(self.end)) && self.expected_in_response.is_none()
+        (reached(self.total) || reached(self.end))
+            && self.expected_in_response.is_none()
+            && !self.until_end
     }
 
     /// The next request, or `None` when the download is complete.
@@ -141,10 +169,7 @@ impl Download {
         match self.mode {
             Mode::Whole => Some(request),
             Mode::Chunked => {
-                let mut end = self.offset.saturating_add(self.chunk_size - 1);
-                for limit in [self.total, self.end].into_iter().flatten() {
-                    end = end.min(limit - 1);
-                }
+                let end = self.chunk_end();
                 request
                     .with_range(ByteRange {
                         start: self.offset,
@@ -155,9 +180,37 @@ impl Download {
         }
     }
 
+    /// The last byte the next chunk request asks for.
+    fn chunk_end(&self) -> u64 {
+        let end = self.offset.saturating_add(self.chunk_size - 1);
+        // Never past the media's end, nor past the end of this plan's range.
+        [self.total, self.end]
+            .into_iter()
+            .flatten()
+            .filter(|&limit| limit > 0)
+            .fold(end, |end, limit| end.min(limit - 1))
+    }
+
     /// Takes a media head (already checked by [`GetMedia::classify`]) and returns how many
     /// body bytes this response must deliver. Checks that the total agrees with earlier heads.
+    ///
+    /// A 200 answer without `Content-Length` is an error here (kept for transports that need
+    /// a count); [`Download::on_media_head`] accepts it.
     pub fn on_media(&mut self, info: &MediaInfo) -> Result<u64, Error> {
+        match self.on_media_head(info)? {
+            Expect::Exactly(n) => Ok(n),
+            Expect::UntilEnd => {
+                self.until_end = false;
+                Err(DecodeError::new(info.status, "media without Content-Length", b"").into())
+            }
+        }
+    }
+
+    /// Takes a media head (already checked by [`GetMedia::classify`]) and says how many body
+    /// bytes this response delivers: a count, or [`Expect::UntilEnd`] for a 200 answer without
+    /// `Content-Length` (see the [module docs](self)). Checks that the total agrees with
+    /// earlier heads.
+    pub fn on_media_head(&mut self, info: &MediaInfo) -> Result<Expect, Error> {
         let status = info.status;
         let total = info.total_len();
         if let (Some(known), Some(now)) = (self.total, total)
@@ -180,6 +233,10 @@ impl Download {
                     )
                     .into());
                 }
+                if total.is_none() && self.mode == Mode::Chunked && last < self.chunk_end() {
+                    // `bytes a-b/*`, shorter than asked: the last chunk.
+                    self.total = Some(last + 1);
+                }
                 last - first + 1
             }
             Some(ContentRange::Unsatisfied { .. }) => {
@@ -194,8 +251,17 @@ impl Download {
                     )
                     .into());
                 }
-                info.content_length
-                    .ok_or_else(|| DecodeError::new(status, "media without Content-Length", b""))?
+                match info.content_length {
+                    Some(n) => n,
+                    None => {
+                        if self.info.is_none() {
+                            self.info = Some(info.clone());
+                        }
+                        self.expected_in_response = None;
+                        self.until_end = true;
+                        return Ok(Expect::UntilEnd);
+                    }
+                }
             }
         };
         if total.is_some() {
@@ -204,13 +270,33 @@ impl Download {
         if self.info.is_none() {
             self.info = Some(info.clone());
         }
+        self.until_end = false;
         // An empty body delivers nothing to count: nothing is due from it.
         self.expected_in_response = Some(expected).filter(|&n| n > 0);
-        Ok(expected)
+        Ok(Expect::Exactly(expected))
+    }
+
+    /// A 416 answered a chunk request. When the total is unknown (`bytes a-b/*` so far), the
+    /// request started at the end of the media and the 416 names that same total
+    /// (`bytes */total`), the download is complete and `Ok` is returned; anything else is a
+    /// decode error.
+    pub fn on_range_not_satisfiable(&mut self, complete: Option<u64>) -> Result<(), Error> {
+        match (self.total, complete) {
+            (None, Some(total)) if total == self.offset && self.offset > 0 => {
+                self.total = Some(total);
+                self.expected_in_response = None;
+                Ok(())
+            }
+            _ => Err(DecodeError::new(416, "range not satisfiable", b"").into()),
+        }
     }
 
     /// Counts body bytes written. More bytes than the head announced is an error.
     pub fn on_bytes(&mut self, n: u64) -> Result<(), Error> {
+        if self.until_end {
+            self.offset = self.offset.saturating_add(n);
+            return Ok(());
+        }
         let left = self.expected_in_response.unwrap_or(0);
         if n > left {
             return Err(DecodeError::new(
@@ -230,6 +316,13 @@ impl Download {
 
     /// The current response's body ended; it must have delivered every announced byte.
     pub fn on_body_end(&mut self) -> Result<(), Error> {
+        if self.until_end {
+            // A body of unknown length: its end is the end of the media.
+            self.until_end = false;
+            self.total = Some(self.offset);
+            self.stalled = 0;
+            return Ok(());
+        }
         match self.expected_in_response {
             None => Ok(()),
             Some(left) => {
@@ -242,6 +335,7 @@ impl Download {
     /// from the byte reached, in chunks; the error when it stalled too often without progress.
     pub fn on_interrupted(&mut self, cause: Error) -> Result<(), Error> {
         self.expected_in_response = None;
+        self.until_end = false;
         if self.offset_at_last_interruption == Some(self.offset) {
             self.stalled += 1;
         } else {

@@ -1,11 +1,36 @@
 //! `GET /cgi-bin/media/get` and `GET /cgi-bin/media/get/jssdk` (HD voice): fetch temporary
 //! media, whole or by `Range` (SPEC §4, §5).
 //!
-//! The answer is the file, or a JSON error — usually with HTTP 200. The head is classified
-//! with [`GetMedia::classify`] before any body byte is treated as the file, so an error is
-//! never saved as media. A transport that streams reads the head, classifies it, and either
-//! streams the body (media) or reads at most [`crate::MAX_JSON_RESPONSE`] bytes and hands the
-//! whole response to [`Operation::parse`] (error).
+//! The answer is the file, or a JSON error — usually with HTTP 200, and not always with a JSON
+//! `Content-Type`. The head is classified with [`GetMedia::classify`] before any body byte is
+//! treated as the file, so an error is never saved as media.
+//!
+//! # The one rule: when is a download answer an error?
+//!
+//! A download answer is an **error** when any of these holds:
+//!
+//! 1. the status is neither 200 nor 206;
+//! 2. the `Content-Type` is JSON, `text/plain` or `text/html` and there is no
+//!    `Content-Disposition` (a text file sent as an attachment is media);
+//! 3. the `Error-Code` header is present and is not `0` (WeCom sets it on error answers,
+//!    whatever their `Content-Type`; an unreadable value counts as non-zero);
+//! 4. *decided after reading the body:* the head has no `Content-Disposition`, the body is at
+//!    most [`PROBE_LIMIT`] bytes (its `Content-Length` says so, or there is none), and the
+//!    body is a WeCom error object — a JSON object whose `errcode` is a non-zero integer.
+//!
+//! Rules 1–3 need the head only: [`GetMedia::classify`]. Rule 4 is the *probe*: when
+//! [`GetMedia::probe_limit`] returns `Some(n)`, a transport buffers up to `n` body bytes
+//! before it writes anything, and [`GetMedia::classify_probe`] gives the final verdict. An
+//! answer longer than `n` bytes is media (its first bytes are then written first). The
+//! in-memory [`Operation::parse`] applies all four rules.
+//!
+//! ```text
+//!   head ─ classify ─▶ Error ─────────────────────────────▶ read ≤ MAX_JSON_RESPONSE, parse
+//!                 └──▶ Media ─ probe_limit ─▶ None ───────▶ stream the body
+//!                                        └──▶ Some(n) ─ read ≤ n bytes ─ classify_probe
+//!                                                            ├─▶ Error: parse the bytes
+//!                                                            └─▶ Media: write them, stream on
+//! ```
 
 use bytes::Bytes;
 
@@ -20,6 +45,13 @@ use crate::error::{DecodeError, Error, Invalid};
 use crate::media_type::MediaId;
 use crate::operation::Operation;
 use crate::secret::AccessToken;
+
+/// The largest body the probe (rule 4 of the [module docs](self)) reads before deciding: 64 KiB.
+/// WeCom's error objects are a few hundred bytes.
+pub const PROBE_LIMIT: usize = 64 * 1024;
+
+/// The response header WeCom sets to the errcode of an error answer.
+pub const ERROR_CODE_HEADER: &str = "error-code";
 
 /// Which download endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +177,10 @@ impl GetMedia {
             essence.as_deref(),
             Some("application/json" | "text/plain" | "text/html")
         );
-        if !(status == 200 || status == 206) || (error_type && disposition.is_none()) {
+        if !(status == 200 || status == 206)
+            || (error_type && disposition.is_none())
+            || error_code_header(headers).is_some_and(|code| code != 0)
+        {
             return Ok(MediaHead::Error);
         }
         let content_length = match headers.get(http::header::CONTENT_LENGTH) {
@@ -179,6 +214,46 @@ impl GetMedia {
             filename,
             content_range,
         }))
+    }
+
+    /// How many body bytes to read before deciding (rule 4 of the [module docs](self)):
+    /// `Some(PROBE_LIMIT)` when the head has no `Content-Disposition` and its
+    /// `Content-Length` is at most [`PROBE_LIMIT`] or absent; `None` when the head alone
+    /// decides. Call it on a head that [`GetMedia::classify`] found to be media.
+    pub fn probe_limit(head: &http::response::Parts) -> Option<usize> {
+        let headers = &head.headers;
+        if headers.contains_key(http::header::CONTENT_DISPOSITION) {
+            return None;
+        }
+        match headers.get(http::header::CONTENT_LENGTH) {
+            None => Some(PROBE_LIMIT),
+            Some(v) => std::str::from_utf8(v.as_bytes())
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|&len| len <= PROBE_LIMIT as u64)
+                .map(|_| PROBE_LIMIT),
+        }
+    }
+
+    /// The verdict on a head and the first body bytes (all of them when the body is at most
+    /// [`GetMedia::probe_limit`] long): [`MediaHead::Error`] when the head is an error
+    /// ([`GetMedia::classify`]) or when the probe applies and `body` is a WeCom error object
+    /// (a JSON object with a non-zero integer `errcode`); else the media head.
+    pub fn classify_probe(
+        &self,
+        head: &http::response::Parts,
+        body: &[u8],
+    ) -> Result<MediaHead, Error> {
+        let verdict = self.classify(head)?;
+        match verdict {
+            MediaHead::Media(_)
+                if Self::probe_limit(head).is_some_and(|limit| body.len() <= limit)
+                    && is_error_object(body) =>
+            {
+                Ok(MediaHead::Error)
+            }
+            other => Ok(other),
+        }
     }
 
     fn check_range(
@@ -231,6 +306,40 @@ pub(crate) fn media_essence(content_type: &str) -> Option<String> {
         .map(|m| m.essence_str().to_ascii_lowercase())
 }
 
+/// The value of the `Error-Code` header: `None` when absent, `Some(0)` for `0`, and
+/// `Some(-1)` for a value that is not an integer (counted as an error).
+fn error_code_header(headers: &http::HeaderMap) -> Option<i64> {
+    let value = headers.get(ERROR_CODE_HEADER)?;
+    Some(
+        std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(-1),
+    )
+}
+
+/// Whether `body` is a WeCom error object: a JSON object whose `errcode` is a non-zero
+/// integer. Anything else (media bytes, `errcode: 0`, a string `errcode`) is not.
+pub fn is_error_object(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        errcode: i64,
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    first == Some(&b'{') && serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.errcode != 0)
+}
+
+/// Reads an error answer whose head is at hand: a JSON errcode in the body wins; else a
+/// non-zero `Error-Code` header gives the API error; else [`parse_error_body`].
+pub fn error_answer(head: &http::response::Parts, body: &[u8]) -> Error {
+    let status = head.status.as_u16();
+    let parsed = parse_error_body(status, body);
+    match (&parsed, error_code_header(&head.headers)) {
+        (Error::Decode(_), Some(code)) if code != 0 => api_error(code, String::new()),
+        _ => parsed,
+    }
+}
+
 /// Reads an error answer of a download endpoint: a JSON errcode becomes an API error; anything
 /// else (an HTML page from a proxy, an empty body) a decode error with the status.
 pub fn parse_error_body(status: u16, body: &[u8]) -> Error {
@@ -266,13 +375,13 @@ impl Operation for GetMedia {
         request.body(Body::Empty).expect("valid request parts")
     }
 
-    /// Reads a complete response held in memory (transports that stream use
-    /// [`GetMedia::classify`] first).
+    /// Reads a complete response held in memory, applying every rule of the
+    /// [module docs](self) (transports that stream use [`GetMedia::classify`] and the probe).
     fn parse<B: AsRef<[u8]>>(&self, response: http::Response<B>) -> Result<Media, Error> {
         let (parts, body) = response.into_parts();
         let body = body.as_ref();
-        match self.classify(&parts)? {
-            MediaHead::Error => Err(parse_error_body(parts.status.as_u16(), body)),
+        match self.classify_probe(&parts, body)? {
+            MediaHead::Error => Err(error_answer(&parts, body)),
             MediaHead::Media(info) => {
                 if let Some(expected) = info.content_length
                     && expected != body.len() as u64

@@ -14,6 +14,12 @@ use crate::secret::{AccessToken, CorpSecret};
 /// The gettoken path.
 pub const PATH: &str = "/cgi-bin/gettoken";
 
+/// The shortest `expires_in` accepted: 60 s. WeCom grants 7200 s; an answer below the floor
+/// (0, or a few seconds, from a broken proxy or emulator) would have every call fetch a new
+/// token — a gettoken storm that gets an IP banned (SPEC §1) — so it is a decode error, not a
+/// token.
+pub const MIN_EXPIRES_IN: Duration = Duration::from_secs(60);
+
 /// The longest token WeCom documents.
 pub const MAX_TOKEN_LEN: usize = 512;
 
@@ -84,6 +90,18 @@ impl GetToken {
             )
             .into());
         }
+        if answer.expires_in < MIN_EXPIRES_IN.as_secs() {
+            return Err(DecodeError::new(
+                response.status().as_u16(),
+                format!(
+                    "expires_in of {} s is below the floor of {} s",
+                    answer.expires_in,
+                    MIN_EXPIRES_IN.as_secs()
+                ),
+                b"",
+            )
+            .into());
+        }
         Ok(TokenGrant {
             token: AccessToken::new(answer.access_token),
             expires_in: Duration::from_secs(answer.expires_in),
@@ -108,5 +126,27 @@ mod tests {
             let text = format!("{err} {err:?}");
             assert!(!text.contains("TOKEN-abc123"), "{text}");
         }
+    }
+
+    #[test]
+    fn expires_in_below_the_floor_is_a_decode_error_not_a_token() {
+        let op = GetToken::new("ww", CorpSecret::new("s"));
+        for expires_in in [0, 1, 59] {
+            let body = format!(
+                r#"{{"errcode":0,"access_token":"TOKEN-abc123","expires_in":{expires_in}}}"#
+            );
+            match op.parse(http::Response::new(body)).unwrap_err() {
+                Error::Decode(e) => {
+                    assert!(e.reason.contains("below the floor of 60 s"), "{}", e.reason);
+                    assert!(!format!("{e:?}").contains("TOKEN-abc123"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let body = r#"{"errcode":0,"access_token":"TOKEN-abc123","expires_in":60}"#;
+        assert_eq!(
+            op.parse(http::Response::new(body)).unwrap().expires_in,
+            MIN_EXPIRES_IN
+        );
     }
 }

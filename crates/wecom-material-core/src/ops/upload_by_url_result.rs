@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api_json::{flexible_u64, parse_json};
+use crate::api_json::parse_json;
 use crate::body::Body;
 use crate::endpoint::BaseUrl;
 use crate::errcode::ErrCode;
@@ -67,8 +67,23 @@ struct Detail {
     created_at: Option<u64>,
 }
 
+/// `created_at` as a number or a numeric string; `null` and `""` (sent while a job is
+/// processing or after it failed) are `None`. A finished job without one is a decode error
+/// (see `parse`).
 fn optional_flexible<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    flexible_u64::deserialize(d).map(Some)
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Field {
+        Null(()),
+        Num(u64),
+        Str(String),
+    }
+    match Option::<Field>::deserialize(d)? {
+        None | Some(Field::Null(())) => Ok(None),
+        Some(Field::Str(s)) if s.trim().is_empty() => Ok(None),
+        Some(Field::Str(s)) => s.trim().parse().map(Some).map_err(serde::de::Error::custom),
+        Some(Field::Num(n)) => Ok(Some(n)),
+    }
 }
 
 impl GetUploadByUrlResult {

@@ -1,0 +1,379 @@
+//! Issue 10 at the command line: secrets kept off the command line, rejected tokens not kept,
+//! downloads that cannot corrupt. Every test runs the built binary against servers on
+//! 127.0.0.1 only.
+
+mod support;
+
+use std::process::Command;
+
+use support::{BIN, World, arg};
+use wecom_material_mock::{Endpoint, Fault};
+
+/// The entries of the token cache file (an empty map when the file is absent).
+fn cache_entries(w: &World) -> usize {
+    match std::fs::read(&w.cache) {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+            .expect("the cache is a JSON object")
+            .len(),
+        Err(_) => 0,
+    }
+}
+
+const CB_TOKEN: &str = "QDG6eK";
+const CB_AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+
+/// `callback decrypt` takes the callback token and AES key from the environment, and its help
+/// never shows their values.
+#[test]
+fn callback_decrypt_reads_token_and_aes_key_from_the_environment() {
+    let run: support::Run = Command::new(BIN)
+        .env("WECOM_CALLBACK_TOKEN", CB_TOKEN)
+        .env("WECOM_CALLBACK_AES_KEY", CB_AES_KEY)
+        .args(["--json", "callback", "decrypt"])
+        .args([
+            "--receive-id",
+            "wx5823bf96d3bd56c7",
+            "--signature",
+            "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
+            "--timestamp",
+            "1409659589",
+            "--nonce",
+            "263014780",
+            "--echostr",
+            "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["plaintext"], "1616140317555161061");
+
+    let help: support::Run = Command::new(BIN)
+        .env("WECOM_CALLBACK_TOKEN", CB_TOKEN)
+        .env("WECOM_CALLBACK_AES_KEY", CB_AES_KEY)
+        .args(["callback", "decrypt", "--help"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(help.code, 0);
+    assert!(
+        help.stdout.contains("WECOM_CALLBACK_AES_KEY"),
+        "{}",
+        help.stdout
+    );
+    assert!(!help.stdout.contains(CB_AES_KEY) && !help.stdout.contains(CB_TOKEN));
+}
+
+/// A run that ends with a token rejection (after its one refresh) drops the cached token, so
+/// the next run fetches a fresh one instead of failing with the rejected one.
+#[test]
+fn a_rejected_token_is_not_kept_in_the_cache_file() {
+    let w = World::new("rejected-token");
+    let id = w.mock.insert_media(support::jpeg(), "image/jpeg", "a.jpg");
+    let run = w.run(["get", &id, "--output", &arg(&w.dir.join("first.jpg"))]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(cache_entries(&w), 1);
+    for (i, code) in [40001, 40014, 42001].into_iter().enumerate() {
+        w.mock
+            .fault(Endpoint::Get, Fault::Errcode { code, times: 2 });
+        let out = w.dir.join(format!("fail-{i}.jpg"));
+        let run = w.run(["get", &id, "--output", &arg(&out)]);
+        assert_eq!(run.code, 1, "{code}: {}", run.stderr);
+        assert!(run.stderr.contains(&code.to_string()), "{}", run.stderr);
+        assert_eq!(cache_entries(&w), 0, "{code}: the rejected token was kept");
+        assert!(!out.exists());
+        // The next run works with a fresh token, and caches it.
+        let run = w.run([
+            "get",
+            &id,
+            "--output",
+            &arg(&w.dir.join(format!("ok-{i}.jpg"))),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(cache_entries(&w), 1);
+    }
+}
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// 2, 3 and 10 concurrent `get`s of one media into one directory: each ends with the correct
+/// file or a clear error (exit ≠ 0) — never a wrong file with exit 0 — and nothing is left
+/// behind but the one correct file.
+#[test]
+fn concurrent_gets_of_one_media_never_save_a_wrong_file() {
+    for n in [2usize, 3, 10] {
+        let w = World::new(&format!("concurrent-{n}"));
+        let bytes = support::pattern(2_500_000);
+        let id = w.insert_safe(&bytes, "application/octet-stream", "big.bin");
+        // Slow answers, so that the runs overlap.
+        w.mock.fault(
+            Endpoint::Get,
+            Fault::Delay {
+                delay: std::time::Duration::from_millis(300),
+                times: n as u32,
+            },
+        );
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                w.command()
+                    .args(["get", &id])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let runs: Vec<support::Run> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().into())
+            .collect();
+        let saved = w.dir.join("big.bin");
+        let mut ok = 0;
+        for run in &runs {
+            if run.code == 0 {
+                ok += 1;
+                assert!(run.stdout.contains("saved"), "{}", run.stdout);
+            } else {
+                assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+                assert!(
+                    run.stderr.contains("another run is downloading")
+                        || run.stderr.contains("exists; pass --force"),
+                    "{}",
+                    run.stderr
+                );
+            }
+        }
+        assert!(ok >= 1, "no run succeeded");
+        assert_eq!(std::fs::read(&saved).unwrap(), bytes, "{n} runs");
+        // Only the media (and the scratch cache dir) remain: no part, record or stale file.
+        let left: Vec<_> = listing(&w.dir)
+            .into_iter()
+            .filter(|f| f != "cache" && f != "xdg")
+            .collect();
+        assert_eq!(left, ["big.bin"], "{n} runs");
+    }
+}
+
+/// A symlink planted at the part name is not followed: its target is untouched and the saved
+/// file is a regular file with the media.
+#[cfg(unix)]
+#[test]
+fn a_planted_symlink_at_the_part_name_is_not_followed() {
+    let w = World::new("symlink");
+    let bytes = support::jpeg();
+    let id = w.insert_safe(&bytes, "image/jpeg", "photo.jpg");
+    let victim = w.file("victim.txt", b"precious");
+    std::os::unix::fs::symlink(&victim, w.dir.join(format!(".{id}.part"))).unwrap();
+    std::os::unix::fs::symlink(&victim, w.dir.join(format!(".{id}.part.json"))).unwrap();
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let saved = w.dir.join("photo.jpg");
+    assert!(
+        std::fs::symlink_metadata(&saved)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes);
+}
+
+/// A stray part file of zeros (no record) is not resumed: it is set aside and the media is
+/// downloaded whole, byte-exact.
+#[test]
+fn a_stray_part_of_zeros_is_not_resumed() {
+    let w = World::new("zeros");
+    let bytes = support::pattern(300_000);
+    let id = w.insert_safe(&bytes, "application/octet-stream", "m.bin");
+    let part = w.file(&format!(".{id}.part"), &[0u8; 100_000]);
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(w.dir.join("m.bin")).unwrap(), bytes);
+    assert!(!part.exists());
+    assert!(run.stderr.contains("set aside"), "{}", run.stderr);
+    let gets = w.mock.requests_to(Endpoint::Get);
+    assert_eq!(gets.len(), 1);
+    assert!(
+        gets[0].headers.get("range").is_none(),
+        "resumed a stray part"
+    );
+}
+
+/// A part file of a media the server says is gone (40007) is removed, not kept as resumable.
+#[test]
+fn the_part_of_a_gone_media_is_removed() {
+    let w = World::new("gone");
+    let bytes = support::pattern(1_000_000);
+    let id = w.insert_safe(&bytes, "application/octet-stream", "m.bin");
+    w.mock.fault(
+        Endpoint::Get,
+        Fault::DropMidBody {
+            after_bytes: 400_000,
+            times: 1,
+        },
+    );
+    w.mock
+        .fault(Endpoint::Get, Fault::DropBeforeBody { times: 3 });
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let part = w.dir.join(format!(".{id}.part"));
+    assert!(part.exists(), "{:?}", listing(&w.dir));
+
+    w.mock.fault(
+        Endpoint::Get,
+        Fault::Errcode {
+            code: 40007,
+            times: 1,
+        },
+    );
+    let run = w.run(["get", &id]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("40007"), "{}", run.stderr);
+    assert!(!part.exists());
+    assert!(
+        !run.stderr.contains("partial download kept"),
+        "{}",
+        run.stderr
+    );
+    let left: Vec<_> = listing(&w.dir)
+        .into_iter()
+        .filter(|f| f != "cache" && f != "xdg")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A hostile server on 127.0.0.1 that stalls every `media/get` (see [`hostile_server`]).
+fn stalling_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    hostile_server(None)
+}
+
+/// A hostile server on 127.0.0.1: answers gettoken, and answers `media/get` with `media`
+/// (a whole raw HTTP response, in which `{URL}` is replaced by the request target, as a proxy
+/// page that echoes it) or, with `None`, never answers (a stall). Returns its base URL and the
+/// count of media requests.
+fn hostile_server(
+    answer: Option<&'static str>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let media = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = media.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            if request_line.contains("/cgi-bin/gettoken") {
+                let body =
+                    r#"{"errcode":0,"errmsg":"ok","access_token":"TOK-stall","expires_in":7200}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                counter.fetch_add(1, Ordering::SeqCst);
+                match answer {
+                    Some(raw) => {
+                        let target = request_line.split(' ').nth(1).unwrap_or("");
+                        let _ = stream.write_all(raw.replace("{URL}", target).as_bytes());
+                    }
+                    None => held.push(stream), // never answered
+                }
+            }
+        }
+    });
+    (base, media)
+}
+
+/// `--timeout` bounds a stall and `--retries` bounds how often it is retried.
+#[test]
+fn timeout_and_retries_bound_a_stalled_download() {
+    use std::sync::atomic::Ordering;
+    for retries in [0u32, 1] {
+        let (base, media_requests) = stalling_server();
+        let dir = support::scratch("stall");
+        let run: support::Run = Command::new(BIN)
+            .current_dir(&dir)
+            .env("WECOM_SECRET", "s")
+            .args(["--base-url", &base, "--corp-id", "ww", "--token-cache"])
+            .arg(dir.join("tokens.json"))
+            .args(["--timeout", "1", "--retries", &retries.to_string()])
+            .args(["get", "m1", "--output", "out.bin"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("TOK-stall"), "{}", run.stderr);
+        assert_eq!(media_requests.load(Ordering::SeqCst), 1 + retries as usize);
+        assert!(!dir.join("out.bin").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // Out of range values are usage errors.
+    let run: support::Run = Command::new(BIN)
+        .args(["--timeout", "0", "demo"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+/// Hostile answers to a download never become a file: a media type with a non-zero
+/// `Error-Code` header, and a proxy page that echoes the request URL (whose token must not
+/// reach stderr).
+#[test]
+fn hostile_download_answers_are_errors_and_keep_the_token_off_stderr() {
+    let cases: [(&'static str, &str); 2] = [
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nError-Code: 40007\r\nError-Msg: invalid media_id\r\nContent-Length: 4\r\nConnection: close\r\n\r\nJPEG",
+            "40007",
+        ),
+        (
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>upstream failed for GET {URL}</html>",
+            "access_token=***",
+        ),
+    ];
+    for (answer, needle) in cases {
+        let (base, media_requests) = hostile_server(Some(answer));
+        let dir = support::scratch("hostile");
+        let run: support::Run = Command::new(BIN)
+            .current_dir(&dir)
+            .env("WECOM_SECRET", "s")
+            .args(["--base-url", &base, "--corp-id", "ww", "--token-cache"])
+            .arg(dir.join("tokens.json"))
+            .args(["--retries", "0", "get", "m1", "--output", "out.bin"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(!run.stderr.contains("TOK-stall"), "{}", run.stderr);
+        assert!(media_requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        assert!(!dir.join("out.bin").exists());
+        let left: Vec<_> = listing(&dir)
+            .into_iter()
+            .filter(|f| f != "tokens.json")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
