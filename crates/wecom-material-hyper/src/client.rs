@@ -30,10 +30,9 @@ impl FromSettings for Client {
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .expect("ring supports rustls' default protocol versions");
         // Plain http only when the configured base URL is http.
-        let tls = if settings.base.is_https() {
-            tls.https_only()
-        } else {
-            tls.https_or_http()
+        let tls = match settings.base.is_https() {
+            true => tls.https_only(),
+            false => tls.https_or_http(),
         };
         let connector = tls.enable_http1().wrap_connector(http);
         // The legacy client follows no redirects: the token in the query never goes elsewhere.

@@ -12,10 +12,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use wecom_material_core::CancelFlag;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{DownloadTask, JobWaitTask, Lane, UploadInput, UploadPlan};
 use wecom_material_core::task::{ParallelDownload, ParallelStep, ResumeRecord};
-use wecom_material_core::{BatchProgress, CancelFlag, Progress};
 use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
 use wecom_material_core::{GetUploadByUrlResult, MediaType, Operation, Transfer};
 use wecom_material_core::{UploadByUrl, UploadJob, Uploaded, UploadedImage};
@@ -158,42 +158,6 @@ impl Client {
         };
         *record = download.resume_record().cloned();
         result
-    }
-
-    /// Uploads every input with at most `jobs` at once over this client (one token, one
-    /// connection pool); the results come in input order. Progress counts the payload bytes
-    /// of all of them; a cancel stops those not finished.
-    pub async fn upload_all(
-        &self,
-        kind: MediaType,
-        uploads: Vec<Upload<'_>>,
-        jobs: usize,
-        t: Transfer<'_>,
-    ) -> Vec<Result<Uploaded, Error>> {
-        let batch = BatchProgress::new(uploads.len());
-        let mut waiting = uploads.into_iter().enumerate();
-        let (mut results, mut running) = (Vec::new(), FuturesUnordered::new());
-        loop {
-            while running.len() < jobs.max(1)
-                && let Some((i, upload)) = waiting.next()
-            {
-                let batch = &batch;
-                running.push(async move {
-                    let progress = |p: Progress| batch.report(i, p, &t);
-                    let one = Transfer {
-                        progress: Some(&progress),
-                        ..t
-                    };
-                    (i, self.upload(kind, upload, one).await)
-                });
-            }
-            match running.next().await {
-                Some(result) => results.push(result),
-                None => break,
-            }
-        }
-        results.sort_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, result)| result).collect()
     }
 
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).

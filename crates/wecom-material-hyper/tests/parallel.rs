@@ -1,15 +1,14 @@
-//! Parallel Range downloads into a file and concurrent uploads, over hyper, against the
-//! emulator.
+//! Parallel Range downloads into a file, over hyper, against the emulator.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use wecom_material_core::MediaId;
 use wecom_material_core::driver::RetryPolicy;
-use wecom_material_core::{MediaId, MediaType};
-use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload};
-use wecom_material_mock::{Endpoint, MockConfig, MockServer};
+use wecom_material_hyper::{Client, DownloadOptions, Transfer};
+use wecom_material_mock::{MockConfig, MockServer};
 
 const SIZE: usize = 45_000_000;
 
@@ -91,22 +90,4 @@ async fn eight_connections_against_a_limit_of_two_adapt_and_complete() {
         "{throttled} answers of 45033"
     );
     std::fs::remove_file(path).unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_uploads_at_once_share_one_token_and_keep_their_order() {
-    let (mock, client) = setup(MockConfig::default());
-    let uploads: Vec<Upload> = (0..12)
-        .map(|i| Upload::bytes(format!("f{i}.txt"), Bytes::from(format!("file number {i}"))))
-        .collect();
-    let results = client
-        .upload_all(MediaType::File, uploads, 4, Transfer::default())
-        .await;
-    assert_eq!(results.len(), 12);
-    for (i, result) in results.into_iter().enumerate() {
-        let stored = mock.media(result.unwrap().media_id.as_str()).unwrap();
-        assert_eq!(stored.filename, format!("f{i}.txt"));
-        assert_eq!(&stored.bytes[..], format!("file number {i}").as_bytes());
-    }
-    assert_eq!(mock.count(Endpoint::GetToken), 1);
 }
