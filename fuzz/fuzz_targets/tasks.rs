@@ -181,6 +181,14 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                 Action::Send { request, .. } => self.send(&request),
                 Action::ReadBody { limit } => self.read_body(limit),
                 Action::Stream { max } => self.stream(max),
+                Action::Write(bytes) => {
+                    if self.pick(1, 8) {
+                        Event::Local(Error::io("writing", std::io::ErrorKind::Other.into()))
+                    } else {
+                        self.written += bytes.len() as u64;
+                        Event::Written(bytes.len() as u64)
+                    }
+                }
                 Action::FlushSink => {
                     if self.pick(1, 8) {
                         Event::Flushed(Some(std::io::Error::other("flush failed")))

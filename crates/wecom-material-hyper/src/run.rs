@@ -160,6 +160,10 @@ impl Client {
                     let sink = ends.1.as_deref_mut();
                     stream_once(body.as_mut(), &mut pending, max, sink).await
                 }
+                Action::Write(bytes) => match ends.1.as_deref_mut() {
+                    Some(sink) => written(sink.write_all(&bytes).await, bytes.len()),
+                    None => Event::Local(Error::io("writing", io::ErrorKind::NotFound.into())),
+                },
                 Action::FlushSink => Event::Flushed(match ends.1.as_deref_mut() {
                     Some(sink) => sink.flush().await.err(),
                     None => None,
@@ -356,13 +360,15 @@ async fn stream_once<'w>(
             Ok(Some(Ok(frame))) => *pending = frame.into_data().unwrap_or_default(),
         }
     }
-    let chunk = pending.split_to(
-        pending
-            .len()
-            .min(usize::try_from(max).unwrap_or(usize::MAX)),
-    );
-    match sink.write_all(&chunk).await {
-        Ok(()) => Event::Written(chunk.len() as u64),
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let chunk = pending.split_to(pending.len().min(max));
+    written(sink.write_all(&chunk).await, chunk.len())
+}
+
+/// The event for bytes written to the sink.
+fn written(result: io::Result<()>, n: usize) -> Event {
+    match result {
+        Ok(()) => Event::Written(n as u64),
         Err(e) => Event::Local(Error::io("writing the download", e)),
     }
 }

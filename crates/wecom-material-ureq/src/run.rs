@@ -93,6 +93,7 @@ impl Client {
                     }
                     _ => Event::BodyEnd,
                 },
+                Action::Write(bytes) => blocking::write_all(ends.1.as_deref_mut(), &bytes),
                 Action::FlushSink => {
                     Event::Flushed(ends.1.as_deref_mut().and_then(|s| s.flush().err()))
                 }

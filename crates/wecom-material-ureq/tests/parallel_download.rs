@@ -239,3 +239,34 @@ fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure
         .sum();
     assert_eq!(progress_seen.load(Ordering::Relaxed), payload);
 }
+
+#[test]
+fn an_error_object_under_any_content_type_is_never_written_and_media_still_is() {
+    let (mock, client, id, _) = setup(MockConfig::default());
+    for content_type in [Some("application/octet-stream"), None, Some("image/jpeg")] {
+        let content_type = content_type.map(str::to_owned);
+        let fault = Fault::ErrorBody {
+            code: 40007,
+            content_type,
+            error_code_header: None,
+            times: 1,
+        };
+        mock.fault(Endpoint::Get, fault);
+        let mut out = Vec::new();
+        let options = DownloadOptions::default();
+        let err = client
+            .download(&id, &mut out, options, Transfer::default())
+            .unwrap_err();
+        assert_eq!(
+            err.errcode(),
+            Some(wecom_material_core::ErrCode::InvalidMediaId),
+            "{err}"
+        );
+        assert!(out.is_empty(), "an error answer reached the writer");
+    }
+    // A JSON media (with its Content-Disposition) is media.
+    let small = Bytes::from_static(br#"{"not": "an error", "errcode": 0}"#);
+    let small_id = MediaId::new(mock.insert_media(small.clone(), "application/json", "a.json"));
+    let got = client.get(&small_id, DownloadOptions::default()).unwrap();
+    assert_eq!(got.bytes, small);
+}

@@ -55,6 +55,7 @@ impl Stack {
                     let body = response.as_mut().expect("a response");
                     blocking::stream_once(body, &mut buf, max, sink)
                 }
+                Action::Write(bytes) => blocking::write_all(Some(sink), &bytes),
                 Action::FlushSink => Event::Flushed(sink.flush().err()),
                 Action::Wait { until, .. } => {
                     std::thread::sleep(until.saturating_duration_since(Instant::now()));

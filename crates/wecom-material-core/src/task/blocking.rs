@@ -48,6 +48,18 @@ pub fn stream_once(body: &mut impl Read, buf: &mut [u8], max: u64, sink: &mut dy
     }
 }
 
+/// Answers [`Action::Write`](crate::task::Action::Write): all of `bytes` into `sink`.
+pub fn write_all(sink: Option<&mut (dyn Write + '_)>, bytes: &[u8]) -> Event {
+    match sink.map(|sink| sink.write_all(bytes)) {
+        Some(Ok(())) => Event::Written(bytes.len() as u64),
+        Some(Err(e)) => Event::Local(Error::io("writing the download", e)),
+        None => Event::Local(Error::io(
+            "writing the download",
+            io::ErrorKind::NotFound.into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

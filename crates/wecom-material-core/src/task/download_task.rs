@@ -24,7 +24,8 @@
 use std::time::Instant;
 
 use crate::client_settings::ClientSettings;
-use crate::download::plan::Download;
+use crate::download::content_range::ContentRange;
+use crate::download::plan::{Download, Expect};
 use crate::driver::RetryPolicy;
 use crate::endpoint::BaseUrl;
 use crate::error::{DecodeError, Error};
@@ -88,8 +89,18 @@ enum Phase {
     /// Between requests, or a call is running.
     // Boxed: a call is large, and the other phases are a few words.
     Calling(Option<Box<CallTask<GetMedia>>>),
-    /// A media body is being streamed; `left` bytes are due.
-    Streaming { left: u64 },
+    /// A media body is being streamed; `left` bytes are due (`u64::MAX` with `until_end`: a
+    /// 200 answer without `Content-Length`, read to its end).
+    Streaming { left: u64, until_end: bool },
+    /// A short media answer without `Content-Disposition` is read whole first: a WeCom error
+    /// object is an error whatever its `Content-Type` (see [`GetMedia::classify_probe`]).
+    Probing {
+        call: Box<CallTask<GetMedia>>,
+        head: http::response::Parts,
+        expected: u64,
+    },
+    /// The probed body is media: its bytes go to the sink, then the rest of the body.
+    Writing { bytes: bytes::Bytes, left: u64 },
     /// The result is known; the sink is flushed before it is returned.
     Finishing {
         result: Result<Downloaded, Error>,
@@ -245,6 +256,16 @@ impl DownloadTask {
         let Phase::Calling(Some(call)) = &mut self.phase else {
             return;
         };
+        if head.status == http::StatusCode::RANGE_NOT_SATISFIABLE {
+            // A chunk asked at the end of a media whose total was unknown (`bytes a-b/*`).
+            let complete = head.headers.get(http::header::CONTENT_RANGE);
+            let complete = complete.and_then(|v| ContentRange::parse(v.as_bytes()));
+            let total = complete.and_then(|range| range.complete());
+            return match self.plan.on_range_not_satisfiable(total) {
+                Ok(()) => self.phase = Phase::Calling(None),
+                Err(error) => self.finish(state, Err(error)),
+            };
+        }
         let info = match call.operation().classify(&head) {
             Ok(MediaHead::Media(info)) => info,
             // The call reads the error answer and decides (refresh, retry, 830002, fail).
@@ -253,8 +274,9 @@ impl DownloadTask {
             }
             Err(error) => return self.finish(state, Err(error)),
         };
-        let expected = match self.plan.on_media(&info) {
-            Ok(expected) => expected,
+        let (expected, until_end) = match self.plan.on_media_head(&info) {
+            Ok(Expect::Exactly(expected)) => (expected, false),
+            Ok(Expect::UntilEnd) => (u64::MAX, true),
             Err(error) => return self.finish(state, Err(error)),
         };
         if let (Some(max), Some(total)) = (self.options.max_len, self.plan.total())
@@ -267,16 +289,78 @@ impl DownloadTask {
             );
             return self.finish(state, Err(error.into()));
         }
-        // The call ends here: a media head carries no errcode to decide on.
-        self.phase = if expected == 0 {
-            Phase::Calling(None)
-        } else {
-            Phase::Streaming { left: expected }
+        let probe = GetMedia::probe_limit(&head).filter(|_| info.content_length.is_some());
+        self.phase = match (expected, probe) {
+            (0, _) => Phase::Calling(None),
+            (_, Some(_)) if !until_end => {
+                let Phase::Calling(Some(call)) =
+                    std::mem::replace(&mut self.phase, Phase::Returned)
+                else {
+                    unreachable!("matched above")
+                };
+                Phase::Probing {
+                    call,
+                    head,
+                    expected,
+                }
+            }
+            // The call ends here: a media head carries no errcode to decide on.
+            _ => Phase::Streaming {
+                left: expected,
+                until_end,
+            },
         };
     }
 
-    fn on_stream_event(&mut self, state: &mut ClientState, left: u64, event: Event) {
+    /// The probed body arrived: an error object goes to the call as an error answer, media
+    /// goes to the sink.
+    fn on_probe(&mut self, now: Instant, state: &mut ClientState, probe: Phase, event: Event) {
+        let Phase::Probing {
+            mut call,
+            head,
+            expected,
+        } = probe
+        else {
+            return;
+        };
+        let bytes = match event {
+            Event::Body(bytes) => bytes,
+            Event::TransportFailed(error) => {
+                return self.interrupted(state, Error::Transport(error));
+            }
+            Event::Local(error) => return self.finish(state, Err(error)),
+            other => return self.finish(state, Err(misuse(&other, "Body"))),
+        };
+        match call.operation().classify_probe(&head, &bytes) {
+            Ok(MediaHead::Error) => {
+                call.on_event(now, state, Event::Head(head));
+                call.on_event(now, state, Event::Body(bytes));
+                self.phase = Phase::Calling(Some(call));
+            }
+            Ok(MediaHead::Media(_)) if bytes.len() as u64 == expected => {
+                self.phase = Phase::Writing { bytes, left: 0 };
+            }
+            Ok(MediaHead::Media(_)) => {
+                let cause = format!("body ended {} bytes early", expected - bytes.len() as u64);
+                let cause = crate::error::TransportError::maybe_sent(cause);
+                self.interrupted(state, Error::Transport(cause));
+            }
+            Err(error) => self.finish(state, Err(error)),
+        }
+    }
+
+    fn on_stream_event(
+        &mut self,
+        state: &mut ClientState,
+        left: u64,
+        until_end: bool,
+        event: Event,
+    ) {
         match event {
+            Event::BodyEnd if until_end => match self.plan.on_body_end() {
+                Ok(()) => self.phase = Phase::Calling(None),
+                Err(error) => self.finish(state, Err(error)),
+            },
             Event::Written(n) if n >= 1 && n <= left => {
                 if let Err(error) = self.plan.on_bytes(n) {
                     return self.finish(state, Err(error));
@@ -293,8 +377,9 @@ impl DownloadTask {
                     return self.finish(state, Err(error.into()));
                 }
                 self.phase = match left - n {
+                    _ if until_end => Phase::Streaming { left, until_end },
                     0 => Phase::Calling(None),
-                    left => Phase::Streaming { left },
+                    left => Phase::Streaming { left, until_end },
                 };
             }
             Event::BodyEnd => {
@@ -351,7 +436,12 @@ impl Task for DownloadTask {
                         _ => Err(misuse(&Event::BodyEnd, "Flushed")),
                     });
                 }
-                Phase::Streaming { left } => return Action::Stream { max: *left },
+                Phase::Streaming { left, .. } => return Action::Stream { max: *left },
+                Phase::Probing { .. } => {
+                    let limit = crate::ops::get_media::PROBE_LIMIT;
+                    return Action::ReadBody { limit };
+                }
+                Phase::Writing { bytes, .. } => return Action::Write(bytes.clone()),
                 Phase::Calling(None) => {
                     let Some(op) = self.plan.next_request() else {
                         let result = self.complete();
@@ -378,6 +468,7 @@ impl Task for DownloadTask {
                     Action::ReadBody { limit } => return Action::ReadBody { limit },
                     Action::Stream { max } => return Action::Stream { max },
                     Action::FlushSink => return Action::FlushSink,
+                    Action::Write(bytes) => return Action::Write(bytes),
                     Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
                     Action::WakeOthers => return Action::WakeOthers,
                 },
@@ -399,7 +490,23 @@ impl Task for DownloadTask {
                     }
                 }
             }
-            Phase::Streaming { left } => self.on_stream_event(state, left, event),
+            Phase::Streaming { left, until_end } => {
+                self.on_stream_event(state, left, until_end, event)
+            }
+            probe @ Phase::Probing { .. } => self.on_probe(now, state, probe, event),
+            Phase::Writing { bytes, left } => match event {
+                Event::Written(n) if n == bytes.len() as u64 => {
+                    // Counted as a whole response of `n` bytes, then the rest (none: the
+                    // probe read the whole body).
+                    self.phase = Phase::Streaming {
+                        left: n + left,
+                        until_end: false,
+                    };
+                    self.on_stream_event(state, n + left, false, Event::Written(n));
+                }
+                Event::Local(error) => self.finish(state, Err(error)),
+                other => self.finish(state, Err(misuse(&other, "Written(all the bytes)"))),
+            },
             Phase::Finishing {
                 result,
                 flush: Flush::Asked,
@@ -437,7 +544,11 @@ impl Task for DownloadTask {
     }
 
     fn cancel(&mut self, state: &mut ClientState) {
-        if matches!(self.phase, Phase::Calling(_) | Phase::Streaming { .. }) {
+        if let Phase::Probing { call, .. } = &mut self.phase {
+            call.cancel(state);
+        }
+        let running = matches!(self.phase, Phase::Calling(_) | Phase::Streaming { .. });
+        if running || matches!(self.phase, Phase::Probing { .. } | Phase::Writing { .. }) {
             let bytes_written = self.written;
             self.finish(state, Err(Error::Cancelled { bytes_written }));
         }

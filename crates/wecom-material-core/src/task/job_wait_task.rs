@@ -130,6 +130,7 @@ impl Task for JobWaitTask {
                     Action::ReadBody { limit } => return Action::ReadBody { limit },
                     Action::Stream { max } => return Action::Stream { max },
                     Action::FlushSink => return Action::FlushSink,
+                    Action::Write(bytes) => return Action::Write(bytes),
                     Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
                     Action::WakeOthers => return Action::WakeOthers,
                 }

@@ -121,6 +121,9 @@ pub enum Action<T> {
         /// The most bytes to move in this step (never 0).
         max: u64,
     },
+    /// Write these bytes (a short body the task read whole to classify it) to the sink, then
+    /// report [`Event::Written`] with their length, or [`Event::Local`].
+    Write(Bytes),
     /// Flush the sink, then report [`Event::Flushed`].
     FlushSink,
     /// Wait until `until`; if `wakeable`, a wake-up of this client ends the wait earlier.
@@ -162,6 +165,7 @@ impl<T: fmt::Debug> fmt::Debug for Action<T> {
             ),
             Action::ReadBody { limit } => write!(f, "ReadBody({limit})"),
             Action::Stream { max } => write!(f, "Stream({max})"),
+            Action::Write(bytes) => write!(f, "Write({} bytes)", bytes.len()),
             Action::FlushSink => f.write_str("FlushSink"),
             Action::Wait { until, wakeable } => {
                 write!(f, "Wait({until:?}, wakeable: {wakeable})")

@@ -378,6 +378,10 @@ impl Transport {
             Action::Send { request, lane } => self.send(request, lane),
             Action::ReadBody { limit } => self.read_body(limit),
             Action::Stream { max } => self.stream(max),
+            Action::Write(bytes) => {
+                self.sink.extend_from_slice(&bytes);
+                Event::Written(bytes.len() as u64)
+            }
             Action::FlushSink => {
                 self.notes.push(Note::Flush);
                 Event::Flushed(self.fail_flush.then(|| std::io::Error::other("disk full")))
