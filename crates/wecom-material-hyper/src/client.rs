@@ -95,13 +95,11 @@ impl std::fmt::Debug for Client {
 /// them). Events that arrive while nobody waits are dropped: a wait that starts later polls
 /// first, so it sees a job that has already ended.
 #[derive(Clone)]
-pub struct JobEvents {
-    shared: Arc<Inner>,
-}
+pub struct JobEvents(Arc<Inner>);
 
 impl std::fmt::Debug for JobEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.shared.lock().waiting_jobs();
+        let waiting = self.0.lock().waiting_jobs();
         f.debug_struct("JobEvents")
             .field("waiting_calls", &waiting)
             .finish()
@@ -111,9 +109,9 @@ impl std::fmt::Debug for JobEvents {
 impl JobEvents {
     /// Hands `event` to every task waiting now and wakes them.
     pub fn notify(&self, event: &CallbackEvent) {
-        let delivered = self.shared.lock().deliver_event(event);
+        let delivered = self.0.lock().deliver_event(event);
         if delivered {
-            self.shared.wake.notify_waiters();
+            self.0.wake.notify_waiters();
         }
     }
 }
@@ -127,8 +125,7 @@ impl Client {
     /// The handle that feeds received job-finished callback events to the calls waiting in
     /// [`Client::wait_job`] on this client and its clones.
     pub fn job_events(&self) -> JobEvents {
-        let shared = Arc::clone(&self.0);
-        JobEvents { shared }
+        JobEvents(Arc::clone(&self.0))
     }
 
     /// The cached token, for a store shared between processes (the CLI's token file).

@@ -63,14 +63,12 @@ enum Limit {
 }
 
 async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, TransportError> {
-    let late = match limit {
-        Limit::Deadline(at) => tokio::time::timeout_at(at, f).await.ok(),
-        Limit::Idle(idle) => tokio::time::timeout(idle, f).await.ok(),
+    let at = match limit {
+        Limit::Deadline(at) => at,
+        Limit::Idle(idle) => tokio::time::Instant::now() + idle,
     };
-    late.ok_or_else(|| match limit {
-        Limit::Deadline(_) => TransportError::maybe_sent(format!("{what}: no answer in time")),
-        Limit::Idle(idle) => TransportError::maybe_sent(format!("{what}: stalled for {idle:?}")),
-    })
+    let late = |_| TransportError::maybe_sent(format!("{what}: nothing moved in time"));
+    tokio::time::timeout_at(at, f).await.map_err(late)
 }
 
 /// A task being driven. Dropped before it ended (the caller's future was dropped), it is

@@ -94,9 +94,7 @@ impl Client {
                     _ => Event::BodyEnd,
                 },
                 Action::Write(bytes) => blocking::write_all(ends.1.as_deref_mut(), &bytes),
-                Action::FlushSink => {
-                    Event::Flushed(ends.1.as_deref_mut().and_then(|s| s.flush().err()))
-                }
+                Action::FlushSink => blocking::flush(ends.1.as_deref_mut()),
             };
             let written = matches!(event, Event::Written(_));
             task.on_event(Instant::now(), &mut shared.lock(), event);

@@ -60,6 +60,11 @@ pub fn write_all(sink: Option<&mut (dyn Write + '_)>, bytes: &[u8]) -> Event {
     }
 }
 
+/// Answers [`Action::FlushSink`](crate::task::Action::FlushSink).
+pub fn flush(sink: Option<&mut (dyn Write + '_)>) -> Event {
+    Event::Flushed(sink.and_then(|sink| sink.flush().err()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
