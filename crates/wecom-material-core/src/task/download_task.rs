@@ -340,6 +340,13 @@ impl DownloadTask {
             Ok(MediaHead::Media(_)) if bytes.len() as u64 == expected => {
                 self.phase = Phase::Writing { bytes, left: 0 };
             }
+            Ok(MediaHead::Media(info)) if bytes.len() as u64 > expected => {
+                let message = format!("{} bytes arrived where {expected} were due", bytes.len());
+                self.finish(
+                    state,
+                    Err(DecodeError::new(info.status, message, b"").into()),
+                );
+            }
             Ok(MediaHead::Media(_)) => {
                 let cause = format!("body ended {} bytes early", expected - bytes.len() as u64);
                 let cause = crate::error::TransportError::maybe_sent(cause);
@@ -553,4 +560,73 @@ impl Task for DownloadTask {
             self.finish(state, Err(Error::Cancelled { bytes_written }));
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gettoken::GetToken;
+    use crate::secret::CorpSecret;
+    use crate::token_cache::StoredToken;
+    use std::time::{Duration, SystemTime};
+
+    /// A probed body longer than its `Content-Length` (found by the `tasks` fuzz target: it
+    /// overflowed) ends the download with a decode error, and nothing is written.
+    #[test]
+    fn a_probed_body_longer_than_announced_is_a_decode_error() {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let mut state = ClientState::new(GetToken::new("ww", CorpSecret::new("s")));
+        let unix = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let token = StoredToken {
+            access_token: "T".into(),
+            expires_at_unix: unix + 7200,
+            generation: 1,
+        };
+        assert!(state.import_token(token, now, wall));
+        let base = BaseUrl::parse("http://127.0.0.1:9").unwrap();
+        let options = DownloadOptions::default();
+        let mut task = DownloadTask::new(
+            "m".into(),
+            options,
+            MAX_CHUNK,
+            base,
+            RetryPolicy::default(),
+            1,
+        )
+        .unwrap();
+        assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+        let head = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", "10")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        task.on_event(now, &mut state, Event::Head(head));
+        assert!(matches!(
+            task.poll(now, &mut state),
+            Action::ReadBody { .. }
+        ));
+        let body = bytes::Bytes::from(vec![7u8; 20]);
+        task.on_event(now, &mut state, Event::Body(body));
+        assert!(matches!(task.poll(now, &mut state), Action::FlushSink));
+        task.on_event(
+            now + Duration::from_millis(1),
+            &mut state,
+            Event::Flushed(None),
+        );
+        let Action::Done(Err(Error::Decode(e))) = task.poll(now, &mut state) else {
+            panic!("not a decode error")
+        };
+        assert!(
+            e.to_string().contains("20 bytes arrived where 10 were due"),
+            "{e}"
+        );
+    }
+
+    const MAX_CHUNK: u64 = crate::download::plan::MAX_CHUNK_SIZE;
 }
