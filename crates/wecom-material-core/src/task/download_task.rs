@@ -289,7 +289,10 @@ impl DownloadTask {
             );
             return self.finish(state, Err(error.into()));
         }
-        let probe = GetMedia::probe_limit(&head).filter(|_| info.content_length.is_some());
+        // A 206 with its Content-Range is a range of the media, never an error object; a
+        // short whole answer without Content-Disposition is read first and classified.
+        let whole = info.content_range.is_none() && info.content_length.is_some();
+        let probe = GetMedia::probe_limit(&head).filter(|_| whole);
         self.phase = match (expected, probe) {
             (0, _) => Phase::Calling(None),
             (_, Some(_)) if !until_end => {
@@ -347,11 +350,12 @@ impl DownloadTask {
                     Err(DecodeError::new(info.status, message, b"").into()),
                 );
             }
-            Ok(MediaHead::Media(_)) => {
-                let cause = format!("body ended {} bytes early", expected - bytes.len() as u64);
-                let cause = crate::error::TransportError::maybe_sent(cause);
-                self.interrupted(state, Error::Transport(cause));
+            // Short: what arrived is written, the rest is asked for from the byte reached.
+            Ok(MediaHead::Media(_)) if !bytes.is_empty() => {
+                let left = expected - bytes.len() as u64;
+                self.phase = Phase::Writing { bytes, left };
             }
+            Ok(MediaHead::Media(_)) => self.body_ended_early(state, expected),
             Err(error) => self.finish(state, Err(error)),
         }
     }
@@ -405,6 +409,12 @@ impl DownloadTask {
                 self.finish(state, Err(error));
             }
         }
+    }
+
+    fn body_ended_early(&mut self, state: &mut ClientState, left: u64) {
+        let cause = format!("body ended {left} bytes early");
+        let cause = crate::error::TransportError::maybe_sent(cause);
+        self.interrupted(state, Error::Transport(cause));
     }
 
     fn interrupted(&mut self, state: &mut ClientState, cause: Error) {
@@ -503,13 +513,16 @@ impl Task for DownloadTask {
             probe @ Phase::Probing { .. } => self.on_probe(now, state, probe, event),
             Phase::Writing { bytes, left } => match event {
                 Event::Written(n) if n == bytes.len() as u64 => {
-                    // Counted as a whole response of `n` bytes, then the rest (none: the
-                    // probe read the whole body).
+                    // Counted like streamed bytes; the probe read the whole body, so any
+                    // `left` is missing: the next request resumes from the byte reached.
                     self.phase = Phase::Streaming {
                         left: n + left,
                         until_end: false,
                     };
                     self.on_stream_event(state, n + left, false, Event::Written(n));
+                    if left > 0 && matches!(self.phase, Phase::Streaming { .. }) {
+                        self.body_ended_early(state, left);
+                    }
                 }
                 Event::Local(error) => self.finish(state, Err(error)),
                 other => self.finish(state, Err(misuse(&other, "Written(all the bytes)"))),
