@@ -46,5 +46,7 @@ fuzz_target!(|data: &[u8]| {
     )
     .unwrap();
     let _ = by_url.parse(response());
-    let _ = GetUploadByUrlResult::new(JobId::new("j")).unwrap().parse(response());
+    let _ = GetUploadByUrlResult::new(JobId::new("j"))
+        .unwrap()
+        .parse(response());
 });

@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     if selector & 4 != 0 {
         let start = u64::from(selector >> 3) * 1000;
         request = request
-            .with_range(ByteRange { start, end_inclusive: Some(start + 19_999) })
+            .with_range(ByteRange {
+                start,
+                end_inclusive: Some(start + 19_999),
+            })
             .unwrap();
     }
     let mut builder = http::Response::builder().status(status);

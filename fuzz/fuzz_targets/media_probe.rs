@@ -74,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
         }
         (Ok(MediaHead::Media(_)), Ok(MediaHead::Media(_))) => {
             let probed = GetMedia::probe_limit(&head).is_some_and(|limit| body.len() <= limit);
-            assert!(!(probed && is_error_object(body)), "an error object saved as media");
+            assert!(
+                !(probed && is_error_object(body)),
+                "an error object saved as media"
+            );
         }
         other => panic!("classify and classify_probe disagree: {other:?}"),
     }

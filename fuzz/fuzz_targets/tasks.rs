@@ -173,7 +173,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     if let Event::Written(n) = event
                         && (1..=max).contains(&n)
                     {
-                        self.written += n; // a valid answer after all
+                        self.written = self.written.saturating_add(n); // a valid answer after all
                     }
                     event
                 }
@@ -185,7 +185,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     if self.pick(1, 8) {
                         Event::Local(Error::io("writing", std::io::ErrorKind::Other.into()))
                     } else {
-                        self.written += bytes.len() as u64;
+                        self.written = self.written.saturating_add(bytes.len() as u64);
                         Event::Written(bytes.len() as u64)
                     }
                 }
@@ -341,7 +341,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                 let most = max.min(self.body_left);
                 let n = self.u.int_in_range(1..=most).unwrap_or(most);
                 self.body_left -= n;
-                self.written += n;
+                self.written = self.written.saturating_add(n);
                 Event::Written(n)
             }
         }

@@ -376,7 +376,7 @@ impl DownloadTask {
                 if let Err(error) = self.plan.on_bytes(n) {
                     return self.finish(state, Err(error));
                 }
-                self.written += n;
+                self.written = self.written.saturating_add(n);
                 if let Some(max) = self.options.max_len
                     && self.plan.offset() > max
                 {
