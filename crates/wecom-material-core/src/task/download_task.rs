@@ -470,24 +470,18 @@ impl Task for DownloadTask {
                     let call = CallTask::new(op, self.base.clone(), self.policy, seed, Lane::Media);
                     self.phase = Phase::Calling(Some(Box::new(call)));
                 }
-                Phase::Calling(Some(call)) => match call.poll(now, state) {
-                    Action::Done(Ok(_)) => {
+                Phase::Calling(Some(call)) => match call.poll(now, state).forward() {
+                    Ok(action) => return action,
+                    Err(Ok(_)) => {
                         let error = DecodeError::new(200, "a media answer was not streamed", b"");
                         self.finish(state, Err(error.into()));
                     }
-                    Action::Done(Err(error)) => {
+                    Err(Err(error)) => {
                         self.phase = Phase::Calling(None);
                         if !self.plan.on_api_error(&error) {
                             self.finish(state, Err(error));
                         }
                     }
-                    Action::Send { request, lane } => return Action::Send { request, lane },
-                    Action::ReadBody { limit } => return Action::ReadBody { limit },
-                    Action::Stream { max } => return Action::Stream { max },
-                    Action::FlushSink => return Action::FlushSink,
-                    Action::Write(bytes) => return Action::Write(bytes),
-                    Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
-                    Action::WakeOthers => return Action::WakeOthers,
                 },
             }
         }

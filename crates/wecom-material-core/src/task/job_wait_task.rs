@@ -121,18 +121,12 @@ impl Task for JobWaitTask {
         }
         loop {
             if let Some(call) = &mut self.poll {
-                match call.poll(now, state) {
-                    Action::Done(result) => {
+                match call.poll(now, state).forward() {
+                    Ok(action) => return action,
+                    Err(result) => {
                         self.poll = None;
                         self.wait.on_poll_result(now, result);
                     }
-                    Action::Send { request, lane } => return Action::Send { request, lane },
-                    Action::ReadBody { limit } => return Action::ReadBody { limit },
-                    Action::Stream { max } => return Action::Stream { max },
-                    Action::FlushSink => return Action::FlushSink,
-                    Action::Write(bytes) => return Action::Write(bytes),
-                    Action::Wait { until, wakeable } => return Action::Wait { until, wakeable },
-                    Action::WakeOthers => return Action::WakeOthers,
                 }
             }
             match self.wait.next(now) {

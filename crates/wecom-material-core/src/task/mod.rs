@@ -140,6 +140,21 @@ pub enum Action<T> {
 }
 
 impl<T> Action<T> {
+    /// For a task that runs another one inside it: every action but `Done` passed on as the
+    /// outer task's own, `Done` handed back as `Err(result)` for the outer task to decide.
+    pub(crate) fn forward<U>(self) -> Result<Action<U>, Result<T, Error>> {
+        Ok(match self {
+            Action::Send { request, lane } => Action::Send { request, lane },
+            Action::ReadBody { limit } => Action::ReadBody { limit },
+            Action::Stream { max } => Action::Stream { max },
+            Action::Write(bytes) => Action::Write(bytes),
+            Action::FlushSink => Action::FlushSink,
+            Action::Wait { until, wakeable } => Action::Wait { until, wakeable },
+            Action::WakeOthers => Action::WakeOthers,
+            Action::Done(result) => return Err(result),
+        })
+    }
+
     /// The end of a wait that another task's wake-up may end earlier (`Wait` with
     /// `wakeable`); a transport registers for wake-ups before it releases the shared state.
     pub fn wakeable_until(&self) -> Option<Instant> {
