@@ -5,8 +5,9 @@
 //!
 //! A download of media `ID` into directory `D` writes `D/.ID.part` (see
 //! [`crate::commands::get::part_name`]) and keeps next to it a small JSON *record*
-//! `D/.ID.part.json`: the media id, the endpoint, the total size, and — once a response head
-//! told them — the server's filename and content type. The record is written as soon as the
+//! `D/.ID.part.json`: the media id, the endpoint, the total size, and for a part written by
+//! several connections the byte ranges that arrived (the record format also has room for the
+//! server's filename and content type, which the download API does not hand over yet). The record is written as soon as the
 //! total is known (the first progress report), through a temporary file and a rename, so a
 //! run killed at any point leaves either no record or a whole one.
 //!
@@ -43,8 +44,7 @@
 //! # Call order
 //!
 //! [`PartFile::open`] → (write the body through [`PartFile::split`], feeding progress to
-//! [`PartMeta::note_progress`]; the first response head may be passed to
-//! [`PartMeta::note_info`] and the target checked with [`refuse_existing`]) → on success
+//! [`PartMeta::note_progress`]) → on success
 //! [`PartFile::finish`], on failure [`PartFile::discard`], or [`PartFile::restart`] to set
 //! the part aside and begin again.
 
@@ -54,7 +54,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::json;
-use wecom_material_core::MediaInfo;
 
 use crate::failure::Failure;
 
@@ -162,20 +161,6 @@ impl PartMeta {
             self.write(&mut state);
         }
         true
-    }
-
-    /// Takes the first response head of the download (the library hook): records the
-    /// server's filename, content type and, when the head tells it, the total. Returns
-    /// `false` on a total that differs from the resumed part's.
-    #[allow(dead_code)] // Called by the first-head hook the transports are getting (issue 9).
-    pub(crate) fn note_info(&self, info: &MediaInfo) -> bool {
-        {
-            let mut state = self.state();
-            state.record.server_filename = info.server_filename.clone();
-            state.record.content_type = Some(info.content_type.clone());
-            state.written = false;
-        }
-        self.note_progress(info.total_len())
     }
 
     /// Whether the server's total differed from the recorded one.
