@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::download::plan::MAX_CHUNK_SIZE;
@@ -15,6 +16,7 @@ use crate::error::Invalid;
 use crate::job_wait::PollPolicy;
 use crate::limits::Limits;
 use crate::secret::CorpSecret;
+use crate::shared_token::SharedTokenPolicy;
 
 /// Default timeout of a JSON call (token, upload answer, job query), connect included.
 pub const DEFAULT_JSON_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,6 +49,9 @@ pub struct ClientSettings {
     pub chunk_size: u64,
     /// Largest media `get` holds in memory.
     pub max_in_memory: u64,
+    /// How the token is shared through the client's token store, when it has one (set by
+    /// [`ClientBuilder::token_store`]); `None`: the client keeps its own token.
+    pub shared_token: Option<SharedTokenPolicy>,
 }
 
 impl ClientSettings {
@@ -63,35 +68,45 @@ impl ClientSettings {
             poll_policy: PollPolicy::default(),
             chunk_size: MAX_CHUNK_SIZE,
             max_in_memory: DEFAULT_MAX_IN_MEMORY,
+            shared_token: None,
         }
     }
 }
 
 /// A client a transport builds from [`ClientSettings`].
 pub trait FromSettings {
-    /// Builds the client: connections, timers and the token cache.
-    fn from_settings(settings: ClientSettings) -> Self;
+    /// The kind of shared token store the transport drives:
+    /// [`dyn TokenStore`](crate::TokenStore) (blocking) or
+    /// [`dyn AsyncTokenStore`](crate::AsyncTokenStore).
+    type Store: ?Sized + Send + Sync;
+
+    /// Builds the client: connections, timers and the token cache; `store` is the shared
+    /// token store when one was given (then `settings.shared_token` is set).
+    fn from_settings(settings: ClientSettings, store: Option<Arc<Self::Store>>) -> Self;
 }
 
 /// Configures a client `C` of one app; `build` hands the settings to the transport.
-pub struct ClientBuilder<C> {
+pub struct ClientBuilder<C: FromSettings> {
     settings: ClientSettings,
+    store: Option<Arc<C::Store>>,
     client: PhantomData<fn() -> C>,
 }
 
-impl<C> Clone for ClientBuilder<C> {
+impl<C: FromSettings> Clone for ClientBuilder<C> {
     fn clone(&self) -> Self {
         Self {
             settings: self.settings.clone(),
+            store: self.store.clone(),
             client: PhantomData,
         }
     }
 }
 
-impl<C> fmt::Debug for ClientBuilder<C> {
+impl<C: FromSettings> fmt::Debug for ClientBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ClientBuilder")
-            .field(&self.settings)
+        f.debug_struct("ClientBuilder")
+            .field("settings", &self.settings)
+            .field("token_store", &self.store.is_some())
             .finish()
     }
 }
@@ -101,8 +116,20 @@ impl<C: FromSettings> ClientBuilder<C> {
     pub fn new(corp_id: impl Into<String>, secret: impl Into<String>) -> Self {
         Self {
             settings: ClientSettings::new(corp_id, secret),
+            store: None,
             client: PhantomData,
         }
+    }
+
+    /// Shares the app's token with every process that uses the same store (e.g.
+    /// `wecom-material-redis`): the client's refresher reads the fleet's token from `store`
+    /// and calls gettoken only when the store makes it the fleet's refresher, under `policy`
+    /// (lease, cool-down, what to do when the store is down). The store must be the one of
+    /// this app (its keys are built from the same base URL, corp id and secret).
+    pub fn token_store(mut self, store: Arc<C::Store>, policy: SharedTokenPolicy) -> Self {
+        self.settings.shared_token = Some(policy);
+        self.store = Some(store);
+        self
     }
 
     /// Sends requests to `url` instead of `https://qyapi.weixin.qq.com`. Plain `http://` is
@@ -166,7 +193,7 @@ impl<C: FromSettings> ClientBuilder<C> {
 
     /// Builds the client.
     pub fn build(self) -> C {
-        C::from_settings(self.settings)
+        C::from_settings(self.settings, self.store)
     }
 }
 
@@ -177,7 +204,9 @@ mod tests {
     struct Recorded(ClientSettings);
 
     impl FromSettings for Recorded {
-        fn from_settings(settings: ClientSettings) -> Self {
+        type Store = dyn crate::TokenStore;
+
+        fn from_settings(settings: ClientSettings, _: Option<Arc<Self::Store>>) -> Self {
             Recorded(settings)
         }
     }

@@ -109,6 +109,7 @@ use crate::errcode::{Disposition, ErrCode};
 use crate::error::{Error, TransportError};
 use crate::operation::Operation;
 use crate::secret::RedactedUri;
+use crate::shared_token::{SharedStep, SharedTokenFetch, StoreCommand, StoreError, StoreReply};
 use crate::token_cache::{RefreshTicket, TokenCache, TokenLookup};
 
 /// The most gettoken requests one call makes (see the module rules).
@@ -196,6 +197,12 @@ pub enum Step<T> {
         /// The latest time to poll again.
         until: Instant,
     },
+    /// Run this command on the shared token store (only with a cache made
+    /// [`TokenCache::with_shared_store`]), then report with [`Call::on_store`].
+    Store(StoreCommand),
+    /// A token refresh through the shared store ended: wake the calls waiting for a token,
+    /// then poll again.
+    WakeTokenWaiters,
     /// The call is over.
     Done(Result<T, Error>),
 }
@@ -217,9 +224,24 @@ impl<T: fmt::Debug> fmt::Debug for Step<T> {
                 .debug_struct("WaitForToken")
                 .field("until", until)
                 .finish(),
+            Step::Store(command) => f.debug_tuple("Store").field(command).finish(),
+            Step::WakeTokenWaiters => f.write_str("WakeTokenWaiters"),
             Step::Done(result) => f.debug_tuple("Done").field(result).finish(),
         }
     }
+}
+
+/// What a call getting its token through the shared store waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SharedOut {
+    /// Nothing: the next poll asks the fetch.
+    Nothing,
+    /// The reply to a store command.
+    Store,
+    /// The gettoken response (this process refreshes for the fleet, or for itself).
+    GetToken,
+    /// The end of a backoff between two LOOKUPs.
+    Sleep(Instant),
 }
 
 enum State<T> {
@@ -227,6 +249,12 @@ enum State<T> {
     Idle,
     /// The gettoken request is out; this call holds the refresh ticket.
     TokenRequest(RefreshTicket),
+    /// This call holds the refresh ticket and gets the token through the shared store.
+    SharedToken {
+        ticket: RefreshTicket,
+        fetch: Box<SharedTokenFetch>,
+        out: SharedOut,
+    },
     /// The business request is out, with the token of this generation.
     BusinessRequest { generation: u64 },
     /// The outcome is known; the next poll returns it.
@@ -240,6 +268,7 @@ impl<T> State<T> {
         match self {
             State::Idle => "Idle",
             State::TokenRequest(_) => "TokenRequest",
+            State::SharedToken { .. } => "SharedToken",
             State::BusinessRequest { .. } => "BusinessRequest",
             State::Finished(_) => "Finished",
             State::Returned => "Returned",
@@ -263,6 +292,8 @@ pub struct Call<O: Operation> {
     body_replayable: bool,
     business_requests: u32,
     token_requests: u32,
+    /// How many times this call got a token through the shared store.
+    store_fetches: u32,
     /// The last failure of a gettoken request of this call, returned when the cap is hit.
     last_token_error: Option<Error>,
 }
@@ -299,6 +330,7 @@ impl<O: Operation> Call<O> {
             body_replayable: true,
             business_requests: 0,
             token_requests: 0,
+            store_fetches: 0,
             last_token_error: None,
         }
     }
@@ -311,7 +343,23 @@ impl<O: Operation> Call<O> {
     /// Whether the request last handed out by [`Call::poll`] is the gettoken request and its
     /// outcome is not yet reported. After reporting it, the transport wakes token waiters.
     pub fn is_token_request_in_flight(&self) -> bool {
-        matches!(self.state, State::TokenRequest(_))
+        matches!(
+            self.state,
+            State::TokenRequest(_)
+                | State::SharedToken {
+                    out: SharedOut::GetToken,
+                    ..
+                }
+        )
+    }
+
+    /// Whether this call holds the token refresh (its gettoken request, or its fetch through
+    /// the shared store, is not over). When it stops holding it, waiting calls are woken.
+    pub fn holds_refresh(&self) -> bool {
+        matches!(
+            self.state,
+            State::TokenRequest(_) | State::SharedToken { .. }
+        )
     }
 
     /// How many business requests this call has handed out.
@@ -337,7 +385,26 @@ impl<O: Operation> Call<O> {
                 return Step::Done(result);
             }
             State::Returned => panic!("Call::poll after the call returned Step::Done"),
-            outstanding @ (State::TokenRequest(_) | State::BusinessRequest { .. }) => {
+            State::SharedToken {
+                ticket,
+                fetch,
+                out: SharedOut::Sleep(until),
+            } if now < until => {
+                self.state = State::SharedToken {
+                    ticket,
+                    fetch,
+                    out: SharedOut::Sleep(until),
+                };
+                return Step::Sleep { until };
+            }
+            State::SharedToken {
+                ticket,
+                fetch,
+                out: SharedOut::Nothing | SharedOut::Sleep(_),
+            } => return self.poll_shared(now, cache, ticket, fetch),
+            outstanding @ (State::TokenRequest(_)
+            | State::BusinessRequest { .. }
+            | State::SharedToken { .. }) => {
                 // The transport broke the protocol: it polled without reporting the outcome.
                 self.state = outstanding;
                 self.abandon(cache);
@@ -362,12 +429,7 @@ impl<O: Operation> Call<O> {
                     TokenLookup::Fetch(ticket) => {
                         cache.fail_refresh(ticket);
                         self.state = State::Returned;
-                        let error = self.last_token_error.take().unwrap_or_else(|| {
-                            Error::Transport(TransportError::not_sent(format!(
-                                "no usable access token after {MAX_TOKEN_REQUESTS} gettoken requests"
-                            )))
-                        });
-                        return Step::Done(Err(error));
+                        return Step::Done(Err(self.no_token_error()));
                     }
                     other => other,
                 }
@@ -383,12 +445,109 @@ impl<O: Operation> Call<O> {
                 Step::Send(request)
             }
             TokenLookup::Fetch(ticket) => {
+                let seed = self.jitter_seed ^ u64::from(self.token_requests + 1).rotate_left(40);
+                if let Some(fetch) = cache.shared_fetch(seed) {
+                    // A store that keeps handing out tokens that expire at once must not
+                    // keep a call asking forever.
+                    if self.store_fetches >= 2 * MAX_TOKEN_REQUESTS {
+                        cache.fail_refresh(ticket);
+                        self.state = State::Returned;
+                        return Step::Done(Err(self.no_token_error()));
+                    }
+                    self.store_fetches += 1;
+                    return self.poll_shared(now, cache, ticket, Box::new(fetch));
+                }
                 let request = cache.refresh_request(&self.base);
                 self.token_requests += 1;
                 self.state = State::TokenRequest(ticket);
                 Step::Send(request)
             }
             TokenLookup::Wait { until } => Step::WaitForToken { until },
+        }
+    }
+
+    /// One step of getting the token through the shared store, as the holder of `ticket`.
+    fn poll_shared(
+        &mut self,
+        now: Instant,
+        cache: &mut TokenCache,
+        ticket: RefreshTicket,
+        mut fetch: Box<SharedTokenFetch>,
+    ) -> Step<O::Output> {
+        let policy = *fetch.policy();
+        let step = fetch.poll(cache.shared_state(), now);
+        let out = match step.store_command(&policy) {
+            Ok(command) => {
+                self.state = State::SharedToken {
+                    ticket,
+                    fetch,
+                    out: SharedOut::Store,
+                };
+                return Step::Store(command);
+            }
+            Err(SharedStep::FetchToken { .. }) if self.token_requests >= MAX_TOKEN_REQUESTS => {
+                fetch.on_fetched(Err(self.no_token_error()));
+                return self.poll_shared(now, cache, ticket, fetch);
+            }
+            Err(SharedStep::FetchToken { .. }) => SharedOut::GetToken,
+            Err(SharedStep::SleepFor(wait)) => SharedOut::Sleep(now + wait),
+            Err(SharedStep::Done(Ok(token))) => {
+                cache.complete_shared(ticket, now, token);
+                return Step::WakeTokenWaiters;
+            }
+            Err(SharedStep::Done(Err(error))) => {
+                cache.fail_refresh(ticket);
+                if !cache.has_fresh_token(now) {
+                    match Error::from(error) {
+                        Error::Transport(error) => {
+                            self.last_token_error = Some(Error::Transport(error.clone()));
+                            self.transport_failed(now, Error::Transport(error), true);
+                        }
+                        error => self.token_failed(now, error),
+                    }
+                }
+                return Step::WakeTokenWaiters;
+            }
+            Err(_) => unreachable!("store_command converts every store step"),
+        };
+        self.state = State::SharedToken { ticket, fetch, out };
+        match out {
+            SharedOut::Sleep(until) => Step::Sleep { until },
+            _ => {
+                self.token_requests += 1;
+                Step::Send(cache.refresh_request(&self.base))
+            }
+        }
+    }
+
+    /// The error of a call that would need more than [`MAX_TOKEN_REQUESTS`] gettokens.
+    fn no_token_error(&mut self) -> Error {
+        self.last_token_error.take().unwrap_or_else(|| {
+            Error::Transport(TransportError::not_sent(format!(
+                "no usable access token after {MAX_TOKEN_REQUESTS} gettoken requests"
+            )))
+        })
+    }
+
+    /// Reports the outcome of the command of the last [`Step::Store`]: the store's reply,
+    /// or why it could not be had (unreachable, timed out, nonsense).
+    ///
+    /// A call that is not waiting for the store ignores it.
+    pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::SharedToken {
+                ticket,
+                mut fetch,
+                out: SharedOut::Store,
+            } => {
+                fetch.on_store(outcome);
+                self.state = State::SharedToken {
+                    ticket,
+                    fetch,
+                    out: SharedOut::Nothing,
+                };
+            }
+            other => self.state = other,
         }
     }
 
@@ -412,6 +571,18 @@ impl<O: Operation> Call<O> {
                 Ok(output) => self.finish(Ok(output)),
                 Err(error) => self.business_failed(now, cache, generation, error),
             },
+            State::SharedToken {
+                ticket,
+                mut fetch,
+                out: SharedOut::GetToken,
+            } => {
+                fetch.on_fetched(cache.credentials().parse(response));
+                self.state = State::SharedToken {
+                    ticket,
+                    fetch,
+                    out: SharedOut::Nothing,
+                };
+            }
             other => self.state = other,
         }
     }
@@ -437,6 +608,18 @@ impl<O: Operation> Call<O> {
                 let replayable = self.body_replayable;
                 self.transport_failed(now, Error::Transport(error), replayable);
             }
+            State::SharedToken {
+                ticket,
+                mut fetch,
+                out: SharedOut::GetToken,
+            } => {
+                fetch.on_fetched(Err(Error::Transport(error)));
+                self.state = State::SharedToken {
+                    ticket,
+                    fetch,
+                    out: SharedOut::Nothing,
+                };
+            }
             other => self.state = other,
         }
     }
@@ -455,8 +638,11 @@ impl<O: Operation> Call<O> {
     }
 
     fn abandon(&mut self, cache: &mut TokenCache) {
-        if let State::TokenRequest(ticket) = std::mem::replace(&mut self.state, State::Idle) {
-            cache.fail_refresh(ticket);
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::TokenRequest(ticket) | State::SharedToken { ticket, .. } => {
+                cache.fail_refresh(ticket);
+            }
+            _ => {}
         }
     }
 

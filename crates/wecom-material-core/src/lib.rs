@@ -48,8 +48,9 @@ pub use ops::upload_image::{UploadImage, UploadedImage};
 pub use ops::upload_media::{UploadMedia, Uploaded};
 pub use secret::{AccessToken, CorpSecret, RedactedUri};
 pub use shared_token::{
-    CommitReply, Fallback, Generation, LookupReply, SharedStep, SharedToken, SharedTokenError,
-    SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreError, StoredGrant, TokenOrigin,
+    AsyncTokenStore, CommitReply, Fallback, Generation, LookupReply, SharedStep, SharedToken,
+    SharedTokenError, SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreCommand,
+    StoreError, StoreFuture, StoreReply, StoredGrant, TokenOrigin, TokenStore,
 };
 pub use task::{
     Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,

@@ -198,6 +198,9 @@ pub struct SharedToken {
     pub generation: Generation,
     /// Where it came from.
     pub origin: TokenOrigin,
+    /// How long it remains valid from the moment it was handed out (by the store's clock
+    /// for a stored token).
+    pub expires_in: Duration,
 }
 
 /// A token as the store holds it.
@@ -279,6 +282,81 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// One operation on the shared token store, as a client's task hands it to its transport
+/// ([`Action::Store`](crate::task::Action::Store)); the transport runs it with its
+/// [`TokenStore`] or [`AsyncTokenStore`] and reports the [`StoreReply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreCommand {
+    /// LOOKUP, taking the refresh lock for `lease` if this process is to refresh.
+    Lookup {
+        /// How long this process may hold the refresh lock.
+        lease: Duration,
+    },
+    /// COMMIT the token fetched under `fence`; the fleet refreshes it `refresh_margin`
+    /// before it expires.
+    Commit {
+        /// The fencing number from LOOKUP.
+        fence: u64,
+        /// The token fetched.
+        grant: TokenGrant,
+        /// How long before expiry the fleet refreshes ahead.
+        refresh_margin: Duration,
+    },
+    /// INVALIDATE the token of `generation` (WeCom rejected it), if it is still the one stored.
+    Invalidate {
+        /// The generation rejected.
+        generation: u64,
+    },
+    /// FAIL the refresh of `fence`: its lock becomes a cool-down of `cooldown`.
+    Fail {
+        /// The fencing number whose refresh failed.
+        fence: u64,
+        /// How long nobody else tries.
+        cooldown: Duration,
+    },
+    /// The store failed and this process goes on with a token of its own: tell the user,
+    /// once per outage, naming the store (never its password). Answered with
+    /// [`StoreReply::Warned`].
+    Warn(StoreError),
+}
+
+/// The store's answer to a [`StoreCommand`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreReply {
+    /// LOOKUP's answer.
+    Lookup(LookupReply),
+    /// COMMIT's answer.
+    Commit(CommitReply),
+    /// INVALIDATE ran (whether or not it deleted anything).
+    Invalidated,
+    /// FAIL ran.
+    Failed,
+    /// The warning was given.
+    Warned,
+}
+
+/// A shared token store a blocking transport drives: it runs one [`StoreCommand`] at a time
+/// (each one short, atomic operation) and never blocks for longer than its own timeout.
+///
+/// `wecom-material-redis` implements it on Redis. The store of one app: its keys are part
+/// of it.
+pub trait TokenStore: Send + Sync {
+    /// Runs `command`. [`StoreCommand::Warn`] is answered by telling the user (a log line)
+    /// and [`StoreReply::Warned`].
+    fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError>;
+}
+
+/// What an [`AsyncTokenStore`] returns: the future of one command's reply.
+pub type StoreFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<StoreReply, StoreError>> + Send + 'a>,
+>;
+
+/// A shared token store an async transport drives (see [`TokenStore`]).
+pub trait AsyncTokenStore: Send + Sync {
+    /// Runs `command` (see [`TokenStore::run`]).
+    fn run(&self, command: StoreCommand) -> StoreFuture<'_>;
+}
 
 /// Why a [`SharedTokenFetch`] produced no token.
 #[derive(Debug)]
@@ -367,11 +445,37 @@ pub enum SharedStep {
     Done(Result<SharedToken, SharedTokenError>),
 }
 
+impl SharedStep {
+    /// The store operation this step asks for, with the policy's lease, margin and cool-down
+    /// filled in; `None` for `FetchToken`, `SleepFor` and `Done`. Its reply goes to
+    /// [`SharedTokenFetch::on_store`].
+    pub fn store_command(self, policy: &SharedTokenPolicy) -> Result<StoreCommand, SharedStep> {
+        Ok(match self {
+            SharedStep::Lookup => StoreCommand::Lookup {
+                lease: policy.lease,
+            },
+            SharedStep::Commit { fence, grant } => StoreCommand::Commit {
+                fence,
+                grant,
+                refresh_margin: policy.refresh_margin,
+            },
+            SharedStep::Invalidate { generation } => StoreCommand::Invalidate { generation },
+            SharedStep::Fail { fence } => StoreCommand::Fail {
+                fence,
+                cooldown: policy.cooldown,
+            },
+            SharedStep::Warn(error) => StoreCommand::Warn(error),
+            other => return Err(other),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 struct OwnToken {
     token: AccessToken,
     generation: u64,
     refresh_at: Instant,
+    expires_at: Instant,
 }
 
 /// What a client keeps between fetches: its own fallback token, the warn-once flag, and how
@@ -404,6 +508,7 @@ impl SharedTokenState {
                 token: o.token.clone(),
                 generation: Generation::Local(o.generation),
                 origin: TokenOrigin::Local,
+                expires_in: o.expires_at.saturating_duration_since(now),
             })
     }
 }
@@ -430,6 +535,7 @@ enum State {
     AwaitCommit {
         fence: u64,
         token: AccessToken,
+        expires_in: Duration,
     },
     NeedFail {
         fence: u64,
@@ -548,6 +654,7 @@ impl SharedTokenFetch {
                     self.state = State::AwaitCommit {
                         fence,
                         token: grant.token.clone(),
+                        expires_in: grant.expires_in,
                     };
                     return SharedStep::Commit { fence, grant };
                 }
@@ -574,12 +681,14 @@ impl SharedTokenFetch {
                         token: grant.token,
                         generation: state.generations,
                         refresh_at: now + (lifetime - margin),
+                        expires_at: now + lifetime,
                     });
                     let token = state.own_token(now).unwrap_or_else(|| SharedToken {
                         // A token of no lifetime: hand it out once, keep nothing.
                         token: state.own.take().map(|o| o.token).expect("just stored"),
                         generation: Generation::Local(state.generations),
                         origin: TokenOrigin::Local,
+                        expires_in: lifetime,
                     });
                     return SharedStep::Done(Ok(token));
                 }
@@ -587,6 +696,35 @@ impl SharedTokenFetch {
                 State::Returned => panic!("SharedTokenFetch polled after Done"),
                 awaiting => panic!("SharedTokenFetch polled while {awaiting:?} is due"),
             }
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &SharedTokenPolicy {
+        &self.policy
+    }
+
+    /// Reports the outcome of the [`StoreCommand`] of the last step (see
+    /// [`SharedStep::store_command`]). A reply of the wrong kind counts as a store failure;
+    /// [`StoreReply::Warned`] needs no report and is ignored.
+    pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
+        let expected = match &self.state {
+            State::AwaitLookup => "LOOKUP",
+            State::AwaitCommit { .. } => "COMMIT",
+            State::AwaitInvalidate => "INVALIDATE",
+            State::AwaitFail(_) => "FAIL",
+            _ => return,
+        };
+        match outcome {
+            Ok(StoreReply::Lookup(reply)) if expected == "LOOKUP" => self.on_lookup(reply),
+            Ok(StoreReply::Commit(reply)) if expected == "COMMIT" => self.on_commit(reply),
+            Ok(StoreReply::Invalidated) if expected == "INVALIDATE" => self.on_invalidated(),
+            Ok(StoreReply::Failed) if expected == "FAIL" => self.on_failed(),
+            Ok(StoreReply::Warned) => {}
+            Ok(_) => self.on_store_error(StoreError::new(format!(
+                "answered another command's reply to {expected}"
+            ))),
+            Err(error) => self.on_store_error(error),
         }
     }
 
@@ -653,8 +791,11 @@ impl SharedTokenFetch {
 
     /// Reports COMMIT's answer.
     pub fn on_commit(&mut self, reply: CommitReply) {
-        let State::AwaitCommit { fence, token } =
-            std::mem::replace(&mut self.state, State::Returned)
+        let State::AwaitCommit {
+            fence,
+            token,
+            expires_in,
+        } = std::mem::replace(&mut self.state, State::Returned)
         else {
             panic!("on_commit without a Commit step");
         };
@@ -664,11 +805,12 @@ impl SharedTokenFetch {
                 token,
                 generation: Generation::Shared(generation),
                 origin: TokenOrigin::Refreshed,
+                expires_in,
             },
             CommitReply::Superseded {
                 current: Some(current),
             } => shared(current, TokenOrigin::Shared),
-            CommitReply::Superseded { current: None } => unstored(token, fence),
+            CommitReply::Superseded { current: None } => unstored(token, fence, expires_in),
         }));
     }
 
@@ -703,11 +845,15 @@ impl SharedTokenFetch {
                 State::Finished(Err(SharedTokenError::Store(error)))
             }
             // The token is fetched and valid: hand it out, unshared.
-            State::AwaitCommit { fence, token } => {
+            State::AwaitCommit {
+                fence,
+                token,
+                expires_in,
+            } => {
                 if local {
                     self.store_failed = Some(error);
                 }
-                State::Finished(Ok(unstored(token, fence)))
+                State::Finished(Ok(unstored(token, fence, expires_in)))
             }
             // The lock's lease ends on its own.
             State::AwaitFail(then) => {
@@ -730,16 +876,18 @@ fn shared(grant: StoredGrant, origin: TokenOrigin) -> SharedToken {
         token: grant.token,
         generation: Generation::Shared(grant.generation),
         origin,
+        expires_in: grant.expires_in,
     }
 }
 
-fn unstored(token: AccessToken, fence: u64) -> SharedToken {
+fn unstored(token: AccessToken, fence: u64, expires_in: Duration) -> SharedToken {
     // Its fencing number is a generation no stored token of another fetch has, so reporting
     // it rejected can never evict another token.
     SharedToken {
         token,
         generation: Generation::Shared(fence),
         origin: TokenOrigin::Unstored,
+        expires_in,
     }
 }
 

@@ -32,6 +32,16 @@
 //! token: [`TokenCache::complete_refresh`] returns the held, newer token instead. An imported
 //! token counts as newer than every ticket issued before the import.
 //!
+//! # Shared store
+//!
+//! With [`TokenCache::with_shared_store`], this cache stays the process's first level (its
+//! threads or tasks still make one refresh between them), but its refresher does not call
+//! gettoken directly: it runs a [`SharedTokenFetch`] ([`TokenCache::shared_fetch`]), which
+//! reads the fleet's token from the store and calls gettoken only when the store makes this
+//! process the fleet's refresher, and stores the outcome with
+//! [`TokenCache::complete_shared`]. The cache remembers the store generation of the token it
+//! holds, so that a token WeCom rejects is invalidated in the store too, by generation.
+//!
 //! # Timeline of one token
 //!
 //! ```text
@@ -54,6 +64,9 @@ use crate::endpoint::BaseUrl;
 use crate::error::Error;
 use crate::ops::gettoken::{GetToken, MAX_TOKEN_LEN};
 use crate::secret::AccessToken;
+use crate::shared_token::{
+    Generation, SharedToken, SharedTokenFetch, SharedTokenPolicy, SharedTokenState,
+};
 
 /// Default time before expiry at which the cache starts refreshing ahead.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -120,6 +133,14 @@ pub struct TokenCache {
     next_ticket: u64,
     /// The id of the ticket whose refresh stored the token held (see "Fencing").
     stored_by_ticket: u64,
+    /// The policy of the shared store the refresher asks, if one is used ("Shared store").
+    sharing: Option<SharedTokenPolicy>,
+    /// The process's side of the shared store: its fallback token, warn-once flag.
+    shared_state: SharedTokenState,
+    /// The store generation of the token held, when it came from the store.
+    held_from_store: Option<Generation>,
+    /// The store generation WeCom rejected, for the next refresher to invalidate.
+    rejected: Option<Generation>,
 }
 
 impl TokenCache {
@@ -134,7 +155,62 @@ impl TokenCache {
             in_flight: None,
             next_ticket: 1,
             stored_by_ticket: 0,
+            sharing: None,
+            shared_state: SharedTokenState::default(),
+            held_from_store: None,
+            rejected: None,
         }
+    }
+
+    /// Makes the refresher of this cache get the token through a shared store under
+    /// `policy` (see "Shared store"); the cache then refreshes ahead by the policy's margin.
+    pub fn with_shared_store(mut self, policy: SharedTokenPolicy) -> Self {
+        self.margin = policy.refresh_margin;
+        self.sharing = Some(policy);
+        self
+    }
+
+    /// Whether the refresher asks a shared store.
+    pub fn is_shared(&self) -> bool {
+        self.sharing.is_some()
+    }
+
+    /// For the holder of a ticket when a shared store is used: the fetch that gets the token
+    /// through it (invalidating there the generation WeCom rejected, if any). `seed` draws
+    /// its backoff jitter.
+    pub fn shared_fetch(&mut self, seed: u64) -> Option<SharedTokenFetch> {
+        let policy = self.sharing?;
+        Some(match self.rejected.take() {
+            Some(rejected) => SharedTokenFetch::replacing(rejected, policy, seed),
+            None => SharedTokenFetch::new(policy, seed),
+        })
+    }
+
+    /// The process's side of the shared store, which [`SharedTokenFetch::poll`] takes.
+    pub fn shared_state(&mut self) -> &mut SharedTokenState {
+        &mut self.shared_state
+    }
+
+    /// Stores the token a ticket holder got through the shared store, as
+    /// [`TokenCache::complete_refresh`] stores a fetched one (a late ticket does not replace
+    /// a newer token). Returns the token held and its generation.
+    pub fn complete_shared(
+        &mut self,
+        ticket: RefreshTicket,
+        now: Instant,
+        got: SharedToken,
+    ) -> (AccessToken, u64) {
+        let current = self.release(&ticket).is_some();
+        if !current
+            && ticket.id < self.stored_by_ticket
+            && let Some(held) = self.cached.as_ref().filter(|c| now < c.expires_at)
+        {
+            return (held.token.clone(), self.generation);
+        }
+        self.store(got.token.clone(), now, got.expires_in);
+        self.held_from_store = Some(got.generation);
+        self.stored_by_ticket = ticket.id;
+        (got.token, self.generation)
     }
 
     /// Sets how long before expiry the cache refreshes ahead (capped at half a token's
@@ -273,6 +349,7 @@ impl TokenCache {
     fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
         let margin = self.margin.min(lifetime / 2);
         self.generation += 1;
+        self.held_from_store = None;
         self.cached = Some(Cached {
             token,
             refresh_at: now + (lifetime - margin),
@@ -282,9 +359,12 @@ impl TokenCache {
 
     /// Drops the token if it is still of `generation` (WeCom rejected it). A token of another
     /// generation — a fresher one fetched meanwhile — is kept.
+    ///
+    /// With a shared store, the next refresher also invalidates the token there — only if
+    /// the store still holds that token's generation.
     pub fn invalidate(&mut self, generation: u64) {
-        if self.generation == generation {
-            self.cached = None;
+        if self.generation == generation && self.cached.take().is_some() {
+            self.rejected = self.held_from_store.take();
         }
     }
 

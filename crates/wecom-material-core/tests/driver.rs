@@ -171,6 +171,8 @@ fn run<O: Operation>(
                 *now = until;
             }
             Step::WaitForToken { until } => *now = until,
+            Step::Store(command) => panic!("no token store here: {command:?}"),
+            Step::WakeTokenWaiters => {}
             Step::Done(result) => return (result, sleeps),
         }
     }

@@ -8,9 +8,10 @@ use std::time::{Instant, SystemTime};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
+use wecom_material_core::Operation;
 use wecom_material_core::task::{CallTask, ClientState, Lane};
 use wecom_material_core::token_cache::StoredToken;
-use wecom_material_core::{BaseUrl, Boundary, ClientSettings, FromSettings, GetToken, Operation};
+use wecom_material_core::{AsyncTokenStore, BaseUrl, Boundary, ClientSettings, FromSettings};
 
 use crate::run::HttpClient;
 use wecom_material_core::callback::CallbackEvent;
@@ -19,8 +20,10 @@ use wecom_material_core::callback::CallbackEvent;
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
 
 impl FromSettings for Client {
+    type Store = dyn AsyncTokenStore;
+
     /// Builds the client. Needs no runtime; the client's futures run on tokio.
-    fn from_settings(settings: ClientSettings) -> Client {
+    fn from_settings(settings: ClientSettings, store: Option<Arc<Self::Store>>) -> Client {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -40,9 +43,9 @@ impl FromSettings for Client {
             // Idle pooled connections are closed after the default 90 s, by this timer.
             .pool_timer(TokioTimer::new())
             .build(connector);
-        let credentials = GetToken::new(settings.corp_id.clone(), settings.secret.clone());
         Client(Arc::new(Inner {
-            state: Mutex::new(ClientState::new(credentials)),
+            state: Mutex::new(ClientState::for_client(&settings)),
+            store,
             wake: Notify::new(),
             http,
             settings,
@@ -61,6 +64,7 @@ pub struct Client(pub(crate) Arc<Inner>);
 /// await) with the notification that wakes waiting tasks, the hyper client and the settings.
 pub(crate) struct Inner {
     state: Mutex<ClientState>,
+    pub(crate) store: Option<Arc<dyn AsyncTokenStore>>,
     pub(crate) wake: Notify,
     pub(crate) http: HttpClient,
     pub(crate) settings: ClientSettings,

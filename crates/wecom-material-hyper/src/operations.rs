@@ -117,11 +117,8 @@ impl Client {
         let (settings, seed) = (&self.0.settings, self.seed());
         let mut download =
             ParallelDownload::new(id.clone(), &options, settings, seed, record.take())?;
-        let (stop, moved, mut running) = (
-            CancelFlag::new(),
-            AtomicU64::new(0),
-            FuturesUnordered::new(),
-        );
+        let (stop, moved) = (CancelFlag::new(), AtomicU64::new(0));
+        let mut running = FuturesUnordered::new();
         let resumed = download.resume_record().map_or(0, ResumeRecord::bytes_done);
         let result = loop {
             if t.is_cancelled() {
@@ -169,11 +166,8 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let settings = &self.0.settings;
-        self.json(UploadByUrl::for_client(
-            media_type, filename, url, md5, settings,
-        )?)
-        .await
+        let op = UploadByUrl::for_client(media_type, filename, url, md5, &self.0.settings)?;
+        self.json(op).await
     }
 
     /// Asks how an async upload job stands.

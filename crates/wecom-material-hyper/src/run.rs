@@ -136,6 +136,7 @@ impl Client {
                     shared.wake.notify_waiters();
                     continue;
                 }
+                Action::Store(c) => Event::from_async_store(shared.store.as_deref(), c).await,
                 Action::Send { request, lane } => {
                     let limit = match lane {
                         Lane::Json => Limit::Deadline(

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
-use wecom_material_core::{BaseUrl, GetToken};
+use wecom_material_core::{BaseUrl, ClientSettings, GetToken};
 
 /// The prefix of every key this crate writes.
 pub const KEY_PREFIX: &str = "wecom-material";
@@ -28,6 +28,16 @@ impl AppKeys {
             base.as_str(),
             &credentials.corp_id,
             credentials.secret.expose(),
+        )
+    }
+
+    /// The keys for the app a client is configured for (e.g. `builder.settings()` of a
+    /// client builder, before [`token_store`](wecom_material_core::ClientBuilder::token_store)).
+    pub fn for_client(settings: &ClientSettings) -> Self {
+        Self::from_parts(
+            settings.base.as_str(),
+            &settings.corp_id,
+            settings.secret.expose(),
         )
     }
 

@@ -6,8 +6,89 @@
 
 use std::time::Duration;
 
-use redis::Value;
+use redis::{Script, ScriptInvocation, Value};
 use wecom_material_core::{AccessToken, CommitReply, LookupReply, StoreError, StoredGrant};
+use wecom_material_core::{StoreCommand, StoreReply};
+
+use crate::keys::AppKeys;
+
+/// The four scripts, hashed once.
+pub(crate) struct Scripts {
+    lookup: Script,
+    commit: Script,
+    invalidate: Script,
+    fail: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Self {
+            lookup: Script::new(LOOKUP),
+            commit: Script::new(COMMIT),
+            invalidate: Script::new(INVALIDATE),
+            fail: Script::new(FAIL),
+        }
+    }
+
+    /// The invocation of the script that runs `command` on the keys of one app, and how its
+    /// reply reads; `None` for [`StoreCommand::Warn`], which runs no script.
+    pub(crate) fn invocation(
+        &self,
+        keys: &AppKeys,
+        command: &StoreCommand,
+    ) -> Option<(ScriptInvocation<'_>, ReadReply)> {
+        let (script, read): (&Script, ReadReply) = match command {
+            StoreCommand::Lookup { .. } => {
+                (&self.lookup, |v| parse_lookup(v).map(StoreReply::Lookup))
+            }
+            StoreCommand::Commit { .. } => {
+                (&self.commit, |v| parse_commit(v).map(StoreReply::Commit))
+            }
+            StoreCommand::Invalidate { .. } => (&self.invalidate, |v| {
+                parse_flag(v).map(|_| StoreReply::Invalidated)
+            }),
+            StoreCommand::Fail { .. } => {
+                (&self.fail, |v| parse_flag(v).map(|_| StoreReply::Failed))
+            }
+            StoreCommand::Warn(_) => return None,
+        };
+        let mut inv = script.prepare_invoke();
+        inv.key(keys.token()).key(keys.lock()).key(keys.fence());
+        match command {
+            StoreCommand::Lookup { lease } => inv.arg(millis(*lease)),
+            StoreCommand::Commit {
+                fence,
+                grant,
+                refresh_margin,
+            } => inv
+                .arg(fence)
+                .arg(grant.token.expose())
+                .arg(millis(grant.expires_in))
+                .arg(u64::try_from(refresh_margin.as_millis()).unwrap_or(u64::MAX)),
+            StoreCommand::Invalidate { generation } => inv.arg(generation),
+            StoreCommand::Fail { fence, cooldown } => inv.arg(fence).arg(millis(*cooldown)),
+            StoreCommand::Warn(_) => &mut inv,
+        };
+        Some((inv, read))
+    }
+}
+
+/// Reads a script's reply.
+pub(crate) type ReadReply = fn(Value) -> Result<StoreReply, StoreError>;
+
+/// The duration in whole milliseconds, at least 1 (Redis refuses `PX 0`).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Gives [`StoreCommand::Warn`]: one log line naming the store (its URL without password is
+/// part of the error) and what happens now.
+pub(crate) fn warn(command: &StoreCommand) -> Result<StoreReply, StoreError> {
+    if let StoreCommand::Warn(error) = command {
+        log::warn!("{error}; using a token of this process's own until the store answers");
+    }
+    Ok(StoreReply::Warned)
+}
 
 /// Shared prelude: the server's time in milliseconds, and the stored token if still valid.
 macro_rules! prelude {

@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::{ConnectionLike, Script, Value};
-use wecom_material_core::{CommitReply, LookupReply, StoreError, TokenGrant};
+use redis::{ConnectionLike, Value};
+use wecom_material_core::{StoreCommand, StoreError, StoreReply, TokenStore};
 
 use crate::keys::AppKeys;
-use crate::scripts;
+use crate::scripts::{self, ReadReply, Scripts};
 
 /// Default timeout for connecting to Redis and for each reply.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -64,30 +64,6 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(fragment);
     }
     out
-}
-
-/// The four scripts, hashed once.
-pub(crate) struct Scripts {
-    pub(crate) lookup: Script,
-    pub(crate) commit: Script,
-    pub(crate) invalidate: Script,
-    pub(crate) fail: Script,
-}
-
-impl Scripts {
-    pub(crate) fn new() -> Self {
-        Self {
-            lookup: Script::new(scripts::LOOKUP),
-            commit: Script::new(scripts::COMMIT),
-            invalidate: Script::new(scripts::INVALIDATE),
-            fail: Script::new(scripts::FAIL),
-        }
-    }
-}
-
-/// The duration in whole milliseconds, at least 1 (Redis refuses `PX 0`).
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 type Connect = Box<dyn Fn() -> redis::RedisResult<Box<dyn ConnectionLike + Send>> + Send + Sync>;
@@ -228,11 +204,11 @@ impl RedisTokenStore {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    fn run<T>(
+    fn exec(
         &self,
         invoke: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
-        parse: impl FnOnce(Value) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        read: ReadReply,
+    ) -> Result<StoreReply, StoreError> {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             let conn = (self.connect)().map_err(|e| self.error(&e))?;
@@ -243,7 +219,7 @@ impl RedisTokenStore {
         }
         let conn = slot.as_mut().expect("connected above");
         match invoke(conn.as_mut()) {
-            Ok(value) => parse(value),
+            Ok(value) => read(value),
             Err(e) => {
                 // Reconnect next time: the connection may be broken or out of step.
                 *slot = None;
@@ -256,57 +232,15 @@ impl RedisTokenStore {
         // A RedisError's text never holds the password (the URL is not part of it).
         StoreError::new(format!("{}: {e}", self.url))
     }
+}
 
-    /// LOOKUP: the valid token, or "refresh, with this fencing number" (taking the lock for
-    /// `lease`), or "wait".
-    pub fn lookup(&self, lease: Duration) -> Result<LookupReply, StoreError> {
-        let mut inv = self.scripts.lookup.prepare_invoke();
-        inv.key(self.keys.token())
-            .key(self.keys.lock())
-            .key(self.keys.fence())
-            .arg(millis(lease));
-        self.run(|c| inv.invoke(c), scripts::parse_lookup)
-    }
-
-    /// COMMIT: stores `grant` if `fence` is still the newest fencing number and it does not
-    /// shorten a valid stored token; refreshes ahead `margin` before expiry (at most half the
-    /// lifetime).
-    pub fn commit(
-        &self,
-        fence: u64,
-        grant: &TokenGrant,
-        margin: Duration,
-    ) -> Result<CommitReply, StoreError> {
-        let mut inv = self.scripts.commit.prepare_invoke();
-        inv.key(self.keys.token())
-            .key(self.keys.lock())
-            .key(self.keys.fence())
-            .arg(fence)
-            .arg(grant.token.expose())
-            .arg(millis(grant.expires_in))
-            .arg(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX));
-        self.run(|c| inv.invoke(c), scripts::parse_commit)
-    }
-
-    /// INVALIDATE: deletes the stored token if it is of `generation`; says whether it did.
-    pub fn invalidate(&self, generation: u64) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.invalidate.prepare_invoke();
-        inv.key(self.keys.token())
-            .key(self.keys.lock())
-            .key(self.keys.fence())
-            .arg(generation);
-        self.run(|c| inv.invoke(c), scripts::parse_flag)
-    }
-
-    /// FAIL: turns the lock of `fence` into a cool-down of `cooldown`, if `fence` is still the
-    /// newest; says whether it did.
-    pub fn fail(&self, fence: u64, cooldown: Duration) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.fail.prepare_invoke();
-        inv.key(self.keys.token())
-            .key(self.keys.lock())
-            .key(self.keys.fence())
-            .arg(fence)
-            .arg(millis(cooldown));
-        self.run(|c| inv.invoke(c), scripts::parse_flag)
+impl TokenStore for RedisTokenStore {
+    /// Runs the command's script (LOOKUP, COMMIT, INVALIDATE, FAIL) on this store's one
+    /// connection; a `Warn` is one `log::warn!` line naming the store without its password.
+    fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
+        match self.scripts.invocation(&self.keys, &command) {
+            Some((inv, read)) => self.exec(|c| inv.invoke(c), read),
+            None => scripts::warn(&command),
+        }
     }
 }

@@ -8,16 +8,18 @@ use std::time::{Instant, SystemTime};
 use wecom_material_core::callback::CallbackEvent;
 use wecom_material_core::task::{CallTask, ClientState, Lane};
 use wecom_material_core::token_cache::StoredToken;
-use wecom_material_core::{BaseUrl, Boundary, ClientSettings, FromSettings, GetToken, Operation};
+use wecom_material_core::{BaseUrl, Boundary, ClientSettings, FromSettings, Operation, TokenStore};
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
 
 impl FromSettings for Client {
+    type Store = dyn TokenStore;
+
     /// Two agents: JSON calls under one overall timeout, media transfers under an idle timeout
     /// only; neither follows redirects (the token is in the query string) nor turns HTTP
     /// statuses into errors (the core reads them).
-    fn from_settings(settings: ClientSettings) -> Client {
+    fn from_settings(settings: ClientSettings, store: Option<Arc<Self::Store>>) -> Client {
         let config = || {
             let agent = ureq::Agent::config_builder().http_status_as_error(false);
             agent.max_redirects(0).user_agent(USER_AGENT)
@@ -29,9 +31,9 @@ impl FromSettings for Client {
             .timeout_per_read(idle)
             .timeout_per_write(idle)
             .build();
-        let credentials = GetToken::new(settings.corp_id.clone(), settings.secret.clone());
         Client(Arc::new(Inner {
-            state: Mutex::new(ClientState::new(credentials)),
+            state: Mutex::new(ClientState::for_client(&settings)),
+            store,
             wake: Condvar::new(),
             json_agent: json_agent.into(),
             media_agent: media_agent.into(),
@@ -52,6 +54,7 @@ pub struct Client(pub(crate) Arc<Inner>);
 /// variable that wakes waiting calls, the agents and the settings.
 pub(crate) struct Inner {
     state: Mutex<ClientState>,
+    pub(crate) store: Option<Arc<dyn TokenStore>>,
     pub(crate) wake: Condvar,
     pub(crate) json_agent: ureq::Agent,
     pub(crate) media_agent: ureq::Agent,

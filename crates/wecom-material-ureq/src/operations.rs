@@ -198,11 +198,8 @@ impl Client {
     }
 
     fn json<O: Operation>(&self, op: O) -> Result<O::Output, Error> {
-        self.drive(
-            self.call(op, Lane::Json),
-            Ends::default(),
-            &Transfer::default(),
-        )
+        let task = self.call(op, Lane::Json);
+        self.drive(task, Ends::default(), &Transfer::default())
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the

@@ -95,6 +95,7 @@ impl Client {
                 },
                 Action::Write(bytes) => blocking::write_all(ends.1.as_deref_mut(), &bytes),
                 Action::FlushSink => blocking::flush(ends.1.as_deref_mut()),
+                Action::Store(command) => Event::from_store(shared.store.as_deref(), command),
             };
             let written = matches!(event, Event::Written(_));
             task.on_event(Instant::now(), &mut shared.lock(), event);

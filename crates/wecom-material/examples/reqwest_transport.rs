@@ -62,6 +62,7 @@ impl Stack {
                     continue;
                 }
                 Action::WakeOthers => continue,
+                Action::Store(command) => Event::from_store(None, command), // no token store here
                 Action::Done(result) => return result,
             };
             task.on_event(Instant::now(), &mut self.state, event);

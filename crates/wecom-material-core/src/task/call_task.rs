@@ -8,6 +8,8 @@
 //!     └──────────────────────────────┴────────────────────┘ (after a gettoken answer the
 //!                                                            next poll is WakeOthers)
 //!   Idle ──poll: Call says Sleep / WaitForToken──▶ Wait{until, wakeable}
+//!   Idle ──poll: Call says Store──▶ AwaitStore ──Store(reply)──▶ Idle
+//!   Idle ──poll: Call says WakeTokenWaiters (a shared-store refresh ended)──▶ WakeOthers
 //!   Idle ──poll: Call says Done──▶ Done(result)
 //!   any ──Local(error) / cancel──▶ Done(Err(error / Cancelled))
 //! ```
@@ -33,6 +35,8 @@ enum Phase {
         head: http::response::Parts,
         token: bool,
     },
+    /// A command is out on the shared token store.
+    AwaitStore,
     /// The outcome is decided here rather than by the call (local failure, misuse, cancel).
     Over(Option<Result<(), Error>>),
 }
@@ -93,12 +97,7 @@ impl<O: Operation> CallTask<O> {
     }
 
     fn end(&mut self, state: &mut ClientState, error: Error) {
-        if matches!(
-            self.phase,
-            Phase::AwaitHead { token: true } | Phase::AwaitBody { token: true, .. }
-        ) {
-            self.wake = true;
-        }
+        self.wake |= self.call.holds_refresh();
         self.call.cancel(&mut state.tokens);
         self.phase = Phase::Over(Some(Err(error)));
     }
@@ -113,8 +112,8 @@ impl<O: Operation> Task for CallTask<O> {
         }
         match &mut self.phase {
             Phase::Idle => {}
-            Phase::AwaitHead { .. } => {
-                let error = misuse_poll("a response head");
+            Phase::AwaitHead { .. } | Phase::AwaitStore => {
+                let error = misuse_poll("an event");
                 self.end(state, error);
                 return self.poll(now, state);
             }
@@ -145,6 +144,11 @@ impl<O: Operation> Task for CallTask<O> {
                 until,
                 wakeable: true,
             },
+            Step::Store(command) => {
+                self.phase = Phase::AwaitStore;
+                Action::Store(command)
+            }
+            Step::WakeTokenWaiters => Action::WakeOthers,
             Step::Done(result) => {
                 self.phase = Phase::Over(None);
                 Action::Done(result)
@@ -160,16 +164,21 @@ impl<O: Operation> Task for CallTask<O> {
             (Phase::AwaitBody { head, token }, Event::Body(body)) => {
                 let response = http::Response::from_parts(head, body);
                 self.call.on_response(now, &mut state.tokens, response);
-                self.wake = token;
+                // A refresh through a shared store is not over with its gettoken answer.
+                self.wake = token && !self.call.holds_refresh();
             }
             (
                 Phase::AwaitHead { token } | Phase::AwaitBody { token, .. },
                 Event::TransportFailed(error),
             ) => {
                 self.call.on_transport_error(now, &mut state.tokens, error);
-                self.wake = token;
+                self.wake = token && !self.call.holds_refresh();
             }
-            (phase @ (Phase::AwaitHead { .. } | Phase::AwaitBody { .. }), Event::Local(error)) => {
+            (Phase::AwaitStore, Event::Store(outcome)) => self.call.on_store(outcome),
+            (
+                phase @ (Phase::AwaitHead { .. } | Phase::AwaitBody { .. } | Phase::AwaitStore),
+                Event::Local(error),
+            ) => {
                 self.phase = phase;
                 self.end(state, error);
             }
@@ -178,6 +187,7 @@ impl<O: Operation> Task for CallTask<O> {
                 let expected = match phase {
                     Phase::AwaitHead { .. } => "Head or TransportFailed",
                     Phase::AwaitBody { .. } => "Body, TransportFailed or Local",
+                    Phase::AwaitStore => "Store",
                     _ => "no event (poll first)",
                 };
                 let error = misuse(&event, expected);

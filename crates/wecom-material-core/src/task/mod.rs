@@ -34,6 +34,9 @@
 //!         Action::FlushSink => { let r = sink.flush(); task.on_event(.., Event::Flushed(r.err())) }
 //!         Action::Wait { until, wakeable } => sleep_until(until) /* or a wake, if wakeable */,
 //!         Action::WakeOthers => wake_every_waiting_task(),
+//!         Action::Store(command) => {                          // only with a token store
+//!             task.on_event(.., Event::from_store(store, command))  // or from_async_store
+//!         }
 //!         Action::Done(result) => return result,
 //!     }
 //! }
@@ -43,7 +46,8 @@
 //! * After `Send`, report exactly one `Head` or `TransportFailed`. After `ReadBody`, one
 //!   `Body`, `TransportFailed` or `Local`. After `Stream`, one `Written(n)` with
 //!   `1 ..= max` bytes that reached the sink, `BodyEnd`, `TransportFailed` or `Local`. After
-//!   `FlushSink`, one `Flushed`. Any other event is a misuse: the task ends with
+//!   `FlushSink`, one `Flushed`. After `Store`, one `Store`. Any other event is a misuse:
+//!   the task ends with
 //!   [`Error::Transport`] saying so (it never panics).
 //! * `Wait { wakeable: true }` ends early when another task of the same client returned
 //!   `WakeOthers` (a token refresh ended) or when a callback event was delivered with
@@ -80,11 +84,13 @@ pub use parallel_download::{ParallelDownload, ParallelStep, RangeJob, ResumeReco
 pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan, UploadReader};
 
 use crate::body::Body;
+use crate::client_settings::ClientSettings;
 use crate::error::{Error, TransportError};
 use crate::job_wait::Mailboxes;
 use crate::media_type::JobId;
 use crate::ops::gettoken::GetToken;
 use crate::secret::RedactedUri;
+use crate::shared_token::{AsyncTokenStore, StoreCommand, StoreError, StoreReply, TokenStore};
 use crate::token_cache::{StoredToken, TokenCache};
 
 /// Which of the transport's timeout profiles a request uses.
@@ -135,6 +141,10 @@ pub enum Action<T> {
     },
     /// Wake every task of this client that waits with `wakeable`, then poll again.
     WakeOthers,
+    /// Run this command on the client's shared token store (see [`TokenStore`] and
+    /// [`AsyncTokenStore`]), then report [`Event::Store`]. Only a client configured with a
+    /// store is handed this.
+    Store(StoreCommand),
     /// The operation is over.
     Done(Result<T, Error>),
 }
@@ -151,6 +161,7 @@ impl<T> Action<T> {
             Action::FlushSink => Action::FlushSink,
             Action::Wait { until, wakeable } => Action::Wait { until, wakeable },
             Action::WakeOthers => Action::WakeOthers,
+            Action::Store(command) => Action::Store(command),
             Action::Done(result) => return Err(result),
         })
     }
@@ -186,6 +197,7 @@ impl<T: fmt::Debug> fmt::Debug for Action<T> {
                 write!(f, "Wait({until:?}, wakeable: {wakeable})")
             }
             Action::WakeOthers => f.write_str("WakeOthers"),
+            Action::Store(command) => f.debug_tuple("Store").field(command).finish(),
             Action::Done(result) => f.debug_tuple("Done").field(result).finish(),
         }
     }
@@ -209,6 +221,31 @@ pub enum Event {
     Local(Error),
     /// The sink was flushed (`None`) or the flush failed.
     Flushed(Option<std::io::Error>),
+    /// The shared token store's reply to [`Action::Store`], or why there is none.
+    Store(Result<StoreReply, StoreError>),
+}
+
+impl Event {
+    /// Runs `command` on a blocking transport's `store` and reports it; with no store (a
+    /// misconfigured client), a store error.
+    pub fn from_store(store: Option<&dyn TokenStore>, command: StoreCommand) -> Event {
+        Event::Store(match store {
+            Some(store) => store.run(command),
+            None => Err(StoreError::new("no token store is configured")),
+        })
+    }
+
+    /// Runs `command` on an async transport's `store` and reports it (see
+    /// [`Event::from_store`]).
+    pub async fn from_async_store(
+        store: Option<&dyn AsyncTokenStore>,
+        command: StoreCommand,
+    ) -> Event {
+        Event::Store(match store {
+            Some(store) => store.run(command).await,
+            None => Err(StoreError::new("no token store is configured")),
+        })
+    }
 }
 
 impl Event {
@@ -221,6 +258,7 @@ impl Event {
             Event::TransportFailed(_) => "TransportFailed",
             Event::Local(_) => "Local",
             Event::Flushed(_) => "Flushed",
+            Event::Store(_) => "Store",
         }
     }
 }
@@ -258,6 +296,17 @@ impl ClientState {
             tokens: TokenCache::new(credentials),
             mailboxes: Mailboxes::default(),
         }
+    }
+
+    /// The state of a new client with `settings`: its token cache asks the shared store when
+    /// the settings name one ([`ClientSettings::shared_token`]).
+    pub fn for_client(settings: &ClientSettings) -> Self {
+        let credentials = GetToken::new(settings.corp_id.clone(), settings.secret.clone());
+        let mut state = Self::new(credentials);
+        if let Some(policy) = settings.shared_token {
+            state.tokens = state.tokens.with_shared_store(policy);
+        }
+        state
     }
 
     /// Hands the news that `job_id` ended to every job wait of this client. Returns whether

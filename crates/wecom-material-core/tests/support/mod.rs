@@ -292,6 +292,8 @@ pub struct Transport {
     pub tamper: Option<EventHook>,
     /// Every flush fails.
     pub fail_flush: bool,
+    /// The shared token store `Store` actions run on (none: they fail).
+    pub store: Option<std::sync::Arc<dyn wecom_material_core::TokenStore>>,
     body: Option<(Vec<u8>, usize, Cut, u16)>,
     /// Turns taken.
     pub steps: usize,
@@ -313,6 +315,7 @@ impl Transport {
             on_wakeable_wait: None,
             tamper: None,
             fail_flush: false,
+            store: None,
             body: None,
             steps: 0,
         }
@@ -401,6 +404,7 @@ impl Transport {
                 self.notes.push(Note::WakeOthers);
                 return None;
             }
+            Action::Store(command) => Event::from_store(self.store.as_deref(), command),
             Action::Done(result) => return Some(result),
         };
         let event = match self.tamper.as_mut() {
