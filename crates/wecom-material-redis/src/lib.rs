@@ -7,6 +7,8 @@ mod keys;
 mod nonblocking;
 mod scripts;
 mod store;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 
 pub use keys::{AppKeys, KEY_PREFIX};
 #[cfg(feature = "tokio")]
