@@ -1,0 +1,348 @@
+//! A client whose token is shared through a store ([`ClientBuilder::token_store`]): the
+//! calls' token lookup at virtual time, against an in-memory store that follows the rules of
+//! the four scripts (the Redis crate's tests run the same flows on a real redis-server). Each
+//! test checks the store commands issued, the requests sent, the wake-ups and the typed result.
+//!
+//! [`ClientBuilder::token_store`]: wecom_material_core::ClientBuilder::token_store
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{Note, Server, Transport, errcode, uploaded};
+use wecom_material_core::{
+    AccessToken, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error, Fallback,
+    Lane, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
+    StoreReply, StoredGrant, TokenStore, UploadMedia,
+};
+
+const UPLOAD: &str = "POST /cgi-bin/media/upload token=";
+
+/// What the store holds: the token (text, generation, lifetime), the lock's fencing number,
+/// the last fencing number handed out.
+#[derive(Default)]
+struct Held {
+    token: Option<(String, u64, Duration)>,
+    lock: Option<u64>,
+    fence: u64,
+    log: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// The scripts' rules without a clock: a token stays valid for what its grant said (no time
+/// passes in the store), a lock lasts until COMMIT or FAIL.
+#[derive(Default)]
+struct MemoryStore {
+    held: Mutex<Held>,
+    /// Every script fails as if the server were unreachable (a `Warn` still works: it is the
+    /// client's own log line).
+    down: AtomicBool,
+    /// LOOKUP hands out a token that has already expired (a broken store).
+    expired_tokens: AtomicBool,
+}
+
+impl MemoryStore {
+    fn log(&self) -> Vec<String> {
+        self.held.lock().unwrap().log.clone()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.held.lock().unwrap().warnings.clone()
+    }
+
+    fn seed(&self, token: &str) {
+        let mut held = self.held.lock().unwrap();
+        held.fence += 1;
+        held.token = Some((token.to_owned(), held.fence, Duration::from_secs(7200)));
+    }
+
+    fn stored(&self) -> Option<(String, u64)> {
+        let held = self.held.lock().unwrap();
+        held.token.as_ref().map(|(t, g, _)| (t.clone(), *g))
+    }
+}
+
+fn grant((token, generation, expires_in): &(String, u64, Duration)) -> StoredGrant {
+    StoredGrant {
+        token: AccessToken::new(token.clone()),
+        generation: *generation,
+        expires_in: *expires_in,
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
+        let mut held = self.held.lock().unwrap();
+        if let StoreCommand::Warn(error) = command {
+            held.warnings.push(error.to_string());
+            return Ok(StoreReply::Warned);
+        }
+        if self.down.load(Ordering::SeqCst) {
+            held.log.push("down".to_owned());
+            return Err(StoreError::new("mem://store: connection refused"));
+        }
+        Ok(match command {
+            StoreCommand::Lookup { .. } => {
+                held.log.push("LOOKUP".to_owned());
+                if self.expired_tokens.load(Ordering::SeqCst) {
+                    return Ok(StoreReply::Lookup(LookupReply::Ready(StoredGrant {
+                        token: AccessToken::new("EXPIRED"),
+                        generation: 1,
+                        expires_in: Duration::ZERO,
+                    })));
+                }
+                StoreReply::Lookup(match (&held.token, held.lock) {
+                    (Some(token), _) => LookupReply::Ready(grant(token)),
+                    (None, Some(_)) => LookupReply::Wait {
+                        retry_in: Duration::from_millis(500),
+                        cooling_down: false,
+                    },
+                    (None, None) => {
+                        held.fence += 1;
+                        held.lock = Some(held.fence);
+                        LookupReply::Refresh {
+                            fence: held.fence,
+                            lease: Duration::from_secs(30),
+                            current: None,
+                        }
+                    }
+                })
+            }
+            StoreCommand::Commit { fence, grant, .. } => {
+                held.log.push(format!("COMMIT {fence}"));
+                if held.lock == Some(fence) {
+                    held.lock = None;
+                }
+                StoreReply::Commit(if fence == held.fence {
+                    let token = grant.token.expose().to_owned();
+                    held.token = Some((token, fence, grant.expires_in));
+                    CommitReply::Stored { generation: fence }
+                } else {
+                    CommitReply::Superseded {
+                        current: held.token.as_ref().map(self::grant),
+                    }
+                })
+            }
+            StoreCommand::Invalidate { generation } => {
+                held.log.push(format!("INVALIDATE {generation}"));
+                if held.token.as_ref().is_some_and(|t| t.1 == generation) {
+                    held.token = None;
+                }
+                StoreReply::Invalidated
+            }
+            StoreCommand::Fail { fence, cooldown } => {
+                held.log
+                    .push(format!("FAIL {fence} {}s", cooldown.as_secs()));
+                held.lock = None;
+                StoreReply::Failed
+            }
+            StoreCommand::Warn(_) => unreachable!("answered above"),
+        })
+    }
+}
+
+/// One "process": a client state sharing through `store` under `fallback`.
+fn process(fallback: Fallback) -> ClientState {
+    let mut settings = ClientSettings::new("ww1", "secret-xyz");
+    settings.shared_token = Some(SharedTokenPolicy {
+        fallback,
+        ..SharedTokenPolicy::default()
+    });
+    ClientState::for_client(&settings)
+}
+
+fn transport(server: Server, store: &Arc<MemoryStore>) -> Transport {
+    let mut t = Transport::new(server);
+    t.store = Some(store.clone() as Arc<dyn TokenStore>);
+    t
+}
+
+fn upload(seed: u64) -> CallTask<UploadMedia> {
+    let op = UploadMedia::from_bytes(
+        MediaType::File,
+        "a.bin",
+        bytes::Bytes::from_static(b"0123456789"),
+        Boundary::new("shared-store-test").unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let base = wecom_material_core::BaseUrl::parse("http://127.0.0.1:1").unwrap();
+    CallTask::new(op, base, RetryPolicy::default(), seed, Lane::Media)
+}
+
+#[test]
+fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
+    let store = Arc::new(MemoryStore::default());
+    let mut a = process(Fallback::Local);
+    let mut ta = transport(
+        Server::scripted([support::token("T1")], [uploaded("M1"), uploaded("M2")]),
+        &store,
+    );
+    ta.run(&mut upload(1), &mut a).unwrap();
+    assert_eq!(ta.server.lines(), ["gettoken", &format!("{UPLOAD}T1")]);
+    assert_eq!(store.log(), ["LOOKUP", "COMMIT 1"]);
+    // The refresh ended when the store answered COMMIT: the process's waiters are woken.
+    assert_eq!(ta.count(Note::WakeOthers), 1);
+    assert_eq!(store.stored(), Some(("T1".to_owned(), 1)));
+
+    // Another process: one LOOKUP, no gettoken (its server would panic on one).
+    let mut b = process(Fallback::Local);
+    let mut tb = transport(Server::scripted([], [uploaded("M3")]), &store);
+    tb.run(&mut upload(2), &mut b).unwrap();
+    assert_eq!(tb.server.lines(), [format!("{UPLOAD}T1")]);
+    assert_eq!(store.log(), ["LOOKUP", "COMMIT 1", "LOOKUP"]);
+
+    // The first process's next call uses its own cache: the store is not asked again.
+    ta.run(&mut upload(3), &mut a).unwrap();
+    assert_eq!(store.log().len(), 3);
+}
+
+#[test]
+fn a_waiter_in_the_same_process_waits_for_the_store_and_is_woken() {
+    let store = Arc::new(MemoryStore::default());
+    let mut state = process(Fallback::Local);
+    let server = Server::scripted([support::token("T1")], [uploaded("M1"), uploaded("M2")]);
+    let mut t = transport(server, &store);
+    let (mut first, mut second) = (upload(1), upload(2));
+    // The first call's LOOKUP is answered "refresh": it holds the process's refresh.
+    assert!(t.step(&mut first, &mut state).is_none());
+    assert_eq!(store.log(), ["LOOKUP"]);
+    // The second call waits (wakeable) instead of asking the store itself.
+    assert!(t.step(&mut second, &mut state).is_none());
+    assert_eq!(t.waits().last().map(|w| w.1), Some(true));
+    t.run(&mut first, &mut state).unwrap();
+    assert_eq!(t.count(Note::WakeOthers), 1);
+    t.run(&mut second, &mut state).unwrap();
+    assert_eq!(store.log(), ["LOOKUP", "COMMIT 1"]);
+    assert_eq!(t.server.lines()[0], "gettoken");
+    assert_eq!(t.server.lines().len(), 3);
+}
+
+#[test]
+fn a_rejected_token_is_invalidated_in_the_store_by_its_generation_only() {
+    let store = Arc::new(MemoryStore::default());
+    store.seed("T1");
+    // Process A reads T1 and keeps it in its cache.
+    let mut a = process(Fallback::Local);
+    let mut ta = transport(
+        Server::scripted([], [uploaded("M1"), errcode(42001), uploaded("M3")]),
+        &store,
+    );
+    ta.run(&mut upload(1), &mut a).unwrap();
+
+    // WeCom revoked T1. Process B is told so first: it invalidates generation 1 in the
+    // store, becomes the refresher and stores T2 (generation 2).
+    let mut b = process(Fallback::Local);
+    let mut tb = transport(
+        Server::scripted([support::token("T2")], [errcode(42001), uploaded("M2")]),
+        &store,
+    );
+    tb.run(&mut upload(2), &mut b).unwrap();
+    assert_eq!(
+        tb.server.lines(),
+        [
+            format!("{UPLOAD}T1"),
+            "gettoken".to_owned(),
+            format!("{UPLOAD}T2")
+        ]
+    );
+    assert_eq!(
+        store.log(),
+        ["LOOKUP", "LOOKUP", "INVALIDATE 1", "LOOKUP", "COMMIT 2"]
+    );
+
+    // Process A learns it later, with its old T1: its INVALIDATE of generation 1 leaves T2
+    // alone, and it reads T2 — no second gettoken for the fleet (its server has none).
+    ta.run(&mut upload(3), &mut a).unwrap();
+    assert_eq!(
+        ta.server.lines()[1..],
+        [format!("{UPLOAD}T1"), format!("{UPLOAD}T2")]
+    );
+    assert_eq!(store.log()[5..], ["INVALIDATE 1", "LOOKUP"]);
+    assert_eq!(store.stored(), Some(("T2".to_owned(), 2)));
+}
+
+#[test]
+fn a_store_down_costs_one_own_gettoken_and_one_warning_per_outage() {
+    let store = Arc::new(MemoryStore::default());
+    store.down.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Local);
+    let server = Server::scripted(
+        [support::token("OWN1"), support::token("OWN2")],
+        [uploaded("M1"), uploaded("M2"), uploaded("M3")],
+    );
+    let mut t = transport(server, &store);
+    t.run(&mut upload(1), &mut state).unwrap();
+    t.run(&mut upload(2), &mut state).unwrap();
+    assert_eq!(store.log(), ["down"]);
+    assert_eq!(
+        store.warnings(),
+        ["token store: mem://store: connection refused"]
+    );
+    assert_eq!(
+        t.server.lines(),
+        [
+            "gettoken".to_owned(),
+            format!("{UPLOAD}OWN1"),
+            format!("{UPLOAD}OWN1")
+        ]
+    );
+
+    // The own token expires while the store is still down: the store is asked again, the
+    // process fetches its own token again, and the outage is not warned about twice.
+    t.now += Duration::from_secs(7200);
+    t.run(&mut upload(3), &mut state).unwrap();
+    assert_eq!(store.log(), ["down", "down"]);
+    assert_eq!(store.warnings().len(), 1);
+    assert_eq!(
+        t.server.lines()[3..],
+        ["gettoken", &format!("{UPLOAD}OWN2")]
+    );
+}
+
+#[test]
+fn a_store_down_with_fallback_fail_is_a_typed_error_without_a_gettoken() {
+    let store = Arc::new(MemoryStore::default());
+    store.down.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Fail);
+    let mut t = transport(Server::scripted([], []), &store);
+    let error = t.run(&mut upload(1), &mut state).unwrap_err();
+    let Error::Transport(transport) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        transport
+            .to_string()
+            .contains("token store: mem://store: connection refused"),
+        "{transport}"
+    );
+    // Retried like any transport failure (2 retries by default), never a gettoken.
+    assert_eq!(store.log(), ["down", "down", "down"]);
+    assert!(t.server.lines().is_empty());
+    assert!(store.warnings().is_empty());
+}
+
+#[test]
+fn a_failed_gettoken_of_the_refresher_turns_the_lock_into_a_cool_down() {
+    let store = Arc::new(MemoryStore::default());
+    let mut state = process(Fallback::Local);
+    let mut t = transport(Server::scripted([errcode(40001)], []), &store);
+    let error = t.run(&mut upload(1), &mut state).unwrap_err();
+    assert_eq!(error.errcode().map(|c| c.code()), Some(40001));
+    assert_eq!(store.log(), ["LOOKUP", "FAIL 1 5s"]);
+    assert_eq!(t.count(Note::WakeOthers), 1);
+}
+
+#[test]
+fn a_store_handing_out_expired_tokens_cannot_keep_a_call_asking() {
+    let store = Arc::new(MemoryStore::default());
+    store.expired_tokens.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Local);
+    let mut t = transport(Server::scripted([], []), &store);
+    let error = t.run(&mut upload(1), &mut state).unwrap_err();
+    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert_eq!(store.log(), ["LOOKUP"; 4]);
+    assert!(t.server.lines().is_empty());
+}
