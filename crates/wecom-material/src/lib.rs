@@ -8,8 +8,9 @@ pub use wecom_material_core::callback;
 pub use wecom_material_core::{
     AccessToken, ApiError, BaseUrl, CancelFlag, CorpSecret, DEFAULT_BASE_URL, DecodeError,
     Disposition, DownloadOptions, Downloaded, ErrCode, Error, Invalid, JobId, JobStatus, Limits,
-    MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress, RetryPolicy, Sent,
-    StoredToken, Transfer, TransportError, UploadJob, Uploaded, UploadedImage,
+    Fallback, MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress,
+    RetryPolicy, Sent, SharedTokenPolicy, StoreError, StoredToken, Transfer, TransportError,
+    UploadJob, Uploaded, UploadedImage,
 };
 
 /// The protocol machinery, for writing a transport of your own or testing at the wire
@@ -40,4 +41,12 @@ pub mod tokio {
     };
     #[doc(no_inline)]
     pub use wecom_material_hyper::{DownloadOptions, Downloaded, Transfer};
+}
+
+/// One access token for a whole fleet of processes, shared through Redis with fencing
+/// (feature `redis`; the async store with `redis-tokio`): give a client the store with its
+/// builder's `token_store`. The whole of `wecom-material-redis`.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use wecom_material_redis::*;
 }
