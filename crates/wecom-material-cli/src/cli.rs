@@ -26,10 +26,22 @@ pub(crate) struct Cli {
         hide_env_values = true
     )]
     pub(crate) secret: Option<String>,
-    /// Token cache file [default: $XDG_CACHE_HOME/wecom-material/tokens.json or
-    /// ~/.cache/wecom-material/tokens.json].
+    /// Token cache file, not used when --token-store is set [default:
+    /// $XDG_CACHE_HOME/wecom-material/tokens.json or ~/.cache/wecom-material/tokens.json].
     #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
     pub(crate) token_cache: Option<PathBuf>,
+    /// Share the app's access token with every process that uses the same Redis store:
+    /// redis://[:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS) or
+    /// redis+unix:///path/to/socket[?db=N&pass=…]. The store is then the one shared source of
+    /// the token: the --token-cache file is neither read nor written. When the store cannot be
+    /// reached, one warning is printed and the run goes on with a token of its own.
+    #[arg(
+        long,
+        env = "WECOM_TOKEN_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub(crate) token_store: Option<String>,
     /// Print results as JSON on stdout: one object per command (one per line for several
     /// files or ids); a failure prints {"error","errcode","exit"}.
     #[arg(long, global = true)]

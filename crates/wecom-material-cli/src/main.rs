@@ -85,6 +85,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         corp_id: cli.corp_id,
         secret: cli.secret,
         token_cache: cli.token_cache,
+        token_store: cli.token_store,
         idle_timeout: std::time::Duration::from_secs(cli.timeout),
         retries: cli.retries,
     };

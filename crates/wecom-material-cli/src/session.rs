@@ -1,8 +1,11 @@
-//! A client for the API commands, with its token loaded from and saved to the cache file.
+//! A client for the API commands, with its token loaded from and saved to the cache file, or
+//! shared through a Redis token store (`--token-store`), which then replaces the file.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wecom_material_core::{DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
+use wecom_material_core::{ClientSettings, DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
+use wecom_material_redis::{AppKeys, RedisTokenStore, SharedTokenPolicy, redact_url};
 use wecom_material_ureq::Client;
 
 use crate::failure::Failure;
@@ -20,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) secret: Option<String>,
     /// `--token-cache` / `WECOM_TOKEN_CACHE`.
     pub(crate) token_cache: Option<std::path::PathBuf>,
+    /// `--token-store` / `WECOM_TOKEN_STORE`: a Redis URL; when set, the cache file is unused.
+    pub(crate) token_store: Option<String>,
     /// `--timeout`: the idle timeout of a transfer.
     pub(crate) idle_timeout: Duration,
     /// `--retries`: retries after a transport failure.
@@ -44,22 +49,34 @@ impl Session {
             .ok_or_else(|| Failure::usage("no secret: pass --secret or set WECOM_SECRET"))?;
         logger::mask(secret);
         let base_url = settings.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let client = Client::builder(corp_id, secret)
+        let mut builder = Client::builder(corp_id, secret)
             .base_url(base_url)
             .map_err(|e| Failure::Wecom(e.into()))?
             .media_idle_timeout(settings.idle_timeout)
             .retry_policy(RetryPolicy {
                 max_transport_retries: settings.retries,
                 ..RetryPolicy::default()
-            })
-            .build();
+            });
+        let shared = match non_empty(settings.token_store.as_deref()) {
+            Some(url) => Some(open_shared_store(url, builder.settings())?),
+            None => None,
+        };
+        if let Some(shared) = &shared {
+            log::debug!("token store {}", shared.url());
+            builder = builder.token_store(shared.clone(), SharedTokenPolicy::default());
+        }
+        let client = builder.build();
         let key = token_store::cache_key(client.base_url().as_str(), corp_id, secret);
-        let store = settings
-            .token_cache
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty())
-            .or_else(token_store::default_path)
-            .map(TokenStore::new);
+        // The Redis store is the one shared source of the token: the file is left alone.
+        let store = match &shared {
+            Some(_) => None,
+            None => settings
+                .token_cache
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty())
+                .or_else(token_store::default_path)
+                .map(TokenStore::new),
+        };
         let loaded = store.as_ref().and_then(|s| s.load(&key));
         if let Some(token) = &loaded {
             logger::mask(&token.access_token);
@@ -67,6 +84,7 @@ impl Session {
         }
         match &store {
             Some(s) => log::debug!("token cache {}", s.path().display()),
+            None if shared.is_some() => {}
             None => log::debug!("no token cache: neither XDG_CACHE_HOME nor HOME is set"),
         }
         Ok(Self {
@@ -122,6 +140,69 @@ impl Session {
             log::warn!("cannot write token cache {}: {e}", store.path().display());
         }
     }
+}
+
+/// The accepted forms of `--token-store`, for messages.
+const STORE_FORMS: &str = "redis://[:PASSWORD@]HOST:PORT[/DB], rediss://[:PASSWORD@]HOST:PORT[/DB] \
+                           or redis+unix:///path/to/socket[?db=N&pass=PASSWORD]";
+
+/// The Redis store at `url` for the app of `settings`; a URL that is not one of
+/// [`STORE_FORMS`] (or that the Redis client refuses) is a usage error whose text shows the
+/// URL without its password. Nothing is connected here: an unreachable store is a warning on
+/// first use, and the run goes on with a token of its own.
+fn open_shared_store(
+    url: &str,
+    settings: &ClientSettings,
+) -> Result<Arc<RedisTokenStore>, Failure> {
+    for password in url_passwords(url) {
+        logger::mask(password);
+    }
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(Failure::usage(format!(
+            "--token-store: not a URL; expected {STORE_FORMS}"
+        )));
+    };
+    if !matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "redis" | "rediss" | "redis+unix"
+    ) {
+        return Err(Failure::usage(format!(
+            "--token-store {}: not a Redis URL; expected {STORE_FORMS}",
+            redact_url(url)
+        )));
+    }
+    let store = RedisTokenStore::open(url, AppKeys::for_client(settings)).map_err(|e| {
+        let text = e.to_string();
+        let text = text.strip_prefix("token store: ").unwrap_or(&text);
+        Failure::usage(format!("--token-store {text}; expected {STORE_FORMS}"))
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The passwords a store URL may hold (the user-info's, `pass=` / `password=`), to keep them
+/// out of every log line.
+fn url_passwords(url: &str) -> Vec<&str> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = before_query.split('/').next().unwrap_or("");
+    let mut found = Vec::new();
+    if let Some((user_info, _)) = authority.rsplit_once('@') {
+        found.push(
+            user_info
+                .split_once(':')
+                .map_or(user_info, |(_, pass)| pass),
+        );
+    }
+    for pair in query.split('&') {
+        if let Some(("pass" | "password", value)) = pair.split_once('=') {
+            found.push(value);
+        }
+    }
+    found.retain(|p| !p.is_empty());
+    found
 }
 
 /// Whether an errcode says the access token was not accepted.
