@@ -1,6 +1,7 @@
 //! Many worker *processes* sharing one token through a real redis-server, against the
 //! emulator: the issue's fleet scenarios. Each worker is this test binary run again as the
-//! ignored `fleet_worker` test (see `support/worker.rs`).
+//! ignored `fleet_worker` test: a real `wecom_material_ureq::Client` with a `RedisTokenStore`
+//! making business calls (see `support/worker.rs`).
 
 mod support;
 
@@ -11,6 +12,7 @@ use support::RedisServer;
 use support::fleet::{TokenLine, Worker, start_together, worker_command};
 use support::worker::{self, Mode, WorkerArgs};
 use wecom_material_mock::{App, Endpoint, Fault, MockConfig, MockServer};
+use wecom_material_redis::{AppKeys, Fallback};
 
 const CORP: &str = "ww-fleet-corp";
 const SECRET: &str = "fleet-SECRET-0123456789";
@@ -38,7 +40,7 @@ fn args(redis: &RedisServer, mock: &MockServer, lease: Duration, mode: Mode) -> 
         corp_id: CORP.to_owned(),
         secret: SECRET.to_owned(),
         lease,
-        fallback: wecom_material_redis::Fallback::Local,
+        fallback: Fallback::Local,
         mode,
         gate: false,
     }
@@ -80,6 +82,41 @@ fn count(lines: &[TokenLine], origin: &str) -> usize {
     lines.iter().filter(|l| l.origin == origin).count()
 }
 
+fn refreshing(lines: &[String]) -> usize {
+    lines.iter().filter(|l| l.starts_with("refreshing")).count()
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect()
+}
+
+/// A fresh directory for a loop-mode stop file.
+fn stop_file(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wecom-fleet-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stop");
+    let _ = std::fs::remove_file(&file);
+    file
+}
+
+fn keys(mock: &MockServer) -> AppKeys {
+    let builder = wecom_material_ureq::Client::builder(CORP, SECRET)
+        .base_url(&mock.base_url())
+        .unwrap();
+    AppKeys::for_client(builder.settings())
+}
+
+fn stored_generation(redis: &RedisServer, mock: &MockServer) -> Option<String> {
+    redis::cmd("HGET")
+        .arg(keys(mock).token())
+        .arg("gen")
+        .query(&mut redis.connection())
+        .unwrap()
+}
+
 #[test]
 fn a_cold_start_of_100_worker_processes_makes_exactly_one_gettoken() {
     let redis = RedisServer::start();
@@ -88,7 +125,7 @@ fn a_cold_start_of_100_worker_processes_makes_exactly_one_gettoken() {
         gate: true,
         ..args(&redis, &mock, Duration::from_secs(30), Mode::Once)
     };
-    // All 100 started and connected first, then released at once: a true stampede.
+    // All 100 started and their clients built first, then released at once: a stampede.
     let mut workers: Vec<Worker> = (0..100).map(|_| spawn(&a)).collect();
     start_together(&mut workers, WAIT);
     let lines = finish_all(workers);
@@ -96,41 +133,44 @@ fn a_cold_start_of_100_worker_processes_makes_exactly_one_gettoken() {
     assert_eq!(count(&lines, "Refreshed"), 1, "{lines:?}");
     assert_eq!(count(&lines, "Shared"), 99, "{lines:?}");
     let fps: BTreeSet<_> = lines.iter().map(|l| l.fp.as_str()).collect();
-    assert_eq!(fps.len(), 1, "everyone has the same token");
-    assert!(lines.iter().all(|l| l.generation == "Shared(1)"));
+    assert_eq!(fps.len(), 1, "everyone has the same token: {fps:?}");
+    assert!(
+        lines.iter().all(|l| l.generation == "Shared(1)"),
+        "{lines:?}"
+    );
+    assert_eq!(stored_generation(&redis, &mock).as_deref(), Some("1"));
 }
 
 #[test]
 fn a_token_revoked_while_100_workers_run_costs_exactly_one_more_gettoken() {
     let redis = RedisServer::start();
     let mock = mock();
-    let dir = std::env::temp_dir().join(format!("wecom-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stop_file = dir.join("stop");
-    let _ = std::fs::remove_file(&stop_file);
+    let stop = stop_file("revoked");
     let a = args(
         &redis,
         &mock,
         Duration::from_secs(30),
         Mode::Loop {
-            stop_file: stop_file.clone(),
+            stop_file: stop.clone(),
         },
     );
     let workers: Vec<Worker> = (0..100).map(|_| spawn(&a)).collect();
-    let first: Vec<String> = workers
+    let first: BTreeSet<String> = workers
         .iter()
         .map(|w| {
             w.wait_for_line(WAIT, |l| l.starts_with("ok "))
                 .unwrap_or_else(|| panic!("a worker got no token: {:?}", w.lines()))
         })
         .collect();
+    assert_eq!(first.len(), 1, "one token for all: {first:?}");
     assert!(
         first.iter().all(|l| l.ends_with("gen=Shared(1)")),
         "{first:?}"
     );
     assert_eq!(mock.count(Endpoint::GetToken), 1);
 
-    // WeCom revokes the token: every worker sees 40014 and gets the replacement.
+    // WeCom revokes the token: every worker's next call sees 40014 and its client gets the
+    // replacement through the store.
     mock.revoke_tokens();
     for w in &workers {
         w.wait_for_line(WAIT, |l| {
@@ -138,17 +178,20 @@ fn a_token_revoked_while_100_workers_run_costs_exactly_one_more_gettoken() {
         })
         .unwrap_or_else(|| panic!("a worker got no new token: {:?}", w.lines()));
     }
-    std::fs::write(&stop_file, b"stop").unwrap();
+    std::fs::write(&stop, b"stop").unwrap();
     let mut newest = BTreeSet::new();
+    let mut refreshes = 0;
     for w in workers {
         let (ok, lines, stderr) = w.finish(WAIT);
         assert!(ok, "worker failed: {lines:?} {stderr}");
-        newest.insert(lines.last().cloned().unwrap());
-        let refreshes = lines.iter().filter(|l| *l == "refreshing").count();
-        assert!(refreshes <= 2, "{lines:?}");
+        assert!(warnings(&stderr).is_empty(), "{stderr}");
+        refreshes += refreshing(&lines);
+        let last = lines.iter().rev().find(|l| l.starts_with("ok ")).cloned();
+        newest.insert(last.unwrap());
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(stop.parent().unwrap());
     assert_eq!(mock.count(Endpoint::GetToken), 2);
+    assert_eq!(refreshes, 2, "one refresher per token window");
     assert_eq!(
         newest.len(),
         1,
@@ -158,6 +201,7 @@ fn a_token_revoked_while_100_workers_run_costs_exactly_one_more_gettoken() {
         newest.iter().all(|l| l.ends_with("gen=Shared(2)")),
         "{newest:?}"
     );
+    assert_eq!(stored_generation(&redis, &mock).as_deref(), Some("2"));
 }
 
 #[test]
@@ -175,24 +219,29 @@ fn a_refresher_killed_mid_refresh_is_taken_over_after_its_lease() {
     let a = args(&redis, &mock, Duration::from_secs(3), Mode::Once);
     let mut refresher = spawn(&a);
     refresher
-        .wait_for_line(WAIT, |l| l == "refreshing")
+        .wait_for_line(WAIT, |l| l == "refreshing fence=1")
         .expect("the first worker refreshes");
     // Its gettoken request reaches the emulator (and takes the delay) well within this;
     // then it dies holding the lock, fence 1, for the rest of its 3 s lease.
     std::thread::sleep(Duration::from_millis(1500));
     refresher.kill();
+    let before = mock.count(Endpoint::GetToken);
+    assert!(before <= 1);
 
+    let started = std::time::Instant::now();
     let survivors: Vec<Worker> = (0..20).map(|_| spawn(&a)).collect();
-    let mut refreshes = 0;
+    let mut refreshes = Vec::new();
     let mut lines = Vec::new();
     for w in survivors {
         let (ok, out, stderr) = w.finish(WAIT);
         assert!(ok, "survivor failed: {out:?} {stderr}");
-        refreshes += out.iter().filter(|l| *l == "refreshing").count();
+        refreshes.extend(out.iter().filter(|l| l.starts_with("refreshing")).cloned());
         lines.push(out.iter().find_map(|l| TokenLine::parse(l)).unwrap());
     }
-    // Exactly one survivor took the refresh over (fence 2), and all were served.
-    assert_eq!(refreshes, 1, "{lines:?}");
+    // Exactly one survivor took the refresh over (fence 2), and all were served, within the
+    // lease and a little.
+    assert_eq!(refreshes, ["refreshing fence=2"], "{lines:?}");
+    assert_eq!(mock.count(Endpoint::GetToken) - before, 1);
     assert_eq!(count(&lines, "Refreshed"), 1, "{lines:?}");
     assert!(
         lines.iter().all(|l| l.generation == "Shared(2)"),
@@ -200,6 +249,11 @@ fn a_refresher_killed_mid_refresh_is_taken_over_after_its_lease() {
     );
     let fps: BTreeSet<_> = lines.iter().map(|l| l.fp.as_str()).collect();
     assert_eq!(fps.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -216,12 +270,16 @@ fn a_refresher_stalled_past_its_lease_cannot_store_its_late_token() {
     let a = args(&redis, &mock, Duration::from_secs(2), Mode::Once);
     let stalled = spawn(&a);
     stalled
-        .wait_for_line(WAIT, |l| l == "refreshing")
+        .wait_for_line(WAIT, |l| l == "refreshing fence=1")
         .expect("the first worker refreshes");
     // A second worker waits out the 2 s lease, takes over and stores its token first.
     let taker = spawn(&a);
     let (ok, taker_lines, err) = taker.finish(WAIT);
     assert!(ok, "{taker_lines:?} {err}");
+    assert!(
+        taker_lines.contains(&"refreshing fence=2".to_owned()),
+        "{taker_lines:?}"
+    );
     let taken = taker_lines
         .iter()
         .find_map(|l| TokenLine::parse(l))
@@ -230,28 +288,27 @@ fn a_refresher_stalled_past_its_lease_cannot_store_its_late_token() {
         (taken.origin.as_str(), taken.generation.as_str()),
         ("Refreshed", "Shared(2)")
     );
+    assert_eq!(stored_generation(&redis, &mock).as_deref(), Some("2"));
     // The stalled refresher's COMMIT (fence 1) is refused: it is handed the stored token.
     let (ok, stalled_lines, err) = stalled.finish(WAIT);
     assert!(ok, "{stalled_lines:?} {err}");
+    assert!(
+        stalled_lines.contains(&"superseded".to_owned()),
+        "{stalled_lines:?}"
+    );
     let late = stalled_lines
         .iter()
         .find_map(|l| TokenLine::parse(l))
         .unwrap();
     assert_eq!(
         (late.origin.as_str(), late.generation.as_str()),
-        ("Shared", "Shared(2)")
+        ("Superseded", "Shared(2)")
     );
-    let mut conn = redis.connection();
-    let keys = wecom_material_redis::AppKeys::new(
-        &wecom_material_core::BaseUrl::parse(&mock.base_url()).unwrap(),
-        &wecom_material_core::GetToken::new(CORP, wecom_material_core::CorpSecret::new(SECRET)),
+    assert_eq!(
+        late.fp, taken.fp,
+        "the stalled worker uses the stored token"
     );
-    let stored_gen: String = redis::cmd("HGET")
-        .arg(keys.token())
-        .arg("gen")
-        .query(&mut conn)
-        .unwrap();
-    assert_eq!(stored_gen, "2");
+    assert_eq!(stored_generation(&redis, &mock).as_deref(), Some("2"));
     assert_eq!(mock.count(Endpoint::GetToken), 2);
 }
 
@@ -259,49 +316,77 @@ fn a_refresher_stalled_past_its_lease_cannot_store_its_late_token() {
 fn redis_stopped_mid_run_falls_back_to_own_tokens_or_fails_as_configured() {
     let mut redis = RedisServer::start();
     let mock = mock();
-    let a = args(&redis, &mock, Duration::from_secs(30), Mode::Once);
-    let shared = finish_all(vec![spawn(&a)]);
-    assert_eq!(shared[0].origin, "Refreshed");
-    redis.stop();
+    let stop = stop_file("outage");
+    let looping = args(
+        &redis,
+        &mock,
+        Duration::from_secs(30),
+        Mode::Loop {
+            stop_file: stop.clone(),
+        },
+    );
+    let workers: Vec<Worker> = (0..4).map(|_| spawn(&looping)).collect();
+    for w in &workers {
+        w.wait_for_line(WAIT, |l| {
+            l.starts_with("ok ") && l.ends_with("gen=Shared(1)")
+        })
+        .unwrap_or_else(|| panic!("a worker got no token: {:?}", w.lines()));
+    }
+    assert_eq!(mock.count(Endpoint::GetToken), 1);
 
-    // Fallback (the default): one warning naming the store, a token of the worker's own.
-    let workers: Vec<Worker> = (0..3).map(|_| spawn(&a)).collect();
-    for w in workers {
+    // Redis goes away, then WeCom revokes the token: each running worker fails to reach the
+    // store, warns once and gets a token of its own (fallback `Local`, the default).
+    redis.stop();
+    mock.revoke_tokens();
+    for w in &workers {
+        w.wait_for_line(WAIT, |l| l.starts_with("ok ") && l.ends_with("gen=Local"))
+            .unwrap_or_else(|| panic!("a worker did not fall back: {:?}", w.lines()));
+    }
+    // Workers starting during the outage do the same.
+    let once = args(&redis, &mock, Duration::from_secs(30), Mode::Once);
+    let late: Vec<Worker> = (0..2).map(|_| spawn(&once)).collect();
+    std::fs::write(&stop, b"stop").unwrap();
+    let expected = format!("token store: {}: ", redis.url());
+    for w in workers.into_iter().chain(late) {
         let (ok, lines, stderr) = w.finish(WAIT);
         assert!(ok, "{lines:?} {stderr}");
-        let line = lines.iter().find_map(|l| TokenLine::parse(l)).unwrap();
-        assert_eq!(
-            (line.origin.as_str(), line.generation.as_str()),
-            ("Local", "Local(1)")
-        );
-        let warnings: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("warning: "))
-            .collect();
-        assert_eq!(warnings.len(), 1, "{stderr}");
+        if let Some(line) = lines.iter().find_map(|l| TokenLine::parse(l)) {
+            assert_eq!(
+                (line.origin.as_str(), line.generation.as_str()),
+                ("Local", "Local")
+            );
+        }
+        let warned = warnings(&stderr);
+        assert_eq!(warned.len(), 1, "one warning per process: {stderr}");
+        assert!(warned[0].contains(&expected), "{stderr}");
         assert!(
-            warnings[0].contains(&format!("token store: {}: ", redis.url())),
+            warned[0].ends_with("using a token of this process's own until the store answers"),
             "{stderr}"
         );
     }
-    assert_eq!(mock.count(Endpoint::GetToken), 1 + 3);
+    let _ = std::fs::remove_dir_all(stop.parent().unwrap());
+    assert_eq!(
+        mock.count(Endpoint::GetToken),
+        1 + 4 + 2,
+        "one gettoken per process"
+    );
 
     // `Fallback::Fail`: an error naming the store without its password, no gettoken.
     let with_password = WorkerArgs {
         store_url: format!("redis://:pw-SECRET@127.0.0.1:{}", redis.port()),
-        fallback: wecom_material_redis::Fallback::Fail,
-        ..a
+        fallback: Fallback::Fail,
+        ..once
     };
     let (ok, lines, stderr) = spawn(&with_password).finish(WAIT);
     assert!(!ok);
     let error = lines.iter().find(|l| l.starts_with("error ")).unwrap();
     assert!(
         error.starts_with(&format!(
-            "error token store: redis://***@127.0.0.1:{}: ",
+            "error transport token store: redis://***@127.0.0.1:{}: ",
             redis.port()
         )),
         "{error}"
     );
     assert!(!format!("{lines:?}{stderr}").contains("pw-SECRET"));
-    assert_eq!(mock.count(Endpoint::GetToken), 4);
+    assert_eq!(mock.count(Endpoint::GetToken), 7);
 }

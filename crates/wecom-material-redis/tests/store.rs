@@ -1,4 +1,4 @@
-//! The four scripts against a real redis-server, one process.
+//! The four scripts against a real redis-server, one process, through `TokenStore::run`.
 
 mod support;
 
@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use support::RedisServer;
 use wecom_material_core::{AccessToken, TokenGrant};
-use wecom_material_redis::{AppKeys, CommitReply, LookupReply, RedisTokenStore, StoredGrant};
+use wecom_material_redis::{
+    AppKeys, CommitReply, LookupReply, RedisTokenStore, StoreCommand, StoreError, StoreReply,
+    StoredGrant, TokenStore,
+};
 
 fn keys() -> AppKeys {
     AppKeys::from_parts("http://127.0.0.1:1", "ww-corp", "s3cr3t-SECRET-text")
@@ -22,8 +25,53 @@ fn grant(token: &str, secs: u64) -> TokenGrant {
 const LEASE: Duration = Duration::from_secs(30);
 const MARGIN: Duration = Duration::from_secs(300);
 
+fn try_lookup(store: &RedisTokenStore) -> Result<LookupReply, StoreError> {
+    match store.run(StoreCommand::Lookup { lease: LEASE })? {
+        StoreReply::Lookup(reply) => Ok(reply),
+        other => panic!("LOOKUP answered {other:?}"),
+    }
+}
+
+fn lookup(store: &RedisTokenStore) -> LookupReply {
+    try_lookup(store).unwrap()
+}
+
+fn commit(store: &RedisTokenStore, fence: u64, grant: TokenGrant) -> CommitReply {
+    let command = StoreCommand::Commit {
+        fence,
+        grant,
+        refresh_margin: MARGIN,
+    };
+    match store.run(command).unwrap() {
+        StoreReply::Commit(reply) => reply,
+        other => panic!("COMMIT answered {other:?}"),
+    }
+}
+
+fn invalidate(store: &RedisTokenStore, generation: u64) {
+    let reply = store.run(StoreCommand::Invalidate { generation }).unwrap();
+    assert_eq!(reply, StoreReply::Invalidated);
+}
+
+fn fail(store: &RedisTokenStore, fence: u64, cooldown: Duration) {
+    let reply = store.run(StoreCommand::Fail { fence, cooldown }).unwrap();
+    assert_eq!(reply, StoreReply::Failed);
+}
+
+fn get(conn: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(conn).unwrap()
+}
+
+fn stored_generation(conn: &mut redis::Connection) -> Option<String> {
+    redis::cmd("HGET")
+        .arg(keys().token())
+        .arg("gen")
+        .query(conn)
+        .unwrap()
+}
+
 fn refresh(store: &RedisTokenStore) -> (u64, Option<StoredGrant>) {
-    match store.lookup(LEASE).unwrap() {
+    match lookup(store) {
         LookupReply::Refresh {
             fence,
             lease,
@@ -47,7 +95,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
     let LookupReply::Wait {
         retry_in,
         cooling_down: false,
-    } = store.lookup(LEASE).unwrap()
+    } = lookup(&store)
     else {
         panic!("expected to wait");
     };
@@ -55,7 +103,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
 
     // Commit: stored under generation 1, the lock released, served to everyone.
     assert_eq!(
-        store.commit(f1, &grant("tok-1", 7200), MARGIN).unwrap(),
+        commit(&store, f1, grant("tok-1", 7200)),
         CommitReply::Stored { generation: 1 }
     );
     let mut conn = redis.connection();
@@ -64,7 +112,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
         .query(&mut conn)
         .unwrap();
     assert_eq!(lock, None);
-    let LookupReply::Ready(g) = store.lookup(LEASE).unwrap() else {
+    let LookupReply::Ready(g) = lookup(&store) else {
         panic!("expected the token");
     };
     assert_eq!((g.token.expose(), g.generation), ("tok-1", 1));
@@ -77,8 +125,10 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
     assert!(ttl > 7_190_000 && ttl <= 7_200_000, "{ttl}");
 
     // A stale rejection does nothing; the current one deletes.
-    assert!(!store.invalidate(7).unwrap());
-    assert!(store.invalidate(1).unwrap());
+    invalidate(&store, 7);
+    assert_eq!(stored_generation(&mut conn).as_deref(), Some("1"));
+    invalidate(&store, 1);
+    assert_eq!(stored_generation(&mut conn), None);
     let (f2, _) = refresh(&store);
     assert_eq!(f2, 2);
     // The lease of fence 2 ends (simulated: the lock vanishes) and fence 3 takes over.
@@ -90,7 +140,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
     assert_eq!(f3, 3);
     // The late refresher of fence 2 is fenced and does not touch fence 3's lock.
     assert_eq!(
-        store.commit(f2, &grant("late", 7200), MARGIN).unwrap(),
+        commit(&store, f2, grant("late", 7200)),
         CommitReply::Superseded { current: None }
     );
     let lock: Option<String> = redis::cmd("GET")
@@ -99,12 +149,14 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
         .unwrap();
     assert_eq!(lock.as_deref(), Some("r:3"));
     // A stale FAIL does nothing either; fence 3's FAIL starts a cool-down.
-    assert!(!store.fail(f2, Duration::from_secs(5)).unwrap());
-    assert!(store.fail(f3, Duration::from_secs(5)).unwrap());
+    fail(&store, f2, Duration::from_secs(5));
+    assert_eq!(get(&mut conn, &keys().lock()).as_deref(), Some("r:3"));
+    fail(&store, f3, Duration::from_secs(5));
+    assert_eq!(get(&mut conn, &keys().lock()).as_deref(), Some("c:3"));
     let LookupReply::Wait {
         retry_in,
         cooling_down: true,
-    } = store.lookup(LEASE).unwrap()
+    } = lookup(&store)
     else {
         panic!("expected a cool-down");
     };
@@ -115,7 +167,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
         .unwrap();
     let (f4, _) = refresh(&store);
     assert_eq!(
-        store.commit(f4, &grant("tok-4", 7200), MARGIN).unwrap(),
+        commit(&store, f4, grant("tok-4", 7200)),
         CommitReply::Stored { generation: 4 }
     );
     // Fence 5 cannot shorten the stored token: it gets the stored one back.
@@ -129,7 +181,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
     assert_eq!(current.as_ref().map(|c| c.generation), Some(4));
     let CommitReply::Superseded {
         current: Some(kept),
-    } = store.commit(f5, &grant("short", 60), MARGIN).unwrap()
+    } = commit(&store, f5, grant("short", 60))
     else {
         panic!("a shorter token must not replace a longer one");
     };
@@ -141,7 +193,7 @@ fn refresh_ahead_serves_the_old_token_while_one_process_refreshes() {
     let redis = RedisServer::start();
     let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
     let (f1, _) = refresh(&store);
-    store.commit(f1, &grant("old", 7200), MARGIN).unwrap();
+    commit(&store, f1, grant("old", 7200));
     // Move the refresh-ahead point into the past.
     let mut conn = redis.connection();
     let _: () = redis::cmd("HSET")
@@ -153,12 +205,12 @@ fn refresh_ahead_serves_the_old_token_while_one_process_refreshes() {
     let (f2, current) = refresh(&store);
     assert_eq!(current.unwrap().token.expose(), "old");
     // Everybody else keeps the old token meanwhile, without waiting.
-    let LookupReply::Ready(g) = store.lookup(LEASE).unwrap() else {
+    let LookupReply::Ready(g) = lookup(&store) else {
         panic!("expected the old token");
     };
     assert_eq!(g.token.expose(), "old");
     assert_eq!(
-        store.commit(f2, &grant("new", 7200), MARGIN).unwrap(),
+        commit(&store, f2, grant("new", 7200)),
         CommitReply::Stored { generation: 2 }
     );
 }
@@ -168,7 +220,7 @@ fn a_refresh_ahead_that_gets_the_same_token_back_stops_refreshing_it_ahead() {
     let redis = RedisServer::start();
     let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
     let (f1, _) = refresh(&store);
-    store.commit(f1, &grant("same", 7200), MARGIN).unwrap();
+    commit(&store, f1, grant("same", 7200));
     let mut conn = redis.connection();
     let _: () = redis::cmd("HSET")
         .arg(keys().token())
@@ -180,17 +232,14 @@ fn a_refresh_ahead_that_gets_the_same_token_back_stops_refreshing_it_ahead() {
     let (f2, _) = refresh(&store);
     let CommitReply::Superseded {
         current: Some(kept),
-    } = store.commit(f2, &grant("same", 7100), MARGIN).unwrap()
+    } = commit(&store, f2, grant("same", 7100))
     else {
         panic!("the stored token is kept");
     };
     assert_eq!((kept.token.expose(), kept.generation), ("same", 1));
     // No further refresh ahead of this token: everyone is served until it expires.
     for _ in 0..3 {
-        assert!(matches!(
-            store.lookup(LEASE).unwrap(),
-            LookupReply::Ready(_)
-        ));
+        assert!(matches!(lookup(&store), LookupReply::Ready(_)));
     }
     let (exp, refresh_at): (u64, u64) = redis::cmd("HMGET")
         .arg(keys().token())
@@ -207,7 +256,7 @@ fn an_unreachable_store_is_a_typed_error_without_the_password() {
     let url = format!("redis://:pw-SECRET@127.0.0.1:{}", redis.port());
     redis.stop();
     let store = RedisTokenStore::open(&url, keys()).unwrap();
-    let err = store.lookup(LEASE).unwrap_err();
+    let err = try_lookup(&store).unwrap_err();
     let text = format!("{err} {err:?} {store:?}");
     assert!(!text.contains("pw-SECRET"), "{text}");
     assert!(
@@ -243,20 +292,78 @@ fn password_and_unix_socket_urls_work_and_a_wrong_password_is_not_echoed() {
         over_socket.url(),
         format!("redis+unix://{socket_text}?pass=***")
     );
-    assert!(matches!(
-        over_socket.lookup(LEASE).unwrap(),
-        LookupReply::Wait { .. }
-    ));
+    assert!(matches!(lookup(&over_socket), LookupReply::Wait { .. }));
 
     let wrong = format!("redis://:pw-WRONG-one@127.0.0.1:{}", redis.port());
-    let err = RedisTokenStore::open(&wrong, keys())
-        .unwrap()
-        .lookup(LEASE)
-        .unwrap_err();
+    let err = try_lookup(&RedisTokenStore::open(&wrong, keys()).unwrap()).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(
         !text.contains("pw-WRONG-one") && !text.contains("pw-RIGHT-one"),
         "{text}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redis_keys_hold_no_secret_text() {
+    const CORP: &str = "ww-corp";
+    const SECRET: &str = "s3cr3t-SECRET-text";
+    let redis = RedisServer::start();
+    let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
+    // A stored token, a rejected generation, a refresh and a cool-down: every key is there.
+    let (f1, _) = refresh(&store);
+    commit(&store, f1, grant("tok-1", 7200));
+    invalidate(&store, 1);
+    let (f2, _) = refresh(&store);
+    commit(&store, f2, grant("tok-2", 7200));
+    let mut conn = redis.connection();
+    let _: () = redis::cmd("SET")
+        .arg(keys().lock())
+        .arg("c:9")
+        .arg("PX")
+        .arg(60_000)
+        .query(&mut conn)
+        .unwrap();
+    let mut found: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    found.sort();
+    let tag = keys().tag().to_owned();
+    assert_eq!(
+        found,
+        [
+            format!("wecom-material:{{{tag}}}:fence"),
+            format!("wecom-material:{{{tag}}}:lock"),
+            format!("wecom-material:{{{tag}}}:token"),
+        ]
+    );
+    // No piece of the secret (4 characters or more), nor the corp id, in any key.
+    for key in &found {
+        for len in 4..=SECRET.len() {
+            for start in 0..=SECRET.len() - len {
+                let piece = &SECRET[start..start + len];
+                assert!(!key.contains(piece), "{key} holds {piece:?}");
+            }
+        }
+        assert!(!key.contains(CORP), "{key}");
+    }
+}
+
+#[test]
+fn warn_runs_no_script_and_round_trips_are_counted() {
+    let mut redis = RedisServer::start();
+    let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
+    assert_eq!(store.round_trips(), 0);
+    // First use of a script on a fresh server: refused EVALSHA, SCRIPT LOAD, EVALSHA.
+    let (f1, _) = refresh(&store);
+    assert_eq!(store.round_trips(), 3);
+    assert!(matches!(lookup(&store), LookupReply::Wait { .. }));
+    assert_eq!(store.round_trips(), 4);
+    commit(&store, f1, grant("tok-1", 7200));
+    assert_eq!(store.round_trips(), 7);
+    assert!(matches!(lookup(&store), LookupReply::Ready(_)));
+    assert_eq!(store.round_trips(), 8);
+    // WARN is a log line, even with the server gone.
+    redis.stop();
+    let warned = store.run(StoreCommand::Warn(StoreError::new("test")));
+    assert_eq!(warned.unwrap(), StoreReply::Warned);
+    assert_eq!(store.round_trips(), 8);
 }

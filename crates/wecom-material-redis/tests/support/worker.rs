@@ -1,33 +1,50 @@
-//! The fleet worker: one process that gets a token through the shared store (gettoken over
-//! plain ureq against the emulator when it is the refresher) and prints what it got.
+//! The fleet worker: one process with a real `wecom_material_ureq::Client` whose token store
+//! is a [`RedisTokenStore`], making business calls against the emulator and printing what it
+//! got.
 //!
 //! The fleet tests run it by re-running their own test binary (`fleet_worker`, an ignored
 //! test), the `fleet-bench` example by re-running itself; both pass the settings in
-//! `WECOM_FLEET_*` environment variables. Output lines start with `FLEET `:
+//! `WECOM_FLEET_*` environment variables. The store is wrapped in [`Traced`], which passes every
+//! command to the Redis store unchanged and notes the replies, so that the output can say what
+//! this process did. Output lines start with `FLEET `:
 //!
-//! * `FLEET refreshing` — this process calls gettoken now (printed before the request);
-//! * `FLEET token fp=… gen=… origin=… elapsed_ms=… trips=…` — `once` mode's result;
+//! * `FLEET ready` — gated workers: built and waiting for a line on stdin;
+//! * `FLEET refreshing fence=N` — the store made this process the fleet's refresher (printed
+//!   when LOOKUP answers, before the client's gettoken request);
+//! * `FLEET superseded` — this process's COMMIT was refused (a newer fencing number exists);
+//! * `FLEET token fp=… gen=… origin=… elapsed_ms=… trips=…` — `once` mode: the business call
+//!   (`media/get` of an unknown media, answered 40007 when the token is accepted) went through
+//!   with this token;
 //! * `FLEET ok fp=… gen=…` — `loop` mode: a token WeCom accepted (printed when it changes);
-//! * `FLEET error …` — no token (exit status 1).
+//! * `FLEET error transport <message>` / `FLEET error other <error>` — no token (exit 1).
 //!
-//! `fp` is a fingerprint of the token, never the token. Store warnings go to stderr.
+//! `fp` is a fingerprint of the token, never the token. `gen` is `Shared(N)` (the store's
+//! generation of the token the client got from the store) or `Local` (a token of the
+//! process's own). `origin` is `Refreshed` (this process stored it), `Shared` (read from the
+//! store), `Superseded` (its own COMMIT was refused and the stored one used) or `Local`.
+//! `trips` are the store's Redis round trips ([`RedisTokenStore::round_trips`]); `elapsed_ms`
+//! the time of the call. Store warnings (the `log` crate) go to stderr as `warning: …`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wecom_material_core::{BaseUrl, CorpSecret, Error, GetToken, TokenGrant, TransportError};
-use wecom_material_redis::{Fallback, SharedToken, SharedTokenPolicy, SharedTokens};
+use wecom_material_core::{ErrCode, Error, MediaId, RetryPolicy};
+use wecom_material_redis::{
+    AppKeys, CommitReply, Fallback, LookupReply, RedisTokenStore, SharedTokenPolicy, StoreCommand,
+    StoreError, StoreReply, TokenStore,
+};
+use wecom_material_ureq::{Client, DownloadOptions};
 
 /// What a worker does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
-    /// Get one token, print it, exit.
+    /// One business call, print the token it used, exit.
     Once,
-    /// Get a token and check it on a business call until the stop file exists; replace a
-    /// rejected one.
+    /// Business calls until the stop file exists (the client replaces a rejected token).
     Loop {
         /// Created by the test to end the loop.
         stop_file: PathBuf,
@@ -44,7 +61,7 @@ pub struct WorkerArgs {
     pub lease: Duration,
     pub fallback: Fallback,
     pub mode: Mode,
-    /// Wait for a line on stdin before asking for a token, so that a whole fleet can be
+    /// Wait for a line on stdin before the first call, so that a whole fleet can be
     /// released at the same moment (see `Worker::release`).
     pub gate: bool,
 }
@@ -113,7 +130,7 @@ pub fn fingerprint(token: &str) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Prints `warn!` lines of the store on stderr.
+/// Prints `warn!` lines (and worse) on stderr as `warning: …`.
 struct StderrLog;
 
 impl log::Log for StderrLog {
@@ -138,133 +155,161 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-fn transport(e: impl std::fmt::Display) -> Error {
-    Error::Transport(TransportError::maybe_sent(e.to_string()))
+/// What the store's replies said about the token the client holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing yet.
+    Nothing,
+    /// Read from the store (LOOKUP answered it, generation).
+    Shared(u64),
+    /// Stored by this process (generation).
+    Refreshed(u64),
+    /// This process's COMMIT was refused; the store's token (generation) is used.
+    Superseded(Option<u64>),
+    /// The store failed: a token of the process's own.
+    Local,
 }
 
-/// GET over ureq; the body as bytes.
-fn get(agent: &ureq::Agent, uri: &http::Uri) -> Result<http::Response<Vec<u8>>, Error> {
-    let request = http::Request::get(uri.clone())
-        .body(())
-        .map_err(transport)?;
-    let response = agent.run(request).map_err(transport)?;
-    let (parts, mut body) = response.into_parts();
-    let bytes = body.read_to_vec().map_err(transport)?;
-    Ok(http::Response::from_parts(parts, bytes))
+impl Seen {
+    fn fields(self) -> (String, &'static str) {
+        match self {
+            Seen::Nothing => ("None".into(), "None"),
+            Seen::Shared(g) => (format!("Shared({g})"), "Shared"),
+            Seen::Refreshed(g) => (format!("Shared({g})"), "Refreshed"),
+            Seen::Superseded(Some(g)) => (format!("Shared({g})"), "Superseded"),
+            Seen::Superseded(None) => ("Unstored".into(), "Superseded"),
+            Seen::Local => ("Local".into(), "Local"),
+        }
+    }
+}
+
+/// The Redis store, unchanged, with a note of what its replies said.
+pub struct Traced {
+    pub inner: RedisTokenStore,
+    seen: Mutex<Seen>,
+}
+
+impl Traced {
+    pub fn new(inner: RedisTokenStore) -> Self {
+        Self {
+            inner,
+            seen: Mutex::new(Seen::Nothing),
+        }
+    }
+
+    pub fn seen(&self) -> Seen {
+        *self.seen.lock().unwrap()
+    }
+}
+
+impl TokenStore for Traced {
+    fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
+        let reply = self.inner.run(command);
+        let mut seen = self.seen.lock().unwrap();
+        match &reply {
+            Ok(StoreReply::Lookup(LookupReply::Refresh { fence, .. })) => {
+                say(&format!("refreshing fence={fence}"));
+            }
+            Ok(StoreReply::Lookup(LookupReply::Ready(g))) => *seen = Seen::Shared(g.generation),
+            Ok(StoreReply::Commit(CommitReply::Stored { generation })) => {
+                *seen = Seen::Refreshed(*generation);
+            }
+            Ok(StoreReply::Commit(CommitReply::Superseded { current })) => {
+                say("superseded");
+                *seen = Seen::Superseded(current.as_ref().map(|c| c.generation));
+            }
+            Ok(StoreReply::Warned) | Err(_) => *seen = Seen::Local,
+            Ok(_) => {}
+        }
+        reply
+    }
+}
+
+/// One business call that needs a valid token: `Ok` when WeCom accepted the token (the
+/// unknown media answers 40007).
+fn call(client: &Client) -> Result<(), Error> {
+    match client.get(&MediaId::new("none"), DownloadOptions::default()) {
+        Err(e) if e.errcode() == Some(ErrCode::InvalidMediaId) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn report_error(e: &Error) -> i32 {
+    match e {
+        Error::Transport(t) => say(&format!("error transport {}", t.message)),
+        other => say(&format!("error other {other}")),
+    }
+    1
 }
 
 /// Runs the worker; returns the exit status.
 pub fn run(args: &WorkerArgs) -> i32 {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
-    let base = BaseUrl::parse(&args.base_url).expect("a valid base URL");
-    let credentials = GetToken::new(args.corp_id.clone(), CorpSecret::new(args.secret.clone()));
+    let builder = Client::builder(args.corp_id.clone(), args.secret.clone())
+        .base_url(&args.base_url)
+        .expect("a valid base URL")
+        .retry_policy(RetryPolicy {
+            base_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        });
+    let store =
+        match RedisTokenStore::open(&args.store_url, AppKeys::for_client(builder.settings())) {
+            Ok(store) => Arc::new(Traced::new(store)),
+            Err(e) => {
+                say(&format!("error store {e}"));
+                return 1;
+            }
+        };
     let policy = SharedTokenPolicy {
         lease: args.lease,
         fallback: args.fallback,
         ..SharedTokenPolicy::default()
     };
-    let tokens = match SharedTokens::open(&args.store_url, &base, &credentials, policy) {
-        Ok(tokens) => tokens,
-        Err(e) => {
-            say(&format!("error {e}"));
-            return 1;
-        }
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let gettoken = || -> Result<TokenGrant, Error> {
-        say("refreshing");
-        let request = credentials.build(&base);
-        credentials.parse(get(&agent, request.uri())?)
-    };
+    let client = builder.token_store(store.clone(), policy).build();
     if args.gate {
         say("ready");
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
     }
-    let started = Instant::now();
+    let held = |client: &Client| {
+        client
+            .export_token()
+            .map(|t| fingerprint(&t.access_token))
+            .unwrap_or_else(|| "none".into())
+    };
     match &args.mode {
-        Mode::Once => match tokens.token(gettoken) {
-            Ok(t) => {
-                say(&format!(
-                    "token fp={} gen={:?} origin={:?} elapsed_ms={} trips={}",
-                    fingerprint(t.token.expose()),
-                    t.generation,
-                    t.origin,
-                    started.elapsed().as_millis(),
-                    tokens.store().round_trips()
-                ));
-                0
+        Mode::Once => {
+            let started = Instant::now();
+            if let Err(e) = call(&client) {
+                return report_error(&e);
             }
-            Err(e) => {
-                say(&format!("error {e}"));
-                1
-            }
-        },
-        Mode::Loop { stop_file } => run_loop(&tokens, &agent, &base, gettoken, stop_file),
-    }
-}
-
-fn run_loop(
-    tokens: &SharedTokens,
-    agent: &ureq::Agent,
-    base: &BaseUrl,
-    mut gettoken: impl FnMut() -> Result<TokenGrant, Error>,
-    stop_file: &std::path::Path,
-) -> i32 {
-    let mut last_ok = String::new();
-    let mut held: Option<SharedToken> = None;
-    while !stop_file.exists() {
-        let got = match held.take() {
-            Some(t) => Ok(t),
-            None => tokens.token(&mut gettoken),
-        };
-        let token = match got {
-            Ok(t) => t,
-            Err(e) => {
-                say(&format!("error {e}"));
-                return 1;
-            }
-        };
-        // A business call that needs a valid token: an unknown media answers 40007.
-        let uri = base.uri(
-            "/cgi-bin/media/get",
-            &[("access_token", token.token.expose()), ("media_id", "none")],
-        );
-        let errcode = match get(agent, &uri) {
-            Ok(r) => serde_json::from_slice::<serde_json::Value>(r.body())
-                .ok()
-                .and_then(|v| v["errcode"].as_i64()),
-            Err(e) => {
-                say(&format!("error {e}"));
-                return 1;
-            }
-        };
-        match errcode {
-            Some(40014 | 42001) => match tokens.replace(token.generation, &mut gettoken) {
-                Ok(next) => held = Some(next),
-                Err(e) => {
-                    say(&format!("error {e}"));
-                    return 1;
+            let elapsed = started.elapsed();
+            let (generation, origin) = store.seen().fields();
+            say(&format!(
+                "token fp={} gen={generation} origin={origin} elapsed_ms={} trips={}",
+                held(&client),
+                elapsed.as_millis(),
+                store.inner.round_trips()
+            ));
+            0
+        }
+        Mode::Loop { stop_file } => {
+            let mut last_ok = String::new();
+            while !stop_file.exists() {
+                if let Err(e) = call(&client) {
+                    return report_error(&e);
                 }
-            },
-            Some(40007) => {
-                let fp = fingerprint(token.token.expose());
+                let fp = held(&client);
                 if fp != last_ok {
-                    say(&format!("ok fp={fp} gen={:?}", token.generation));
+                    let (generation, _) = store.seen().fields();
+                    say(&format!("ok fp={fp} gen={generation}"));
                     last_ok = fp;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(100));
             }
-            other => {
-                say(&format!("error unexpected errcode {other:?}"));
-                return 1;
-            }
+            0
         }
     }
-    0
 }
