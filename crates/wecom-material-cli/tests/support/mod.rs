@@ -107,6 +107,7 @@ impl World {
             .env_remove("WECOM_BASE_URL")
             .env_remove("WECOM_CORP_ID")
             .env_remove("WECOM_TOKEN_CACHE")
+            .env_remove("WECOM_TOKEN_STORE")
             .env("WECOM_SECRET", SECRET)
             .env("XDG_CACHE_HOME", self.dir.join("xdg"))
             .args(["--base-url", &self.mock.base_url(), "--corp-id", CORP_ID])

@@ -1,0 +1,390 @@
+//! `--token-store` / `WECOM_TOKEN_STORE` (issue 11): runs of the built binary share one
+//! access token through a real `redis-server` started by each test (never a mock of Redis):
+//! one `gettoken` for a fleet of runs, the store's outage is one warning and no failure, a bad
+//! URL is a usage error, no password or secret is ever printed or stored, the token cache
+//! file is left alone, and `redis+unix://` works.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use support::{CORP_ID, Run, SECRET, World, arg};
+use wecom_material_mock::Endpoint;
+use wecom_material_redis::test_server::RedisServer;
+
+const PASSWORD: &str = "pw-SECRET";
+
+/// Starts a command with its output captured.
+fn spawn(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary")
+}
+
+fn finish(child: Child) -> Run {
+    child
+        .wait_with_output()
+        .expect("wait for the binary")
+        .into()
+}
+
+/// A run that succeeded and printed nothing on stderr (no warning: the store answered).
+fn assert_clean(run: &Run, what: &str) {
+    assert_eq!(run.code, 0, "{what}: {}", run.stderr);
+    assert_eq!(run.stderr, "", "{what}: stderr");
+}
+
+/// The non-empty stderr lines.
+fn lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+/// Every key of the server with its value as text (strings and hashes).
+fn dump(server: &RedisServer) -> Vec<(String, String)> {
+    let mut conn = server.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
+        let value = match kind.as_str() {
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query::<String>(&mut conn)
+                .unwrap(),
+            "hash" => {
+                let pairs: Vec<String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+                pairs.join(" ")
+            }
+            other => panic!("unexpected type {other} of key {key}"),
+        };
+        out.push((key, value));
+    }
+    out.sort();
+    out
+}
+
+/// Five runs at once (three uploads, two downloads), then three one after another, all with
+/// the store on the command line: one `gettoken` in all, no warning, the cache file untouched,
+/// and the token in Redis under the app's hashed tag.
+#[test]
+fn runs_sharing_a_store_make_one_gettoken() {
+    let w = World::new("store-fleet");
+    let server = RedisServer::start();
+    let url = server.url();
+    let ids: Vec<String> = (0..2)
+        .map(|i| w.insert_safe(&support::jpeg(), "image/jpeg", &format!("p{i}.jpg")))
+        .collect();
+    let mut children = Vec::new();
+    for i in 0..3 {
+        let path = w.file(&format!("up{i}.jpg"), &support::jpeg());
+        let mut cmd = w.command();
+        cmd.args([
+            "--token-store",
+            &url,
+            "--json",
+            "upload",
+            "image",
+            &arg(&path),
+        ]);
+        children.push(spawn(cmd));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let out = w.dir.join(format!("down{i}/"));
+        let mut cmd = w.command();
+        cmd.args(["--token-store", &url, "--json", "get", id, "--output"])
+            .arg(&out);
+        children.push(spawn(cmd));
+    }
+    for (i, child) in children.into_iter().enumerate() {
+        let run = finish(child);
+        assert_clean(&run, &format!("concurrent run {i}"));
+        assert!(run.json().is_object(), "run {i}: {}", run.stdout);
+    }
+    for i in 0..3 {
+        let path = w.file(&format!("seq{i}.bin"), b"sequential run");
+        let run = w.run(["--token-store", &url, "upload", "file", &arg(&path)]);
+        assert_clean(&run, &format!("sequential run {i}"));
+        assert!(run.stdout.contains("media_id"), "{}", run.stdout);
+    }
+    assert_eq!(
+        w.mock.count(Endpoint::GetToken),
+        1,
+        "one gettoken for 8 runs"
+    );
+    assert!(!w.cache.exists(), "the token cache file was written");
+    assert!(!w.dir.join("xdg").exists(), "the default cache was written");
+    let keys: Vec<String> = dump(&server).into_iter().map(|(k, _)| k).collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("wecom-material:{") && k.ends_with("}:token")),
+        "{keys:?}"
+    );
+}
+
+/// `WECOM_TOKEN_STORE` does what `--token-store` does: three runs at once and two after
+/// them, one `gettoken`.
+#[test]
+fn the_environment_variable_names_the_store() {
+    let w = World::new("store-env");
+    let server = RedisServer::start();
+    let with_env = |args: &[&str]| {
+        let mut cmd = w.command();
+        cmd.env("WECOM_TOKEN_STORE", server.url()).args(args);
+        cmd
+    };
+    let paths: Vec<String> = (0..5)
+        .map(|i| {
+            arg(&w.file(
+                &format!("e{i}.txt"),
+                format!("environment run {i}").as_bytes(),
+            ))
+        })
+        .collect();
+    let children: Vec<Child> = paths[..3]
+        .iter()
+        .map(|p| spawn(with_env(&["--json", "upload", "file", p])))
+        .collect();
+    for child in children {
+        assert_clean(&finish(child), "concurrent env run");
+    }
+    for p in &paths[3..] {
+        let run: Run = with_env(&["--json", "upload", "file", p])
+            .output()
+            .unwrap()
+            .into();
+        assert_clean(&run, "sequential env run");
+    }
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+    assert!(!w.cache.exists());
+    // The help names the variable but never shows its value (it may hold a password).
+    let help: Run = {
+        let mut cmd = Command::new(support::BIN);
+        cmd.env(
+            "WECOM_TOKEN_STORE",
+            format!("redis://:{PASSWORD}@127.0.0.1:1"),
+        )
+        .arg("--help");
+        cmd.output().unwrap().into()
+    };
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("WECOM_TOKEN_STORE"), "{}", help.stdout);
+    assert!(help.stdout.contains("--token-cache"), "{}", help.stdout);
+    assert!(!help.stdout.contains(PASSWORD), "{}", help.stdout);
+}
+
+/// A store that does not answer (a stopped server's URL, with a password): the run succeeds
+/// with a token of its own, as it would without a store, and stderr holds exactly one warning
+/// that names the store without its password. Several files in one run (threads sharing the
+/// client) still warn once; `-v` never shows the password either.
+#[test]
+fn an_unreachable_store_is_one_warning_and_the_run_goes_on() {
+    let w = World::new("store-down");
+    let mut server = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    let port = server.port();
+    server.stop();
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}");
+    let shown = format!("redis://***@127.0.0.1:{port}");
+
+    let path = w.file("photo.jpg", &support::jpeg());
+    let run = w.run([
+        "--token-store",
+        &url,
+        "--json",
+        "upload",
+        "image",
+        &arg(&path),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = run.json();
+    assert!(json["media_id"].is_string(), "{}", run.stdout);
+    let warnings = lines(&run.stderr);
+    assert_eq!(warnings.len(), 1, "stderr: {:?}", run.stderr);
+    let line = warnings[0];
+    assert!(line.starts_with("[warning] token store: "), "{line}");
+    assert!(line.contains(&shown), "{line}");
+    assert!(
+        line.contains("using a token of this process's own"),
+        "{line}"
+    );
+    assert!(!run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD));
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+
+    // Four files on four threads, then a download of one of them: one warning per run.
+    let paths: Vec<String> = (0..4)
+        .map(|i| {
+            arg(&w.file(
+                &format!("f{i}.txt"),
+                format!("threaded file {i}").as_bytes(),
+            ))
+        })
+        .collect();
+    let mut args = vec!["--token-store", &url, "upload", "file", "--jobs", "4"];
+    args.extend(paths.iter().map(String::as_str));
+    let run = w.run(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("media_id").count(), 4, "{}", run.stdout);
+    let warnings = lines(&run.stderr);
+    assert_eq!(warnings.len(), 1, "stderr: {:?}", run.stderr);
+    assert!(warnings[0].contains(&shown), "{}", warnings[0]);
+    let id = json["media_id"].as_str().unwrap();
+    let run = w.run(["-q", "--token-store", &url, "get", id, "--output", "-"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(lines(&run.stderr).len(), 1, "stderr: {:?}", run.stderr);
+    // Each run fell back to a token of its own, and none went to the cache file.
+    assert_eq!(w.mock.count(Endpoint::GetToken), 3);
+    assert!(!w.cache.exists());
+
+    // -v logs more, and still never the password.
+    let run = w.run(["-v", "--token-store", &url, "job", "no-such-job"]);
+    assert!(run.stderr.contains(&shown), "{}", run.stderr);
+    assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+}
+
+/// A server that wants a password: with the right one the runs share a token; with a wrong
+/// one it is the one warning (the server's refusal), never the password, and the run goes on.
+#[test]
+fn a_store_with_a_password() {
+    let w = World::new("store-auth");
+    let server = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    let port = server.port();
+    let good = format!("redis://:{PASSWORD}@127.0.0.1:{port}");
+    for i in 0..2 {
+        let path = w.file(&format!("a{i}.txt"), b"password run");
+        let run = w.run(["--token-store", &good, "upload", "file", &arg(&path)]);
+        assert_clean(&run, "right password");
+    }
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+
+    let bad = format!("redis://:wrong-{PASSWORD}@127.0.0.1:{port}");
+    let path = w.file("b.txt", b"password run");
+    let run = w.run(["--token-store", &bad, "upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings = lines(&run.stderr);
+    assert_eq!(warnings.len(), 1, "stderr: {:?}", run.stderr);
+    assert!(
+        warnings[0].contains(&format!("redis://***@127.0.0.1:{port}")),
+        "{}",
+        warnings[0]
+    );
+    assert!(!run.stderr.contains(PASSWORD), "{}", run.stderr);
+    assert_eq!(w.mock.count(Endpoint::GetToken), 2);
+}
+
+/// URLs that are not a Redis store: exit 2 before anything is sent, one clear line that
+/// never shows the password; with --json the failure object says exit 2 too.
+#[test]
+fn a_bad_store_url_is_a_usage_error() {
+    let w = World::new("store-bad");
+    let path = w.file("x.txt", b"never sent");
+    let cases = [
+        ("http://x".to_owned(), "not a Redis URL"),
+        (format!("http://:{PASSWORD}@x:1"), "not a Redis URL"),
+        (format!("redis://:{PASSWORD}@"), "bad store URL"),
+        (
+            format!("redis://:{PASSWORD}@host:notaport"),
+            "bad store URL",
+        ),
+        ("garbage".to_owned(), "not a URL"),
+        (PASSWORD.to_owned(), "not a URL"),
+    ];
+    for (url, reason) in &cases {
+        let run = w.run(["--token-store", url, "upload", "file", &arg(&path)]);
+        assert_eq!(run.code, 2, "{url}: {}", run.stderr);
+        let text = run.stderr.trim_end();
+        assert_eq!(text.lines().count(), 1, "{url}: {:?}", run.stderr);
+        assert!(text.starts_with("error: --token-store"), "{text}");
+        assert!(text.contains(reason), "{url}: {text}");
+        assert!(text.contains("expected redis://"), "{text}");
+        assert!(!text.contains(PASSWORD), "{url}: {text}");
+
+        let run = w.run([
+            "--json",
+            "--token-store",
+            url,
+            "upload",
+            "file",
+            &arg(&path),
+        ]);
+        assert_eq!(run.code, 2);
+        assert_eq!(run.json()["exit"], 2);
+        assert!(!run.stdout.contains(PASSWORD), "{}", run.stdout);
+    }
+    assert_eq!(w.mock.count(Endpoint::GetToken), 0);
+    assert_eq!(w.mock.count(Endpoint::Upload), 0);
+}
+
+/// What the store holds: the app's keys under a hashed tag, with neither the secret nor the
+/// corp id in a key or a value; the cache file is neither written nor read (a token cached
+/// in it by an earlier run without the store is not used: the store run fetches its own).
+#[test]
+fn the_store_holds_no_secret_and_the_cache_file_is_left_alone() {
+    let w = World::new("store-keys");
+    let server = RedisServer::start();
+    let url = server.url();
+    let path = w.file("k.txt", b"keys of the store");
+
+    // A run without the store caches its token in the file.
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_clean(&run, "run with the cache file");
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+    let cached = std::fs::read(&w.cache).expect("the cache file");
+
+    let run = w.run(["--token-store", &url, "upload", "file", &arg(&path)]);
+    assert_clean(&run, "run with the store");
+    assert_eq!(
+        w.mock.count(Endpoint::GetToken),
+        2,
+        "the store run used the cache file's token"
+    );
+    assert_eq!(
+        std::fs::read(&w.cache).unwrap(),
+        cached,
+        "the cache file changed"
+    );
+
+    let entries = dump(&server);
+    assert!(!entries.is_empty());
+    for (key, value) in &entries {
+        assert!(key.starts_with("wecom-material:{"), "{key}");
+        for text in [key, value] {
+            assert!(!text.contains(SECRET), "{key} = {value}");
+            assert!(!text.contains(CORP_ID), "{key} = {value}");
+        }
+    }
+    let token = entries
+        .iter()
+        .find(|(k, _)| k.ends_with(":token"))
+        .expect("a token key");
+    assert!(token.1.contains("token "), "{token:?}");
+}
+
+/// `redis+unix://` to a server listening on a socket (mode 700): runs at once and one after
+/// another share one token, and the token is in that server.
+#[test]
+fn a_unix_socket_store() {
+    let w = World::new("store-unix");
+    let socket = w.dir.join("redis.sock");
+    let server =
+        RedisServer::start_with(&["--unixsocket", &arg(&socket), "--unixsocketperm", "700"]);
+    let url = format!("redis+unix://{}", arg(&socket));
+    let children: Vec<Child> = (0..3)
+        .map(|i| {
+            let path = w.file(&format!("u{i}.txt"), b"unix socket run");
+            let mut cmd = w.command();
+            cmd.args(["--token-store", &url, "upload", "file", &arg(&path)]);
+            spawn(cmd)
+        })
+        .collect();
+    for child in children {
+        assert_clean(&finish(child), "concurrent unix run");
+    }
+    let path = w.file("u-last.txt", b"unix socket run");
+    let run = w.run(["--token-store", &url, "upload", "file", &arg(&path)]);
+    assert_clean(&run, "sequential unix run");
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+    assert!(!w.cache.exists());
+    assert!(dump(&server).iter().any(|(k, _)| k.ends_with(":token")));
+}
