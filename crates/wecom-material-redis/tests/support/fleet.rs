@@ -141,12 +141,13 @@ pub struct TokenLine {
     pub fp: String,
     pub generation: String,
     pub origin: String,
+    pub token_ms: u64,
     pub elapsed_ms: u64,
     pub trips: u64,
 }
 
 impl TokenLine {
-    /// Parses `token fp=… gen=… origin=… elapsed_ms=… trips=…`.
+    /// Parses `token fp=… gen=… origin=… token_ms=… elapsed_ms=… trips=…`.
     pub fn parse(line: &str) -> Option<TokenLine> {
         let rest = line.strip_prefix("token ")?;
         let field = |name: &str| {
@@ -158,6 +159,7 @@ impl TokenLine {
             fp: field("fp")?,
             generation: field("gen")?,
             origin: field("origin")?,
+            token_ms: field("token_ms")?.parse().ok()?,
             elapsed_ms: field("elapsed_ms")?.parse().ok()?,
             trips: field("trips")?.parse().ok()?,
         })

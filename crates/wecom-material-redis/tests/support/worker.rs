@@ -12,9 +12,9 @@
 //! * `FLEET refreshing fence=N` — the store made this process the fleet's refresher (printed
 //!   when LOOKUP answers, before the client's gettoken request);
 //! * `FLEET superseded` — this process's COMMIT was refused (a newer fencing number exists);
-//! * `FLEET token fp=… gen=… origin=… elapsed_ms=… trips=…` — `once` mode: the business call
-//!   (`media/get` of an unknown media, answered 40007 when the token is accepted) went through
-//!   with this token;
+//! * `FLEET token fp=… gen=… origin=… token_ms=… elapsed_ms=… trips=…` — `once` mode: the
+//!   business call (`media/get` of an unknown media, answered 40007 when the token is
+//!   accepted) went through with this token;
 //! * `FLEET ok fp=… gen=…` — `loop` mode: a token WeCom accepted (printed when it changes);
 //! * `FLEET error transport <message>` / `FLEET error other <error>` — no token (exit 1).
 //!
@@ -22,8 +22,9 @@
 //! generation of the token the client got from the store) or `Local` (a token of the
 //! process's own). `origin` is `Refreshed` (this process stored it), `Shared` (read from the
 //! store), `Superseded` (its own COMMIT was refused and the stored one used) or `Local`.
-//! `trips` are the store's Redis round trips ([`RedisTokenStore::round_trips`]); `elapsed_ms`
-//! the time of the call. Store warnings (the `log` crate) go to stderr as `warning: …`.
+//! `trips` are the store's Redis round trips ([`RedisTokenStore::round_trips`]); `token_ms` the
+//! time from the start of the call until the store handed the token over; `elapsed_ms` the
+//! time of the whole call (with its `media/get` request). Store warnings (the `log` crate) go to stderr as `warning: …`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -187,6 +188,8 @@ impl Seen {
 pub struct Traced {
     pub inner: RedisTokenStore,
     seen: Mutex<Seen>,
+    /// When the store last answered with a token (LOOKUP ready, COMMIT stored or superseded).
+    answered: Mutex<Option<Instant>>,
 }
 
 impl Traced {
@@ -194,11 +197,16 @@ impl Traced {
         Self {
             inner,
             seen: Mutex::new(Seen::Nothing),
+            answered: Mutex::new(None),
         }
     }
 
     pub fn seen(&self) -> Seen {
         *self.seen.lock().unwrap()
+    }
+
+    pub fn answered(&self) -> Option<Instant> {
+        *self.answered.lock().unwrap()
     }
 }
 
@@ -206,6 +214,13 @@ impl TokenStore for Traced {
     fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
         let reply = self.inner.run(command);
         let mut seen = self.seen.lock().unwrap();
+        if let Ok(
+            StoreReply::Lookup(LookupReply::Ready(_))
+            | StoreReply::Commit(CommitReply::Stored { .. } | CommitReply::Superseded { .. }),
+        ) = &reply
+        {
+            *self.answered.lock().unwrap() = Some(Instant::now());
+        }
         match &reply {
             Ok(StoreReply::Lookup(LookupReply::Refresh { fence, .. })) => {
                 say(&format!("refreshing fence={fence}"));
@@ -287,9 +302,14 @@ pub fn run(args: &WorkerArgs) -> i32 {
             }
             let elapsed = started.elapsed();
             let (generation, origin) = store.seen().fields();
+            // The time until the store handed the token over (the whole call for a local one).
+            let token = store
+                .answered()
+                .map_or(elapsed, |at| at.saturating_duration_since(started));
             say(&format!(
-                "token fp={} gen={generation} origin={origin} elapsed_ms={} trips={}",
+                "token fp={} gen={generation} origin={origin} token_ms={} elapsed_ms={} trips={}",
                 held(&client),
+                token.as_millis(),
                 elapsed.as_millis(),
                 store.inner.round_trips()
             ));
