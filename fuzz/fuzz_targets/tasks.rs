@@ -2,6 +2,8 @@
 //! that answers from the fuzzer's bytes: arbitrary heads (status, Content-Type, Content-Range,
 //! Content-Length, Content-Disposition), bodies, byte counts, transport and sink failures,
 //! cancels, callback events during a job wait, and now and then an event that answers nothing.
+//! One run in three shares the token through a store that answers from the fuzzer's bytes
+//! too (any LOOKUP / COMMIT reply, a reply of the wrong kind, an unreachable store).
 //!
 //! Checked: no panic; no request asks for a Range of more than 20,000,000 bytes (or of more
 //! than the task's chunk size, or open-ended); `Stream` never asks for 0 bytes; a download's
@@ -16,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use wecom_material_core::{
+    AccessToken, ClientSettings, CommitReply, Fallback, LookupReply, SharedTokenPolicy,
+    StoreCommand, StoreError, StoreReply, StoredGrant,
+};
 use wecom_material_core::{
     Action, BaseUrl, Boundary, CallTask, ClientState, CorpSecret, DecodeError, DownloadOptions,
     DownloadTask, Error, Event, GetToken, JobId, JobWaitTask, Lane, Limits, MAX_CHUNK_SIZE,
@@ -33,6 +39,19 @@ fuzz_target!(|data: &[u8]| {
 fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
     let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
     let mut state = ClientState::new(GetToken::new("ww1", CorpSecret::new("s3cret")));
+    if u.ratio(1, 3)? {
+        let mut settings = ClientSettings::new("ww1", "s3cret");
+        let fallback = if u.arbitrary()? {
+            Fallback::Local
+        } else {
+            Fallback::Fail
+        };
+        settings.shared_token = Some(SharedTokenPolicy {
+            fallback,
+            ..SharedTokenPolicy::default()
+        });
+        state = ClientState::for_client(&settings);
+    }
     let policy = RetryPolicy::default();
     let kind = u.int_in_range(0..=2u8)?;
     if kind == 0 {
@@ -189,6 +208,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                         Event::Written(bytes.len() as u64)
                     }
                 }
+                Action::Store(command) => Event::Store(self.store_reply(&command)),
                 Action::FlushSink => {
                     if self.pick(1, 8) {
                         Event::Flushed(Some(std::io::Error::other("flush failed")))
@@ -200,6 +220,65 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             task.on_event(self.now, state, event);
         }
         panic!("the task did not end {tail} turns after the input was used up");
+    }
+
+    /// The store's answer: mostly one of the kind asked for, with arbitrary contents; now and
+    /// then another kind or a failure; always a failure once the input is used up.
+    fn store_reply(
+        &mut self,
+        command: &StoreCommand,
+    ) -> std::result::Result<StoreReply, StoreError> {
+        if self.u.is_empty() || self.pick(1, 10) {
+            return Err(StoreError::new("fuzz://store: down"));
+        }
+        let kind = match (command, self.pick(1, 10)) {
+            (_, true) => self.u.int_in_range(0..=4u8).unwrap_or(0),
+            (StoreCommand::Lookup { .. }, _) => 0,
+            (StoreCommand::Commit { .. }, _) => 1,
+            (StoreCommand::Invalidate { .. }, _) => 2,
+            (StoreCommand::Fail { .. }, _) => 3,
+            (StoreCommand::Warn(_), _) => 4,
+        };
+        Ok(match kind {
+            0 => StoreReply::Lookup(match self.u.int_in_range(0..=2u8).unwrap_or(0) {
+                0 => LookupReply::Ready(self.grant()),
+                1 => LookupReply::Refresh {
+                    fence: self.u.arbitrary().unwrap_or(1),
+                    lease: self.millis(),
+                    current: self.pick(1, 3).then(|| self.grant()),
+                },
+                _ => LookupReply::Wait {
+                    retry_in: self.millis(),
+                    cooling_down: self.pick(1, 2),
+                },
+            }),
+            1 if self.pick(1, 2) => StoreReply::Commit(CommitReply::Stored {
+                generation: self.u.arbitrary().unwrap_or(1),
+            }),
+            1 => StoreReply::Commit(CommitReply::Superseded {
+                current: self.pick(1, 2).then(|| self.grant()),
+            }),
+            2 => StoreReply::Invalidated,
+            3 => StoreReply::Failed,
+            _ => StoreReply::Warned,
+        })
+    }
+
+    fn millis(&mut self) -> Duration {
+        Duration::from_millis(self.u.int_in_range(0..=120_000u64).unwrap_or(0))
+    }
+
+    fn grant(&mut self) -> StoredGrant {
+        let expires_in = if self.pick(1, 4) {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(self.u.int_in_range(0..=7200u64).unwrap_or(0))
+        };
+        StoredGrant {
+            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" }),
+            generation: self.u.arbitrary().unwrap_or(0),
+            expires_in,
+        }
     }
 
     /// `true` with probability `num / den` while input lasts, never after.

@@ -705,8 +705,8 @@ impl SharedTokenFetch {
     }
 
     /// Reports the outcome of the [`StoreCommand`] of the last step (see
-    /// [`SharedStep::store_command`]). A reply of the wrong kind counts as a store failure;
-    /// [`StoreReply::Warned`] needs no report and is ignored.
+    /// [`SharedStep::store_command`]). A reply of the wrong kind counts as a store failure.
+    /// When no script's reply is due (after [`StoreCommand::Warn`]), the outcome is ignored.
     pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
         let expected = match &self.state {
             State::AwaitLookup => "LOOKUP",
@@ -720,7 +720,6 @@ impl SharedTokenFetch {
             Ok(StoreReply::Commit(reply)) if expected == "COMMIT" => self.on_commit(reply),
             Ok(StoreReply::Invalidated) if expected == "INVALIDATE" => self.on_invalidated(),
             Ok(StoreReply::Failed) if expected == "FAIL" => self.on_failed(),
-            Ok(StoreReply::Warned) => {}
             Ok(_) => self.on_store_error(StoreError::new(format!(
                 "answered another command's reply to {expected}"
             ))),

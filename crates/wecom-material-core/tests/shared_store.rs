@@ -41,6 +41,8 @@ struct MemoryStore {
     down: AtomicBool,
     /// LOOKUP hands out a token that has already expired (a broken store).
     expired_tokens: AtomicBool,
+    /// Every script is answered with the reply of another command (a broken store).
+    wrong_replies: AtomicBool,
 }
 
 impl MemoryStore {
@@ -77,6 +79,10 @@ impl TokenStore for MemoryStore {
         let mut held = self.held.lock().unwrap();
         if let StoreCommand::Warn(error) = command {
             held.warnings.push(error.to_string());
+            return Ok(StoreReply::Warned);
+        }
+        if self.wrong_replies.load(Ordering::SeqCst) {
+            held.log.push("wrong".to_owned());
             return Ok(StoreReply::Warned);
         }
         if self.down.load(Ordering::SeqCst) {
@@ -345,4 +351,25 @@ fn a_store_handing_out_expired_tokens_cannot_keep_a_call_asking() {
     assert!(matches!(error, Error::Transport(_)), "{error:?}");
     assert_eq!(store.log(), ["LOOKUP"; 4]);
     assert!(t.server.lines().is_empty());
+}
+
+#[test]
+fn a_reply_of_the_wrong_kind_is_a_store_failure_not_a_stuck_call() {
+    let store = Arc::new(MemoryStore::default());
+    store.wrong_replies.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Local);
+    let server = Server::scripted([support::token("OWN")], [uploaded("M1")]);
+    let mut t = transport(server, &store);
+    t.run(&mut upload(1), &mut state).unwrap();
+    assert_eq!(store.log(), ["wrong"]);
+    let warnings = store.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains("answered another command's reply to LOOKUP"),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        t.server.lines(),
+        ["gettoken".to_owned(), format!("{UPLOAD}OWN")]
+    );
 }
