@@ -388,3 +388,70 @@ fn a_unix_socket_store() {
     assert!(!w.cache.exists());
     assert!(dump(&server).iter().any(|(k, _)| k.ends_with(":token")));
 }
+
+/// A token WeCom stops accepting (the emulator revokes every token) is replaced once for the
+/// whole fleet: the first run after the revocation refreshes it through the store, runs at
+/// once after it and the runs after them use the new one.
+#[test]
+fn a_revoked_token_is_replaced_once_through_the_store() {
+    let w = World::new("store-revoke");
+    let server = RedisServer::start();
+    let url = server.url();
+    let upload = |name: &str| {
+        let path = w.file(name, b"revocation run");
+        let mut cmd = w.command();
+        cmd.args([
+            "--token-store",
+            &url,
+            "--json",
+            "upload",
+            "file",
+            &arg(&path),
+        ]);
+        cmd
+    };
+    assert_clean(&upload("r0.txt").output().unwrap().into(), "first run");
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+    w.mock.revoke_tokens();
+    let children: Vec<Child> = (1..4)
+        .map(|i| spawn(upload(&format!("r{i}.txt"))))
+        .collect();
+    for child in children {
+        assert_clean(&finish(child), "run after the revocation");
+    }
+    assert_clean(&upload("r4.txt").output().unwrap().into(), "last run");
+    assert_eq!(
+        w.mock.count(Endpoint::GetToken),
+        2,
+        "one refresh for the fleet"
+    );
+    let current = w.mock.access_token(CORP_ID).expect("a live token");
+    let stored = dump(&server)
+        .into_iter()
+        .find(|(k, _)| k.ends_with(":token"))
+        .expect("a token key")
+        .1;
+    assert!(stored.contains(&current), "{stored:?} lacks the live token");
+}
+
+/// `rediss://` is built in (the `tls` feature): a TLS store URL is accepted, and a store that
+/// does not answer is the usual one warning, not a usage error.
+#[test]
+fn a_tls_store_url_is_accepted() {
+    let w = World::new("store-tls");
+    let mut server = RedisServer::start();
+    let port = server.port();
+    server.stop();
+    let path = w.file("t.txt", b"tls store run");
+    let url = format!("rediss://:{PASSWORD}@127.0.0.1:{port}/0");
+    let run = w.run(["--token-store", &url, "upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings = lines(&run.stderr);
+    assert_eq!(warnings.len(), 1, "stderr: {:?}", run.stderr);
+    assert!(
+        warnings[0].contains(&format!("rediss://***@127.0.0.1:{port}/0")),
+        "{}",
+        warnings[0]
+    );
+    assert!(!run.stderr.contains(PASSWORD));
+}
