@@ -26,10 +26,20 @@
 //!         }
 //!         Step::Sleep { until }        => sleep_until(until),
 //!         Step::WaitForToken { until } => wait_for_wake_or(until),   // another call refreshes
+//!         Step::Store(command)         => call.on_store(store.run(command)), // shared store
+//!         Step::WakeTokenWaiters       => wake_token_waiters(),     // a store refresh ended
 //!         Step::Done(result)           => return result,
 //!     }
 //! }
 //! ```
+//!
+//! `Store` and `WakeTokenWaiters` come only when the cache shares its token through a store
+//! ([`TokenCache::with_shared_store`]): the call that holds the process's refresh then gets
+//! the token through a [`SharedTokenFetch`] — LOOKUP in the store, gettoken only when the
+//! store makes this process the fleet's refresher, COMMIT (or FAIL), sleeps between LOOKUPs
+//! while another process refreshes — and the refresh ends when the fetch does, with
+//! `WakeTokenWaiters`. The fetch's rules (fencing, cool-down, fallback to a token of the
+//! process's own when the store is down) are in [`crate::shared_token`].
 //!
 //! After `Send`, exactly one of [`Call::on_response`] and [`Call::on_transport_error`] must be
 //! called before the next `poll`. A transport that gives up on a call (its future was
@@ -63,6 +73,10 @@
 //!           │                                     │ anything else ──> Finished(Err)
 //!           ▼                                     ▼
 //!        Finished(result) ── poll ──> Step::Done(result) ── Returned (poll again panics)
+//!
+//!   With a shared store, lookup = Fetch leads to SharedToken{ticket, fetch} instead of
+//!   TokenRequest: each poll hands out the fetch's next step (Store / Send(gettoken) /
+//!   Sleep); its end stores the token (or fails like a gettoken) ──> WakeTokenWaiters, Idle.
 //!        (Call::cancel from any unfinished state ──> Finished(Err(Cancelled)))
 //! ```
 //!
@@ -98,6 +112,12 @@
 //!   the refresh margin) costs the call nothing: it proceeds with the valid token and no retry
 //!   budget is spent; the cache puts the next refresh ahead off (see
 //!   [`TokenCache::fail_refresh`]).
+//! * **Through a shared store**, the gettoken cap holds as well; a fetch through the store that
+//!   fails (gettoken failed, the store failed with `Fallback::Fail`, other processes held the
+//!   refresh too long) is handled like a failed gettoken of its kind (busy → backoff; a
+//!   transport or store failure → transport retry budget; anything else ends the call), and a
+//!   call gets a token through the store at most `2 × MAX_TOKEN_REQUESTS` times, so a store
+//!   that hands out tokens expiring at once cannot keep a call asking.
 //! * Anything else (fatal codes, undecodable answers) ends the call.
 
 use std::fmt;

@@ -5,8 +5,15 @@
 //! between them, not one each. They share the token through a store (the
 //! `wecom-material-redis` crate runs it on Redis with four atomic scripts); this module decides
 //! what a process does with the store's answers. It does no I/O, reads no clock and draws no
-//! randomness (backoff jitter comes from the seed given to [`SharedTokenFetch::new`]): the
-//! transport runs the store's scripts, calls `gettoken`, sleeps, and reports back.
+//! randomness (backoff jitter comes from the seed given to [`SharedTokenFetch::new`]).
+//!
+//! A client gets a store with `ClientBuilder::token_store`; then the call that holds the
+//! process's token refresh ([`crate::driver`]) runs one fetch: it hands the fetch's store
+//! steps to the transport as [`StoreCommand`]s (`Action::Store`), which the transport runs
+//! with its [`TokenStore`] / [`AsyncTokenStore`], sends the gettoken request the fetch asks
+//! for like any request, sleeps between LOOKUPs, and stores the token handed out in the
+//! process's [`TokenCache`](crate::TokenCache) — the first level, so the process's threads
+//! ask the store once between them.
 //!
 //! # The store's four operations
 //!
@@ -28,7 +35,7 @@
 //! * **FAIL**(fence): the refresher's `gettoken` failed: its lock becomes a short cool-down, so
 //!   the waiters do not all hammer a failing `gettoken` (one attempt per cool-down per fleet).
 //!
-//! # The run loop a transport implements
+//! # The loop that drives a fetch (the call driver's, for a client)
 //!
 //! ```text
 //! let mut state = SharedTokenState::default();     // one per client, kept between calls
