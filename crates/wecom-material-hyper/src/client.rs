@@ -64,10 +64,11 @@ pub struct Client(pub(crate) Arc<Inner>);
 /// await) with the notification that wakes waiting tasks, the hyper client and the settings.
 pub(crate) struct Inner {
     state: Mutex<ClientState>,
-    pub(crate) store: Option<Arc<dyn AsyncTokenStore>>,
     pub(crate) wake: Notify,
     pub(crate) http: HttpClient,
     pub(crate) settings: ClientSettings,
+    /// The shared token store, if the client was given one.
+    pub(crate) store: Option<Arc<dyn AsyncTokenStore>>,
     /// Seeds for boundaries and retry jitter: a randomly keyed hash of a counter (nothing
     /// here needs cryptographic strength).
     random: RandomState,

@@ -166,8 +166,9 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let op = UploadByUrl::for_client(media_type, filename, url, md5, &self.0.settings)?;
-        self.json(op).await
+        let settings = &self.0.settings;
+        let job = UploadByUrl::for_client(media_type, filename, url, md5, settings)?;
+        self.json(job).await
     }
 
     /// Asks how an async upload job stands.
