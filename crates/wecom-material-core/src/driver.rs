@@ -465,7 +465,7 @@ impl<O: Operation> Call<O> {
                 Step::Send(request)
             }
             TokenLookup::Fetch(ticket) => {
-                let seed = self.jitter_seed ^ u64::from(self.token_requests + 1).rotate_left(40);
+                let seed = self.jitter_seed ^ u64::from(self.store_fetches + 1).rotate_left(40);
                 if let Some(fetch) = cache.shared_fetch(seed) {
                     // A store that keeps handing out tokens that expire at once must not
                     // keep a call asking forever.
