@@ -7,6 +7,8 @@
 //! cargo run --release -p wecom-material-redis --example fleet-bench -- 10 100
 //! ```
 //!
+//! `-v` also prints every worker's origin (`Refreshed`, `Shared`), waits and round trips.
+//!
 //! Needs `redis-server` on PATH (`scripts/ensure-redis`). Each worker is this binary run
 //! again with `WECOM_FLEET_*` set (see `tests/support/worker.rs`).
 
@@ -24,8 +26,10 @@ fn main() {
     if let Some(args) = WorkerArgs::from_env() {
         std::process::exit(worker::run(&args));
     }
+    let verbose = std::env::args().any(|a| a == "-v");
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
+        .filter(|a| a != "-v")
         .map(|a| a.parse().expect("worker counts, e.g. `10 100`"))
         .collect();
     let sizes = if sizes.is_empty() {
@@ -43,11 +47,12 @@ fn main() {
         "all served ms"
     );
     for n in sizes {
-        run(n);
+        run(n, verbose);
     }
 }
 
-fn run(n: usize) {
+/// One cold start of `n` workers; with `verbose`, every worker's line too.
+fn run(n: usize, verbose: bool) {
     // A fresh server and emulator for each run: a true cold start.
     let redis = RedisServer::start();
     let mock = MockServer::start(MockConfig {
@@ -84,6 +89,14 @@ fn run(n: usize) {
         .collect();
     let all_served = started.elapsed();
     lines.sort_by_key(|l| l.token_ms);
+    if verbose {
+        for l in &lines {
+            println!(
+                "  {:<10} token {:>4} ms  call {:>4} ms  {} round trips",
+                l.origin, l.token_ms, l.elapsed_ms, l.trips
+            );
+        }
+    }
     let trips: Vec<u64> = lines.iter().map(|l| l.trips).collect();
     let mean = trips.iter().sum::<u64>() as f64 / n as f64;
     let max_trips = trips.iter().max().copied().unwrap_or(0);
