@@ -63,7 +63,7 @@ impl Session {
         };
         if let Some(shared) = &shared {
             log::debug!("token store {}", shared.url());
-            builder = builder.token_store(shared.clone(), SharedTokenPolicy::default());
+            builder = builder.token_store(shared.clone(), CLI_SHARING);
         }
         let client = builder.build();
         let key = token_store::cache_key(client.base_url().as_str(), corp_id, secret);
@@ -204,6 +204,14 @@ fn url_passwords(url: &str) -> Vec<&str> {
     found.retain(|p| !p.is_empty());
     found
 }
+
+/// How CLI runs share the token: a run is often stopped with Ctrl-C, and one stopped while it
+/// refreshes for the others would hold them up for its whole lease; 10 s is still far longer
+/// than a gettoken takes (a slower one costs at most one more gettoken, never a wrong token).
+const CLI_SHARING: SharedTokenPolicy = SharedTokenPolicy {
+    lease: Duration::from_secs(10),
+    ..SharedTokenPolicy::DEFAULT
+};
 
 /// Whether an errcode says the access token was not accepted.
 fn token_rejected(code: Option<ErrCode>) -> bool {

@@ -157,18 +157,25 @@ pub struct SharedTokenPolicy {
     pub fallback: Fallback,
 }
 
+impl SharedTokenPolicy {
+    /// The defaults, as a constant (for `..SharedTokenPolicy::DEFAULT` in a `const`).
+    pub const DEFAULT: SharedTokenPolicy = SharedTokenPolicy {
+        lease: DEFAULT_SHARED_LEASE,
+        cooldown: DEFAULT_COOLDOWN,
+        refresh_margin: crate::token_cache::DEFAULT_REFRESH_MARGIN,
+        first_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_secs(1),
+        max_wait: Duration::from_secs(
+            DEFAULT_SHARED_LEASE.as_secs() * 2 + DEFAULT_COOLDOWN.as_secs(),
+        ),
+        store_retry: Duration::from_secs(5),
+        fallback: Fallback::Local,
+    };
+}
+
 impl Default for SharedTokenPolicy {
     fn default() -> Self {
-        Self {
-            lease: DEFAULT_SHARED_LEASE,
-            cooldown: DEFAULT_COOLDOWN,
-            refresh_margin: crate::token_cache::DEFAULT_REFRESH_MARGIN,
-            first_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_secs(1),
-            max_wait: DEFAULT_SHARED_LEASE * 2 + DEFAULT_COOLDOWN,
-            store_retry: Duration::from_secs(5),
-            fallback: Fallback::Local,
-        }
+        Self::DEFAULT
     }
 }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// The extra arguments it was started with, for a restart.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -28,10 +30,13 @@ impl RedisServer {
         Self::start_on(None, extra)
     }
 
-    /// Starts a server again on the port of a stopped one (a restart after an outage).
+    /// Starts a server again on the port of a stopped one, with the same arguments (a
+    /// restart after an outage).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
-        *self = Self::start_on(Some(self.port), &[]);
+        let extra = std::mem::take(&mut self.extra);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        *self = Self::start_on(Some(self.port), &extra);
     }
 
     fn start_on(fixed: Option<u16>, extra: &[&str]) -> RedisServer {
@@ -59,6 +64,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 child: Some(child),
                 port,
+                extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
