@@ -10,7 +10,7 @@ use wecom_material_core::{AsyncTokenStore, StoreCommand, StoreError, StoreFuture
 
 use crate::keys::AppKeys;
 use crate::scripts::{self, ReadReply, Scripts};
-use crate::store::{DEFAULT_STORE_TIMEOUT, redact_url};
+use crate::store::{DEFAULT_STORE_TIMEOUT, client, redact_url};
 
 /// Counts the requests a connection sends (one per round trip).
 #[derive(Clone)]
@@ -75,9 +75,27 @@ impl AsyncRedisTokenStore {
         keys: AppKeys,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let shown = redact_url(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::new(format!("{shown}: bad store URL ({:?})", e.kind())))?;
+        Self::from_client(url, client(url, None)?, keys, timeout)
+    }
+
+    /// As [`AsyncRedisTokenStore::open_with_timeout`], trusting `root_ca_pem` for a
+    /// `rediss://` server (see [`crate::RedisTokenStore::open_with_root_ca`]).
+    #[cfg(feature = "tls")]
+    pub fn open_with_root_ca(
+        url: &str,
+        keys: AppKeys,
+        timeout: Duration,
+        root_ca_pem: &[u8],
+    ) -> Result<Self, StoreError> {
+        Self::from_client(url, client(url, Some(root_ca_pem))?, keys, timeout)
+    }
+
+    fn from_client(
+        url: &str,
+        client: redis::Client,
+        keys: AppKeys,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             client,
             config: AsyncConnectionConfig::new()
@@ -86,7 +104,7 @@ impl AsyncRedisTokenStore {
             conn: Mutex::new(None),
             keys,
             scripts: Scripts::new(),
-            url: shown,
+            url: redact_url(url),
             round_trips: Arc::new(AtomicU64::new(0)),
         })
     }

@@ -66,6 +66,29 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// The Redis client for `url` (trusting `root_ca_pem` for TLS, when given); a bad URL is a
+/// store error that shows the URL without its password.
+pub(crate) fn client(url: &str, root_ca_pem: Option<&[u8]>) -> Result<redis::Client, StoreError> {
+    let built = match root_ca_pem {
+        #[cfg(feature = "tls")]
+        Some(pem) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url),
+    };
+    built.map_err(|e| {
+        StoreError::new(format!(
+            "{}: bad store URL ({:?})",
+            redact_url(url),
+            e.kind()
+        ))
+    })
+}
+
 type Connect = Box<dyn Fn() -> redis::RedisResult<Box<dyn ConnectionLike + Send>> + Send + Sync>;
 
 /// A shared token store for one app on Redis, used from blocking code.
@@ -141,9 +164,30 @@ impl RedisTokenStore {
         keys: AppKeys,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::from_client(url, client(url, None)?, keys, timeout)
+    }
+
+    /// As [`RedisTokenStore::open_with_timeout`], for a `rediss://` server whose certificate
+    /// is signed by a private CA: `root_ca_pem` (PEM) is trusted instead of the system's
+    /// trust store (feature `tls`). Without it, `rediss://` trusts the system's store, which
+    /// also reads `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+    #[cfg(feature = "tls")]
+    pub fn open_with_root_ca(
+        url: &str,
+        keys: AppKeys,
+        timeout: Duration,
+        root_ca_pem: &[u8],
+    ) -> Result<Self, StoreError> {
+        Self::from_client(url, client(url, Some(root_ca_pem))?, keys, timeout)
+    }
+
+    fn from_client(
+        url: &str,
+        client: redis::Client,
+        keys: AppKeys,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let shown = redact_url(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::new(format!("{shown}: bad store URL ({:?})", e.kind())))?;
         let connect: Connect = Box::new(move || {
             let conn = client.get_connection_with_timeout(timeout)?;
             conn.set_read_timeout(Some(timeout))?;
