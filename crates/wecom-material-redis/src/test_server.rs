@@ -13,6 +13,8 @@ pub struct RedisServer {
     port: u16,
     /// The extra arguments it was started with, for a restart.
     extra: Vec<String>,
+    /// It listens for TLS only (`rediss://`).
+    tls: bool,
 }
 
 impl RedisServer {
@@ -21,13 +23,23 @@ impl RedisServer {
     /// # Panics
     /// If `redis-server` is not installed or does not come up.
     pub fn start() -> RedisServer {
-        Self::start_on(None, &[])
+        Self::start_on(None, &[], false)
+    }
+
+    /// Starts a server that speaks TLS only, with this certificate and key (PEM files; the
+    /// certificate should name `127.0.0.1`) and no client certificates asked for. Its
+    /// [`RedisServer::url`] is `rediss://127.0.0.1:PORT`; [`RedisServer::connection`] does
+    /// not work with it.
+    pub fn start_tls(cert_file: &std::path::Path, key_file: &std::path::Path) -> RedisServer {
+        let (cert, key) = (cert_file.display().to_string(), key_file.display().to_string());
+        let args = ["--tls-cert-file", &cert, "--tls-key-file", &key];
+        Self::start_on(None, &[&args[..], &["--tls-auth-clients", "no"]].concat(), true)
     }
 
     /// Starts a server with extra arguments (e.g. `--requirepass`, `--unixsocket`). The
     /// test's own [`RedisServer::connection`] only works without a password.
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        Self::start_on(None, extra)
+        Self::start_on(None, extra, false)
     }
 
     /// Starts a server again on the port of a stopped one, with the same arguments (a
@@ -36,10 +48,10 @@ impl RedisServer {
         assert!(self.child.is_none(), "stop it first");
         let extra = std::mem::take(&mut self.extra);
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        *self = Self::start_on(Some(self.port), &extra);
+        *self = Self::start_on(Some(self.port), &extra, self.tls);
     }
 
-    fn start_on(fixed: Option<u16>, extra: &[&str]) -> RedisServer {
+    fn start_on(fixed: Option<u16>, extra: &[&str], tls: bool) -> RedisServer {
         let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let mut last = String::new();
         for _ in 0..5 {
@@ -49,8 +61,14 @@ impl RedisServer {
                     .expect("a free loopback port")
                     .port()
             });
+            let port_text = port.to_string();
+            let listen = match tls {
+                false => vec!["--port", &port_text],
+                true => vec!["--port", "0", "--tls-port", &port_text],
+            };
             let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(listen)
+                .args(["--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--protected-mode", "no", "--loglevel", "warning"])
                 .args(extra)
@@ -65,6 +83,7 @@ impl RedisServer {
                 child: Some(child),
                 port,
                 extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+                tls,
             };
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
@@ -81,6 +100,14 @@ impl RedisServer {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false; // exited: the port was taken
             }
+            if self.tls {
+                // Listening is all the test can see without a TLS client.
+                if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if let Ok(mut conn) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
                 // Any answer will do: with a password, PING answers NOAUTH.
                 match redis::cmd("PING").query::<String>(&mut conn) {
@@ -94,9 +121,10 @@ impl RedisServer {
         false
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://…` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port.
