@@ -218,10 +218,15 @@ fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_back()
         "{warned:?}"
     );
 
-    // Redis is back. Past `store_retry` the client asks it again when it needs a token: its
-    // refresh is stored, and another client (process) reads it instead of fetching.
+    // Redis is back. The client's own token keeps serving (its cache is the first level):
+    // the store is not asked while that token is good.
     redis.restart();
     std::thread::sleep(Duration::from_millis(30));
+    let trips = store.round_trips();
+    call(&client).unwrap();
+    assert_eq!(store.round_trips(), trips);
+    // Past `store_retry`, the next time the client needs a token it asks the store again: its
+    // refresh is stored, and another client (process) reads it instead of fetching.
     mock.revoke_tokens();
     call(&client).unwrap();
     assert_eq!(mock.count(Endpoint::GetToken), 3);
