@@ -125,7 +125,8 @@ impl<C: FromSettings> ClientBuilder<C> {
     /// `wecom-material-redis`): the client's refresher reads the fleet's token from `store`
     /// and calls gettoken only when the store makes it the fleet's refresher, under `policy`
     /// (lease, cool-down, what to do when the store is down). The store must be the one of
-    /// this app (its keys are built from the same base URL, corp id and secret).
+    /// this app (its keys are built from the same base URL, corp id and secret): set the
+    /// base URL before building the store's keys from [`ClientBuilder::settings`].
     pub fn token_store(mut self, store: Arc<C::Store>, policy: SharedTokenPolicy) -> Self {
         self.settings.shared_token = Some(policy);
         self.store = Some(store);

@@ -163,9 +163,13 @@ impl TokenCache {
     }
 
     /// Makes the refresher of this cache get the token through a shared store under
-    /// `policy` (see "Shared store"); the cache then refreshes ahead by the policy's margin.
+    /// `policy` (see "Shared store"); the cache then refreshes ahead by the policy's margin,
+    /// and its refresher's lease covers the longest a fetch through the store may wait for
+    /// other processes plus a lease of its own (else a second thread would start a fetch of
+    /// its own while the first still waits, and not be woken when it ends).
     pub fn with_shared_store(mut self, policy: SharedTokenPolicy) -> Self {
         self.margin = policy.refresh_margin;
+        self.lease = self.lease.max(policy.max_wait.saturating_add(policy.lease));
         self.sharing = Some(policy);
         self
     }

@@ -373,3 +373,42 @@ fn a_reply_of_the_wrong_kind_is_a_store_failure_not_a_stuck_call() {
         ["gettoken".to_owned(), format!("{UPLOAD}OWN")]
     );
 }
+
+#[test]
+fn a_second_thread_keeps_waiting_while_the_first_waits_on_the_store_past_30_s() {
+    let store = Arc::new(MemoryStore::default());
+    // Another process takes the fleet's refresh and stays silent (no COMMIT).
+    let mut other = process(Fallback::Local);
+    let mut t_other = transport(Server::scripted([], []), &store);
+    assert!(t_other.step(&mut upload(9), &mut other).is_none());
+    assert_eq!(store.log(), ["LOOKUP"]);
+
+    let mut state = process(Fallback::Local);
+    let mut t = transport(
+        Server::scripted([], [uploaded("M1"), uploaded("M2")]),
+        &store,
+    );
+    t.on_wakeable_wait = Some(Box::new(|_| true)); // a wakeable wait ends at once: look again
+    let (mut first, mut second) = (upload(1), upload(2));
+    while t.elapsed() < Duration::from_secs(35) {
+        assert!(t.step(&mut first, &mut state).is_none());
+    }
+    let asked = store.log().len();
+    assert!(asked > 10, "the first call polls the store: {asked}");
+    // 35 s in, the second call still waits for the first one's fetch: it asks nothing.
+    for _ in 0..3 {
+        assert!(t.step(&mut second, &mut state).is_none());
+        assert_eq!(t.waits().last().map(|w| w.1), Some(true));
+    }
+    assert_eq!(store.log().len(), asked);
+
+    // The other process stores its token: the first call reads it and wakes the second.
+    store.seed("T9");
+    t.run(&mut first, &mut state).unwrap();
+    t.run(&mut second, &mut state).unwrap();
+    assert_eq!(store.log().len(), asked + 1);
+    assert_eq!(
+        t.server.lines(),
+        [format!("{UPLOAD}T9"), format!("{UPLOAD}T9")]
+    );
+}
