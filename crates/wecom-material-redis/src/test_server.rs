@@ -31,9 +31,16 @@ impl RedisServer {
     /// [`RedisServer::url`] is `rediss://127.0.0.1:PORT`; [`RedisServer::connection`] does
     /// not work with it.
     pub fn start_tls(cert_file: &std::path::Path, key_file: &std::path::Path) -> RedisServer {
-        let (cert, key) = (cert_file.display().to_string(), key_file.display().to_string());
+        let (cert, key) = (
+            cert_file.display().to_string(),
+            key_file.display().to_string(),
+        );
         let args = ["--tls-cert-file", &cert, "--tls-key-file", &key];
-        Self::start_on(None, &[&args[..], &["--tls-auth-clients", "no"]].concat(), true)
+        Self::start_on(
+            None,
+            &[&args[..], &["--tls-auth-clients", "no"]].concat(),
+            true,
+        )
     }
 
     /// Starts a server with extra arguments (e.g. `--requirepass`, `--unixsocket`). The
