@@ -7,8 +7,8 @@
 pub use wecom_material_core::callback;
 pub use wecom_material_core::{
     AccessToken, ApiError, BaseUrl, CancelFlag, CorpSecret, DEFAULT_BASE_URL, DecodeError,
-    Disposition, DownloadOptions, Downloaded, ErrCode, Error, Invalid, JobId, JobStatus, Limits,
-    Fallback, MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress,
+    Disposition, DownloadOptions, Downloaded, ErrCode, Error, Fallback, Invalid, JobId, JobStatus,
+    Limits, MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress,
     RetryPolicy, Sent, SharedTokenPolicy, StoreError, StoredToken, Transfer, TransportError,
     UploadJob, Uploaded, UploadedImage,
 };
