@@ -31,8 +31,8 @@ pub(crate) struct Cli {
     #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
     pub(crate) token_cache: Option<PathBuf>,
     /// Share the app's access token with every process that uses the same Redis store:
-    /// redis://[:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS) or
-    /// redis+unix:///path/to/socket[?db=N&pass=…]. The store is then the one shared source of
+    /// redis://HOST:PORT/DB or redis://:PASSWORD@HOST:PORT/DB (DB optional), rediss://… (TLS)
+    /// or redis+unix:///path/to/socket?db=N&pass=… (query optional). The store is then the one shared source of
     /// the token: the --token-cache file is neither read nor written. When the store cannot be
     /// reached, one warning is printed and the run goes on with a token of its own.
     #[arg(
