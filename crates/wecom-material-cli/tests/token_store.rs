@@ -273,6 +273,44 @@ fn a_store_with_a_password() {
     assert_eq!(w.mock.count(Endpoint::GetToken), 2);
 }
 
+/// `-v` shows what the store answered (who refreshes, who reads the stored token), never the
+/// token itself.
+#[test]
+fn verbose_runs_trace_the_store_without_the_token() {
+    let w = World::new("store-trace");
+    let server = RedisServer::start();
+    let url = server.url();
+    let path = w.file("t.txt", b"traced run");
+    let first = w.run(["-v", "--token-store", &url, "upload", "file", &arg(&path)]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = w.run(["-v", "--token-store", &url, "upload", "file", &arg(&path)]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let store = format!("token store {url}: ");
+    for line in [
+        format!("{store}LOOKUP → refresh with fence 1"),
+        format!("{store}COMMIT fence 1 → stored as generation 1"),
+    ] {
+        assert!(first.stderr.contains(&line), "{line} in {}", first.stderr);
+    }
+    let ready = format!("{store}LOOKUP → ready (generation 1, ");
+    assert!(second.stderr.contains(&ready), "{}", second.stderr);
+    assert!(!second.stderr.contains("COMMIT"), "{}", second.stderr);
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+    let token = dump(&server)
+        .into_iter()
+        .find(|(key, _)| key.ends_with(":token"))
+        .map(|(_, value)| value)
+        .expect("the token record");
+    let fields: Vec<&str> = token.split(' ').collect();
+    let at = fields
+        .iter()
+        .position(|f| *f == "token")
+        .expect("a token field");
+    let token = fields[at + 1];
+    assert!(token.len() > 8, "{token}");
+    assert!(!first.stderr.contains(token) && !second.stderr.contains(token));
+}
+
 /// URLs that are not a Redis store: exit 2 before anything is sent, one clear line that
 /// never shows the password; with --json the failure object says exit 2 too.
 #[test]

@@ -168,7 +168,11 @@ impl AsyncTokenStore for AsyncRedisTokenStore {
     fn run(&self, command: StoreCommand) -> StoreFuture<'_> {
         Box::pin(async move {
             match self.scripts.invocation(&self.keys, &command) {
-                Some((inv, read)) => self.exec(inv, read).await,
+                Some((inv, read)) => {
+                    let outcome = self.exec(inv, read).await;
+                    scripts::trace(&self.url, &command, &outcome);
+                    outcome
+                }
                 None => scripts::warn(&command),
             }
         })

@@ -81,6 +81,53 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// One debug line per script run (the CLI's `-v`): the command and what the store answered,
+/// never a token: e.g. `token store redis://h:6379: LOOKUP → wait 480 ms (refresh in flight)`.
+pub(crate) fn trace(url: &str, command: &StoreCommand, outcome: &Result<StoreReply, StoreError>) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let asked = match command {
+        StoreCommand::Lookup { .. } => "LOOKUP".to_owned(),
+        StoreCommand::Commit { fence, .. } => format!("COMMIT fence {fence}"),
+        StoreCommand::Invalidate { generation } => format!("INVALIDATE generation {generation}"),
+        StoreCommand::Fail { fence, .. } => format!("FAIL fence {fence}"),
+        StoreCommand::Warn(_) => return,
+    };
+    let answer = match outcome {
+        Ok(StoreReply::Lookup(LookupReply::Ready(g))) => format!(
+            "ready (generation {}, {} s left)",
+            g.generation,
+            g.expires_in.as_secs()
+        ),
+        Ok(StoreReply::Lookup(LookupReply::Refresh { fence, current, .. })) => format!(
+            "refresh with fence {fence}{}",
+            if current.is_some() { " (ahead)" } else { "" }
+        ),
+        Ok(StoreReply::Lookup(LookupReply::Wait {
+            retry_in,
+            cooling_down,
+        })) => format!(
+            "wait {} ms ({})",
+            retry_in.as_millis(),
+            if *cooling_down {
+                "cool-down after a failed gettoken"
+            } else {
+                "another process refreshes"
+            }
+        ),
+        Ok(StoreReply::Commit(CommitReply::Stored { generation })) => {
+            format!("stored as generation {generation}")
+        }
+        Ok(StoreReply::Commit(CommitReply::Superseded { .. })) => "superseded".to_owned(),
+        Ok(StoreReply::Invalidated) => "done".to_owned(),
+        Ok(StoreReply::Failed) => "cooling down".to_owned(),
+        Ok(StoreReply::Warned) => return,
+        Err(error) => error.message().to_owned(),
+    };
+    log::debug!("token store {url}: {asked} → {answer}");
+}
+
 /// Gives [`StoreCommand::Warn`]: one log line naming the store (its URL without password is
 /// part of the error) and what happens now.
 pub(crate) fn warn(command: &StoreCommand) -> Result<StoreReply, StoreError> {

@@ -283,7 +283,11 @@ impl TokenStore for RedisTokenStore {
     /// connection; a `Warn` is one `log::warn!` line naming the store without its password.
     fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
         match self.scripts.invocation(&self.keys, &command) {
-            Some((inv, read)) => self.exec(|c| inv.invoke(c), read),
+            Some((inv, read)) => {
+                let outcome = self.exec(|c| inv.invoke(c), read);
+                scripts::trace(&self.url, &command, &outcome);
+                outcome
+            }
             None => scripts::warn(&command),
         }
     }
