@@ -32,9 +32,10 @@ pub(crate) struct Cli {
     pub(crate) token_cache: Option<PathBuf>,
     /// Share the app's access token with every process that uses the same Redis store:
     /// redis://HOST:PORT/DB or redis://:PASSWORD@HOST:PORT/DB (DB optional), rediss://… (TLS)
-    /// or redis+unix:///path/to/socket?db=N&pass=… (query optional). The store is then the one shared source of
-    /// the token: the --token-cache file is neither read nor written. When the store cannot be
-    /// reached, one warning is printed and the run goes on with a token of its own.
+    /// or redis+unix:///path/to/socket?db=N&pass=… (query optional). The store is then the
+    /// one shared source of the token: the --token-cache file is neither read nor written.
+    /// When the store cannot be reached, one warning is printed and the run goes on with a
+    /// token of its own.
     #[arg(
         long,
         env = "WECOM_TOKEN_STORE",
