@@ -47,8 +47,7 @@
 //!   `Body`, `TransportFailed` or `Local`. After `Stream`, one `Written(n)` with
 //!   `1 ..= max` bytes that reached the sink, `BodyEnd`, `TransportFailed` or `Local`. After
 //!   `FlushSink`, one `Flushed`. After `Store`, one `Store`. Any other event is a misuse:
-//!   the task ends with
-//!   [`Error::Transport`] saying so (it never panics).
+//!   the task ends with [`Error::Transport`] saying so (it never panics).
 //! * `Wait { wakeable: true }` ends early when another task of the same client returned
 //!   `WakeOthers` (a token refresh ended) or when a callback event was delivered with
 //!   [`ClientState::deliver_job_finished`] (which returns whether to wake).
@@ -63,7 +62,8 @@
 //!
 //! The tasks of one client share one [`ClientState`] (the token cache and the mailboxes of
 //! job waits): plain data the transport keeps behind its lock, passed to every `poll` and
-//! `on_event`.
+//! `on_event`. A client given a token store ([`ClientState::for_client`] with
+//! `settings.shared_token`) also keeps the store itself and runs [`Action::Store`] on it.
 
 pub mod blocking;
 pub mod call_task;
