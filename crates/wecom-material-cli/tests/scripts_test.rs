@@ -1,5 +1,6 @@
 //! `scripts/test` (issue 12): cargo-nextest when it is installed, plain `cargo test`
-//! otherwise, doctests either way, and never an install on the way. Run with a stand-in
+//! otherwise, doctests either way, and never a cargo install on the way (redis-server, when
+//! missing, comes from scripts/ensure-redis). Run with a stand-in
 //! `cargo` first on PATH that records its arguments, so nothing is built.
 
 #![cfg(unix)]
