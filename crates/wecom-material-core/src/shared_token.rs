@@ -52,7 +52,7 @@
 //!             Ok(reply) => fetch.on_commit(reply),
 //!             Err(e)    => fetch.on_store_error(e),
 //!         },
-//!         SharedStep::Invalidate { generation } => match store.invalidate(generation) {
+//!         SharedStep::Invalidate { generation, .. } => match store.invalidate(generation) {
 //!             Ok(_)  => fetch.on_invalidated(),
 //!             Err(e) => fetch.on_store_error(e),
 //!         },
@@ -317,10 +317,15 @@ pub enum StoreCommand {
         /// How long before expiry the fleet refreshes ahead.
         refresh_margin: Duration,
     },
-    /// INVALIDATE the token of `generation` (WeCom rejected it), if it is still the one stored.
+    /// INVALIDATE the token of `generation` (WeCom rejected it), if it is still the one stored
+    /// — and, when `token` is given, only if the stored token is that one (a store that lost
+    /// its data counts generations from 1 again: the generation alone could name another
+    /// token).
     Invalidate {
         /// The generation rejected.
         generation: u64,
+        /// The token rejected, if known.
+        token: Option<AccessToken>,
     },
     /// FAIL the refresh of `fence`: its lock becomes a cool-down of `cooldown`.
     Fail {
@@ -444,6 +449,8 @@ pub enum SharedStep {
     Invalidate {
         /// The generation WeCom rejected.
         generation: u64,
+        /// The token WeCom rejected, if the fetch was told ([`SharedTokenFetch::of_token`]).
+        token: Option<AccessToken>,
     },
     /// Run FAIL; report with [`SharedTokenFetch::on_failed`].
     Fail {
@@ -473,7 +480,9 @@ impl SharedStep {
                 grant,
                 refresh_margin: policy.refresh_margin,
             },
-            SharedStep::Invalidate { generation } => StoreCommand::Invalidate { generation },
+            SharedStep::Invalidate { generation, token } => {
+                StoreCommand::Invalidate { generation, token }
+            }
             SharedStep::Fail { fence } => StoreCommand::Fail {
                 fence,
                 cooldown: policy.cooldown,
@@ -556,7 +565,7 @@ enum State {
         then: Result<SharedToken, SharedTokenError>,
     },
     AwaitFail(Result<SharedToken, SharedTokenError>),
-    NeedInvalidate(u64),
+    NeedInvalidate(u64, Option<AccessToken>),
     AwaitInvalidate,
     Local,
     Finished(Result<SharedToken, SharedTokenError>),
@@ -569,6 +578,8 @@ enum State {
 pub struct SharedTokenFetch {
     policy: SharedTokenPolicy,
     seed: u64,
+    /// The token WeCom rejected, for INVALIDATE.
+    rejected_token: Option<AccessToken>,
     state: State,
     waits: u32,
     waited: Duration,
@@ -589,10 +600,18 @@ impl SharedTokenFetch {
         Self::start(policy, seed, Some(rejected))
     }
 
+    /// Names the token WeCom rejected (see [`Self::replacing`]): the store then evicts only
+    /// that token, never another one that happens to carry the same generation.
+    pub fn of_token(mut self, token: AccessToken) -> Self {
+        self.rejected_token = Some(token);
+        self
+    }
+
     fn start(policy: SharedTokenPolicy, seed: u64, rejected: Option<Generation>) -> Self {
         Self {
             policy,
             seed,
+            rejected_token: None,
             state: State::Start(rejected),
             waits: 0,
             waited: Duration::ZERO,
@@ -641,7 +660,9 @@ impl SharedTokenFetch {
                             }
                         }
                         _ if store_down => State::Local,
-                        Some(Generation::Shared(g)) => State::NeedInvalidate(g),
+                        Some(Generation::Shared(g)) => {
+                            State::NeedInvalidate(g, self.rejected_token.take())
+                        }
                         None => State::NeedLookup,
                     };
                 }
@@ -660,9 +681,9 @@ impl SharedTokenFetch {
                     };
                     return SharedStep::FetchToken { fence: Some(fence) };
                 }
-                State::NeedInvalidate(generation) => {
+                State::NeedInvalidate(generation, token) => {
                     self.state = State::AwaitInvalidate;
-                    return SharedStep::Invalidate { generation };
+                    return SharedStep::Invalidate { generation, token };
                 }
                 State::NeedCommit { fence, grant } => {
                     self.state = State::AwaitCommit {
@@ -1102,7 +1123,7 @@ mod tests {
                     Ok(r) => fetch.on_commit(r),
                     Err(e) => fetch.on_store_error(e),
                 },
-                SharedStep::Invalidate { generation } => match store.invalidate(generation) {
+                SharedStep::Invalidate { generation, .. } => match store.invalidate(generation) {
                     Ok(()) => fetch.on_invalidated(),
                     Err(e) => fetch.on_store_error(e),
                 },
@@ -1546,7 +1567,7 @@ mod tests {
                 SharedStep::Commit { fence, grant } => {
                     f.on_commit(store.commit(fence, &grant).unwrap())
                 }
-                SharedStep::Invalidate { generation } => {
+                SharedStep::Invalidate { generation, .. } => {
                     store.invalidate(generation).unwrap();
                     f.on_invalidated();
                 }

@@ -139,8 +139,8 @@ pub struct TokenCache {
     shared_state: SharedTokenState,
     /// The store generation of the token held, when it came from the store.
     held_from_store: Option<Generation>,
-    /// The store generation WeCom rejected, for the next refresher to invalidate.
-    rejected: Option<Generation>,
+    /// The store generation and token WeCom rejected, for the next refresher to invalidate.
+    rejected: Option<(Generation, AccessToken)>,
 }
 
 impl TokenCache {
@@ -185,7 +185,9 @@ impl TokenCache {
     pub fn shared_fetch(&mut self, seed: u64) -> Option<SharedTokenFetch> {
         let policy = self.sharing?;
         Some(match self.rejected.take() {
-            Some(rejected) => SharedTokenFetch::replacing(rejected, policy, seed),
+            Some((generation, token)) => {
+                SharedTokenFetch::replacing(generation, policy, seed).of_token(token)
+            }
             None => SharedTokenFetch::new(policy, seed),
         })
     }
@@ -367,8 +369,11 @@ impl TokenCache {
     /// With a shared store, the next refresher also invalidates the token there — only if
     /// the store still holds that token's generation.
     pub fn invalidate(&mut self, generation: u64) {
-        if self.generation == generation && self.cached.take().is_some() {
-            self.rejected = self.held_from_store.take();
+        if self.generation != generation {
+            return;
+        }
+        if let Some(cached) = self.cached.take() {
+            self.rejected = self.held_from_store.take().map(|g| (g, cached.token));
         }
     }
 

@@ -29,6 +29,8 @@ struct Held {
     fence: u64,
     log: Vec<String>,
     warnings: Vec<String>,
+    /// The token each INVALIDATE named.
+    invalidated: Vec<Option<String>>,
 }
 
 /// The scripts' rules without a clock: a token stays valid for what its grant said (no time
@@ -131,9 +133,14 @@ impl TokenStore for MemoryStore {
                     }
                 })
             }
-            StoreCommand::Invalidate { generation } => {
+            StoreCommand::Invalidate { generation, token } => {
                 held.log.push(format!("INVALIDATE {generation}"));
-                if held.token.as_ref().is_some_and(|t| t.1 == generation) {
+                let named = token.as_ref().map(|t| t.expose().to_owned());
+                held.invalidated.push(named.clone());
+                let is_it = |t: &(String, u64, Duration)| {
+                    t.1 == generation && named.as_ref().is_none_or(|n| *n == t.0)
+                };
+                if held.token.as_ref().is_some_and(is_it) {
                     held.token = None;
                 }
                 StoreReply::Invalidated
@@ -268,6 +275,35 @@ fn a_rejected_token_is_invalidated_in_the_store_by_its_generation_only() {
     );
     assert_eq!(store.log()[5..], ["INVALIDATE 1", "LOOKUP"]);
     assert_eq!(store.stored(), Some(("T2".to_owned(), 2)));
+    // Each INVALIDATE named the token rejected, not only its generation.
+    let named = store.held.lock().unwrap().invalidated.clone();
+    assert_eq!(named, [Some("T1".to_owned()), Some("T1".to_owned())]);
+}
+
+#[test]
+fn a_rejection_never_evicts_another_token_of_the_same_generation() {
+    // The store lost its data and counts generations from 1 again: process A still holds
+    // T1 (generation 1 of the old data), the store holds T2 as generation 1.
+    let store = Arc::new(MemoryStore::default());
+    store.seed("T1");
+    let mut a = process(Fallback::Local);
+    let mut ta = transport(
+        Server::scripted([], [uploaded("M1"), errcode(42001), uploaded("M2")]),
+        &store,
+    );
+    ta.run(&mut upload(1), &mut a).unwrap();
+    *store.held.lock().unwrap() = Held::default();
+    store.seed("T2");
+    assert_eq!(store.stored(), Some(("T2".to_owned(), 1)));
+    // WeCom rejects A's T1: A's INVALIDATE of generation 1 names T1 and leaves T2 alone; A
+    // reads T2 — no gettoken (A's server has none to give).
+    ta.run(&mut upload(2), &mut a).unwrap();
+    assert_eq!(store.log(), ["INVALIDATE 1", "LOOKUP"]);
+    assert_eq!(store.stored(), Some(("T2".to_owned(), 1)));
+    assert_eq!(
+        ta.server.lines()[1..],
+        [format!("{UPLOAD}T1"), format!("{UPLOAD}T2")]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use wecom_material_core::{AsyncTokenStore, StoreCommand, StoreError, StoreFuture
 
 use crate::keys::AppKeys;
 use crate::scripts::{self, ReadReply, Scripts};
-use crate::store::{DEFAULT_STORE_TIMEOUT, client, redact_url};
+use crate::store::{DEFAULT_STORE_TIMEOUT, client, redact_url, retry_on_a_new_connection};
 
 /// Counts the requests a connection sends (one per round trip).
 #[derive(Clone)]
@@ -129,15 +129,14 @@ impl AsyncRedisTokenStore {
         StoreError::new(format!("{}: {e}", self.url))
     }
 
-    async fn connection(&self) -> Result<Counted, StoreError> {
+    async fn connection(&self) -> redis::RedisResult<Counted> {
         if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(conn);
         }
         let inner = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-            .map_err(|e| self.error(&e))?;
+            .await?;
         let conn = Counted {
             inner,
             trips: self.round_trips.clone(),
@@ -151,14 +150,27 @@ impl AsyncRedisTokenStore {
         inv: redis::ScriptInvocation<'_>,
         read: ReadReply,
     ) -> Result<StoreReply, StoreError> {
+        let reused = self
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        let outcome = match self.exec_once(&inv).await {
+            // A kept connection closed meanwhile: once more on a new one (see the blocking
+            // store).
+            Err(e) if reused && retry_on_a_new_connection(&e) => self.exec_once(&inv).await,
+            outcome => outcome,
+        };
+        outcome.map_err(|e| self.error(&e)).and_then(read)
+    }
+
+    async fn exec_once(&self, inv: &redis::ScriptInvocation<'_>) -> redis::RedisResult<Value> {
         let mut conn = self.connection().await?;
-        match inv.invoke_async::<Value>(&mut conn).await {
-            Ok(value) => read(value),
-            Err(e) => {
-                *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                Err(self.error(&e))
-            }
+        let outcome = inv.invoke_async::<Value>(&mut conn).await;
+        if outcome.is_err() {
+            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
+        outcome
     }
 }
 

@@ -65,7 +65,10 @@ impl Scripts {
                 .arg(grant.token.expose())
                 .arg(millis(grant.expires_in))
                 .arg(u64::try_from(refresh_margin.as_millis()).unwrap_or(u64::MAX)),
-            StoreCommand::Invalidate { generation } => inv.arg(generation),
+            StoreCommand::Invalidate { generation, token } => match token {
+                Some(token) => inv.arg(generation).arg(token.expose()),
+                None => inv.arg(generation),
+            },
             StoreCommand::Fail { fence, cooldown } => inv.arg(fence).arg(millis(*cooldown)),
             StoreCommand::Warn(_) => &mut inv,
         };
@@ -90,7 +93,9 @@ pub(crate) fn trace(url: &str, command: &StoreCommand, outcome: &Result<StoreRep
     let asked = match command {
         StoreCommand::Lookup { .. } => "LOOKUP".to_owned(),
         StoreCommand::Commit { fence, .. } => format!("COMMIT fence {fence}"),
-        StoreCommand::Invalidate { generation } => format!("INVALIDATE generation {generation}"),
+        StoreCommand::Invalidate { generation, .. } => {
+            format!("INVALIDATE generation {generation}")
+        }
         StoreCommand::Fail { fence, .. } => format!("FAIL fence {fence}"),
         StoreCommand::Warn(_) => return,
     };
@@ -208,9 +213,11 @@ return {'stored', fence}
 "#
 );
 
-/// INVALIDATE(gen) → 1 if the stored token was of `gen` and is deleted, else 0.
+/// INVALIDATE(gen[, token]) → 1 if the stored token was of `gen` (and is `token`, when
+/// given: a Redis that lost its data counts generations from 1 again) and is deleted, else 0.
 pub(crate) const INVALIDATE: &str = r#"
-if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
+local tok = redis.call('HMGET', KEYS[1], 'gen', 'token')
+if tok[1] == ARGV[1] and (ARGV[2] == nil or tok[2] == ARGV[2]) then
   redis.call('DEL', KEYS[1])
   return 1
 end

@@ -66,6 +66,12 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Whether a script that failed on a connection kept from earlier goes once more on a new
+/// one: when the connection turned out closed, not when the server was merely slow.
+pub(crate) fn retry_on_a_new_connection(error: &redis::RedisError) -> bool {
+    error.is_connection_dropped() && !error.is_timeout()
+}
+
 /// The Redis client for `url` (trusting `root_ca_pem` for TLS, when given); a bad URL is a
 /// store error that shows the URL without its password.
 pub(crate) fn client(url: &str, root_ca_pem: Option<&[u8]>) -> Result<redis::Client, StoreError> {
@@ -250,26 +256,39 @@ impl RedisTokenStore {
 
     fn exec(
         &self,
-        invoke: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
+        invoke: impl Fn(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
         read: ReadReply,
     ) -> Result<StoreReply, StoreError> {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let reused = slot.is_some();
+        let outcome = match self.exec_once(&mut slot, &invoke) {
+            // The connection kept since an earlier call was closed meanwhile (a Redis restart,
+            // a proxy's or firewall's idle timeout: a process asks the store about once per
+            // token window): the script goes once more, on a new connection.
+            Err(e) if reused && retry_on_a_new_connection(&e) => self.exec_once(&mut slot, &invoke),
+            outcome => outcome,
+        };
+        outcome.map_err(|e| self.error(&e)).and_then(read)
+    }
+
+    fn exec_once(
+        &self,
+        slot: &mut Option<Box<dyn ConnectionLike + Send>>,
+        invoke: &impl Fn(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
+    ) -> redis::RedisResult<Value> {
         if slot.is_none() {
-            let conn = (self.connect)().map_err(|e| self.error(&e))?;
             *slot = Some(Box::new(Counted {
-                inner: conn,
+                inner: (self.connect)()?,
                 trips: self.round_trips.clone(),
             }));
         }
         let conn = slot.as_mut().expect("connected above");
-        match invoke(conn.as_mut()) {
-            Ok(value) => read(value),
-            Err(e) => {
-                // Reconnect next time: the connection may be broken or out of step.
-                *slot = None;
-                Err(self.error(&e))
-            }
+        let outcome = invoke(conn.as_mut());
+        if outcome.is_err() {
+            // Reconnect next time: the connection may be broken or out of step.
+            *slot = None;
         }
+        outcome
     }
 
     fn error(&self, e: &redis::RedisError) -> StoreError {

@@ -246,3 +246,28 @@ async fn fallback_fail_is_a_transport_error_naming_the_store_without_its_passwor
     assert!(!format!("{err} {err:?}").contains("pw-SECRET"));
     assert_eq!(mock.count(Endpoint::GetToken), 0);
 }
+
+/// A multiplexed connection Redis closed meanwhile is replaced on the spot (as the blocking
+/// store's): no warning, no token of the process's own, no extra gettoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_connection_closed_by_redis_is_replaced_without_a_fallback() {
+    let _ = log::set_logger(&CAPTURE).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    let redis = RedisServer::start();
+    let mock = mock();
+    let (a, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&a).await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(killed >= 1, "a's connection was open");
+    mock.revoke_tokens();
+    let (b, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&b).await.unwrap();
+    call(&a).await.unwrap();
+    assert_eq!(token(&a), token(&b));
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+    assert_eq!(warnings_naming(&redis.url()), 0);
+}

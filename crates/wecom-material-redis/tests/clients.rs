@@ -250,6 +250,63 @@ fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_back()
     assert_eq!(warnings_naming(&redis.url()).len(), 2);
 }
 
+/// A connection Redis closed meanwhile (an idle timeout, a proxy) is replaced on the spot: no
+/// warning, no token of the process's own, no extra gettoken.
+#[test]
+fn a_kept_connection_closed_by_redis_is_replaced_without_a_fallback() {
+    capture_warnings();
+    let redis = RedisServer::start();
+    let mock = mock();
+    let (a, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&a).unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(killed >= 1, "a's connection was open");
+    mock.revoke_tokens();
+    let (b, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&b).unwrap();
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+    // A's token is rejected: its INVALIDATE meets the closed connection, goes again on a new
+    // one, and A reads B's token.
+    call(&a).unwrap();
+    assert_eq!(token(&a), token(&b));
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+    assert!(warnings_naming(&redis.url()).is_empty());
+}
+
+/// Redis restarted without its data counts generations from 1 again: a client still holding
+/// the old generation-1 token evicts, when WeCom rejects it, only that token — never the new
+/// generation 1 another process stored meanwhile.
+#[test]
+fn after_redis_lost_its_data_an_old_rejection_evicts_nothing_new() {
+    let mut redis = RedisServer::start();
+    let mock = mock();
+    let keys = AppKeys::for_client(builder(&mock).settings());
+    let (a, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&a).unwrap();
+    let old = token(&a);
+    redis.stop();
+    redis.restart();
+    mock.revoke_tokens();
+    // Another process stores a new token, generation 1 of the new data.
+    let (b, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
+    call(&b).unwrap();
+    let new = token(&b);
+    assert_ne!(new, old);
+    assert_eq!(stored_generation(&redis, &keys).as_deref(), Some("1"));
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+    // A learns that its old token was revoked: its INVALIDATE names the old token, the new
+    // one stays, and A reads it: no third gettoken.
+    call(&a).unwrap();
+    assert_eq!(token(&a), new);
+    assert_eq!(stored_generation(&redis, &keys).as_deref(), Some("1"));
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+}
+
 #[test]
 fn fallback_fail_is_a_transport_error_naming_the_store_without_its_password() {
     let mut redis = RedisServer::start();

@@ -49,7 +49,14 @@ fn commit(store: &RedisTokenStore, fence: u64, grant: TokenGrant) -> CommitReply
 }
 
 fn invalidate(store: &RedisTokenStore, generation: u64) {
-    let reply = store.run(StoreCommand::Invalidate { generation }).unwrap();
+    invalidate_token(store, generation, None);
+}
+
+fn invalidate_token(store: &RedisTokenStore, generation: u64, token: Option<&str>) {
+    let token = token.map(AccessToken::new);
+    let reply = store
+        .run(StoreCommand::Invalidate { generation, token })
+        .unwrap();
     assert_eq!(reply, StoreReply::Invalidated);
 }
 
@@ -124,10 +131,13 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
         .unwrap();
     assert!(ttl > 7_190_000 && ttl <= 7_200_000, "{ttl}");
 
-    // A stale rejection does nothing; the current one deletes.
+    // A stale rejection does nothing, nor one of the same generation naming another token
+    // (a Redis that lost its data counts generations from 1 again); the current one deletes.
     invalidate(&store, 7);
     assert_eq!(stored_generation(&mut conn).as_deref(), Some("1"));
-    invalidate(&store, 1);
+    invalidate_token(&store, 1, Some("tok-of-a-lost-redis"));
+    assert_eq!(stored_generation(&mut conn).as_deref(), Some("1"));
+    invalidate_token(&store, 1, Some("tok-1"));
     assert_eq!(stored_generation(&mut conn), None);
     let (f2, _) = refresh(&store);
     assert_eq!(f2, 2);
