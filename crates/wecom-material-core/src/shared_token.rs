@@ -38,42 +38,30 @@
 //! # The loop that drives a fetch (the call driver's, for a client)
 //!
 //! ```text
-//! let mut state = SharedTokenState::default();     // one per client, kept between calls
-//! // get a token (or, after WeCom rejected one: SharedTokenFetch::replacing(generation, ..))
+//! // Only the holder of the process's refresh runs a fetch; the state is the cache's.
 //! let mut fetch = SharedTokenFetch::new(policy, seed);
+//! //  (after WeCom rejected a token: SharedTokenFetch::replacing(generation, ..).of_token(token))
 //! loop {
-//!     match fetch.poll(&mut state, clock.now()) {
-//!         SharedStep::Lookup => match store.lookup(policy.lease) {
-//!             Ok(reply) => fetch.on_lookup(reply),
-//!             Err(e)    => fetch.on_store_error(e),
-//!         },
-//!         SharedStep::FetchToken { .. }      => fetch.on_fetched(gettoken()),
-//!         SharedStep::Commit { fence, grant } => match store.commit(fence, &grant, margin) {
-//!             Ok(reply) => fetch.on_commit(reply),
-//!             Err(e)    => fetch.on_store_error(e),
-//!         },
-//!         SharedStep::Invalidate { generation, .. } => match store.invalidate(generation) {
-//!             Ok(_)  => fetch.on_invalidated(),
-//!             Err(e) => fetch.on_store_error(e),
-//!         },
-//!         SharedStep::Fail { fence } => match store.fail(fence, policy.cooldown) {
-//!             Ok(()) => fetch.on_failed(),
-//!             Err(e) => fetch.on_store_error(e),
-//!         },
-//!         SharedStep::SleepFor(d) => sleep(d),
-//!         SharedStep::Warn(e)     => log::warn!("{e}"),   // once per outage
-//!         SharedStep::Done(result) => return result,
+//!     let step = fetch.poll(cache.shared_state(), clock.now());
+//!     match step.store_command(&policy) {
+//!         Ok(command) => fetch.on_store(store.run(command)),   // LOOKUP, COMMIT, INVALIDATE,
+//!                                                             // FAIL, or Warn (once an outage)
+//!         Err(SharedStep::FetchToken { .. }) => fetch.on_fetched(gettoken()),
+//!         Err(SharedStep::SleepFor(d)) => sleep(d),
+//!         Err(SharedStep::Done(result)) => return result,
+//!         Err(_) => unreachable!("store_command converts every store step"),
 //!     }
 //! }
 //! ```
 //!
-//! After each of `Lookup`, `FetchToken`, `Commit`, `Invalidate` and `Fail`, exactly one
-//! `on_*` call must report its outcome before the next `poll` (a store failure is always
-//! [`SharedTokenFetch::on_store_error`]). `SleepFor` and `Warn` need no report. The
+//! After a store step, exactly one report of its outcome comes before the next `poll`:
+//! [`SharedTokenFetch::on_store`] (or the step's own `on_lookup`, `on_commit`,
+//! `on_invalidated`, `on_failed`, and [`SharedTokenFetch::on_store_error`] for a failure);
+//! after `FetchToken`, [`SharedTokenFetch::on_fetched`]. A `Warn`'s reply needs none. The
 //! [`SharedTokenState`] holds the process's own fallback token, the warn-once flag and the
-//! time until which a failed store is not asked again; a client that runs several fetches at
-//! once keeps it behind a lock and, during `FetchToken { fence: None }` (a local fetch),
-//! holds that lock so the process's threads make one local `gettoken` between them.
+//! time until which a failed store is not asked again; a client keeps it in its
+//! [`TokenCache`](crate::TokenCache), behind its lock, whose single-flight refresh makes the
+//! process's threads run one fetch (and so one local `gettoken`) between them.
 //!
 //! # States
 //!
