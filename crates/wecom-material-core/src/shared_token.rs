@@ -1501,6 +1501,19 @@ mod tests {
         let step = f.poll(&mut p.state, p.t0);
         let text = format!("{step:?} {f:?} {:?}", store.lookup());
         assert!(!text.contains("tok-VISIBLE"), "{text}");
+        // The commands a transport is handed, and a fetch told which token was rejected.
+        let policy = SharedTokenPolicy::default();
+        let commit = step.store_command(&policy).unwrap();
+        let invalidate = StoreCommand::Invalidate {
+            generation: 1,
+            token: Some(AccessToken::new("tok-VISIBLE")),
+        };
+        let replacing = SharedTokenFetch::replacing(Generation::Shared(1), policy, 2)
+            .of_token(AccessToken::new("tok-VISIBLE"));
+        let action = crate::task::Action::<()>::Store(commit.clone());
+        let text = format!("{commit:?} {invalidate:?} {replacing:?} {action:?}");
+        assert!(text.contains("Commit") && text.contains("Invalidate"), "{text}");
+        assert!(!text.contains("tok-VISIBLE"), "{text}");
         let _ = MS;
     }
 
