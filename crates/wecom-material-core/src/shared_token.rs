@@ -1512,7 +1512,10 @@ mod tests {
             .of_token(AccessToken::new("tok-VISIBLE"));
         let action = crate::task::Action::<()>::Store(commit.clone());
         let text = format!("{commit:?} {invalidate:?} {replacing:?} {action:?}");
-        assert!(text.contains("Commit") && text.contains("Invalidate"), "{text}");
+        assert!(
+            text.contains("Commit") && text.contains("Invalidate"),
+            "{text}"
+        );
         assert!(!text.contains("tok-VISIBLE"), "{text}");
         let _ = MS;
     }
