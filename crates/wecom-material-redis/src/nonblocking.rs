@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
-use wecom_material_core::{AsyncTokenStore, StoreCommand, StoreError, StoreFuture, StoreReply};
+use wecom_material_core::{AsyncTokenStore, StoreCommand, StoreError, StoreFuture};
 
 use crate::keys::AppKeys;
-use crate::scripts::{self, ReadReply, Scripts};
+use crate::scripts::{self, AppStore};
 use crate::store::{DEFAULT_STORE_TIMEOUT, client, redact_url, retry_on_a_new_connection};
 
 /// Counts the requests a connection sends (one per round trip).
@@ -48,18 +48,14 @@ pub struct AsyncRedisTokenStore {
     client: redis::Client,
     config: AsyncConnectionConfig,
     conn: Mutex<Option<Counted>>,
-    keys: AppKeys,
-    scripts: Scripts,
-    url: String,
-    round_trips: Arc<AtomicU64>,
+    app: AppStore,
 }
 
 impl std::fmt::Debug for AsyncRedisTokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncRedisTokenStore")
-            .field("url", &self.url)
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
+        f.debug_tuple("AsyncRedisTokenStore")
+            .field(&self.app)
+            .finish()
     }
 }
 
@@ -102,31 +98,24 @@ impl AsyncRedisTokenStore {
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout)),
             conn: Mutex::new(None),
-            keys,
-            scripts: Scripts::new(),
-            url: redact_url(url),
-            round_trips: Arc::new(AtomicU64::new(0)),
+            app: AppStore::new(redact_url(url), keys),
         })
     }
 
     /// The store's URL without its password.
     pub fn url(&self) -> &str {
-        &self.url
+        self.app.url()
     }
 
     /// The app's keys.
     pub fn keys(&self) -> &AppKeys {
-        &self.keys
+        self.app.keys()
     }
 
     /// Requests sent to Redis so far by this store (see
     /// [`crate::RedisTokenStore::round_trips`]).
     pub fn round_trips(&self) -> u64 {
-        self.round_trips.load(Ordering::Relaxed)
-    }
-
-    fn error(&self, e: &redis::RedisError) -> StoreError {
-        StoreError::new(format!("{}: {e}", self.url))
+        self.app.round_trips()
     }
 
     async fn connection(&self) -> redis::RedisResult<Counted> {
@@ -139,29 +128,24 @@ impl AsyncRedisTokenStore {
             .await?;
         let conn = Counted {
             inner,
-            trips: self.round_trips.clone(),
+            trips: self.app.trips(),
         };
         *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         Ok(conn)
     }
 
-    async fn exec(
-        &self,
-        inv: redis::ScriptInvocation<'_>,
-        read: ReadReply,
-    ) -> Result<StoreReply, StoreError> {
+    async fn exec(&self, inv: &redis::ScriptInvocation<'_>) -> redis::RedisResult<Value> {
         let reused = self
             .conn
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        let outcome = match self.exec_once(&inv).await {
+        match self.exec_once(inv).await {
             // A kept connection closed meanwhile: once more on a new one (see the blocking
             // store).
-            Err(e) if reused && retry_on_a_new_connection(&e) => self.exec_once(&inv).await,
+            Err(e) if reused && retry_on_a_new_connection(&e) => self.exec_once(inv).await,
             outcome => outcome,
-        };
-        outcome.map_err(|e| self.error(&e)).and_then(read)
+        }
     }
 
     async fn exec_once(&self, inv: &redis::ScriptInvocation<'_>) -> redis::RedisResult<Value> {
@@ -179,11 +163,10 @@ impl AsyncTokenStore for AsyncRedisTokenStore {
     /// connection: any number of tasks' commands are in flight at once.
     fn run(&self, command: StoreCommand) -> StoreFuture<'_> {
         Box::pin(async move {
-            match self.scripts.invocation(&self.keys, &command) {
+            match self.app.invocation(&command) {
                 Some((inv, read)) => {
-                    let outcome = self.exec(inv, read).await;
-                    scripts::trace(&self.url, &command, &outcome);
-                    outcome
+                    let returned = self.exec(&inv).await;
+                    self.app.answer(&command, returned, read)
                 }
                 None => scripts::warn(&command),
             }

@@ -4,6 +4,9 @@
 //! from now", so the clocks of the hosts running the workers never matter. `KEYS` are always
 //! the app's token record, lock and fencing counter (one hash tag, so one Cluster slot).
 
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::{Script, ScriptInvocation, Value};
@@ -12,8 +15,83 @@ use wecom_material_core::{StoreCommand, StoreReply};
 
 use crate::keys::AppKeys;
 
+/// What both stores hold for one app: its keys, the four scripts, the store's URL as shown
+/// (without its password) and the count of round trips. `Debug` shows the URL and the keys.
+pub(crate) struct AppStore {
+    keys: AppKeys,
+    scripts: Scripts,
+    url: String,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for AppStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppStore")
+            .field("url", &self.url)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppStore {
+    /// The store of the app of `keys` at `url` (as shown: without its password).
+    pub(crate) fn new(url: String, keys: AppKeys) -> Self {
+        Self {
+            keys,
+            scripts: Scripts::new(),
+            url,
+            round_trips: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn keys(&self) -> &AppKeys {
+        &self.keys
+    }
+
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The counter a connection adds its round trips to.
+    pub(crate) fn trips(&self) -> Arc<AtomicU64> {
+        self.round_trips.clone()
+    }
+
+    /// The invocation of `command`'s script and how its reply reads (see
+    /// [`Scripts::invocation`]).
+    pub(crate) fn invocation(
+        &self,
+        command: &StoreCommand,
+    ) -> Option<(ScriptInvocation<'_>, ReadReply)> {
+        self.scripts.invocation(&self.keys, command)
+    }
+
+    /// The store's answer to `command` from what its script returned, with one debug line
+    /// (see [`trace`]); a Redis error becomes a store error naming the store.
+    pub(crate) fn answer(
+        &self,
+        command: &StoreCommand,
+        returned: redis::RedisResult<Value>,
+        read: ReadReply,
+    ) -> Result<StoreReply, StoreError> {
+        let outcome = returned.map_err(|e| self.error(&e)).and_then(read);
+        trace(&self.url, command, &outcome);
+        outcome
+    }
+
+    /// A failure of the store, naming it. A RedisError's text never holds the password (the
+    /// URL is not part of it).
+    pub(crate) fn error(&self, e: &redis::RedisError) -> StoreError {
+        StoreError::new(format!("{}: {e}", self.url))
+    }
+}
+
 /// The four scripts, hashed once.
-pub(crate) struct Scripts {
+struct Scripts {
     lookup: Script,
     commit: Script,
     invalidate: Script,
@@ -21,7 +99,7 @@ pub(crate) struct Scripts {
 }
 
 impl Scripts {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             lookup: Script::new(LOOKUP),
             commit: Script::new(COMMIT),
@@ -32,7 +110,7 @@ impl Scripts {
 
     /// The invocation of the script that runs `command` on the keys of one app, and how its
     /// reply reads; `None` for [`StoreCommand::Warn`], which runs no script.
-    pub(crate) fn invocation(
+    fn invocation(
         &self,
         keys: &AppKeys,
         command: &StoreCommand,
@@ -86,7 +164,7 @@ fn millis(d: Duration) -> u64 {
 
 /// One debug line per script run (the CLI's `-v`): the command and what the store answered,
 /// never a token: e.g. `token store redis://h:6379: LOOKUP → wait 480 ms (refresh in flight)`.
-pub(crate) fn trace(url: &str, command: &StoreCommand, outcome: &Result<StoreReply, StoreError>) {
+fn trace(url: &str, command: &StoreCommand, outcome: &Result<StoreReply, StoreError>) {
     if !log::log_enabled!(log::Level::Debug) {
         return;
     }

@@ -8,7 +8,7 @@ use redis::{ConnectionLike, Value};
 use wecom_material_core::{StoreCommand, StoreError, StoreReply, TokenStore};
 
 use crate::keys::AppKeys;
-use crate::scripts::{self, ReadReply, Scripts};
+use crate::scripts::{self, AppStore};
 
 /// Default timeout for connecting to Redis and for each reply.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -105,18 +105,12 @@ type Connect = Box<dyn Fn() -> redis::RedisResult<Box<dyn ConnectionLike + Send>
 pub struct RedisTokenStore {
     connect: Connect,
     conn: Mutex<Option<Box<dyn ConnectionLike + Send>>>,
-    keys: AppKeys,
-    scripts: Scripts,
-    url: String,
-    round_trips: Arc<AtomicU64>,
+    app: AppStore,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisTokenStore")
-            .field("url", &self.url)
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
+        f.debug_tuple("RedisTokenStore").field(&self.app).finish()
     }
 }
 
@@ -231,44 +225,39 @@ impl RedisTokenStore {
         Self {
             connect,
             conn: Mutex::new(None),
-            keys,
-            scripts: Scripts::new(),
-            url,
-            round_trips: Arc::new(AtomicU64::new(0)),
+            app: AppStore::new(url, keys),
         }
     }
 
     /// The store's URL without its password.
     pub fn url(&self) -> &str {
-        &self.url
+        self.app.url()
     }
 
     /// The app's keys.
     pub fn keys(&self) -> &AppKeys {
-        &self.keys
+        self.app.keys()
     }
 
     /// Requests sent to Redis so far by this store (one per round trip; a script's first use
     /// on a server costs two more: the refused `EVALSHA` and `SCRIPT LOAD`).
     pub fn round_trips(&self) -> u64 {
-        self.round_trips.load(Ordering::Relaxed)
+        self.app.round_trips()
     }
 
     fn exec(
         &self,
         invoke: impl Fn(&mut dyn ConnectionLike) -> redis::RedisResult<Value>,
-        read: ReadReply,
-    ) -> Result<StoreReply, StoreError> {
+    ) -> redis::RedisResult<Value> {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let reused = slot.is_some();
-        let outcome = match self.exec_once(&mut slot, &invoke) {
+        match self.exec_once(&mut slot, &invoke) {
             // The connection kept since an earlier call was closed meanwhile (a Redis restart,
             // a proxy's or firewall's idle timeout: a process asks the store about once per
             // token window): the script goes once more, on a new connection.
             Err(e) if reused && retry_on_a_new_connection(&e) => self.exec_once(&mut slot, &invoke),
             outcome => outcome,
-        };
-        outcome.map_err(|e| self.error(&e)).and_then(read)
+        }
     }
 
     fn exec_once(
@@ -279,7 +268,7 @@ impl RedisTokenStore {
         if slot.is_none() {
             *slot = Some(Box::new(Counted {
                 inner: (self.connect)()?,
-                trips: self.round_trips.clone(),
+                trips: self.app.trips(),
             }));
         }
         let conn = slot.as_mut().expect("connected above");
@@ -290,23 +279,16 @@ impl RedisTokenStore {
         }
         outcome
     }
-
-    fn error(&self, e: &redis::RedisError) -> StoreError {
-        // A RedisError's text never holds the password (the URL is not part of it).
-        StoreError::new(format!("{}: {e}", self.url))
-    }
 }
 
 impl TokenStore for RedisTokenStore {
     /// Runs the command's script (LOOKUP, COMMIT, INVALIDATE, FAIL) on this store's one
     /// connection; a `Warn` is one `log::warn!` line naming the store without its password.
     fn run(&self, command: StoreCommand) -> Result<StoreReply, StoreError> {
-        match self.scripts.invocation(&self.keys, &command) {
-            Some((inv, read)) => {
-                let outcome = self.exec(|c| inv.invoke(c), read);
-                scripts::trace(&self.url, &command, &outcome);
-                outcome
-            }
+        match self.app.invocation(&command) {
+            Some((inv, read)) => self
+                .app
+                .answer(&command, self.exec(|c| inv.invoke(c)), read),
             None => scripts::warn(&command),
         }
     }
