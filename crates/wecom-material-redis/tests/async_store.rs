@@ -5,10 +5,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::RedisServer;
+use support::capture::{capture_warnings, stored_generation, warnings_naming};
 use wecom_material_core::{ErrCode, Error, MediaId, RetryPolicy};
 use wecom_material_hyper::{Client, DownloadOptions};
 use wecom_material_mock::{App, Endpoint, MockConfig, MockServer};
@@ -60,44 +61,6 @@ async fn call(client: &Client) -> Result<(), Error> {
 
 fn token(client: &Client) -> String {
     client.export_token().expect("a token is held").access_token
-}
-
-fn stored_generation(redis: &RedisServer, keys: &AppKeys) -> Option<String> {
-    redis::cmd("HGET")
-        .arg(keys.token())
-        .arg("gen")
-        .query(&mut redis.connection())
-        .unwrap()
-}
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            LINES.lock().unwrap().push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn warnings_naming(store: &str) -> usize {
-    let needle = format!("token store: {store}: ");
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.starts_with(&needle))
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +136,7 @@ async fn a_revoked_token_costs_one_more_gettoken_and_the_generation_moves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_back() {
-    let _ = log::set_logger(&CAPTURE).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    capture_warnings();
     let mut redis = RedisServer::start();
     let mock = mock();
     let policy = SharedTokenPolicy {
@@ -199,7 +162,7 @@ async fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_
         2,
         "one own token for all tasks"
     );
-    assert_eq!(warnings_naming(&redis.url()), 1);
+    assert_eq!(warnings_naming(&redis.url()).len(), 1);
 
     redis.restart();
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -218,7 +181,7 @@ async fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_
         "the other client reads the stored one"
     );
     assert_eq!(token(&other), token(&client));
-    assert_eq!(warnings_naming(&redis.url()), 1);
+    assert_eq!(warnings_naming(&redis.url()).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +214,7 @@ async fn fallback_fail_is_a_transport_error_naming_the_store_without_its_passwor
 /// store's): no warning, no token of the process's own, no extra gettoken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_connection_closed_by_redis_is_replaced_without_a_fallback() {
-    let _ = log::set_logger(&CAPTURE).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    capture_warnings();
     let redis = RedisServer::start();
     let mock = mock();
     let (a, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
@@ -269,5 +232,5 @@ async fn a_kept_connection_closed_by_redis_is_replaced_without_a_fallback() {
     call(&a).await.unwrap();
     assert_eq!(token(&a), token(&b));
     assert_eq!(mock.count(Endpoint::GetToken), 2);
-    assert_eq!(warnings_naming(&redis.url()), 0);
+    assert_eq!(warnings_naming(&redis.url()).len(), 0);
 }

@@ -4,10 +4,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::RedisServer;
+use support::capture::{capture_warnings, stored_generation, warnings_naming};
 use wecom_material_core::{ErrCode, Error, MediaId, RetryPolicy};
 use wecom_material_mock::{App, Endpoint, MockConfig, MockServer};
 use wecom_material_redis::{AppKeys, Fallback, RedisTokenStore, SharedTokenPolicy};
@@ -60,51 +61,6 @@ fn call(client: &Client) -> Result<(), Error> {
 
 fn token(client: &Client) -> String {
     client.export_token().expect("a token is held").access_token
-}
-
-fn stored_generation(redis: &RedisServer, keys: &AppKeys) -> Option<String> {
-    redis::cmd("HGET")
-        .arg(keys.token())
-        .arg("gen")
-        .query(&mut redis.connection())
-        .unwrap()
-}
-
-/// The `log` lines of every test of this binary (the logger is global).
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            LINES.lock().unwrap().push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn capture_warnings() {
-    let _ = log::set_logger(&CAPTURE).map(|()| log::set_max_level(log::LevelFilter::Warn));
-}
-
-/// The warnings so far that name `store` (each test has its own server port).
-fn warnings_naming(store: &str) -> Vec<String> {
-    let needle = format!("token store: {store}: ");
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.starts_with(&needle))
-        .cloned()
-        .collect()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod capture;
 pub mod fleet;
 pub mod worker;
 
