@@ -65,6 +65,16 @@ fn fail(store: &RedisTokenStore, fence: u64, cooldown: Duration) {
     assert_eq!(reply, StoreReply::Failed);
 }
 
+/// Moves the stored token's refresh-ahead point into the past.
+fn refresh_ahead_now(conn: &mut redis::Connection) {
+    let _: () = redis::cmd("HSET")
+        .arg(keys().token())
+        .arg("ref")
+        .arg(0)
+        .query(conn)
+        .unwrap();
+}
+
 fn get(conn: &mut redis::Connection, key: &str) -> Option<String> {
     redis::cmd("GET").arg(key).query(conn).unwrap()
 }
@@ -181,12 +191,7 @@ fn lookup_commit_fence_invalidate_and_fail_on_a_real_server() {
         CommitReply::Stored { generation: 4 }
     );
     // Fence 5 cannot shorten the stored token: it gets the stored one back.
-    let _: () = redis::cmd("HSET")
-        .arg(keys().token())
-        .arg("ref")
-        .arg(0)
-        .query(&mut conn)
-        .unwrap();
+    refresh_ahead_now(&mut conn);
     let (f5, current) = refresh(&store);
     assert_eq!(current.as_ref().map(|c| c.generation), Some(4));
     let CommitReply::Superseded {
@@ -204,14 +209,7 @@ fn refresh_ahead_serves_the_old_token_while_one_process_refreshes() {
     let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
     let (f1, _) = refresh(&store);
     commit(&store, f1, grant("old", 7200));
-    // Move the refresh-ahead point into the past.
-    let mut conn = redis.connection();
-    let _: () = redis::cmd("HSET")
-        .arg(keys().token())
-        .arg("ref")
-        .arg(0)
-        .query(&mut conn)
-        .unwrap();
+    refresh_ahead_now(&mut redis.connection());
     let (f2, current) = refresh(&store);
     assert_eq!(current.unwrap().token.expose(), "old");
     // Everybody else keeps the old token meanwhile, without waiting.
@@ -232,12 +230,7 @@ fn a_refresh_ahead_that_gets_the_same_token_back_stops_refreshing_it_ahead() {
     let (f1, _) = refresh(&store);
     commit(&store, f1, grant("same", 7200));
     let mut conn = redis.connection();
-    let _: () = redis::cmd("HSET")
-        .arg(keys().token())
-        .arg("ref")
-        .arg(0)
-        .query(&mut conn)
-        .unwrap();
+    refresh_ahead_now(&mut conn);
     // WeCom answers the token it already gave, with what remains of its life.
     let (f2, _) = refresh(&store);
     let CommitReply::Superseded {
