@@ -59,6 +59,19 @@ async fn call(client: &Client) -> Result<(), Error> {
     }
 }
 
+/// One business call per client given, as tasks all running at once; each must succeed.
+async fn calls_at_once(clients: impl Iterator<Item = &Client>) {
+    let tasks: Vec<_> = clients
+        .map(|client| {
+            let client = client.clone();
+            tokio::spawn(async move { call(&client).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
+
 fn token(client: &Client) -> String {
     client.export_token().expect("a token is held").access_token
 }
@@ -68,15 +81,7 @@ async fn tasks_of_one_client_make_one_gettoken_and_a_handful_of_round_trips() {
     let redis = RedisServer::start();
     let mock = mock();
     let (client, store) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { call(&client).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    calls_at_once(std::iter::repeat_n(&client, 32)).await;
     assert_eq!(mock.count(Endpoint::GetToken), 1);
     assert_eq!(
         store.round_trips(),
@@ -96,16 +101,7 @@ async fn twenty_clients_with_their_own_connections_share_one_token() {
     let clients: Vec<_> = (0..20)
         .map(|_| shared_client(&mock, &redis.url(), SharedTokenPolicy::default()))
         .collect();
-    let tasks: Vec<_> = clients
-        .iter()
-        .map(|(client, _)| {
-            let client = client.clone();
-            tokio::spawn(async move { call(&client).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    calls_at_once(clients.iter().map(|(client, _)| client)).await;
     assert_eq!(mock.count(Endpoint::GetToken), 1);
     let first = token(&clients[0].0);
     assert!(clients.iter().all(|(c, _)| token(c) == first));
@@ -148,15 +144,7 @@ async fn redis_stopped_falls_back_with_one_warning_and_a_restart_brings_sharing_
 
     redis.stop();
     mock.revoke_tokens();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { call(&client).await })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    calls_at_once(std::iter::repeat_n(&client, 8)).await;
     assert_eq!(
         mock.count(Endpoint::GetToken),
         2,
