@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wecom_material_core::{ClientSettings, DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
-use wecom_material_redis::{AppKeys, RedisTokenStore, SharedTokenPolicy, redact_url};
+use wecom_material_redis::{
+    AppKeys, RedisTokenStore, SharedTokenPolicy, redact_url, url_passwords,
+};
 use wecom_material_ureq::Client;
 
 use crate::failure::Failure;
@@ -177,32 +179,6 @@ fn open_shared_store(
         Failure::usage(format!("--token-store {text}; expected {STORE_FORMS}"))
     })?;
     Ok(Arc::new(store))
-}
-
-/// The passwords a store URL may hold (the user-info's, `pass=` / `password=`), to keep them
-/// out of every log line.
-fn url_passwords(url: &str) -> Vec<&str> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let rest = rest.split('#').next().unwrap_or(rest);
-    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let authority = before_query.split('/').next().unwrap_or("");
-    let mut found = Vec::new();
-    if let Some((user_info, _)) = authority.rsplit_once('@') {
-        found.push(
-            user_info
-                .split_once(':')
-                .map_or(user_info, |(_, pass)| pass),
-        );
-    }
-    for pair in query.split('&') {
-        if let Some(("pass" | "password", value)) = pair.split_once('=') {
-            found.push(value);
-        }
-    }
-    found.retain(|p| !p.is_empty());
-    found
 }
 
 /// How CLI runs share the token: a run is often stopped with Ctrl-C, and one stopped while it

@@ -13,7 +13,7 @@ pub mod test_server;
 pub use keys::{AppKeys, KEY_PREFIX};
 #[cfg(feature = "tokio")]
 pub use nonblocking::AsyncRedisTokenStore;
-pub use store::{DEFAULT_STORE_TIMEOUT, RedisTokenStore, redact_url};
+pub use store::{DEFAULT_STORE_TIMEOUT, RedisTokenStore, redact_url, url_passwords};
 pub use wecom_material_core::{
     AsyncTokenStore, CommitReply, Fallback, LookupReply, SharedTokenPolicy, StoreCommand,
     StoreError, StoreReply, StoredGrant, TokenStore,

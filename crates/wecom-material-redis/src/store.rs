@@ -66,6 +66,41 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// The passwords a store URL holds — the user-info's and the `pass` / `password` query
+/// parameters', as [`redact_url`] hides them — for a program that masks them in its own
+/// output.
+///
+/// ```
+/// use wecom_material_redis::url_passwords;
+/// assert_eq!(url_passwords("redis://:hunter2@cache:6379/0"), ["hunter2"]);
+/// assert_eq!(url_passwords("redis://user:pw@cache/1"), ["pw"]);
+/// assert_eq!(url_passwords("redis+unix:///run/r.sock?db=1&pass=s3cret"), ["s3cret"]);
+/// assert!(url_passwords("redis://cache:6379").is_empty());
+/// ```
+pub fn url_passwords(url: &str) -> Vec<&str> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = before_query.split('/').next().unwrap_or("");
+    let mut found = Vec::new();
+    if let Some((user_info, _)) = authority.rsplit_once('@') {
+        found.push(
+            user_info
+                .split_once(':')
+                .map_or(user_info, |(_, pass)| pass),
+        );
+    }
+    for pair in query.split('&') {
+        if let Some(("pass" | "password", value)) = pair.split_once('=') {
+            found.push(value);
+        }
+    }
+    found.retain(|p| !p.is_empty());
+    found
+}
+
 /// Whether a script that failed on a connection kept from earlier goes once more on a new
 /// one: when the connection turned out closed, not when the server was merely slow.
 pub(crate) fn retry_on_a_new_connection(error: &redis::RedisError) -> bool {
