@@ -128,12 +128,12 @@ use crate::endpoint::BaseUrl;
 use crate::errcode::{Disposition, ErrCode};
 use crate::error::{Error, TransportError};
 use crate::operation::Operation;
-use crate::secret::RedactedUri;
-use crate::shared_token::{SharedStep, SharedTokenFetch, StoreCommand, StoreError, StoreReply};
+use crate::shared_token::{SharedStep, SharedTokenFetch, StoreError, StoreReply};
+use crate::task::{Action, LaneId, Timeouts};
 use crate::token_cache::{RefreshTicket, TokenCache, TokenLookup};
 
 /// The most gettoken requests one call makes (see the module rules).
-pub const MAX_TOKEN_REQUESTS: u32 = 2;
+pub(crate) const MAX_TOKEN_REQUESTS: u32 = 2;
 
 /// How many times a call retries, and how long it waits in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,60 +197,6 @@ fn splitmix64(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// What the transport does next for a [`Call`].
-// A step lives for one turn of the run loop and is matched at once: boxing the request would
-// cost an allocation per attempt for no gain.
-#[allow(clippy::large_enum_variant)]
-pub enum Step<T> {
-    /// Send this request and report the outcome with [`Call::on_response`] or
-    /// [`Call::on_transport_error`].
-    Send(http::Request<Body>),
-    /// Back off: sleep until `until`, then poll again.
-    Sleep {
-        /// When to poll again.
-        until: Instant,
-    },
-    /// Another call is fetching the token: wait until the transport's "refresh ended"
-    /// notification or `until` (the refresher's lease end), whichever comes first, then poll
-    /// again.
-    WaitForToken {
-        /// The latest time to poll again.
-        until: Instant,
-    },
-    /// Run this command on the shared token store (only with a cache made
-    /// [`TokenCache::with_shared_store`]), then report with [`Call::on_store`].
-    Store(StoreCommand),
-    /// A token refresh through the shared store ended: wake the calls waiting for a token,
-    /// then poll again.
-    WakeTokenWaiters,
-    /// The call is over.
-    Done(Result<T, Error>),
-}
-
-impl<T: fmt::Debug> fmt::Debug for Step<T> {
-    /// A `Send` step shows the method and the URI with the token and secret masked.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::Send(request) => f
-                .debug_tuple("Send")
-                .field(&format_args!(
-                    "{} {}",
-                    request.method(),
-                    RedactedUri(request.uri())
-                ))
-                .finish(),
-            Step::Sleep { until } => f.debug_struct("Sleep").field("until", until).finish(),
-            Step::WaitForToken { until } => f
-                .debug_struct("WaitForToken")
-                .field("until", until)
-                .finish(),
-            Step::Store(command) => f.debug_tuple("Store").field(command).finish(),
-            Step::WakeTokenWaiters => f.write_str("WakeTokenWaiters"),
-            Step::Done(result) => f.debug_tuple("Done").field(result).finish(),
-        }
-    }
-}
-
 /// What a call getting its token through the shared store waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SharedOut {
@@ -299,11 +245,12 @@ impl<T> State<T> {
 /// One call of operation `O`, from the first token lookup to the typed result.
 ///
 /// See the [module documentation](self) for the run loop and the rules.
-pub struct Call<O: Operation> {
+pub(crate) struct Call<O: Operation> {
     op: O,
     base: BaseUrl,
     policy: RetryPolicy,
     jitter_seed: u64,
+    timeouts: Timeouts,
     state: State<O::Output>,
     not_before: Option<Instant>,
     busy_retries: u32,
@@ -334,14 +281,22 @@ impl<O: Operation> fmt::Debug for Call<O> {
 }
 
 impl<O: Operation> Call<O> {
-    /// A call of `op` against `base`. `jitter_seed` makes the backoff jitter of this call
-    /// (give each call its own, e.g. from a counter or the transport's randomness).
-    pub fn new(op: O, base: BaseUrl, policy: RetryPolicy, jitter_seed: u64) -> Self {
+    /// A call of `op` against `base`; its business request uses `timeouts` (gettoken always
+    /// [`Timeouts::Json`]). `jitter_seed` makes the backoff jitter of this call (give each
+    /// call its own, e.g. from a counter or the transport's randomness).
+    pub(crate) fn new(
+        op: O,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+        timeouts: Timeouts,
+    ) -> Self {
         Self {
             op,
             base,
             policy,
             jitter_seed,
+            timeouts,
             state: State::Idle,
             not_before: None,
             busy_retries: 0,
@@ -356,13 +311,13 @@ impl<O: Operation> Call<O> {
     }
 
     /// The operation, e.g. for a transport that streams an upload payload it holds.
-    pub fn operation(&self) -> &O {
+    pub(crate) fn operation(&self) -> &O {
         &self.op
     }
 
     /// Whether the request last handed out by [`Call::poll`] is the gettoken request and its
     /// outcome is not yet reported. After reporting it, the transport wakes token waiters.
-    pub fn is_token_request_in_flight(&self) -> bool {
+    pub(crate) fn is_token_request_in_flight(&self) -> bool {
         matches!(
             self.state,
             State::TokenRequest(_)
@@ -375,7 +330,7 @@ impl<O: Operation> Call<O> {
 
     /// Whether this call holds the token refresh (its gettoken request, or its fetch through
     /// the shared store, is not over). When it stops holding it, waiting calls are woken.
-    pub fn holds_refresh(&self) -> bool {
+    pub(crate) fn holds_refresh(&self) -> bool {
         matches!(
             self.state,
             State::TokenRequest(_) | State::SharedToken { .. }
@@ -383,28 +338,31 @@ impl<O: Operation> Call<O> {
     }
 
     /// How many business requests this call has handed out.
-    pub fn business_requests(&self) -> u32 {
+    pub(crate) fn business_requests(&self) -> u32 {
         self.business_requests
     }
 
     /// How many gettoken requests this call has handed out.
-    pub fn token_requests(&self) -> u32 {
+    pub(crate) fn token_requests(&self) -> u32 {
         self.token_requests
     }
 
-    /// What to do next.
-    ///
-    /// # Panics
-    ///
-    /// When polled again after it returned [`Step::Done`] (like a finished future).
-    pub fn poll(&mut self, now: Instant, cache: &mut TokenCache) -> Step<O::Output> {
+    /// What to do next: an exchange step on [`LaneId::MAIN`], a wait, a wake-up of the
+    /// token waiters, or the result. Polled again after the result, it says so as a
+    /// transport error.
+    pub(crate) fn poll(&mut self, now: Instant, cache: &mut TokenCache) -> Action<O::Output> {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Idle => {}
             State::Finished(result) => {
                 self.state = State::Returned;
-                return Step::Done(result);
+                return Action::Done(result);
             }
-            State::Returned => panic!("Call::poll after the call returned Step::Done"),
+            State::Returned => {
+                self.state = State::Returned;
+                return Action::Done(Err(Error::Transport(TransportError::maybe_sent(
+                    "transport misuse: a call polled again after its result",
+                ))));
+            }
             State::SharedToken {
                 ticket,
                 fetch,
@@ -415,7 +373,7 @@ impl<O: Operation> Call<O> {
                     fetch,
                     out: SharedOut::Sleep(until),
                 };
-                return Step::Sleep { until };
+                return sleep(until);
             }
             State::SharedToken {
                 ticket,
@@ -429,14 +387,14 @@ impl<O: Operation> Call<O> {
                 self.state = outstanding;
                 self.abandon(cache);
                 self.state = State::Returned;
-                return Step::Done(Err(Error::Transport(TransportError::maybe_sent(
+                return Action::Done(Err(Error::Transport(TransportError::maybe_sent(
                     "the transport polled again without reporting the request's outcome",
                 ))));
             }
         }
         if let Some(until) = self.not_before {
             if now < until {
-                return Step::Sleep { until };
+                return sleep(until);
             }
             self.not_before = None;
         }
@@ -449,7 +407,7 @@ impl<O: Operation> Call<O> {
                     TokenLookup::Fetch(ticket) => {
                         cache.fail_refresh(ticket);
                         self.state = State::Returned;
-                        return Step::Done(Err(self.no_token_error()));
+                        return Action::Done(Err(self.no_token_error()));
                     }
                     other => other,
                 }
@@ -462,7 +420,7 @@ impl<O: Operation> Call<O> {
                 self.body_replayable = request.body().is_replayable();
                 self.business_requests += 1;
                 self.state = State::BusinessRequest { generation };
-                Step::Send(request)
+                send(request, self.timeouts)
             }
             TokenLookup::Fetch(ticket) => {
                 let seed = self.jitter_seed ^ u64::from(self.store_fetches + 1).rotate_left(40);
@@ -472,7 +430,7 @@ impl<O: Operation> Call<O> {
                     if self.store_fetches >= 2 * MAX_TOKEN_REQUESTS {
                         cache.fail_refresh(ticket);
                         self.state = State::Returned;
-                        return Step::Done(Err(self.no_token_error()));
+                        return Action::Done(Err(self.no_token_error()));
                     }
                     self.store_fetches += 1;
                     return self.poll_shared(now, cache, ticket, Box::new(fetch));
@@ -480,9 +438,12 @@ impl<O: Operation> Call<O> {
                 let request = cache.refresh_request(&self.base);
                 self.token_requests += 1;
                 self.state = State::TokenRequest(ticket);
-                Step::Send(request)
+                send(request, Timeouts::Json)
             }
-            TokenLookup::Wait { until } => Step::WaitForToken { until },
+            TokenLookup::Wait { until } => Action::Wait {
+                until: Some(until),
+                wakeable: true,
+            },
         }
     }
 
@@ -493,29 +454,30 @@ impl<O: Operation> Call<O> {
         cache: &mut TokenCache,
         ticket: RefreshTicket,
         mut fetch: Box<SharedTokenFetch>,
-    ) -> Step<O::Output> {
-        let policy = *fetch.policy();
-        let step = fetch.poll(cache.shared_state(), now);
-        let out = match step.store_command(&policy) {
-            Ok(command) => {
+    ) -> Action<O::Output> {
+        let out = match fetch.poll(cache.shared_state(), now) {
+            SharedStep::Store(command) => {
                 self.state = State::SharedToken {
                     ticket,
                     fetch,
                     out: SharedOut::Store,
                 };
-                return Step::Store(command);
+                return Action::Store {
+                    lane: LaneId::MAIN,
+                    command,
+                };
             }
-            Err(SharedStep::FetchToken { .. }) if self.token_requests >= MAX_TOKEN_REQUESTS => {
+            SharedStep::FetchToken { .. } if self.token_requests >= MAX_TOKEN_REQUESTS => {
                 fetch.on_fetched(Err(self.no_token_error()));
                 return self.poll_shared(now, cache, ticket, fetch);
             }
-            Err(SharedStep::FetchToken { .. }) => SharedOut::GetToken,
-            Err(SharedStep::SleepFor(wait)) => SharedOut::Sleep(now + wait),
-            Err(SharedStep::Done(Ok(token))) => {
+            SharedStep::FetchToken { .. } => SharedOut::GetToken,
+            SharedStep::SleepFor(wait) => SharedOut::Sleep(now.checked_add(wait).unwrap_or(now)),
+            SharedStep::Done(Ok(token)) => {
                 cache.complete_shared(ticket, now, token);
-                return Step::WakeTokenWaiters;
+                return Action::WakeOthers;
             }
-            Err(SharedStep::Done(Err(error))) => {
+            SharedStep::Done(Err(error)) => {
                 cache.fail_refresh(ticket);
                 if !cache.has_fresh_token(now) {
                     match Error::from(error) {
@@ -526,16 +488,15 @@ impl<O: Operation> Call<O> {
                         error => self.token_failed(now, error),
                     }
                 }
-                return Step::WakeTokenWaiters;
+                return Action::WakeOthers;
             }
-            Err(_) => unreachable!("store_command converts every store step"),
         };
         self.state = State::SharedToken { ticket, fetch, out };
         match out {
-            SharedOut::Sleep(until) => Step::Sleep { until },
+            SharedOut::Sleep(until) => sleep(until),
             _ => {
                 self.token_requests += 1;
-                Step::Send(cache.refresh_request(&self.base))
+                send(cache.refresh_request(&self.base), Timeouts::Json)
             }
         }
     }
@@ -553,7 +514,7 @@ impl<O: Operation> Call<O> {
     /// or why it could not be had (unreachable, timed out, nonsense).
     ///
     /// A call that is not waiting for the store ignores it.
-    pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
+    pub(crate) fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::SharedToken {
                 ticket,
@@ -574,7 +535,7 @@ impl<O: Operation> Call<O> {
     /// Reports the response to the request of the last [`Step::Send`].
     ///
     /// A call that is not waiting for a response ignores it.
-    pub fn on_response<B: AsRef<[u8]>>(
+    pub(crate) fn on_response<B: AsRef<[u8]>>(
         &mut self,
         now: Instant,
         cache: &mut TokenCache,
@@ -610,7 +571,7 @@ impl<O: Operation> Call<O> {
     /// Reports that the request of the last [`Step::Send`] failed in the network.
     ///
     /// A call that is not waiting for a response ignores it.
-    pub fn on_transport_error(
+    pub(crate) fn on_transport_error(
         &mut self,
         now: Instant,
         cache: &mut TokenCache,
@@ -647,7 +608,7 @@ impl<O: Operation> Call<O> {
     /// Gives the call up: hands back the token refresh if this call holds it (so waiting calls
     /// can fetch at once) and makes the next poll return [`Error::Cancelled`]. Does nothing to
     /// a call whose outcome is already known.
-    pub fn cancel(&mut self, cache: &mut TokenCache) {
+    pub(crate) fn cancel(&mut self, cache: &mut TokenCache) {
         match self.state {
             State::Finished(_) | State::Returned => {}
             _ => {
@@ -673,7 +634,7 @@ impl<O: Operation> Call<O> {
     fn retry_after(&mut self, now: Instant, retry: u32) {
         let salt = u64::from(self.busy_retries + self.transport_retries) << 32;
         let delay = self.policy.backoff(retry, self.jitter_seed ^ salt);
-        self.not_before = Some(now + delay);
+        self.not_before = Some(now.checked_add(delay).unwrap_or(now));
         self.state = State::Idle;
     }
 
@@ -733,6 +694,23 @@ impl<O: Operation> Call<O> {
             self.transport_retries += 1;
             self.retry_after(now, retry);
         }
+    }
+}
+
+/// The exchange step that sends `request` on the call's lane.
+fn send<T>(request: http::Request<Body>, timeouts: Timeouts) -> Action<T> {
+    Action::Send {
+        lane: LaneId::MAIN,
+        request,
+        timeouts,
+    }
+}
+
+/// A backoff: poll again at `until`, no wake-up ends it early.
+fn sleep<T>(until: Instant) -> Action<T> {
+    Action::Wait {
+        until: Some(until),
+        wakeable: false,
     }
 }
 

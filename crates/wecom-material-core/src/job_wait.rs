@@ -115,7 +115,7 @@ impl Default for PollPolicy {
 
 /// What the transport does next for a [`JobWait`].
 #[derive(Debug)]
-pub enum JobWaitStep {
+pub(crate) enum JobWaitStep {
     /// Run this query through the driver and report its outcome with
     /// [`JobWait::on_poll_result`].
     Poll(GetUploadByUrlResult),
@@ -143,7 +143,7 @@ enum State {
 
 /// Waits for one async upload job until a deadline. See the [module docs](self).
 #[derive(Debug)]
-pub struct JobWait {
+pub(crate) struct JobWait {
     op: GetUploadByUrlResult,
     deadline: Instant,
     policy: PollPolicy,
@@ -161,7 +161,7 @@ impl JobWait {
     /// A wait for `job_id` until `deadline`. The first [`JobWait::next`] asks for a poll.
     ///
     /// Fails if `job_id` is empty.
-    pub fn new(job_id: JobId, deadline: Instant, policy: PollPolicy) -> Result<Self, Invalid> {
+    pub(crate) fn new(job_id: JobId, deadline: Instant, policy: PollPolicy) -> Result<Self, Invalid> {
         Ok(Self {
             op: GetUploadByUrlResult::new(job_id)?,
             deadline,
@@ -176,28 +176,28 @@ impl JobWait {
     }
 
     /// The job waited for.
-    pub fn job_id(&self) -> &JobId {
+    pub(crate) fn job_id(&self) -> &JobId {
         self.op.jobid()
     }
 
     /// The deadline.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// How many polls were handed out.
-    pub fn polls(&self) -> u32 {
+    pub(crate) fn polls(&self) -> u32 {
         self.polls
     }
 
     /// How many fed events named this job.
-    pub fn events(&self) -> u32 {
+    pub(crate) fn events(&self) -> u32 {
         self.events
     }
 
     /// Whether the outcome is known (the next [`JobWait::next`] returns
     /// [`JobWaitStep::Done`]) or was returned.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, State::Done(_) | State::Returned)
     }
 
@@ -205,7 +205,7 @@ impl JobWait {
     ///
     /// # Panics
     /// When called again after it returned [`JobWaitStep::Done`] (like a finished future).
-    pub fn next(&mut self, now: Instant) -> JobWaitStep {
+    pub(crate) fn next(&mut self, now: Instant) -> JobWaitStep {
         match std::mem::replace(&mut self.state, State::Returned) {
             State::Scheduled { at } if now < at => {
                 self.state = State::Scheduled { at };
@@ -227,7 +227,7 @@ impl JobWait {
     /// Reports the outcome of the last [`JobWaitStep::Poll`], as the driver returned it.
     ///
     /// A wait with no poll out ignores it.
-    pub fn on_poll_result(&mut self, now: Instant, result: Result<JobStatus, Error>) {
+    pub(crate) fn on_poll_result(&mut self, now: Instant, result: Result<JobStatus, Error>) {
         if !matches!(self.state, State::Polling) {
             return;
         }
@@ -260,7 +260,7 @@ impl JobWait {
 
     /// Feeds a notice that `job_id` ended (the content of a job-finished callback). Returns
     /// whether it names this job; if so and the wait is not over, the next poll is immediate.
-    pub fn on_job_finished(&mut self, job_id: &JobId) -> bool {
+    pub(crate) fn on_job_finished(&mut self, job_id: &JobId) -> bool {
         if job_id != self.op.jobid() {
             return false;
         }
@@ -282,7 +282,7 @@ impl JobWait {
     /// Feeds a received callback event. Returns whether it is the job-finished event of this
     /// job (see [`JobWait::on_job_finished`]); any other event is ignored.
     #[cfg(feature = "callback")]
-    pub fn on_event(&mut self, event: &CallbackEvent) -> bool {
+    pub(crate) fn on_event(&mut self, event: &CallbackEvent) -> bool {
         match event.job_id() {
             Some(job_id) => self.on_job_finished(job_id),
             None => false,
@@ -324,7 +324,7 @@ fn is_transient(error: &Error) -> bool {
 /// each call [`take`](Mailboxes::take)s its own and feeds them to its [`JobWait`]. Plain data:
 /// the transport keeps it behind its lock and wakes the waiters with its own primitive.
 #[derive(Debug)]
-pub struct Mailboxes<E> {
+pub(crate) struct Mailboxes<E> {
     next_id: u64,
     open: std::collections::HashMap<u64, Vec<E>>,
 }
@@ -340,7 +340,7 @@ impl<E> Default for Mailboxes<E> {
 
 impl<E: Clone> Mailboxes<E> {
     /// Opens a mailbox; returns its id.
-    pub fn open(&mut self) -> u64 {
+    pub(crate) fn open(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.open.insert(id, Vec::new());
@@ -348,14 +348,14 @@ impl<E: Clone> Mailboxes<E> {
     }
 
     /// Closes a mailbox, dropping what it still holds.
-    pub fn close(&mut self, id: u64) {
+    pub(crate) fn close(&mut self, id: u64) {
         self.open.remove(&id);
     }
 
     /// Drops a copy of `event` in every open mailbox. Returns whether any was open (whether
     /// waiters need waking); with none open the event is dropped: a wait that starts later
     /// polls first.
-    pub fn deliver(&mut self, event: &E) -> bool {
+    pub(crate) fn deliver(&mut self, event: &E) -> bool {
         for mailbox in self.open.values_mut() {
             mailbox.push(event.clone());
         }
@@ -363,7 +363,7 @@ impl<E: Clone> Mailboxes<E> {
     }
 
     /// The events mailbox `id` received since the last call.
-    pub fn take(&mut self, id: u64) -> Vec<E> {
+    pub(crate) fn take(&mut self, id: u64) -> Vec<E> {
         self.open
             .get_mut(&id)
             .map(std::mem::take)
@@ -371,12 +371,12 @@ impl<E: Clone> Mailboxes<E> {
     }
 
     /// Whether mailbox `id` holds an event.
-    pub fn has_mail(&self, id: u64) -> bool {
+    pub(crate) fn has_mail(&self, id: u64) -> bool {
         self.open.get(&id).is_some_and(|m| !m.is_empty())
     }
 
     /// How many mailboxes are open (calls waiting).
-    pub fn open_count(&self) -> usize {
+    pub(crate) fn open_count(&self) -> usize {
         self.open.len()
     }
 }

@@ -2,17 +2,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Lets the machinery's tests, which live in this crate, name it as a user would.
+#[cfg(test)]
+extern crate self as wecom_material_core;
+
 mod api_json;
 pub mod body;
 #[cfg(feature = "callback")]
 pub mod callback;
 pub mod client_settings;
 pub mod download;
-pub mod driver;
+pub(crate) mod driver;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
-pub mod job_wait;
+pub(crate) mod job_wait;
 pub mod limits;
 #[cfg(feature = "md5")]
 pub mod md5sum;
@@ -23,38 +27,42 @@ pub mod ops;
 pub mod secret;
 pub mod shared_token;
 pub mod task;
-pub mod token_cache;
+pub(crate) mod token_cache;
 pub mod transfer;
 
-pub use api_json::MAX_JSON_RESPONSE;
-pub use body::{Body, Payload, Replay, UploadBody};
-pub use client_settings::{ClientBuilder, ClientSettings, FromSettings};
-pub use download::content_range::{ByteRange, ContentRange};
-pub use download::plan::{Download, Expect, MAX_CHUNK_SIZE};
-pub use driver::{Call, RetryPolicy, Step};
-pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
-pub use errcode::{Disposition, ErrCode};
-pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
-pub use job_wait::{JobWait, JobWaitStep, Mailboxes, PollPolicy};
+#[cfg(test)]
+mod machinery_tests;
+
+/// The inner machines, for the crate's benchmarks and fuzz targets only: not an API (the
+/// one way to drive an operation is a [`Task`]).
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::download::plan::{Download, Expect};
+    pub use crate::token_cache::{TokenCache, TokenLookup};
+}
+
+// The protocol.
+pub use task::{
+    Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, LaneId,
+    ResumeRecord, Task, Timeouts, UploadFrames,
+};
+// The operations' inputs and outputs.
+pub use client_settings::{ClientBuilder, ClientSettings};
+pub use driver::RetryPolicy;
+pub use endpoint::BaseUrl;
+pub use job_wait::PollPolicy;
 pub use limits::Limits;
 pub use media_type::{JobId, MediaId, MediaType};
-pub use multipart::Boundary;
-pub use operation::Operation;
-pub use ops::get_media::{GetMedia, Media, MediaEndpoint, MediaHead, MediaInfo, PROBE_LIMIT};
-pub use ops::gettoken::{GetToken, TokenGrant};
-pub use ops::upload_by_url::{UploadByUrl, UploadJob};
-pub use ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
-pub use ops::upload_image::{UploadImage, UploadedImage};
-pub use ops::upload_media::{UploadMedia, Uploaded};
-pub use secret::{AccessToken, CorpSecret, RedactedUri};
-pub use shared_token::{
-    AsyncTokenStore, CommitReply, Fallback, Generation, LookupReply, SharedStep, SharedToken,
-    SharedTokenError, SharedTokenFetch, SharedTokenPolicy, SharedTokenState, StoreCommand,
-    StoreError, StoreFuture, StoreReply, StoredGrant, TokenOrigin, TokenStore,
-};
-pub use task::{
-    Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
-    PayloadMeter, Task, Upload, UploadInput, UploadPlan,
-};
-pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
-pub use transfer::{BatchProgress, CancelFlag, Downloaded, Progress, Transfer};
+pub use ops::get_media::{Media, MediaInfo};
+pub use ops::upload_by_url::UploadJob;
+pub use ops::upload_by_url_result::JobStatus;
+pub use ops::upload_image::UploadedImage;
+pub use ops::upload_media::Uploaded;
+pub use secret::{AccessToken, CorpSecret};
+pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};
+// Errors.
+pub use errcode::ErrCode;
+pub use error::{DecodeError, Error, Invalid, TransportError};
+// Sharing the token between processes.
+pub use shared_token::{Fallback, SharedTokenPolicy, StoreError, TokenStore};
+pub use token_cache::StoredToken;

@@ -42,17 +42,18 @@
 //! let mut fetch = SharedTokenFetch::new(policy, seed);
 //! //  (after WeCom rejected a token: SharedTokenFetch::replacing(generation, ..).of_token(token))
 //! loop {
-//!     let step = fetch.poll(cache.shared_state(), clock.now());
-//!     match step.store_command(&policy) {
-//!         Ok(command) => fetch.on_store(store.run(command)),   // LOOKUP, COMMIT, INVALIDATE,
-//!                                                             // FAIL, or Warn (once an outage)
-//!         Err(SharedStep::FetchToken { .. }) => fetch.on_fetched(gettoken()),
-//!         Err(SharedStep::SleepFor(d)) => sleep(d),
-//!         Err(SharedStep::Done(result)) => return result,
-//!         Err(_) => unreachable!("store_command converts every store step"),
+//!     match fetch.poll(cache.shared_state(), clock.now()) {
+//!         SharedStep::Store(command) => fetch.on_store(store.run(command)), // LOOKUP, COMMIT,
+//!                                               // INVALIDATE, FAIL, or Warn (once an outage)
+//!         SharedStep::FetchToken { .. } => fetch.on_fetched(gettoken()),
+//!         SharedStep::SleepFor(d) => sleep(d),
+//!         SharedStep::Done(result) => return result,
 //!     }
 //! }
 //! ```
+//!
+//! In a client this loop is the call task's: a store command becomes its
+//! `Action::Store`, the gettoken an `Action::Send`, the sleep an `Action::Wait`.
 //!
 //! After a store step, exactly one report of its outcome comes before the next `poll`:
 //! [`SharedTokenFetch::on_store`] (or the step's own `on_lookup`, `on_commit`,
@@ -415,70 +416,23 @@ impl From<SharedTokenError> for Error {
     }
 }
 
-/// What the transport does next for a [`SharedTokenFetch`].
+/// What the holder of a fetch does next (see [`SharedTokenFetch::poll`]).
 #[derive(Debug)]
 pub enum SharedStep {
-    /// Run LOOKUP; report with [`SharedTokenFetch::on_lookup`].
-    Lookup,
+    /// Run this command on the store and report its outcome with
+    /// [`SharedTokenFetch::on_store`] (LOOKUP, COMMIT, INVALIDATE, FAIL; a `Warn` is logged
+    /// once per outage and needs no report).
+    Store(StoreCommand),
     /// Call `gettoken`; report with [`SharedTokenFetch::on_fetched`]. `fence` is `Some` when
     /// this process refreshes for the fleet, `None` for the process's own fallback token.
     FetchToken {
         /// The fencing number this refresh holds, if a shared one.
         fence: Option<u64>,
     },
-    /// Run COMMIT; report with [`SharedTokenFetch::on_commit`].
-    Commit {
-        /// The fencing number from LOOKUP.
-        fence: u64,
-        /// The token fetched.
-        grant: TokenGrant,
-    },
-    /// Run INVALIDATE; report with [`SharedTokenFetch::on_invalidated`].
-    Invalidate {
-        /// The generation WeCom rejected.
-        generation: u64,
-        /// The token WeCom rejected, if the fetch was told ([`SharedTokenFetch::of_token`]).
-        token: Option<AccessToken>,
-    },
-    /// Run FAIL; report with [`SharedTokenFetch::on_failed`].
-    Fail {
-        /// The fencing number whose refresh failed.
-        fence: u64,
-    },
     /// Wait this long, then poll again.
     SleepFor(Duration),
-    /// The store failed and the process falls back to its own token: log this once (it
-    /// comes once per outage), then poll again.
-    Warn(StoreError),
     /// The fetch is over.
     Done(Result<SharedToken, SharedTokenError>),
-}
-
-impl SharedStep {
-    /// The store operation this step asks for, with the policy's lease, margin and cool-down
-    /// filled in; `None` for `FetchToken`, `SleepFor` and `Done`. Its reply goes to
-    /// [`SharedTokenFetch::on_store`].
-    pub fn store_command(self, policy: &SharedTokenPolicy) -> Result<StoreCommand, SharedStep> {
-        Ok(match self {
-            SharedStep::Lookup => StoreCommand::Lookup {
-                lease: policy.lease,
-            },
-            SharedStep::Commit { fence, grant } => StoreCommand::Commit {
-                fence,
-                grant,
-                refresh_margin: policy.refresh_margin,
-            },
-            SharedStep::Invalidate { generation, token } => {
-                StoreCommand::Invalidate { generation, token }
-            }
-            SharedStep::Fail { fence } => StoreCommand::Fail {
-                fence,
-                cooldown: policy.cooldown,
-            },
-            SharedStep::Warn(error) => StoreCommand::Warn(error),
-            other => return Err(other),
-        })
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -501,7 +455,7 @@ pub struct SharedTokenState {
 }
 
 impl SharedTokenState {
-    /// How many store outages were warned about (one [`SharedStep::Warn`] each).
+    /// How many store outages were warned about (one [`StoreCommand::Warn`] each).
     pub fn warnings(&self) -> u64 {
         self.warnings
     }
@@ -614,21 +568,19 @@ impl SharedTokenFetch {
     }
 
     /// The next thing to do. `state` is the client's [`SharedTokenState`]; `now` is used only
-    /// for the process's own fallback token and for leaving a failed store alone.
-    ///
-    /// # Panics
-    /// If called again after it returned [`SharedStep::Done`], or while an outcome is due.
+    /// for the process's own fallback token and for leaving a failed store alone. Driven out
+    /// of order, it ends with a store error saying so.
     pub fn poll(&mut self, state: &mut SharedTokenState, now: Instant) -> SharedStep {
         if std::mem::take(&mut self.store_ok) {
             state.warned = false;
             state.store_down_until = None;
         }
         if let Some(error) = self.store_failed.take() {
-            state.store_down_until = Some(now + self.policy.store_retry);
+            state.store_down_until = now.checked_add(self.policy.store_retry);
             if !state.warned {
                 state.warned = true;
                 state.warnings += 1;
-                return SharedStep::Warn(error);
+                return SharedStep::Store(StoreCommand::Warn(error));
             }
         }
         loop {
@@ -656,7 +608,8 @@ impl SharedTokenFetch {
                 }
                 State::NeedLookup => {
                     self.state = State::AwaitLookup;
-                    return SharedStep::Lookup;
+                    let lease = self.policy.lease;
+                    return SharedStep::Store(StoreCommand::Lookup { lease });
                 }
                 State::Backoff(d) => {
                     self.state = State::NeedLookup;
@@ -671,7 +624,7 @@ impl SharedTokenFetch {
                 }
                 State::NeedInvalidate(generation, token) => {
                     self.state = State::AwaitInvalidate;
-                    return SharedStep::Invalidate { generation, token };
+                    return SharedStep::Store(StoreCommand::Invalidate { generation, token });
                 }
                 State::NeedCommit { fence, grant } => {
                     self.state = State::AwaitCommit {
@@ -679,11 +632,17 @@ impl SharedTokenFetch {
                         token: grant.token.clone(),
                         expires_in: grant.expires_in,
                     };
-                    return SharedStep::Commit { fence, grant };
+                    let refresh_margin = self.policy.refresh_margin;
+                    return SharedStep::Store(StoreCommand::Commit {
+                        fence,
+                        grant,
+                        refresh_margin,
+                    });
                 }
                 State::NeedFail { fence, then } => {
                     self.state = State::AwaitFail(then);
-                    return SharedStep::Fail { fence };
+                    let cooldown = self.policy.cooldown;
+                    return SharedStep::Store(StoreCommand::Fail { fence, cooldown });
                 }
                 State::Local => {
                     if let Some(own) = state.own_token(now) {
@@ -700,24 +659,34 @@ impl SharedTokenFetch {
                     state.generations += 1;
                     let lifetime = grant.expires_in;
                     let margin = self.policy.refresh_margin.min(lifetime / 2);
-                    state.own = Some(OwnToken {
-                        token: grant.token,
-                        generation: state.generations,
-                        refresh_at: now + (lifetime - margin),
-                        expires_at: now + lifetime,
-                    });
-                    let token = state.own_token(now).unwrap_or_else(|| SharedToken {
-                        // A token of no lifetime: hand it out once, keep nothing.
-                        token: state.own.take().map(|o| o.token).expect("just stored"),
+                    let handed_out = SharedToken {
+                        token: grant.token.clone(),
                         generation: Generation::Local(state.generations),
                         origin: TokenOrigin::Local,
                         expires_in: lifetime,
+                    };
+                    // A lifetime past the clock's range is kept to the end of the range.
+                    let at = |d: Duration| now.checked_add(d).unwrap_or(now);
+                    state.own = Some(OwnToken {
+                        token: grant.token,
+                        generation: state.generations,
+                        refresh_at: at(lifetime.saturating_sub(margin)),
+                        expires_at: at(lifetime),
+                    });
+                    // A token of no lifetime is handed out once and not kept.
+                    let token = state.own_token(now).unwrap_or_else(|| {
+                        state.own = None;
+                        handed_out
                     });
                     return SharedStep::Done(Ok(token));
                 }
                 State::Finished(result) => return SharedStep::Done(result),
-                State::Returned => panic!("SharedTokenFetch polled after Done"),
-                awaiting => panic!("SharedTokenFetch polled while {awaiting:?} is due"),
+                State::Returned => return SharedStep::Done(Err(misuse("polled after Done"))),
+                awaiting => {
+                    let what = format!("polled while {awaiting:?} is due");
+                    self.state = awaiting;
+                    return SharedStep::Done(Err(misuse(&what)));
+                }
             }
         }
     }
@@ -727,8 +696,7 @@ impl SharedTokenFetch {
         &self.policy
     }
 
-    /// Reports the outcome of the [`StoreCommand`] of the last step (see
-    /// [`SharedStep::store_command`]). A reply of the wrong kind counts as a store failure.
+    /// Reports the outcome of the [`StoreCommand`] of the last step. A reply of the wrong kind counts as a store failure.
     /// When no script's reply is due (after [`StoreCommand::Warn`]), the outcome is ignored.
     pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
         let expected = match &self.state {
@@ -752,7 +720,9 @@ impl SharedTokenFetch {
 
     /// Reports LOOKUP's answer.
     pub fn on_lookup(&mut self, reply: LookupReply) {
-        self.expect(matches!(self.state, State::AwaitLookup), "on_lookup");
+        if !matches!(self.state, State::AwaitLookup) {
+            return self.unexpected("on_lookup");
+        }
         self.store_ok = true;
         self.state = match reply {
             LookupReply::Ready(grant) => State::Finished(Ok(shared(grant, TokenOrigin::Shared))),
@@ -794,7 +764,7 @@ impl SharedTokenFetch {
         let State::Fetching { fence, current } =
             std::mem::replace(&mut self.state, State::Returned)
         else {
-            panic!("on_fetched without a FetchToken step");
+            return self.unexpected("on_fetched");
         };
         self.state = match (fence, result) {
             (Some(fence), Ok(grant)) => State::NeedCommit { fence, grant },
@@ -819,7 +789,7 @@ impl SharedTokenFetch {
             expires_in,
         } = std::mem::replace(&mut self.state, State::Returned)
         else {
-            panic!("on_commit without a Commit step");
+            return self.unexpected("on_commit");
         };
         self.store_ok = true;
         self.state = State::Finished(Ok(match reply {
@@ -838,10 +808,9 @@ impl SharedTokenFetch {
 
     /// Reports that INVALIDATE ran (whether or not it deleted anything).
     pub fn on_invalidated(&mut self) {
-        self.expect(
-            matches!(self.state, State::AwaitInvalidate),
-            "on_invalidated",
-        );
+        if !matches!(self.state, State::AwaitInvalidate) {
+            return self.unexpected("on_invalidated");
+        }
         self.store_ok = true;
         self.state = State::NeedLookup;
     }
@@ -849,7 +818,7 @@ impl SharedTokenFetch {
     /// Reports that FAIL ran.
     pub fn on_failed(&mut self) {
         let State::AwaitFail(then) = std::mem::replace(&mut self.state, State::Returned) else {
-            panic!("on_failed without a Fail step");
+            return self.unexpected("on_failed");
         };
         self.store_ok = true;
         self.state = State::Finished(then);
@@ -884,13 +853,23 @@ impl SharedTokenFetch {
                 }
                 State::Finished(then)
             }
-            other => panic!("on_store_error without a store step ({other:?})"),
+            State::Returned => State::Returned,
+            other => State::Finished(Err(misuse(&format!(
+                "on_store_error without a store step ({other:?})"
+            )))),
         };
     }
 
-    fn expect(&self, ok: bool, what: &str) {
-        assert!(ok, "{what} called in state {:?}", self.state);
+    /// A report that answers no step: the fetch ends with a store error saying so (a
+    /// driver's bug, never the store's; it must not panic a fleet).
+    fn unexpected(&mut self, what: &str) {
+        self.state = State::Finished(Err(misuse(&format!("{what} answered no step"))));
     }
+}
+
+/// The error of a fetch driven out of order.
+fn misuse(what: &str) -> SharedTokenError {
+    SharedTokenError::Store(StoreError::new(format!("token fetch misuse: {what}")))
 }
 
 fn shared(grant: StoredGrant, origin: TokenOrigin) -> SharedToken {
@@ -1099,7 +1078,7 @@ mod tests {
         ) -> Option<Result<SharedToken, SharedTokenError>> {
             let now = self.t0 + Duration::from_millis(store.now);
             match fetch.poll(&mut self.state, now) {
-                SharedStep::Lookup => match store.lookup() {
+                SharedStep::Store(StoreCommand::Lookup { .. }) => match store.lookup() {
                     Ok(r) => fetch.on_lookup(r),
                     Err(e) => fetch.on_store_error(e),
                 },
@@ -1107,15 +1086,15 @@ mod tests {
                     self.fetches += 1;
                     fetch.on_fetched(gettoken());
                 }
-                SharedStep::Commit { fence, grant } => match store.commit(fence, &grant) {
+                SharedStep::Store(StoreCommand::Commit { fence, grant, .. }) => match store.commit(fence, &grant) {
                     Ok(r) => fetch.on_commit(r),
                     Err(e) => fetch.on_store_error(e),
                 },
-                SharedStep::Invalidate { generation, .. } => match store.invalidate(generation) {
+                SharedStep::Store(StoreCommand::Invalidate { generation, .. }) => match store.invalidate(generation) {
                     Ok(()) => fetch.on_invalidated(),
                     Err(e) => fetch.on_store_error(e),
                 },
-                SharedStep::Fail { fence } => match store.fail(fence) {
+                SharedStep::Store(StoreCommand::Fail { fence, .. }) => match store.fail(fence) {
                     Ok(()) => fetch.on_failed(),
                     Err(e) => fetch.on_store_error(e),
                 },
@@ -1123,7 +1102,7 @@ mod tests {
                     self.sleeps.push(d);
                     store.now += d.as_millis() as u64;
                 }
-                SharedStep::Warn(e) => {
+                SharedStep::Store(StoreCommand::Warn(e)) => {
                     assert!(e.to_string().contains("connection refused"));
                     self.warnings += 1;
                 }
@@ -1162,7 +1141,7 @@ mod tests {
     fn become_refresher(p: &mut Process, store: &mut ScriptedStore, seed: u64) -> SharedTokenFetch {
         let mut f = fetch(seed);
         let now = p.t0;
-        assert!(matches!(f.poll(&mut p.state, now), SharedStep::Lookup));
+        assert!(matches!(f.poll(&mut p.state, now), SharedStep::Store(StoreCommand::Lookup { .. })));
         f.on_lookup(store.lookup().unwrap());
         assert!(matches!(
             f.poll(&mut p.state, now),
@@ -1216,7 +1195,7 @@ mod tests {
                 .map(|_| {
                     assert!(matches!(
                         f.poll(&mut st, Instant::now()),
-                        SharedStep::Lookup
+                        SharedStep::Store(StoreCommand::Lookup { .. })
                     ));
                     f.on_lookup(s.lookup().unwrap());
                     match f.poll(&mut st, Instant::now()) {
@@ -1446,10 +1425,10 @@ mod tests {
         f.on_fetched(Ok(grant("mine")));
         assert!(matches!(
             f.poll(&mut p.state, p.t0),
-            SharedStep::Commit { fence: 1, .. }
+            SharedStep::Store(StoreCommand::Commit { fence: 1, .. })
         ));
         f.on_store_error(StoreError::new("connection reset"));
-        assert!(matches!(f.poll(&mut p.state, p.t0), SharedStep::Warn(_)));
+        assert!(matches!(f.poll(&mut p.state, p.t0), SharedStep::Store(StoreCommand::Warn(_))));
         let SharedStep::Done(Ok(got)) = f.poll(&mut p.state, p.t0) else {
             panic!("expected the token");
         };
@@ -1483,13 +1462,22 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "polled while")]
-    fn polling_before_reporting_panics() {
+    fn polling_before_reporting_is_a_store_error_not_a_panic() {
         let mut f = fetch(1);
         let mut st = SharedTokenState::default();
         let now = Instant::now();
-        let _ = f.poll(&mut st, now);
-        let _ = f.poll(&mut st, now);
+        assert!(matches!(f.poll(&mut st, now), SharedStep::Store(StoreCommand::Lookup { .. })));
+        let SharedStep::Done(Err(SharedTokenError::Store(error))) = f.poll(&mut st, now) else {
+            panic!("a second poll before the report ends the fetch");
+        };
+        assert!(error.to_string().contains("polled while"), "{error}");
+        // A report of a step that was never handed out ends it too.
+        let mut g = fetch(2);
+        g.on_commit(CommitReply::Stored { generation: 1 });
+        assert!(matches!(
+            g.poll(&mut st, now),
+            SharedStep::Done(Err(SharedTokenError::Store(_)))
+        ));
     }
 
     #[test]
@@ -1503,14 +1491,19 @@ mod tests {
         assert!(!text.contains("tok-VISIBLE"), "{text}");
         // The commands a transport is handed, and a fetch told which token was rejected.
         let policy = SharedTokenPolicy::default();
-        let commit = step.store_command(&policy).unwrap();
+        let SharedStep::Store(commit) = step else {
+            panic!("not a store step: {step:?}")
+        };
         let invalidate = StoreCommand::Invalidate {
             generation: 1,
             token: Some(AccessToken::new("tok-VISIBLE")),
         };
         let replacing = SharedTokenFetch::replacing(Generation::Shared(1), policy, 2)
             .of_token(AccessToken::new("tok-VISIBLE"));
-        let action = crate::task::Action::<()>::Store(commit.clone());
+        let action = crate::task::Action::<()>::Store {
+            lane: crate::task::LaneId::MAIN,
+            command: commit.clone(),
+        };
         let text = format!("{commit:?} {invalidate:?} {replacing:?} {action:?}");
         assert!(
             text.contains("Commit") && text.contains("Invalidate"),
@@ -1562,25 +1555,25 @@ mod tests {
             let p = &mut procs[i];
             let now = p.t0 + Duration::from_millis(store.now);
             match f.poll(&mut p.state, now) {
-                SharedStep::Lookup => f.on_lookup(store.lookup().unwrap()),
+                SharedStep::Store(StoreCommand::Lookup { .. }) => f.on_lookup(store.lookup().unwrap()),
                 SharedStep::FetchToken { fence } => {
                     fetched += 1;
                     due[i] = store.now + gettoken_ms[i];
                     pending[i] = Some((due[i], format!("tok-{}", fence.unwrap())));
                 }
-                SharedStep::Commit { fence, grant } => {
+                SharedStep::Store(StoreCommand::Commit { fence, grant, .. }) => {
                     f.on_commit(store.commit(fence, &grant).unwrap())
                 }
-                SharedStep::Invalidate { generation, .. } => {
+                SharedStep::Store(StoreCommand::Invalidate { generation, .. }) => {
                     store.invalidate(generation).unwrap();
                     f.on_invalidated();
                 }
-                SharedStep::Fail { fence } => {
+                SharedStep::Store(StoreCommand::Fail { fence, .. }) => {
                     store.fail(fence).unwrap();
                     f.on_failed();
                 }
                 SharedStep::SleepFor(d) => due[i] = store.now + d.as_millis() as u64,
-                SharedStep::Warn(e) => panic!("the store is up: {e}"),
+                SharedStep::Store(StoreCommand::Warn(e)) => panic!("the store is up: {e}"),
                 SharedStep::Done(result) => {
                     done.push(result);
                     fetches[i] = None;

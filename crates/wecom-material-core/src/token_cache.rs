@@ -69,11 +69,11 @@ use crate::shared_token::{
 };
 
 /// Default time before expiry at which the cache starts refreshing ahead.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Default length of a refresh lease: how long other callers wait for one refresher before
 /// one of them may take the refresh over.
-pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
 
 /// What a caller should do to get a token.
 #[derive(Debug)]

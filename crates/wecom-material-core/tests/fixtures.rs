@@ -8,11 +8,18 @@
 //! (`HeaderValue::from_bytes`), so raw UTF-8 filenames arrive as a server sends them.
 
 use bytes::Bytes;
-use wecom_material_core::{
-    ApiError, ContentRange, CorpSecret, DecodeError, ErrCode, Error, GetMedia, GetToken,
-    GetUploadByUrlResult, JobId, JobStatus, Limits, MediaEndpoint, MediaHead, MediaId, MediaType,
-    Operation, UploadByUrl, UploadImage, UploadMedia, Uploaded, UploadedImage,
-};
+use wecom_material_core::{CorpSecret, DecodeError, ErrCode, Error, JobId, JobStatus, Limits, MediaId, MediaType, Uploaded, UploadedImage};
+use wecom_material_core::error::ApiError;
+use wecom_material_core::download::content_range::ContentRange;
+use wecom_material_core::ops::get_media::GetMedia;
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
+use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::ops::get_media::MediaHead;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_image::UploadImage;
+use wecom_material_core::ops::upload_media::UploadMedia;
 
 const SECRET: &str = "SeCrEt-0123+/=&value";
 const TOKEN_IN_FIXTURE: &str = "TOKEN-accesstoken-XYZ";
@@ -85,7 +92,7 @@ fn upload_op(media_type: MediaType) -> UploadMedia {
         media_type,
         name,
         Bytes::copy_from_slice(bytes),
-        wecom_material_core::Boundary::from_entropy([7; 16]),
+        wecom_material_core::multipart::Boundary::from_entropy([7; 16]),
         &Limits::default(),
     )
     .unwrap()
@@ -224,7 +231,7 @@ fn media_error_json_with_application_json_and_text_plain() {
 #[test]
 fn media_206_with_content_range() {
     let op = get_media("MEDIA_ID")
-        .with_range(wecom_material_core::ByteRange {
+        .with_range(wecom_material_core::download::content_range::ByteRange {
             start: 0,
             end_inclusive: Some(9),
         })
@@ -254,7 +261,7 @@ fn media_206_with_content_range() {
         Error::Decode(DecodeError { status: 206, .. })
     ));
     let elsewhere = get_media("MEDIA_ID")
-        .with_range(wecom_material_core::ByteRange {
+        .with_range(wecom_material_core::download::content_range::ByteRange {
             start: 10,
             end_inclusive: Some(19),
         })
@@ -374,9 +381,9 @@ fn rate_limit_and_unknown_codes_through_every_json_parser() {
 fn uploadimg_op() -> UploadImage {
     UploadImage::new(
         "a.jpg",
-        wecom_material_core::Payload::Bytes(Bytes::from_static(b"\xff\xd8\xff\xe0 jpeg")),
+        wecom_material_core::body::Payload::Bytes(Bytes::from_static(b"\xff\xd8\xff\xe0 jpeg")),
         None,
-        wecom_material_core::Boundary::from_entropy([1; 16]),
+        wecom_material_core::multipart::Boundary::from_entropy([1; 16]),
         &Limits::default(),
     )
     .unwrap()
@@ -456,7 +463,7 @@ fn operations_and_secrets_never_print_the_secret() {
     // The built gettoken request carries the secret (encoded) in its URI; the redacted view
     // for logs does not.
     let request = op.build(&wecom_material_core::BaseUrl::default());
-    let shown = wecom_material_core::RedactedUri(request.uri()).to_string();
+    let shown = wecom_material_core::secret::RedactedUri(request.uri()).to_string();
     assert_eq!(
         shown,
         "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=ww0123456789abcdef&corpsecret=***"
@@ -475,7 +482,7 @@ fn operations_and_secrets_never_print_the_secret() {
     ];
     for uri in &uris {
         assert!(uri.to_string().contains(TOKEN_IN_FIXTURE));
-        let shown = wecom_material_core::RedactedUri(uri).to_string();
+        let shown = wecom_material_core::secret::RedactedUri(uri).to_string();
         assert!(
             !shown.contains(TOKEN_IN_FIXTURE) && shown.contains("access_token=***"),
             "{shown}"
@@ -512,7 +519,7 @@ fn media_error_recognised_without_a_json_content_type() {
         );
         assert_eq!(
             GetMedia::probe_limit(&parts),
-            Some(wecom_material_core::PROBE_LIMIT)
+            Some(wecom_material_core::ops::get_media::PROBE_LIMIT)
         );
         assert_eq!(
             op.classify_probe(&parts, &body).unwrap(),
@@ -550,7 +557,7 @@ fn media_with_error_code_0_or_errcode_0_json_is_media() {
     let (parts, body) = fixture("media_json_errcode_0_octet_stream.http").into_parts();
     assert_eq!(
         GetMedia::probe_limit(&parts),
-        Some(wecom_material_core::PROBE_LIMIT)
+        Some(wecom_material_core::ops::get_media::PROBE_LIMIT)
     );
     assert!(matches!(
         op.classify_probe(&parts, &body).unwrap(),
@@ -574,7 +581,7 @@ fn probe_limit_follows_content_length_and_disposition() {
         }
         b.body(()).unwrap().into_parts().0
     };
-    let limit = Some(wecom_material_core::PROBE_LIMIT);
+    let limit = Some(wecom_material_core::ops::get_media::PROBE_LIMIT);
     assert_eq!(GetMedia::probe_limit(&head(&[])), limit);
     assert_eq!(
         GetMedia::probe_limit(&head(&[("content-length", "65536")])),

@@ -8,10 +8,18 @@ use wecom_material_core::download::content_disposition::{
     MAX_FILENAME_BYTES, filename_from_content_disposition, sanitize_filename,
 };
 use wecom_material_core::multipart::escape_filename;
-use wecom_material_core::{
-    Boundary, ByteRange, ContentRange, CorpSecret, GetMedia, GetToken, GetUploadByUrlResult, JobId,
-    Limits, MediaEndpoint, MediaId, MediaType, Operation, UploadByUrl, UploadImage, UploadMedia,
-};
+use wecom_material_core::{CorpSecret, JobId, Limits, MediaId, MediaType};
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::download::content_range::ByteRange;
+use wecom_material_core::download::content_range::ContentRange;
+use wecom_material_core::ops::get_media::GetMedia;
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
+use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_image::UploadImage;
+use wecom_material_core::ops::upload_media::UploadMedia;
 
 /// Header-ish bytes: arbitrary, or built from the pieces parsers look for.
 fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -307,7 +315,7 @@ proptest! {
         let _ = upload.parse(response());
         let image = UploadImage::new(
             "a.png",
-            wecom_material_core::Payload::Bytes(Bytes::from_static(b"\x89PNG\r\n\x1a\n")),
+            wecom_material_core::body::Payload::Bytes(Bytes::from_static(b"\x89PNG\r\n\x1a\n")),
             None,
             boundary(),
             &limits,
@@ -385,7 +393,7 @@ proptest! {
         let (head, bytes) = response.into_parts();
         prop_assert_eq!(
             op.classify_probe(&head, &bytes).unwrap(),
-            wecom_material_core::MediaHead::Error
+            wecom_material_core::ops::get_media::MediaHead::Error
         );
         let error = op.parse(http::Response::from_parts(head, bytes)).unwrap_err();
         prop_assert_eq!(error.errcode().map(|c| c.code()), Some(code));

@@ -2,4 +2,6 @@
 
 pub mod content_disposition;
 pub mod content_range;
-pub mod plan;
+pub(crate) mod plan;
+
+pub use plan::MAX_CHUNK_SIZE;

@@ -1,16 +1,16 @@
 //! One JSON call (an upload, upload-image, upload-by-url, a job result) as a [`Task`]: the
-//! call driver's [`Call`] plus reading its answers.
+//! call driver's [`Call`] plus reading its answers, on one lane.
 //!
 //! ```text
-//!   Idle ──poll: Call says Send──▶ AwaitHead ──Head──▶ AwaitBody ──poll──▶ ReadBody{limit}
+//!   Idle ──poll: the call sends──▶ AwaitHead ──Head──▶ AwaitBody ──poll──▶ ReadBody{limit}
 //!     ▲                              │                    │ Body: Call::on_response
 //!     │                              │ TransportFailed    │ TransportFailed
 //!     └──────────────────────────────┴────────────────────┘ (after a gettoken answer the
 //!                                                            next poll is WakeOthers)
-//!   Idle ──poll: Call says Sleep / WaitForToken──▶ Wait{until, wakeable}
-//!   Idle ──poll: Call says Store──▶ AwaitStore ──Store(reply)──▶ Idle
-//!   Idle ──poll: Call says WakeTokenWaiters (a shared-store refresh ended)──▶ WakeOthers
-//!   Idle ──poll: Call says Done──▶ Done(result)
+//!   Idle ──poll: the call backs off / waits for a token──▶ Wait{until, wakeable}
+//!   Idle ──poll: the call asks the store──▶ AwaitStore ──Store(reply)──▶ Idle
+//!   Idle ──poll: a shared-store refresh ended──▶ WakeOthers
+//!   Idle ──poll: the call is over──▶ Done(result)
 //!   any ──Local(error) / cancel──▶ Done(Err(error / Cancelled))
 //! ```
 
@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use crate::api_json::MAX_JSON_RESPONSE;
 use crate::client_settings::ClientSettings;
-use crate::driver::{Call, RetryPolicy, Step};
+use crate::driver::{Call, RetryPolicy};
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
 use crate::operation::Operation;
-use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
+use crate::task::{Action, ClientState, Event, Machine, OneLane, Timeouts, misuse, one_lane_task};
 
 enum Phase {
     Idle,
@@ -42,47 +42,86 @@ enum Phase {
 }
 
 /// One call of operation `O` as a whole operation (see the [`task`](crate::task) module docs).
-pub struct CallTask<O: Operation> {
-    call: Call<O>,
-    lane: Lane,
-    phase: Phase,
-    wake: bool,
-}
+pub struct CallTask<O: Operation>(OneLane<CallMachine<O>>);
+
+one_lane_task!(CallTask<O: Operation>, O::Output);
 
 impl<O: Operation> std::fmt::Debug for CallTask<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallTask")
-            .field("call", &self.call)
+            .field("call", &self.0.machine().call)
             .finish()
     }
 }
 
 impl<O: Operation> CallTask<O> {
-    /// A call of `op` against `base`; business requests use `lane`'s timeouts (gettoken is
-    /// always [`Lane::Json`]). `jitter_seed` makes this call's backoff jitter.
-    pub fn new(op: O, base: BaseUrl, policy: RetryPolicy, jitter_seed: u64, lane: Lane) -> Self {
+    /// A call of `op` against `base`; its business request uses `timeouts` (gettoken always
+    /// [`Timeouts::Json`]). `jitter_seed` makes this call's backoff jitter.
+    pub fn new(
+        op: O,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+        timeouts: Timeouts,
+    ) -> Self {
+        Self(OneLane::new(CallMachine::new(
+            op,
+            base,
+            policy,
+            jitter_seed,
+            timeouts,
+        )))
+    }
+
+    /// A call of `op` with a client's settings (base URL, retry policy).
+    pub fn for_client(
+        op: O,
+        settings: &ClientSettings,
+        timeouts: Timeouts,
+        jitter_seed: u64,
+    ) -> Self {
+        let (base, policy) = (settings.base.clone(), settings.retry_policy);
+        Self::new(op, base, policy, jitter_seed, timeouts)
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> &O {
+        self.0.machine().call.operation()
+    }
+
+    /// How many business requests and gettoken requests the call has handed out so far.
+    pub fn requests(&self) -> (u32, u32) {
+        let call = &self.0.machine().call;
+        (call.business_requests(), call.token_requests())
+    }
+}
+
+/// The inside of a [`CallTask`], also run by the download and job-wait tasks for each of
+/// their requests.
+pub(crate) struct CallMachine<O: Operation> {
+    call: Call<O>,
+    phase: Phase,
+    wake: bool,
+}
+
+impl<O: Operation> CallMachine<O> {
+    pub(crate) fn new(
+        op: O,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+        timeouts: Timeouts,
+    ) -> Self {
         Self {
-            call: Call::new(op, base, policy, jitter_seed),
-            lane,
+            call: Call::new(op, base, policy, jitter_seed, timeouts),
             phase: Phase::Idle,
             wake: false,
         }
     }
 
-    /// A call of `op` with a client's settings (base URL, retry policy).
-    pub fn for_client(op: O, settings: &ClientSettings, lane: Lane, jitter_seed: u64) -> Self {
-        let (base, policy) = (settings.base.clone(), settings.retry_policy);
-        Self::new(op, base, policy, jitter_seed, lane)
-    }
-
     /// The operation.
-    pub fn operation(&self) -> &O {
+    pub(crate) fn operation(&self) -> &O {
         self.call.operation()
-    }
-
-    /// The call driver (for its counters).
-    pub fn call(&self) -> &Call<O> {
-        &self.call
     }
 
     /// Whether the task owes its client a `WakeOthers` (it ended a token refresh) and has not
@@ -103,7 +142,7 @@ impl<O: Operation> CallTask<O> {
     }
 }
 
-impl<O: Operation> Task for CallTask<O> {
+impl<O: Operation> Machine for CallMachine<O> {
     type Output = O::Output;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<O::Output> {
@@ -119,6 +158,7 @@ impl<O: Operation> Task for CallTask<O> {
             }
             Phase::AwaitBody { .. } => {
                 return Action::ReadBody {
+                    lane: crate::task::LaneId::MAIN,
                     limit: MAX_JSON_RESPONSE,
                 };
             }
@@ -129,31 +169,16 @@ impl<O: Operation> Task for CallTask<O> {
                 };
             }
         }
-        match self.call.poll(now, &mut state.tokens) {
-            Step::Send(request) => {
-                let token = self.call.is_token_request_in_flight();
-                self.phase = Phase::AwaitHead { token };
-                let lane = if token { Lane::Json } else { self.lane };
-                Action::Send { request, lane }
-            }
-            Step::Sleep { until } => Action::Wait {
-                until,
-                wakeable: false,
+        let action = self.call.poll(now, &mut state.tokens);
+        self.phase = match &action {
+            Action::Send { .. } => Phase::AwaitHead {
+                token: self.call.is_token_request_in_flight(),
             },
-            Step::WaitForToken { until } => Action::Wait {
-                until,
-                wakeable: true,
-            },
-            Step::Store(command) => {
-                self.phase = Phase::AwaitStore;
-                Action::Store(command)
-            }
-            Step::WakeTokenWaiters => Action::WakeOthers,
-            Step::Done(result) => {
-                self.phase = Phase::Over(None);
-                Action::Done(result)
-            }
-        }
+            Action::Store { .. } => Phase::AwaitStore,
+            Action::Done(_) => Phase::Over(None),
+            _ => Phase::Idle,
+        };
+        action
     }
 
     fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {

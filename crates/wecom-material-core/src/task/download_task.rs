@@ -5,7 +5,7 @@
 //! ```text
 //!        ┌──────────────────────── next request of the plan ◀──────────────────────┐
 //!        ▼                                                                         │
-//!   Calling (a CallTask<GetMedia>: token, busy/transport retries)                  │
+//!   Calling (a CallMachine<GetMedia>: token, busy/transport retries)                  │
 //!     │ business head = media ──▶ Streaming{left} ──Written(n)…──▶ left = 0 ───────┤
 //!     │                               │ BodyEnd / TransportFailed: resume from the │
 //!     │                               │   byte reached (≤ 3 stalls) ───────────────┤
@@ -31,8 +31,8 @@ use crate::endpoint::BaseUrl;
 use crate::error::{DecodeError, Error};
 use crate::media_type::MediaId;
 use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead};
-use crate::task::call_task::CallTask;
-use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
+use crate::task::call_task::CallMachine;
+use crate::task::{Action, ClientState, Event, LaneId, Machine, Timeouts, misuse};
 use crate::transfer::{Downloaded, Progress};
 
 /// How to download: which endpoint, from which byte, and whether into memory.
@@ -88,14 +88,14 @@ impl DownloadOptions {
 enum Phase {
     /// Between requests, or a call is running.
     // Boxed: a call is large, and the other phases are a few words.
-    Calling(Option<Box<CallTask<GetMedia>>>),
+    Calling(Option<Box<CallMachine<GetMedia>>>),
     /// A media body is being streamed; `left` bytes are due (`u64::MAX` with `until_end`: a
     /// 200 answer without `Content-Length`, read to its end).
     Streaming { left: u64, until_end: bool },
     /// A short media answer without `Content-Disposition` is read whole first: a WeCom error
     /// object is an error whatever its `Content-Type` (see [`GetMedia::classify_probe`]).
     Probing {
-        call: Box<CallTask<GetMedia>>,
+        call: Box<CallMachine<GetMedia>>,
         head: http::response::Parts,
         expected: u64,
     },
@@ -120,8 +120,9 @@ enum Flush {
     Done,
 }
 
-/// One download (see the [`task`](crate::task) module docs).
-pub struct DownloadTask {
+/// One stream of a download: the whole media, or one range of a parallel download (see the
+/// [`task`](crate::task) module docs and [`DownloadTask`](crate::task::DownloadTask)).
+pub(crate) struct RangeDownload {
     plan: Download,
     options: DownloadOptions,
     base: BaseUrl,
@@ -134,19 +135,19 @@ pub struct DownloadTask {
     wake: bool,
 }
 
-impl std::fmt::Debug for DownloadTask {
+impl std::fmt::Debug for RangeDownload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DownloadTask")
+        f.debug_struct("RangeDownload")
             .field("plan", &self.plan)
             .field("written", &self.written)
             .finish_non_exhaustive()
     }
 }
 
-impl DownloadTask {
+impl RangeDownload {
     /// A download of `media_id` in chunks of at most `chunk_size` bytes (WeCom's maximum is
     /// [`crate::MAX_CHUNK_SIZE`]).
-    pub fn new(
+    pub(crate) fn new(
         media_id: MediaId,
         options: DownloadOptions,
         chunk_size: u64,
@@ -170,7 +171,7 @@ impl DownloadTask {
     }
 
     /// A download with a client's settings (chunk size, base URL, retry policy).
-    pub fn for_client(
+    pub(crate) fn for_client(
         media_id: MediaId,
         options: DownloadOptions,
         settings: &ClientSettings,
@@ -210,13 +211,13 @@ impl DownloadTask {
     }
 
     /// The size of the whole media, once a head told it.
-    pub fn total(&self) -> Option<u64> {
+    pub(crate) fn total(&self) -> Option<u64> {
         self.plan.total()
     }
 
     /// Bytes of the media received so far (a resumed prefix included) and its size once
     /// known: the progress to show.
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         Progress {
             done: self.plan.offset(),
             total: self.plan.total(),
@@ -224,7 +225,7 @@ impl DownloadTask {
     }
 
     /// Bytes that reached the sink in this run.
-    pub fn bytes_written(&self) -> u64 {
+    pub(crate) fn bytes_written(&self) -> u64 {
         self.written
     }
 
@@ -296,15 +297,14 @@ impl DownloadTask {
         self.phase = match (expected, probe) {
             (0, _) => Phase::Calling(None),
             (_, Some(_)) if !until_end => {
-                let Phase::Calling(Some(call)) =
-                    std::mem::replace(&mut self.phase, Phase::Returned)
-                else {
-                    unreachable!("matched above")
-                };
-                Phase::Probing {
-                    call,
-                    head,
-                    expected,
+                match std::mem::replace(&mut self.phase, Phase::Returned) {
+                    Phase::Calling(Some(call)) => Phase::Probing {
+                        call,
+                        head,
+                        expected,
+                    },
+                    // Not reached: this head answered the running call.
+                    other => other,
                 }
             }
             // The call ends here: a media head carries no errcode to decide on.
@@ -425,7 +425,7 @@ impl DownloadTask {
     }
 }
 
-impl Task for DownloadTask {
+impl Machine for RangeDownload {
     type Output = Downloaded;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
@@ -440,25 +440,41 @@ impl Task for DownloadTask {
                 }
                 Phase::Finishing { flush, .. } if *flush == Flush::Due => {
                     *flush = Flush::Asked;
-                    return Action::FlushSink;
-                }
-                Phase::Finishing { .. } => {
-                    let Phase::Finishing { result, flush } =
-                        std::mem::replace(&mut self.phase, Phase::Returned)
-                    else {
-                        unreachable!("matched above")
+                    return Action::FlushSink {
+                        lane: LaneId::MAIN,
                     };
-                    return Action::Done(match flush {
-                        Flush::Done => result,
-                        _ => Err(misuse(&Event::BodyEnd, "Flushed")),
+                }
+                Phase::Finishing { result, flush } => {
+                    let result = std::mem::replace(result, Err(Error::Cancelled { bytes_written: 0 }));
+                    let flushed = *flush == Flush::Done;
+                    self.phase = Phase::Returned;
+                    return Action::Done(if flushed {
+                        result
+                    } else {
+                        Err(misuse(&Event::BodyEnd, "Flushed"))
                     });
                 }
-                Phase::Streaming { left, .. } => return Action::Stream { max: *left },
+                Phase::Streaming { left, .. } => {
+                    return Action::Stream {
+                        lane: LaneId::MAIN,
+                        max: *left,
+                        at: self.plan.offset(),
+                    };
+                }
                 Phase::Probing { .. } => {
                     let limit = crate::ops::get_media::PROBE_LIMIT;
-                    return Action::ReadBody { limit };
+                    return Action::ReadBody {
+                        lane: LaneId::MAIN,
+                        limit,
+                    };
                 }
-                Phase::Writing { bytes, .. } => return Action::Write(bytes.clone()),
+                Phase::Writing { bytes, .. } => {
+                    return Action::Write {
+                        lane: LaneId::MAIN,
+                        at: self.plan.offset(),
+                        bytes: bytes.clone(),
+                    };
+                }
                 Phase::Calling(None) => {
                     let Some(op) = self.plan.next_request() else {
                         let result = self.complete();
@@ -467,7 +483,7 @@ impl Task for DownloadTask {
                     };
                     self.requests += 1;
                     let seed = self.jitter_seed.wrapping_add(self.requests);
-                    let call = CallTask::new(op, self.base.clone(), self.policy, seed, Lane::Media);
+                    let call = CallMachine::new(op, self.base.clone(), self.policy, seed, Timeouts::Media);
                     self.phase = Phase::Calling(Some(Box::new(call)));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state).forward() {
@@ -554,7 +570,18 @@ impl Task for DownloadTask {
     }
 
     fn progress(&self) -> Option<Progress> {
-        Some(DownloadTask::progress(self))
+        Some(RangeDownload::progress(self))
+    }
+
+    fn on_late_write(&mut self, n: u64) {
+        self.written = self.written.saturating_add(n);
+        if let Phase::Finishing {
+            result: Err(Error::Cancelled { bytes_written }),
+            ..
+        } = &mut self.phase
+        {
+            *bytes_written = bytes_written.saturating_add(n);
+        }
     }
 
     fn cancel(&mut self, state: &mut ClientState) {
@@ -595,7 +622,7 @@ mod tests {
         assert!(state.import_token(token, now, wall));
         let base = BaseUrl::parse("http://127.0.0.1:9").unwrap();
         let options = DownloadOptions::default();
-        let mut task = DownloadTask::new(
+        let mut task = RangeDownload::new(
             "m".into(),
             options,
             MAX_CHUNK,
@@ -620,7 +647,7 @@ mod tests {
         ));
         let body = bytes::Bytes::from(vec![7u8; 20]);
         task.on_event(now, &mut state, Event::Body(body));
-        assert!(matches!(task.poll(now, &mut state), Action::FlushSink));
+        assert!(matches!(task.poll(now, &mut state), Action::FlushSink { .. }));
         task.on_event(
             now + Duration::from_millis(1),
             &mut state,

@@ -1,4 +1,4 @@
-//! Waiting for an async upload job as a [`Task`]: the core's [`JobWait`] schedule, one
+//! Waiting for an async upload job as a [`Task`](crate::task::Task): the core's [`JobWait`] schedule, one
 //! [`CallTask`] per poll, and a mailbox in the client's [`ClientState`] through which callback
 //! events end a wait early.
 //!
@@ -20,13 +20,68 @@ use crate::error::Error;
 use crate::job_wait::{JobWait, JobWaitStep, PollPolicy};
 use crate::media_type::JobId;
 use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
-use crate::task::call_task::CallTask;
-use crate::task::{Action, ClientState, Event, Lane, Task, misuse};
+use crate::task::call_task::CallMachine;
+use crate::task::{Action, ClientState, Event, Machine, OneLane, Timeouts, misuse, one_lane_task};
 
 /// One wait for a job (see the [`task`](crate::task) module docs).
-pub struct JobWaitTask {
+pub struct JobWaitTask(OneLane<JobWaitMachine>);
+
+one_lane_task!(JobWaitTask, JobStatus);
+
+impl std::fmt::Debug for JobWaitTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobWaitTask").field(self.0.machine()).finish()
+    }
+}
+
+impl JobWaitTask {
+    /// A wait for `job_id` until `deadline` with a client's settings (poll policy, base URL,
+    /// retry policy): polls at once, then with the poll policy's backoff; a callback event
+    /// for the job delivered to the client's state ([`ClientState::deliver_job_finished`])
+    /// ends a wait early. Ends with the final status, or `Processing` when the deadline came
+    /// first.
+    pub fn new(
+        job_id: JobId,
+        deadline: Instant,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let machine = JobWaitMachine::new(
+            job_id,
+            deadline,
+            settings.poll_policy,
+            settings.base.clone(),
+            settings.retry_policy,
+            jitter_seed,
+        )?;
+        Ok(Self(OneLane::new(machine)))
+    }
+
+    /// A wait with explicit parts (the machinery's tests).
+    #[cfg(test)]
+    pub(crate) fn from_parts(
+        job_id: JobId,
+        deadline: Instant,
+        poll_policy: PollPolicy,
+        base: BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let machine = JobWaitMachine::new(job_id, deadline, poll_policy, base, policy, jitter_seed)?;
+        Ok(Self(OneLane::new(machine)))
+    }
+
+    /// How many times the job was polled and how many callback events for it were seen.
+    pub fn counts(&self) -> (u32, u32) {
+        let wait = &self.0.machine().wait;
+        (wait.polls(), wait.events())
+    }
+}
+
+/// The inside of a [`JobWaitTask`].
+pub(crate) struct JobWaitMachine {
     wait: JobWait,
-    poll: Option<CallTask<GetUploadByUrlResult>>,
+    poll: Option<CallMachine<GetUploadByUrlResult>>,
     mailbox: Option<u64>,
     base: BaseUrl,
     policy: RetryPolicy,
@@ -37,17 +92,17 @@ pub struct JobWaitTask {
     wake: bool,
 }
 
-impl std::fmt::Debug for JobWaitTask {
+impl std::fmt::Debug for JobWaitMachine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobWaitTask")
+        f.debug_struct("JobWaitMachine")
             .field("wait", &self.wait)
             .finish_non_exhaustive()
     }
 }
 
-impl JobWaitTask {
+impl JobWaitMachine {
     /// A wait for `job_id` until `deadline` (see [`JobWait`] for what the deadline means).
-    pub fn new(
+    pub(crate) fn new(
         job_id: JobId,
         deadline: Instant,
         poll_policy: PollPolicy,
@@ -68,29 +123,6 @@ impl JobWaitTask {
         })
     }
 
-    /// A wait with a client's settings (poll policy, base URL, retry policy).
-    pub fn for_client(
-        job_id: JobId,
-        deadline: Instant,
-        settings: &ClientSettings,
-        jitter_seed: u64,
-    ) -> Result<Self, Error> {
-        let (base, retry) = (settings.base.clone(), settings.retry_policy);
-        Self::new(
-            job_id,
-            deadline,
-            settings.poll_policy,
-            base,
-            retry,
-            jitter_seed,
-        )
-    }
-
-    /// The schedule (polls made, events seen).
-    pub fn job_wait(&self) -> &JobWait {
-        &self.wait
-    }
-
     fn close(&mut self, state: &mut ClientState) {
         if let Some(id) = self.mailbox.take() {
             state.mailboxes.close(id);
@@ -98,7 +130,7 @@ impl JobWaitTask {
     }
 }
 
-impl Task for JobWaitTask {
+impl Machine for JobWaitMachine {
     type Output = JobStatus;
 
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<JobStatus> {
@@ -132,17 +164,17 @@ impl Task for JobWaitTask {
             match self.wait.next(now) {
                 JobWaitStep::Poll(op) => {
                     let seed = self.jitter_seed.wrapping_add(u64::from(self.wait.polls()));
-                    self.poll = Some(CallTask::new(
+                    self.poll = Some(CallMachine::new(
                         op,
                         self.base.clone(),
                         self.policy,
                         seed,
-                        Lane::Json,
+                        Timeouts::Json,
                     ));
                 }
                 JobWaitStep::SleepUntil(until) => {
                     return Action::Wait {
-                        until,
+                        until: Some(until),
                         wakeable: true,
                     };
                 }

@@ -1,62 +1,84 @@
 //! Whole operations: one value per user intent, driven by a transport through one small
-//! polling interface.
+//! polling interface — the only protocol of this crate.
 //!
-//! A user asks for "upload this file", "download this media into that writer, resuming from
-//! byte N", "wait for this job". Each intent is one [`Task`] here — [`CallTask`] (any JSON
-//! call: uploads, upload-image, upload-by-url, job result), [`DownloadTask`] and
-//! [`JobWaitTask`] — that owns every decision of the whole operation: which request next,
-//! whether to read a body whole or stream it and how many bytes, when to back off, when to
-//! wait for another task's token refresh, when to wake the others, when to flush the sink.
-//! The transport moves bytes, sleeps and wakes; it combines nothing.
+//! A user asks for "upload this file", "download this media into that file with 4
+//! connections, resuming what a previous run left", "wait for this job". Each intent is one
+//! [`Task`] — [`CallTask`] (any JSON call: uploads, upload-image, upload-by-url, job result),
+//! [`DownloadTask`] (one stream, or ranges on several lanes) and [`JobWaitTask`] — that owns
+//! every decision of the whole operation: which request next, whether to read a body whole
+//! or stream it and how many bytes, where they go, when to back off, when to wait for another
+//! task's token refresh, when to wake the others, how many ranges run at once, when to flush
+//! the sink. The transport moves bytes, sleeps and wakes; it combines nothing.
 //!
 //! # The loop every transport implements
 //!
 //! ```text
-//! let mut task = DownloadTask::new(media_id, options, &settings)?;   // or CallTask, JobWaitTask
+//! let mut task = DownloadTask::new(media_id, options, &settings, seed)?;  // or CallTask, JobWaitTask
 //! loop {
 //!     if user_cancelled() { task.cancel(&mut state.lock()); }
-//!     let action = task.poll(clock.now(), &mut state.lock());      // lock held briefly
+//!     let action = task.poll(clock.now(), &mut state.lock());     // lock held briefly
 //!     match action {
-//!         Action::Send { request, lane } => match send(request, lane) {  // no lock held
-//!             Ok(head)   => task.on_event(now, &mut state.lock(), Event::Head(head)),
-//!             Err(error) => task.on_event(now, &mut state.lock(), Event::TransportFailed(error)),
-//!         },
-//!         Action::ReadBody { limit } => match read_whole_body(limit) {
-//!             Ok(bytes)  => task.on_event(.., Event::Body(bytes)),
-//!             Err(error) => task.on_event(.., Event::TransportFailed(error)),  // or Local(..)
-//!         },
-//!         Action::Stream { max } => match read_one_buffer_into_sink(max) {   // 1 ..= max bytes
-//!             Ok(0)      => task.on_event(.., Event::BodyEnd),
-//!             Ok(n)      => task.on_event(.., Event::Written(n)),
-//!             Err(body)  => task.on_event(.., Event::TransportFailed(error)),
-//!             Err(sink)  => task.on_event(.., Event::Local(Error::io(..))),
-//!         },
-//!         Action::FlushSink => { let r = sink.flush(); task.on_event(.., Event::Flushed(r.err())) }
-//!         Action::Wait { until, wakeable } => sleep_until(until) /* or a wake, if wakeable */,
-//!         Action::WakeOthers => wake_every_waiting_task(),
-//!         Action::Store(command) => {                          // only with a token store
-//!             task.on_event(.., Event::from_store(store, command))  // or from_async_store
+//!         // Exchange steps: each names a lane and is answered by exactly one event on it.
+//!         // Run them in order per lane; steps of different lanes may run at once (or one
+//!         // after the other: slower, never wrong). Poll again right after starting one.
+//!         Action::Send { lane, request, timeouts } => start(lane, || match send(request, timeouts) {
+//!             Ok(head)   => Event::Head(head),        // keep the body for the lane's next steps
+//!             Err(error) => Event::TransportFailed(error),
+//!         }),
+//!         Action::ReadBody { lane, limit } => start(lane, || read_whole_body(lane, limit)),
+//!                                    // Event::Body / TransportFailed / Local(over the limit)
+//!         Action::Stream { lane, max, at } => start(lane, || {     // 1 ..= max bytes
+//!             match read_some(lane, max) {
+//!                 Ok(b) if b.is_empty() => Event::BodyEnd,
+//!                 Ok(b) => match sink.write_at(at, &b) {           // a stream: just write
+//!                     Ok(())  => Event::Written(b.len()),
+//!                     Err(e)  => Event::Local(Error::io(..)),
+//!                 },
+//!                 Err(e) => Event::TransportFailed(..),
+//!             }
+//!         }),
+//!         Action::Write { lane, at, bytes } => start(lane, || write_at(at, bytes)), // Written / Local
+//!         Action::FlushSink { lane } => start(lane, || Event::Flushed(sink.flush().err())),
+//!         Action::Store { lane, command } => start(lane, || Event::from_store(store, command)),
+//!         // The rest is the loop's own.
+//!         Action::Wait { until, wakeable } => {
+//!             // (registered for wake-ups before the state lock was released, if wakeable)
+//!             let (lane, event) = next_event_or_wake_or(until)?;   // None: poll again
+//!             task.on_event(clock.now(), &mut state.lock(), lane, event);
 //!         }
+//!         Action::WakeOthers => wake_every_waiting_task_of_this_client(),
 //!         Action::Done(result) => return result,
 //!     }
+//!     // whenever an event is reported: if it was Written, report task.progress() to the user
 //! }
 //! ```
 //!
+//! A transport that runs each step at once, in the loop, and reports its event before
+//! polling again is correct too (the reqwest example does it for lane 0); ours run lane 0 in
+//! the loop and the other lanes each on a thread (ureq) or as a future (hyper).
+//!
 //! Rules for the transport:
-//! * After `Send`, report exactly one `Head` or `TransportFailed`. After `ReadBody`, one
-//!   `Body`, `TransportFailed` or `Local`. After `Stream`, one `Written(n)` with
-//!   `1 ..= max` bytes that reached the sink, `BodyEnd`, `TransportFailed` or `Local`. After
-//!   `FlushSink`, one `Flushed`. After `Store`, one `Store`. Any other event is a misuse:
-//!   the task ends with [`Error::Transport`] saying so (it never panics).
+//! * After an exchange step, report exactly one event on its lane: `Send` → `Head` or
+//!   `TransportFailed`; `ReadBody` → `Body`, `TransportFailed` or `Local`; `Stream` →
+//!   `Written(n)` with `1 ..= max` bytes that reached the sink at `at`, `BodyEnd`,
+//!   `TransportFailed` or `Local`; `Write` → `Written(len)` or `Local`; `FlushSink` →
+//!   `Flushed`; `Store` → `Store`. Any other report is a misuse: the task ends with
+//!   [`Error::Transport`] saying so (it never panics).
+//! * `Send` with a [`Body::Upload`]: the body is [`UploadFrames`] (blocking: an
+//!   [`UploadReader`]) over the transport's upload source, rewound for each attempt; a frame
+//!   error is reported as `Local` (cancelled, the file changed length).
 //! * `Wait { wakeable: true }` ends early when another task of the same client returned
 //!   `WakeOthers` (a token refresh ended) or when a callback event was delivered with
-//!   [`ClientState::deliver_job_finished`] (which returns whether to wake).
+//!   [`ClientState::deliver_job_finished`] (which returns whether to wake). `Wait` also ends
+//!   when a lane's step is reported.
 //! * `cancel` may be called at any time; a download then flushes its sink and ends with
-//!   [`Error::Cancelled`] holding the bytes that reached the sink. A transport whose future is
-//!   dropped calls `cancel` from its drop guard.
+//!   [`Error::Cancelled`] holding the bytes that reached the sink (a lane's outstanding step
+//!   is still reported first). A transport whose future is dropped calls `cancel` from its
+//!   drop guard.
+//! * A sink that cannot seek (a stream) serves one-lane tasks only: a [`DownloadTask`] uses
+//!   several lanes only when given `connections` > 1 or a resume record, for a file.
 //! * A transport sends requests with redirects off (the token is in the query string), reads
-//!   JSON bodies only up to the `limit` given, and logs URIs through
-//!   [`RedactedUri`].
+//!   JSON bodies only up to the `limit` given, and logs URIs through [`RedactedUri`].
 //!
 //! # Shared state
 //!
@@ -66,11 +88,11 @@
 //! `settings.shared_token`) also keeps the store itself and runs [`Action::Store`] on it.
 
 pub mod blocking;
-pub mod call_task;
-pub mod download_task;
-pub mod job_wait_task;
-pub mod parallel_download;
-pub mod payload;
+mod call_task;
+mod download_task;
+mod job_wait_task;
+mod parallel_download;
+mod payload;
 
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -78,10 +100,10 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 pub use call_task::CallTask;
-pub use download_task::{DownloadOptions, DownloadTask};
+pub use download_task::DownloadOptions;
 pub use job_wait_task::JobWaitTask;
-pub use parallel_download::{ParallelDownload, ParallelStep, RangeJob, ResumeRecord};
-pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan, UploadReader};
+pub use parallel_download::{DownloadTask, PROBE_LEN, ResumeRecord};
+pub use payload::{NextFrame, PayloadMeter, Upload, UploadFrames, UploadInput, UploadPlan, UploadReader};
 
 use crate::body::Body;
 use crate::client_settings::ClientSettings;
@@ -95,87 +117,163 @@ use crate::token_cache::{StoredToken, TokenCache};
 
 /// Which of the transport's timeout profiles a request uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
+pub enum Timeouts {
     /// A JSON call (gettoken, upload-by-url, job result): one overall timeout.
     Json,
     /// A media transfer (upload or download): an idle timeout, no overall cut.
     Media,
 }
 
+/// One lane of a task: one exchange at a time (a request, then its body). A task with one
+/// exchange at a time uses [`LaneId::MAIN`]; a parallel download runs its ranges on lanes
+/// `1 ..= connections`, whose exchanges a transport may run at once (quinn-proto's streams of
+/// one connection are the model). A lane id is reused when the range on it ended, so a
+/// transport that keeps one connection per lane keeps it warm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct LaneId(pub u16);
+
+impl LaneId {
+    /// The lane of a task's own exchanges (and of a one-lane download).
+    pub const MAIN: LaneId = LaneId(0);
+}
+
 /// What the transport does next for a [`Task`].
+///
+/// Every action that names a `lane` is an *exchange step*: the transport performs it and
+/// reports exactly one [`Event`] for it with [`Task::on_event`] on that lane. Until then the
+/// lane is busy and the task hands out nothing more for it, but it may hand out steps of other
+/// lanes, which the transport may run at the same time.
 // An action lives for one turn of the loop and is matched at once: boxing the request would
 // cost an allocation per request for no gain.
 #[allow(clippy::large_enum_variant)]
 pub enum Action<T> {
-    /// Send this request (an upload's external payload comes from the transport's source),
-    /// then report [`Event::Head`] or [`Event::TransportFailed`].
+    /// Send this request on `lane` (an upload's external payload comes from the transport's
+    /// source: see [`UploadFrames`]), then report [`Event::Head`] or
+    /// [`Event::TransportFailed`]. The lane's previous response body, if any, is dropped.
     Send {
+        /// The lane.
+        lane: LaneId,
         /// The request.
         request: http::Request<Body>,
         /// Which timeouts apply.
-        lane: Lane,
+        timeouts: Timeouts,
     },
-    /// Read the rest of the current response body, at most `limit` bytes (a longer body is
+    /// Read the rest of `lane`'s response body, at most `limit` bytes (a longer body is
     /// reported as [`Event::Local`] with a decode error), then report [`Event::Body`].
     ReadBody {
+        /// The lane.
+        lane: LaneId,
         /// The most bytes to read.
         limit: usize,
     },
-    /// Move at most `max` bytes of the current body into the sink, then report
-    /// [`Event::Written`], [`Event::BodyEnd`], [`Event::TransportFailed`] or [`Event::Local`].
+    /// Move at most `max` bytes of `lane`'s response body into the sink at byte `at`, then
+    /// report [`Event::Written`], [`Event::BodyEnd`], [`Event::TransportFailed`] or
+    /// [`Event::Local`].
     Stream {
+        /// The lane.
+        lane: LaneId,
         /// The most bytes to move in this step (never 0).
         max: u64,
+        /// Where the bytes go: the offset of the first one in the media (a sink that cannot
+        /// seek, a stream, is only given to one-lane tasks, whose writes come in order).
+        at: u64,
     },
-    /// Write these bytes (a short body the task read whole to classify it) to the sink, then
-    /// report [`Event::Written`] with their length, or [`Event::Local`].
-    Write(Bytes),
-    /// Flush the sink, then report [`Event::Flushed`].
-    FlushSink,
-    /// Wait until `until`; if `wakeable`, a wake-up of this client ends the wait earlier.
+    /// Write these bytes (a short body the task read whole to classify it) into the sink at
+    /// byte `at`, then report [`Event::Written`] with their length, or [`Event::Local`].
+    Write {
+        /// The lane.
+        lane: LaneId,
+        /// The offset of the first byte in the media.
+        at: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Flush the sink (durably, for a file), then report [`Event::Flushed`] on `lane`.
+    FlushSink {
+        /// The lane.
+        lane: LaneId,
+    },
+    /// Run this command on the client's shared token store (see [`TokenStore`] and
+    /// [`AsyncTokenStore`]), then report [`Event::Store`] on `lane`. Only a client
+    /// configured with a store is handed this.
+    Store {
+        /// The lane.
+        lane: LaneId,
+        /// The command.
+        command: StoreCommand,
+    },
+    /// Nothing to start now: poll again when an exchange step of a busy lane was reported,
+    /// at `until` (if any), or — if `wakeable` — when another task of this client returned
+    /// [`Action::WakeOthers`] or a callback event was delivered
+    /// ([`ClientState::deliver_job_finished`]), whichever comes first.
     Wait {
-        /// The latest time to poll again.
-        until: Instant,
-        /// Whether a wake-up ends the wait (token refresh ended, callback event delivered).
+        /// The latest time to poll again; `None`: only after an event (or a wake-up).
+        until: Option<Instant>,
+        /// Whether a wake-up ends the wait.
         wakeable: bool,
     },
     /// Wake every task of this client that waits with `wakeable`, then poll again.
     WakeOthers,
-    /// Run this command on the client's shared token store (see [`TokenStore`] and
-    /// [`AsyncTokenStore`]), then report [`Event::Store`]. Only a client configured with a
-    /// store is handed this.
-    Store(StoreCommand),
     /// The operation is over.
     Done(Result<T, Error>),
 }
 
 impl<T> Action<T> {
+    /// The lane of an exchange step; `None` for `Wait`, `WakeOthers` and `Done`.
+    pub fn lane(&self) -> Option<LaneId> {
+        match self {
+            Action::Send { lane, .. }
+            | Action::ReadBody { lane, .. }
+            | Action::Stream { lane, .. }
+            | Action::Write { lane, .. }
+            | Action::FlushSink { lane }
+            | Action::Store { lane, .. } => Some(*lane),
+            Action::Wait { .. } | Action::WakeOthers | Action::Done(_) => None,
+        }
+    }
+
+    /// The same step on `to` (for a task that runs inner tasks on lanes of its own).
+    pub(crate) fn on_lane(mut self, to: LaneId) -> Self {
+        match &mut self {
+            Action::Send { lane, .. }
+            | Action::ReadBody { lane, .. }
+            | Action::Stream { lane, .. }
+            | Action::Write { lane, .. }
+            | Action::FlushSink { lane }
+            | Action::Store { lane, .. } => *lane = to,
+            Action::Wait { .. } | Action::WakeOthers | Action::Done(_) => {}
+        }
+        self
+    }
+
     /// For a task that runs another one inside it: every action but `Done` passed on as the
     /// outer task's own, `Done` handed back as `Err(result)` for the outer task to decide.
     pub(crate) fn forward<U>(self) -> Result<Action<U>, Result<T, Error>> {
         Ok(match self {
-            Action::Send { request, lane } => Action::Send { request, lane },
-            Action::ReadBody { limit } => Action::ReadBody { limit },
-            Action::Stream { max } => Action::Stream { max },
-            Action::Write(bytes) => Action::Write(bytes),
-            Action::FlushSink => Action::FlushSink,
+            Action::Send {
+                lane,
+                request,
+                timeouts,
+            } => Action::Send {
+                lane,
+                request,
+                timeouts,
+            },
+            Action::ReadBody { lane, limit } => Action::ReadBody { lane, limit },
+            Action::Stream { lane, max, at } => Action::Stream { lane, max, at },
+            Action::Write { lane, at, bytes } => Action::Write { lane, at, bytes },
+            Action::FlushSink { lane } => Action::FlushSink { lane },
+            Action::Store { lane, command } => Action::Store { lane, command },
             Action::Wait { until, wakeable } => Action::Wait { until, wakeable },
             Action::WakeOthers => Action::WakeOthers,
-            Action::Store(command) => Action::Store(command),
             Action::Done(result) => return Err(result),
         })
     }
 
-    /// The end of a wait that another task's wake-up may end earlier (`Wait` with
+    /// Whether this is a wait that another task's wake-up may end early (`Wait` with
     /// `wakeable`); a transport registers for wake-ups before it releases the shared state.
-    pub fn wakeable_until(&self) -> Option<Instant> {
-        match self {
-            Action::Wait {
-                until,
-                wakeable: true,
-            } => Some(*until),
-            _ => None,
-        }
+    pub fn is_wakeable(&self) -> bool {
+        matches!(self, Action::Wait { wakeable: true, .. })
     }
 }
 
@@ -183,21 +281,29 @@ impl<T: fmt::Debug> fmt::Debug for Action<T> {
     /// A `Send` shows the method and the URI with the token and secret masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Send { request, lane } => write!(
+            Action::Send {
+                lane,
+                request,
+                timeouts,
+            } => write!(
                 f,
-                "Send({} {}, {lane:?})",
+                "Send({} {}, {lane:?}, {timeouts:?})",
                 request.method(),
                 RedactedUri(request.uri())
             ),
-            Action::ReadBody { limit } => write!(f, "ReadBody({limit})"),
-            Action::Stream { max } => write!(f, "Stream({max})"),
-            Action::Write(bytes) => write!(f, "Write({} bytes)", bytes.len()),
-            Action::FlushSink => f.write_str("FlushSink"),
+            Action::ReadBody { lane, limit } => write!(f, "ReadBody({lane:?}, {limit})"),
+            Action::Stream { lane, max, at } => write!(f, "Stream({lane:?}, {max} at {at})"),
+            Action::Write { lane, at, bytes } => {
+                write!(f, "Write({lane:?}, {} bytes at {at})", bytes.len())
+            }
+            Action::FlushSink { lane } => write!(f, "FlushSink({lane:?})"),
+            Action::Store { lane, command } => {
+                f.debug_tuple("Store").field(lane).field(command).finish()
+            }
             Action::Wait { until, wakeable } => {
                 write!(f, "Wait({until:?}, wakeable: {wakeable})")
             }
             Action::WakeOthers => f.write_str("WakeOthers"),
-            Action::Store(command) => f.debug_tuple("Store").field(command).finish(),
             Action::Done(result) => f.debug_tuple("Done").field(result).finish(),
         }
     }
@@ -348,6 +454,9 @@ fn unix_seconds(wall: SystemTime) -> u64 {
 }
 
 /// One whole operation, driven by a transport (see the [module documentation](self)).
+///
+/// Never panics, whatever the order of calls or the events reported: a report that answers
+/// nothing ends the task with a transport error saying so.
 pub trait Task {
     /// What the operation produces.
     type Output;
@@ -355,17 +464,178 @@ pub trait Task {
     /// What to do next.
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Self::Output>;
 
-    /// Reports the outcome of the last action.
-    fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event);
+    /// Reports the outcome of the last exchange step of `lane`.
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, lane: LaneId, event: Event);
 
     /// How far the transfer has come, for tasks that move media (a download's bytes of the
     /// whole media, a resumed prefix included); `None` for JSON calls. An upload's progress
-    /// comes from the transport's [`PayloadMeter`].
+    /// is reported by its [`UploadFrames`].
     fn progress(&self) -> Option<crate::transfer::Progress> {
         None
     }
 
     /// Gives the operation up: hands back a token refresh this task holds, closes its
-    /// mailbox; the next polls flush a download's sink and end with [`Error::Cancelled`].
+    /// mailbox; busy lanes end after their outstanding step is reported; the next polls
+    /// flush a download's sink and end with [`Error::Cancelled`].
     fn cancel(&mut self, state: &mut ClientState);
 }
+
+/// A machine of one exchange at a time: the inside of a task's lane. It hands out steps on
+/// [`LaneId::MAIN`] and expects each one's event before it is polled again; a [`Slot`] turns
+/// it into a lane of a [`Task`].
+pub(crate) trait Machine {
+    /// What the machine produces.
+    type Output;
+
+    /// What to do next (never called while a step is outstanding).
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Self::Output>;
+
+    /// The outcome of the outstanding step.
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event);
+
+    /// See [`Task::progress`].
+    fn progress(&self) -> Option<crate::transfer::Progress> {
+        None
+    }
+
+    /// See [`Task::cancel`]. When a step is outstanding, its event is not fed to the
+    /// machine afterwards: bytes it wrote are told with [`Machine::on_late_write`].
+    fn cancel(&mut self, state: &mut ClientState);
+
+    /// `n` bytes of a step outstanding at the cancel reached the sink after all.
+    fn on_late_write(&mut self, _n: u64) {}
+}
+
+/// A [`Machine`] on one lane: polled only while no step is outstanding. A cancel acts at
+/// once (a token refresh is handed back even if the transport never reports again: a
+/// dropped future); the outstanding step's event, when it comes, is taken here.
+pub(crate) struct Slot<M> {
+    pub(crate) machine: M,
+    busy: bool,
+    late: bool,
+}
+
+impl<M: Machine> Slot<M> {
+    pub(crate) fn new(machine: M) -> Self {
+        Self {
+            machine,
+            busy: false,
+            late: false,
+        }
+    }
+
+    /// The machine's next action on `lane`; `None` while its last step is outstanding.
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        state: &mut ClientState,
+        lane: LaneId,
+    ) -> Option<Action<M::Output>> {
+        if self.busy {
+            return None;
+        }
+        let action = self.machine.poll(now, state).on_lane(lane);
+        self.busy = action.lane().is_some();
+        Some(action)
+    }
+
+    /// Whether a step is outstanding.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    pub(crate) fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {
+        self.busy = false;
+        if std::mem::take(&mut self.late) {
+            if let Event::Written(n) = event {
+                self.machine.on_late_write(n);
+            }
+            return;
+        }
+        self.machine.on_event(now, state, event);
+    }
+
+    pub(crate) fn cancel(&mut self, state: &mut ClientState) {
+        self.machine.cancel(state);
+        self.late = self.busy;
+    }
+}
+
+/// A task of one lane ([`LaneId::MAIN`]) around a [`Machine`].
+pub(crate) struct OneLane<M>(Slot<M>);
+
+impl<M: Machine> OneLane<M> {
+    pub(crate) fn new(machine: M) -> Self {
+        Self(Slot::new(machine))
+    }
+
+    pub(crate) fn machine(&self) -> &M {
+        &self.0.machine
+    }
+}
+
+impl<M: Machine> Task for OneLane<M> {
+    type Output = M::Output;
+
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<M::Output> {
+        self.0
+            .poll(now, state, LaneId::MAIN)
+            .unwrap_or(Action::Wait {
+                until: None,
+                wakeable: false,
+            })
+    }
+
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, lane: LaneId, event: Event) {
+        let event = if lane == LaneId::MAIN {
+            event
+        } else {
+            Event::Local(misuse(&event, "an event on the task's one lane (0)"))
+        };
+        self.0.on_event(now, state, event);
+    }
+
+    fn progress(&self) -> Option<crate::transfer::Progress> {
+        self.0.machine.progress()
+    }
+
+    fn cancel(&mut self, state: &mut ClientState) {
+        self.0.cancel(state);
+    }
+}
+
+/// Implements [`Task`] for a public task type that is a [`OneLane`] inside (`.0`).
+macro_rules! one_lane_task {
+    ($task:ident $(<$param:ident: $bound:path>)?, $output:ty) => {
+        impl$(<$param: $bound>)? $crate::task::Task for $task$(<$param>)? {
+            type Output = $output;
+
+            fn poll(
+                &mut self,
+                now: std::time::Instant,
+                state: &mut $crate::task::ClientState,
+            ) -> $crate::task::Action<$output> {
+                self.0.poll(now, state)
+            }
+
+            fn on_event(
+                &mut self,
+                now: std::time::Instant,
+                state: &mut $crate::task::ClientState,
+                lane: $crate::task::LaneId,
+                event: $crate::task::Event,
+            ) {
+                self.0.on_event(now, state, lane, event)
+            }
+
+            fn progress(&self) -> Option<$crate::transfer::Progress> {
+                self.0.progress()
+            }
+
+            fn cancel(&mut self, state: &mut $crate::task::ClientState) {
+                self.0.cancel(state)
+            }
+        }
+    };
+}
+pub(crate) use one_lane_task;

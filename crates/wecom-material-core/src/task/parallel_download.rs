@@ -1,40 +1,40 @@
-//! A download into a positioned sink (a file) with several Range requests in flight: the
+//! A whole download as one [`Task`]: into a stream, one request at a time; or into a
+//! positioned sink (a file) with several Range requests in flight, each on a lane of its own.
+//!
+//! Each stream of bytes is a [`RangeDownload`] (token, retries, truncated bodies, 830002 —
+//! the same for one stream as for a range); this task runs one, or coordinates many: the
 //! ranges to fetch, how many at once (adaptive: WeCom answers 45033 to a client that
-//! hammers one media), busy retries of a range, and a resume record of the bytes that
-//! arrived. Each range is an ordinary [`DownloadTask`] (token, retries, truncated bodies,
-//! 830002 — all as for one stream), which the transport drives with a sink positioned at the
-//! range's start; this value only coordinates them.
+//! hammers one media), busy retries of a range, and the [`ResumeRecord`] of the bytes that
+//! arrived. A transport that runs the task loop gets all of it: it only has to run the
+//! steps of several lanes at once and write at the offsets it is given.
 //!
-//! # The loop a transport implements
+//! # Modes
 //!
-//! ```text
-//! let mut download = ParallelDownload::new(media_id, options, &settings, seed, resume)?;
-//! loop {
-//!     match download.poll(clock.now()) {
-//!         ParallelStep::Start(job) => spawn(drive(job.task, sink_at(job.start)) → report(job.id, result)),
-//!         ParallelStep::CancelRunning => cancel every running range (they still report their end),
-//!         ParallelStep::Wait { until } => wait for a report (or until `until`),
-//!                                         then download.on_range_done(now, id, result),
-//!         ParallelStep::Done(result) => return result,
-//!     }
-//! }
-//! ```
+//! * **One stream** (`connections` ≤ 1 without a record, HD voice, an in-memory limit, or
+//!   `resume_from`): the whole media on [`LaneId::MAIN`]; writes come in order, so any sink
+//!   serves.
+//! * **Ranges** (`connections` > 1, or a record to resume from): ranges on lanes
+//!   `1 ..= connections`, written at their offsets; the sink must be positioned.
 //!
-//! # States
+//! # States of the ranges mode
 //!
 //! ```text
-//!   no total known ──▶ Probe: one small range [0, 1 MiB) ──done──▶ total known:
+//!   no record ──▶ Probe: one small range [0, 1 MiB) ──done──▶ total known:
 //!       the missing bytes are split into ranges of ≤ the chunk size (about four per
 //!       connection, so connections finish together)
-//!   Ranges: start ranges while fewer than `limit` run ──▶ every range done ──▶ Done(Ok)
-//!     a range ends with 45033 ──▶ limit = max(1, limit / 2), the range goes back to the
-//!                                 queue after a backoff (at most 8 times)
+//!   Ranges: start ranges on free lanes while fewer than `limit` run ──▶ every range done
+//!     a range ends with 45033 ──▶ limit = max(1, limit / 2), its missing part goes back to
+//!                                 the queue after a backoff (at most 8 times)
 //!     a range ends with -1   ──▶ back to the queue after a backoff (at most 3 times)
-//!     a range fails for good, or cancel ──▶ CancelRunning ──all ended──▶ Done(Err)
+//!     a range fails for good, or cancel ──▶ every running range is cancelled (each after
+//!                                           its outstanding step) ──all ended──┐
+//!   every range done ──────────────────────────────────────────────────────────┤
+//!                                FlushSink on lane 0 ──Flushed──▶ Done(result) ◀┘
 //! ```
 //!
-//! A range task never retries a busy answer itself (its retry policy has no busy retries):
-//! the coordinator retries it, so that a 45033 lowers the concurrency at once.
+//! A range never retries a busy answer itself (its retry policy has no busy retries): this
+//! task retries it, so that a 45033 lowers the concurrency at once. The ranges' own flushes
+//! are answered here; the sink is flushed once, at the end, also after a failure or cancel.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -44,11 +44,12 @@ use serde::{Deserialize, Serialize};
 use crate::client_settings::ClientSettings;
 use crate::driver::RetryPolicy;
 use crate::errcode::ErrCode;
-use crate::error::{DecodeError, Error, Invalid};
+use crate::error::{DecodeError, Error, Invalid, TransportError};
 use crate::media_type::MediaId;
 use crate::ops::get_media::MediaInfo;
-use crate::task::download_task::{DownloadOptions, DownloadTask};
-use crate::transfer::Downloaded;
+use crate::task::download_task::{DownloadOptions, RangeDownload};
+use crate::task::{Action, ClientState, Event, LaneId, Slot, Task, misuse};
+use crate::transfer::{Downloaded, Progress};
 
 /// The size of the first range, which tells the media's size.
 pub const PROBE_LEN: u64 = 1024 * 1024;
@@ -70,12 +71,35 @@ pub struct ResumeRecord {
 impl ResumeRecord {
     /// Bytes written.
     pub fn bytes_done(&self) -> u64 {
-        self.done.iter().map(|(s, e)| e - s).sum()
+        self.done
+            .iter()
+            .map(|(s, e)| e.saturating_sub(*s))
+            .fold(0, u64::saturating_add)
     }
 
     /// Whether every byte arrived.
     pub fn is_complete(&self) -> bool {
         self.done == [(0, self.total)] || self.total == 0
+    }
+
+    /// Checks a record read back from outside: every interval non-empty, inside the total,
+    /// sorted and disjoint. Anything else is not to be trusted (a crafted or corrupt record
+    /// could claim bytes that never arrived, or make the plan huge).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut at = 0;
+        for (i, &(start, end)) in self.done.iter().enumerate() {
+            if start >= end || end > self.total || (i > 0 && start <= at) {
+                return Err(Invalid::BadRange {
+                    reason: format!(
+                        "resume record interval {i} [{start}, {end}) is not a sorted, \
+                         disjoint interval inside the {} bytes of the media",
+                        self.total
+                    ),
+                });
+            }
+            at = end;
+        }
+        Ok(())
     }
 
     fn add(&mut self, start: u64, end: u64) {
@@ -93,11 +117,12 @@ impl ResumeRecord {
         self.done = merged;
     }
 
-    /// The intervals still missing.
+    /// The intervals still missing, never past the total.
     fn gaps(&self) -> Vec<(u64, u64)> {
         let mut gaps = Vec::new();
         let mut at = 0;
         for &(s, e) in &self.done {
+            let (s, e) = (s.min(self.total), e.min(self.total));
             if s > at {
                 gaps.push((at, s));
             }
@@ -110,38 +135,8 @@ impl ResumeRecord {
     }
 }
 
-/// A range to run: drive `task` with a sink positioned at byte `start` of the media, and
-/// report its result with [`ParallelDownload::on_range_done`] under `id`.
-#[derive(Debug)]
-pub struct RangeJob {
-    /// The job's id.
-    pub id: u64,
-    /// The media byte the range starts at.
-    pub start: u64,
-    /// The range's download.
-    pub task: DownloadTask,
-}
-
-/// What the transport does next for a [`ParallelDownload`].
-// A step is matched at once, and a start happens once per range: boxing the job would cost
-// an allocation for no gain.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum ParallelStep {
-    /// Start this range.
-    Start(RangeJob),
-    /// Cancel every running range; each still reports its end.
-    CancelRunning,
-    /// Wait for a running range to report, or until `until`.
-    Wait {
-        /// When to poll again at the latest (a queued range's backoff ends).
-        until: Option<Instant>,
-    },
-    /// The download is over.
-    Done(Result<Downloaded, Error>),
-}
-
-#[derive(Debug)]
+/// A range waiting to run.
+#[derive(Debug, Clone)]
 struct Queued {
     start: u64,
     end: u64,
@@ -150,41 +145,212 @@ struct Queued {
     not_before: Option<Instant>,
 }
 
-/// A parallel download (see the [module docs](self)).
-#[derive(Debug)]
-pub struct ParallelDownload {
+/// A range running on a lane.
+struct RangeLane {
+    lane: LaneId,
+    slot: Slot<RangeDownload>,
+    range: Queued,
+    /// Bytes of this range that reached the sink (from `range.start` on, in order).
+    written: u64,
+}
+
+/// The end of the ranges mode: the sink's flush, then the result.
+enum Finish {
+    Running,
+    FlushDue(Result<Downloaded, Error>),
+    FlushAsked(Result<Downloaded, Error>),
+    Ready(Result<Downloaded, Error>),
+    Returned,
+}
+
+struct Ranges {
     media_id: MediaId,
     settings: ClientSettings,
     range_policy: RetryPolicy,
     max: usize,
     limit: usize,
     seed: u64,
-    next_id: u64,
+    started: u64,
     record: Option<ResumeRecord>,
+    resumed: u64,
     info: Option<MediaInfo>,
     queue: VecDeque<Queued>,
-    running: Vec<(u64, Queued)>,
+    lanes: Vec<RangeLane>,
     written: u64,
     throttled: u32,
     failure: Option<Error>,
     cancelling: bool,
     cancel_sent: bool,
+    finish: Finish,
 }
 
-impl ParallelDownload {
-    /// A download of `media_id` with up to `options.connections` ranges in flight, using the
-    /// client's settings; `resume` is the record a previous run left (the bytes it wrote are
-    /// not fetched again).
+enum Mode {
+    One(Slot<RangeDownload>),
+    Ranges(Box<Ranges>),
+}
+
+/// A download of one media (see the [module docs](self)).
+pub struct DownloadTask {
+    mode: Mode,
+}
+
+impl std::fmt::Debug for DownloadTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.mode {
+            Mode::One(slot) => f.debug_tuple("DownloadTask").field(&slot.machine).finish(),
+            Mode::Ranges(r) => f
+                .debug_struct("DownloadTask")
+                .field("media_id", &r.media_id)
+                .field("running", &r.lanes.len())
+                .field("queued", &r.queue.len())
+                .field("limit", &r.limit)
+                .field("written", &r.written)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl DownloadTask {
+    /// A download of `media_id` with a client's settings (chunk size, base URL, retry
+    /// policy); `options.connections` > 1 fetches ranges at once into a positioned sink.
+    /// `jitter_seed` makes the backoff jitter.
     pub fn new(
+        media_id: MediaId,
+        options: DownloadOptions,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let one = options.connections <= 1
+            || options.hd_voice
+            || options.max_len.is_some()
+            || options.resume_from > 0;
+        if one {
+            let machine = RangeDownload::for_client(media_id, options, settings, jitter_seed)?;
+            return Ok(Self {
+                mode: Mode::One(Slot::new(machine)),
+            });
+        }
+        Ranges::new(media_id, &options, settings, jitter_seed, None)
+    }
+
+    /// A download into a positioned sink that already holds the bytes `record` names (a
+    /// previous run's): only the missing ones are fetched, `options.connections` at once. A
+    /// record that fails [`ResumeRecord::validate`] is refused.
+    pub fn resuming(
+        media_id: MediaId,
+        options: DownloadOptions,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+        record: ResumeRecord,
+    ) -> Result<Self, Error> {
+        record.validate()?;
+        Ranges::new(media_id, &options, settings, jitter_seed, Some(record))
+    }
+
+    /// A one-stream download with explicit parts (the machinery's tests).
+    #[cfg(test)]
+    pub(crate) fn from_parts(
+        media_id: MediaId,
+        options: DownloadOptions,
+        chunk_size: u64,
+        base: crate::endpoint::BaseUrl,
+        policy: RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Self, Error> {
+        let machine =
+            RangeDownload::new(media_id, options, chunk_size, base, policy, jitter_seed)?;
+        Ok(Self {
+            mode: Mode::One(Slot::new(machine)),
+        })
+    }
+
+    /// What arrived so far, once the size is known (the ranges mode only), the bytes of
+    /// running ranges included: keep it next to the partial file to resume later.
+    pub fn resume_record(&self) -> Option<ResumeRecord> {
+        let Mode::Ranges(r) = &self.mode else {
+            return None;
+        };
+        let mut record = r.record.clone()?;
+        for lane in &r.lanes {
+            let end = lane.range.start.saturating_add(lane.written);
+            record.add(lane.range.start, end);
+        }
+        Some(record)
+    }
+
+    /// How many 45033 answers the ranges got.
+    pub fn throttled(&self) -> u32 {
+        match &self.mode {
+            Mode::Ranges(r) => r.throttled,
+            Mode::One(_) => 0,
+        }
+    }
+
+    /// How many ranges may run at once now (1 for one stream).
+    pub fn limit(&self) -> usize {
+        match &self.mode {
+            Mode::Ranges(r) => r.limit,
+            Mode::One(_) => 1,
+        }
+    }
+}
+
+impl Task for DownloadTask {
+    type Output = Downloaded;
+
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
+        match &mut self.mode {
+            Mode::One(slot) => slot.poll(now, state, LaneId::MAIN).unwrap_or(Action::Wait {
+                until: None,
+                wakeable: false,
+            }),
+            Mode::Ranges(ranges) => ranges.poll(now, state),
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, lane: LaneId, event: Event) {
+        match &mut self.mode {
+            Mode::One(slot) => {
+                let event = if lane == LaneId::MAIN {
+                    event
+                } else {
+                    Event::Local(misuse(&event, "an event on the download's one lane (0)"))
+                };
+                slot.on_event(now, state, event);
+            }
+            Mode::Ranges(ranges) => ranges.on_event(now, state, lane, event),
+        }
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        match &self.mode {
+            Mode::One(slot) => Some(slot.machine.progress()),
+            Mode::Ranges(r) => Some(Progress {
+                done: r.resumed.saturating_add(r.written),
+                total: r.record.as_ref().map(|record| record.total),
+            }),
+        }
+    }
+
+    fn cancel(&mut self, state: &mut ClientState) {
+        match &mut self.mode {
+            Mode::One(slot) => slot.cancel(state),
+            Mode::Ranges(ranges) => ranges.cancelling = true,
+        }
+    }
+}
+
+impl Ranges {
+    fn new(
         media_id: MediaId,
         options: &DownloadOptions,
         settings: &ClientSettings,
         seed: u64,
         resume: Option<ResumeRecord>,
-    ) -> Result<Self, Error> {
+    ) -> Result<DownloadTask, Error> {
         if options.hd_voice || options.max_len.is_some() || options.resume_from > 0 {
             return Err(Invalid::BadRange {
-                reason: "a parallel download is of media/get into a file, resumed by its record"
+                reason: "a download in ranges is of media/get into a file, resumed by its record"
                     .into(),
             }
             .into());
@@ -193,145 +359,240 @@ impl ParallelDownload {
             max_busy_retries: 0,
             ..settings.retry_policy
         };
-        let max = options.connections.max(1);
-        let mut download = Self {
+        let max = options.connections.clamp(1, usize::from(u16::MAX));
+        let mut ranges = Self {
             media_id,
             settings: settings.clone(),
             range_policy,
             max,
             limit: max,
             seed,
-            next_id: 0,
+            started: 0,
             record: None,
+            resumed: 0,
             info: None,
             queue: VecDeque::new(),
-            running: Vec::new(),
+            lanes: Vec::new(),
             written: 0,
             throttled: 0,
             failure: None,
             cancelling: false,
             cancel_sent: false,
+            finish: Finish::Running,
         };
         match resume {
-            Some(record) => download.plan_ranges(record),
-            None => download.queue.push_back(Queued::new(0, PROBE_LEN)),
-        }
-        Ok(download)
-    }
-
-    /// How many 45033 answers the ranges got.
-    pub fn throttled(&self) -> u32 {
-        self.throttled
-    }
-
-    /// How many ranges may run at once now.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// What arrived so far, once the size is known: keep it to resume later.
-    pub fn resume_record(&self) -> Option<&ResumeRecord> {
-        self.record.as_ref()
-    }
-
-    /// Stops the download: running ranges are cancelled, and it ends with
-    /// [`Error::Cancelled`].
-    pub fn cancel(&mut self) {
-        self.cancelling = true;
-    }
-
-    /// What to do next.
-    pub fn poll(&mut self, now: Instant) -> ParallelStep {
-        if self.failure.is_some() || self.cancelling {
-            if !self.running.is_empty() {
-                if !std::mem::replace(&mut self.cancel_sent, true) {
-                    return ParallelStep::CancelRunning;
-                }
-                return ParallelStep::Wait { until: None };
+            Some(record) => {
+                ranges.resumed = record.bytes_done();
+                ranges.plan_ranges(record);
             }
-            let bytes_written = self.written;
-            let error = self.failure.take();
-            return ParallelStep::Done(Err(error.unwrap_or(Error::Cancelled { bytes_written })));
+            None => ranges.queue.push_back(Queued::new(0, PROBE_LEN)),
         }
-        let room = self.running.len() < self.limit;
+        Ok(DownloadTask {
+            mode: Mode::Ranges(Box::new(ranges)),
+        })
+    }
+
+    fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
+        match std::mem::replace(&mut self.finish, Finish::Returned) {
+            Finish::Running => self.finish = Finish::Running,
+            Finish::FlushDue(result) => {
+                self.finish = Finish::FlushAsked(result);
+                return Action::FlushSink {
+                    lane: LaneId::MAIN,
+                };
+            }
+            asked @ Finish::FlushAsked(_) => {
+                self.finish = asked;
+                return Action::Wait {
+                    until: None,
+                    wakeable: false,
+                };
+            }
+            Finish::Ready(result) => return Action::Done(result),
+            Finish::Returned => {
+                let error = misuse(&Event::BodyEnd, "nothing: the task had ended");
+                return Action::Done(Err(error));
+            }
+        }
+        let stopping = self.failure.is_some() || self.cancelling;
+        if stopping && !std::mem::replace(&mut self.cancel_sent, true) {
+            for lane in &mut self.lanes {
+                lane.slot.cancel(state);
+            }
+        }
+        let (mut until, mut wakeable) = (None::<Instant>, false);
+        let mut i = 0;
+        while i < self.lanes.len() {
+            let lane = &mut self.lanes[i];
+            match lane.slot.poll(now, state, lane.lane) {
+                None => i += 1,
+                // The sink is flushed once, at the end: a range's own flush is answered here.
+                Some(Action::FlushSink { .. }) => {
+                    lane.slot.on_event(now, state, Event::Flushed(None));
+                }
+                Some(Action::Done(result)) => {
+                    let lane = self.lanes.swap_remove(i);
+                    self.on_range_done(now, lane, result);
+                    (until, wakeable, i) = (None, false, 0);
+                }
+                Some(Action::Wait {
+                    until: lane_until,
+                    wakeable: lane_wakeable,
+                }) => {
+                    until = earliest(until, lane_until);
+                    wakeable |= lane_wakeable;
+                    i += 1;
+                }
+                Some(action) => return action,
+            }
+            if i == self.lanes.len() && self.start_due(now) {
+                // A new range is on a lane now: poll it too.
+                (until, wakeable, i) = (None, false, 0);
+            }
+        }
+        if self.lanes.is_empty() && self.start_due(now) {
+            return self.poll(now, state);
+        }
+        if self.lanes.is_empty() && (self.failure.is_some() || self.cancelling || self.queue.is_empty()) {
+            let result = self.result();
+            self.finish = Finish::FlushDue(result);
+            return self.poll(now, state);
+        }
+        if self.lanes.len() < self.limit && !self.failure.is_some() && !self.cancelling {
+            until = earliest(until, self.queue.front().and_then(|q| q.not_before));
+        }
+        Action::Wait { until, wakeable }
+    }
+
+    /// Starts the next queued range on a free lane if there is room and it is due.
+    fn start_due(&mut self, now: Instant) -> bool {
+        if self.failure.is_some() || self.cancelling || self.lanes.len() >= self.limit {
+            return false;
+        }
         let due = self
             .queue
             .front()
             .is_some_and(|q| q.not_before.is_none_or(|t| t <= now));
-        if room
-            && due
-            && let Some(queued) = self.queue.pop_front()
-        {
-            return self.start(now, queued);
-        }
-        if self.queue.is_empty() && self.running.is_empty() {
-            return ParallelStep::Done(self.finished());
-        }
-        let until = if room {
-            self.queue.front().and_then(|q| q.not_before)
-        } else {
-            None
+        let Some(queued) = self.queue.pop_front().filter(|_| due) else {
+            return false;
         };
-        ParallelStep::Wait { until }
+        self.started = self.started.wrapping_add(1);
+        let seed = self.seed.wrapping_add(self.started);
+        let media_id = self.media_id.clone();
+        let range = (queued.start, queued.end);
+        match RangeDownload::range(media_id, range, &self.settings, self.range_policy, seed) {
+            Ok(machine) => {
+                // The lowest free lane from 1: a lane whose range ended is used again.
+                let lane = (1..=u16::MAX)
+                    .map(LaneId)
+                    .find(|id| self.lanes.iter().all(|l| l.lane != *id))
+                    .unwrap_or(LaneId(u16::MAX));
+                self.lanes.push(RangeLane {
+                    lane,
+                    slot: Slot::new(machine),
+                    range: queued,
+                    written: 0,
+                });
+                true
+            }
+            Err(error) => {
+                self.fail(error);
+                false
+            }
+        }
     }
 
-    /// Reports how the range job `id` ended.
-    pub fn on_range_done(&mut self, now: Instant, id: u64, result: Result<Downloaded, Error>) {
-        let Some(at) = self.running.iter().position(|(i, _)| *i == id) else {
+    fn on_event(&mut self, now: Instant, state: &mut ClientState, lane: LaneId, event: Event) {
+        if lane == LaneId::MAIN {
+            self.finish = match std::mem::replace(&mut self.finish, Finish::Returned) {
+                Finish::FlushAsked(result) => Finish::Ready(match (result, event) {
+                    (result, Event::Flushed(None)) => result,
+                    (Ok(_), Event::Flushed(Some(e))) => Err(Error::io("flushing the download", e)),
+                    (Err(error), Event::Flushed(Some(_))) => Err(error),
+                    (_, other) => Err(misuse(&other, "Flushed")),
+                }),
+                other => {
+                    self.fail(misuse(&event, "no event on lane 0 (poll first)"));
+                    other
+                }
+            };
             return;
+        }
+        let Some(running) = self.lanes.iter_mut().find(|l| l.lane == lane) else {
+            return self.fail(misuse(&event, "no event on a lane that is not running"));
         };
-        let (_, mut range) = self.running.swap_remove(at);
+        if let Event::Written(n) = event {
+            // Counted only when the range takes it (a count past what it asked for ends it).
+            if running.slot.is_busy() {
+                running.written = running.written.saturating_add(n);
+                self.written = self.written.saturating_add(n);
+            }
+        }
+        running.slot.on_event(now, state, event);
+    }
+
+    /// Bookkeeping of a range that ended.
+    fn on_range_done(&mut self, now: Instant, lane: RangeLane, result: Result<Downloaded, Error>) {
+        let RangeLane {
+            mut range, written, ..
+        } = lane;
+        let reached = range.start.saturating_add(written);
+        if let Some(record) = &mut self.record {
+            record.add(range.start, reached);
+        }
         match result {
             Ok(done) => {
-                self.written += done.bytes_written;
-                if self.record.is_none() {
-                    self.info = Some(done.info);
-                    let mut record = ResumeRecord {
-                        total: done.total,
-                        done: Vec::new(),
-                    };
-                    record.add(range.start, range.start + done.bytes_written);
-                    return self.plan_ranges(record);
-                }
-                let known = self.record.as_ref().map_or(done.total, |r| r.total);
-                if done.total != known {
-                    let message =
-                        format!("media size changed from {known} to {} bytes", done.total);
-                    self.fail(DecodeError::new(206, message, b"").into());
-                }
-                if let Some(record) = &mut self.record {
-                    record.add(range.start, range.start + done.bytes_written);
-                }
                 if self.info.is_none() {
                     self.info = Some(done.info);
                 }
-            }
-            Err(Error::Cancelled { bytes_written }) => {
-                self.written += bytes_written;
-                if let Some(record) = &mut self.record {
-                    record.add(range.start, range.start + bytes_written);
+                match &self.record {
+                    None => {
+                        let mut record = ResumeRecord {
+                            total: done.total,
+                            done: Vec::new(),
+                        };
+                        record.add(range.start, reached);
+                        self.plan_ranges(record);
+                    }
+                    Some(record) if record.total != done.total => {
+                        let message = format!(
+                            "media size changed from {} to {} bytes",
+                            record.total, done.total
+                        );
+                        self.fail(DecodeError::new(206, message, b"").into());
+                    }
+                    Some(_) => {}
                 }
+            }
+            Err(Error::Cancelled { .. }) => {
                 if !self.cancelling && self.failure.is_none() {
+                    let bytes_written = self.written;
                     self.fail(Error::Cancelled { bytes_written });
                 }
             }
-            Err(error) => match error.errcode() {
-                Some(ErrCode::TooManyConcurrent) if range.throttled < MAX_THROTTLED_RETRIES => {
-                    self.throttled += 1;
-                    self.limit = (self.limit / 2).max(1);
-                    range.throttled += 1;
-                    let retry = range.throttled + range.busy;
-                    range.not_before = Some(now + self.backoff(retry));
+            Err(error) => {
+                range.start = reached;
+                let retry = match error.errcode() {
+                    Some(ErrCode::TooManyConcurrent) if range.throttled < MAX_THROTTLED_RETRIES => {
+                        self.throttled = self.throttled.saturating_add(1);
+                        self.limit = (self.limit / 2).max(1);
+                        range.throttled += 1;
+                        true
+                    }
+                    Some(ErrCode::SystemBusy) if range.busy < MAX_BUSY_RETRIES => {
+                        range.busy += 1;
+                        true
+                    }
+                    _ => false,
+                };
+                if retry && range.start < range.end {
+                    let delay = self.backoff(range.throttled + range.busy);
+                    range.not_before = Some(now.checked_add(delay).unwrap_or(now));
                     self.queue.push_front(range);
+                } else if !retry {
+                    self.fail(error);
                 }
-                Some(ErrCode::SystemBusy) if range.busy < MAX_BUSY_RETRIES => {
-                    range.busy += 1;
-                    let retry = range.throttled + range.busy;
-                    range.not_before = Some(now + self.backoff(retry));
-                    self.queue.push_front(range);
-                }
-                _ => self.fail(error),
-            },
+            }
         }
     }
 
@@ -347,39 +608,22 @@ impl ParallelDownload {
             .backoff(retry.saturating_sub(1), self.seed ^ u64::from(retry))
     }
 
-    fn start(&mut self, now: Instant, queued: Queued) -> ParallelStep {
-        let id = self.next_id;
-        self.next_id += 1;
-        let seed = self.seed.wrapping_add(id);
-        let range = (queued.start, queued.end);
-        let media_id = self.media_id.clone();
-        match DownloadTask::range(media_id, range, &self.settings, self.range_policy, seed) {
-            Ok(task) => {
-                self.running.push((id, queued));
-                ParallelStep::Start(RangeJob {
-                    id,
-                    start: range.0,
-                    task,
-                })
-            }
-            Err(error) => {
-                self.fail(error);
-                self.poll(now)
-            }
-        }
-    }
-
     /// The size is known: queue the missing bytes in ranges small enough that the
     /// connections finish together, never over the chunk size.
     fn plan_ranges(&mut self, record: ResumeRecord) {
         let gaps = record.gaps();
-        let missing: u64 = gaps.iter().map(|(s, e)| e - s).sum();
-        let per_range = missing.div_ceil(self.max as u64 * 4).max(PROBE_LEN);
+        let missing = gaps
+            .iter()
+            .map(|(s, e)| e - s)
+            .fold(0, u64::saturating_add);
+        let per_range = missing
+            .div_ceil((self.max as u64).saturating_mul(4))
+            .max(PROBE_LEN);
         let size = per_range.min(self.settings.chunk_size).max(1);
         for (start, end) in gaps {
             let mut at = start;
             while at < end {
-                let next = (at + size).min(end);
+                let next = at.saturating_add(size).min(end);
                 self.queue.push_back(Queued::new(at, next));
                 at = next;
             }
@@ -387,7 +631,19 @@ impl ParallelDownload {
         self.record = Some(record);
     }
 
-    fn finished(&mut self) -> Result<Downloaded, Error> {
+    fn result(&mut self) -> Result<Downloaded, Error> {
+        if self.cancelling && self.failure.is_none() {
+            let bytes_written = self.written;
+            return Err(Error::Cancelled { bytes_written });
+        }
+        if let Some(error) = self.failure.take() {
+            return Err(match error {
+                Error::Cancelled { .. } => Error::Cancelled {
+                    bytes_written: self.written,
+                },
+                error => error,
+            });
+        }
         let record = self.record.as_ref();
         let complete = record.is_some_and(ResumeRecord::is_complete);
         match (self.info.take(), record) {
@@ -396,8 +652,17 @@ impl ParallelDownload {
                 bytes_written: self.written,
                 total: record.total,
             }),
-            _ => Err(DecodeError::new(0, "the ranges did not cover the media", b"").into()),
+            _ => Err(Error::Transport(TransportError::maybe_sent(
+                "the ranges did not cover the media",
+            ))),
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -410,5 +675,41 @@ impl Queued {
             busy: 0,
             not_before: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_with_intervals_past_the_total_or_out_of_order_is_refused() {
+        let ok = ResumeRecord {
+            total: 100,
+            done: vec![(0, 10), (20, 100)],
+        };
+        assert!(ok.validate().is_ok());
+        for done in [
+            vec![(0, 101)],
+            vec![(20, 30), (0, 10)],
+            vec![(0, 10), (5, 20)],
+            vec![(10, 10)],
+            vec![(9_223_372_036_854_775_808, 0)],
+        ] {
+            let record = ResumeRecord { total: 100, done };
+            assert!(
+                matches!(record.validate(), Err(Invalid::BadRange { .. })),
+                "{record:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gaps_never_reach_past_the_total() {
+        let record = ResumeRecord {
+            total: 10,
+            done: vec![(20, 30)],
+        };
+        assert_eq!(record.gaps(), vec![(0, 10)]);
     }
 }

@@ -1,5 +1,6 @@
 //! Streaming an upload's payload from a source the transport holds (a file, a reader).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -97,21 +98,141 @@ fn payload_error(message: String) -> Error {
     )
 }
 
-/// An upload's body as one blocking `Read`, for a transport that sends from a reader:
-/// `head ‖ payload ‖ tail`, the payload taken from the bytes the upload holds or read from
-/// the transport's `source` through a [`PayloadMeter`] (exactly the announced length),
-/// progress reported and cancellation checked on every read. The reader does no I/O of its
-/// own: it reads what the transport gives it.
+/// What an upload body asks for next (see [`UploadFrames::next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextFrame {
+    /// Send these bytes: the multipart head or tail, or a piece of a payload held in memory.
+    Bytes(Bytes),
+    /// Read at most `max` bytes (never 0) of the payload from the source, send them, and
+    /// report how many with [`UploadFrames::on_read`] (0: the source ended).
+    Read {
+        /// The most bytes to read.
+        max: usize,
+    },
+    /// The body is complete.
+    End,
+}
+
+/// An upload's body, `head ‖ payload ‖ tail`, as a sequence of frames that any transport
+/// pulls — blocking ([`UploadReader`] is a `std::io::Read` over it) or async (an HTTP
+/// library's body type fed frame by frame) — without framing anything itself. The payload
+/// comes from the bytes the upload holds or from the transport's source through a
+/// [`PayloadMeter`] (exactly the announced length: a file that grows or shrinks is an error,
+/// never a cut copy); progress is reported and cancellation checked on every payload frame.
+/// It does no I/O of its own.
+///
+/// ```text
+/// loop {
+///     match frames.next()? {
+///         NextFrame::Bytes(bytes) => send(bytes),
+///         NextFrame::Read { max } => {
+///             let n = source.read(&mut buf[..max]);   // or an async read
+///             frames.on_read(n)?;                     // the length rule, progress
+///             if n > 0 { send(&buf[..n]) }
+///         }
+///         NextFrame::End => break,
+///     }
+/// }
+/// ```
+pub struct UploadFrames<'a> {
+    head: Bytes,
+    /// The payload when it is in memory (no source).
+    held: Option<Bytes>,
+    tail: Bytes,
+    meter: PayloadMeter,
+    transfer: crate::transfer::Transfer<'a>,
+}
+
+/// The largest payload frame of a payload held in memory (big enough for throughput, small
+/// enough for fine-grained progress).
+const HELD_FRAME: usize = 512 * 1024;
+
+impl std::fmt::Debug for UploadFrames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadFrames")
+            .field("meter", &self.meter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> UploadFrames<'a> {
+    /// The frames of `upload`; `transfer` gets the payload's progress and may cancel.
+    pub fn new(upload: crate::body::UploadBody, transfer: crate::transfer::Transfer<'a>) -> Self {
+        let (held, meter) = match upload.payload {
+            Payload::Bytes(bytes) => {
+                let meter = PayloadMeter::new(bytes.len() as u64, Replay::OneShot);
+                (Some(bytes), meter)
+            }
+            Payload::External { len, replay } => (None, PayloadMeter::new(len, replay)),
+        };
+        Self {
+            head: upload.head,
+            held,
+            tail: upload.tail,
+            meter,
+            transfer,
+        }
+    }
+
+    /// Whether the payload comes from the transport's source.
+    pub fn needs_source(&self) -> bool {
+        self.held.is_none()
+    }
+
+    /// What to send next. A cancel ends the body with [`Error::Cancelled`] counting the
+    /// payload bytes read.
+    pub fn next(&mut self) -> Result<NextFrame, Error> {
+        if !self.head.is_empty() {
+            return Ok(NextFrame::Bytes(std::mem::take(&mut self.head)));
+        }
+        if self.meter.want(1) > 0 {
+            if self.transfer.is_cancelled() {
+                return Err(Error::Cancelled {
+                    bytes_written: self.meter.read,
+                });
+            }
+            let Some(held) = &mut self.held else {
+                let max = self.meter.want(usize::MAX);
+                return Ok(NextFrame::Read { max });
+            };
+            let frame = held.split_to(self.meter.want(HELD_FRAME).min(held.len()));
+            self.on_read(frame.len())?;
+            return Ok(NextFrame::Bytes(frame));
+        }
+        if !self.tail.is_empty() {
+            return Ok(NextFrame::Bytes(std::mem::take(&mut self.tail)));
+        }
+        Ok(NextFrame::End)
+    }
+
+    /// Counts `n` payload bytes read from the source (0: it ended), checks the length rule
+    /// and reports progress.
+    pub fn on_read(&mut self, n: usize) -> Result<(), Error> {
+        self.meter.on_read(n as u64)?;
+        if n > 0 {
+            let progress = self.meter.progress();
+            self.transfer.report(progress.done, progress.total);
+        }
+        Ok(())
+    }
+
+    /// Payload bytes read so far, of the whole payload.
+    pub fn progress(&self) -> Progress {
+        self.meter.progress()
+    }
+}
+
+/// An upload's body as one blocking `Read`, for a transport that sends from a reader: the
+/// [`UploadFrames`] of the body, the payload read from `source` straight into the caller's
+/// buffer.
 ///
 /// A failure it stops on (cancelled, the source failed or broke the length rule) reaches the
 /// HTTP library as an I/O error; the transport takes the typed error back with
 /// [`UploadReader::take_failure`] and reports it as a local failure.
 pub struct UploadReader<'a> {
-    head: std::io::Cursor<Bytes>,
-    payload: Box<dyn std::io::Read + Send + 'a>,
-    tail: std::io::Cursor<Bytes>,
-    meter: PayloadMeter,
-    transfer: crate::transfer::Transfer<'a>,
+    frames: UploadFrames<'a>,
+    pending: Bytes,
+    source: Option<Box<dyn std::io::Read + Send + 'a>>,
     failure: Option<Error>,
 }
 
@@ -122,29 +243,14 @@ impl<'a> UploadReader<'a> {
         source: Option<Box<dyn std::io::Read + Send + 'a>>,
         transfer: crate::transfer::Transfer<'a>,
     ) -> Result<Self, Error> {
-        let (payload, meter): (Box<dyn std::io::Read + Send + 'a>, _) =
-            match (upload.payload, source) {
-                (Payload::Bytes(bytes), _) => {
-                    let meter = PayloadMeter::new(bytes.len() as u64, Replay::OneShot);
-                    (Box::new(std::io::Cursor::new(bytes)), meter)
-                }
-                (Payload::External { len, replay }, Some(source)) => {
-                    (source, PayloadMeter::new(len, replay))
-                }
-                (Payload::External { .. }, None) => {
-                    return Err(payload_error("no source for an external payload".into()));
-                }
-            };
-        let (head, tail) = (
-            std::io::Cursor::new(upload.head),
-            std::io::Cursor::new(upload.tail),
-        );
+        let frames = UploadFrames::new(upload, transfer);
+        if frames.needs_source() && source.is_none() {
+            return Err(payload_error("no source for an external payload".into()));
+        }
         Ok(Self {
-            head,
-            payload,
-            tail,
-            meter,
-            transfer,
+            frames,
+            pending: Bytes::new(),
+            source,
             failure: None,
         })
     }
@@ -154,49 +260,46 @@ impl<'a> UploadReader<'a> {
         self.failure.take()
     }
 
-    fn read_payload(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        if self.transfer.is_cancelled() {
-            return Err(Error::Cancelled { bytes_written: 0 });
-        }
-        let want = self.meter.want(buf.len());
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = loop {
-            match std::io::Read::read(&mut self.payload, &mut buf[..want]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                read => break read.map_err(|e| Error::io("reading the upload payload", e))?,
+    fn read_frame(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        loop {
+            if !self.pending.is_empty() {
+                let n = self.pending.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.pending.split_to(n));
+                return Ok(n);
             }
-        };
-        // Also checks the length rule: a byte past a file's length is an error, never sent.
-        self.meter.on_read(n as u64)?;
-        if n > 0 {
-            let progress = self.meter.progress();
-            self.transfer.report(progress.done, progress.total);
+            match self.frames.next()? {
+                NextFrame::Bytes(bytes) => self.pending = bytes,
+                NextFrame::End => return Ok(0),
+                NextFrame::Read { max } => {
+                    let want = max.min(buf.len());
+                    let Some(source) = &mut self.source else {
+                        return Err(payload_error("no source for an external payload".into()));
+                    };
+                    let n = match source.read(&mut buf[..want]) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        read => read.map_err(|e| Error::io("reading the upload payload", e))?,
+                    };
+                    // Also checks the length rule: a byte past a file's length is an error.
+                    self.frames.on_read(n)?;
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
+            }
         }
-        Ok(n)
     }
 }
 
 impl std::io::Read for UploadReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = std::io::Read::read(&mut self.head, buf)?;
-        if n > 0 {
-            return Ok(n);
+        if buf.is_empty() {
+            return Ok(0);
         }
-        loop {
-            match self.read_payload(buf) {
-                // The source ended where it should (the meter checked): the tail is next.
-                Ok(0) if self.meter.want(buf.len()) > 0 => continue,
-                Ok(0) => return std::io::Read::read(&mut self.tail, buf),
-                Ok(n) => return Ok(n),
-                Err(error) => {
-                    let message = error.to_string();
-                    self.failure = Some(error);
-                    return Err(std::io::Error::other(message));
-                }
-            }
-        }
+        self.read_frame(buf).map_err(|error| {
+            let message = error.to_string();
+            self.failure = Some(error);
+            std::io::Error::other(message)
+        })
     }
 }
 
@@ -277,12 +380,12 @@ impl UploadInput {
     pub fn upload_media(
         &self,
         media_type: crate::MediaType,
-        boundary: crate::Boundary,
+        boundary: crate::multipart::Boundary,
         limits: &crate::Limits,
-    ) -> Result<crate::UploadMedia, Error> {
+    ) -> Result<crate::ops::upload_media::UploadMedia, Error> {
         let prefix = self.prefix.as_deref();
         let payload = self.payload();
-        Ok(crate::UploadMedia::new(
+        Ok(crate::ops::upload_media::UploadMedia::new(
             media_type,
             &self.filename,
             payload,
@@ -295,11 +398,11 @@ impl UploadInput {
     /// The `media/uploadimg` operation for this input.
     pub fn upload_image(
         &self,
-        boundary: crate::Boundary,
+        boundary: crate::multipart::Boundary,
         limits: &crate::Limits,
-    ) -> Result<crate::UploadImage, Error> {
+    ) -> Result<crate::ops::upload_image::UploadImage, Error> {
         let prefix = self.prefix.as_deref();
-        Ok(crate::UploadImage::new(
+        Ok(crate::ops::upload_image::UploadImage::new(
             &self.filename,
             self.payload(),
             prefix,

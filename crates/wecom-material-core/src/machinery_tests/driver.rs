@@ -5,13 +5,62 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wecom_material_core::driver::{Call, RetryPolicy, Step};
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::token_cache::TokenCache;
-use wecom_material_core::{
+use crate::driver::{Call, RetryPolicy};
+use crate::task::{Action, Timeouts};
+use crate::ops::gettoken::GetToken;
+use crate::token_cache::TokenCache;
+use super::names::{
     AccessToken, ApiError, BaseUrl, Body, CorpSecret, DecodeError, ErrCode, Error, Operation,
     Payload, Replay, TransportError, UploadBody,
 };
+
+/// The call's next action, as the steps these scenarios were written in.
+enum Step<T> {
+    Send(http::Request<Body>),
+    Sleep { until: Instant },
+    WaitForToken { until: Instant },
+    Store(crate::shared_token::StoreCommand),
+    WakeTokenWaiters,
+    Done(Result<T, Error>),
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Step<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Send(request) => write!(
+                f,
+                "Send({} {})",
+                request.method(),
+                crate::secret::RedactedUri(request.uri())
+            ),
+            Step::Sleep { until } => write!(f, "Sleep({until:?})"),
+            Step::WaitForToken { until } => write!(f, "WaitForToken({until:?})"),
+            Step::Store(command) => write!(f, "Store({command:?})"),
+            Step::WakeTokenWaiters => f.write_str("WakeTokenWaiters"),
+            Step::Done(result) => write!(f, "Done({result:?})"),
+        }
+    }
+}
+
+impl<O: Operation> Call<O> {
+    fn step(&mut self, now: Instant, cache: &mut TokenCache) -> Step<O::Output> {
+        match self.poll(now, cache) {
+            Action::Send { request, .. } => Step::Send(request),
+            Action::Wait {
+                until: Some(until),
+                wakeable: false,
+            } => Step::Sleep { until },
+            Action::Wait {
+                until: Some(until),
+                wakeable: true,
+            } => Step::WaitForToken { until },
+            Action::Store { command, .. } => Step::Store(command),
+            Action::WakeOthers => Step::WakeTokenWaiters,
+            Action::Done(result) => Step::Done(result),
+            _ => panic!("a call never asks for a body, a stream or a flush"),
+        }
+    }
+}
 
 /// A JSON read operation: `GET /cgi-bin/fake?access_token=…` → `{"errcode":0,"value":N}`.
 struct FakeJson;
@@ -160,7 +209,7 @@ fn run<O: Operation>(
 ) -> (Result<O::Output, Error>, Vec<Duration>) {
     let mut sleeps = Vec::new();
     for _ in 0..100 {
-        match call.poll(*now, cache) {
+        match call.step(*now, cache) {
             Step::Send(request) => match server.answer(&request) {
                 Ok(response) => call.on_response(*now, cache, response),
                 Err(error) => call.on_transport_error(*now, cache, error),
@@ -188,12 +237,12 @@ fn first_call_fetches_then_reuses_the_token() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], [Ok(ok(1)), Ok(ok(2))]);
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         1
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let mut call = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         2
@@ -216,7 +265,7 @@ fn expired_token_42001_refreshes_once_then_succeeds() {
         [Ok(token_answer("T1")), Ok(token_answer("T2"))],
         [Ok(errcode(42001)), Ok(ok(7))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert_eq!(result.unwrap(), 7);
     assert!(sleeps.is_empty());
@@ -241,7 +290,7 @@ fn invalid_token_40014_twice_fails_after_one_refresh() {
         [Ok(token_answer("T1")), Ok(token_answer("T2"))],
         [Ok(errcode(40014)), Ok(errcode(40014))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -266,14 +315,14 @@ fn rejected_token_takes_a_fresher_one_instead_of_fetching() {
             Ok(ok(3)),
         ],
     );
-    let mut warm = Call::new(FakeJson, base(), policy(), 0);
+    let mut warm = Call::new(FakeJson, base(), policy(), 0, Timeouts::Json);
     run(&mut warm, &mut cache, &mut now, &mut server).0.unwrap();
     // Two calls send with T1; the first learns it expired and refreshes to T2.
-    let mut slow = Call::new(FakeJson, base(), policy(), 1);
-    let Step::Send(slow_request) = slow.poll(now, &mut cache) else {
+    let mut slow = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    let Step::Send(slow_request) = slow.step(now, &mut cache) else {
         panic!()
     };
-    let mut fast = Call::new(FakeJson, base(), policy(), 2);
+    let mut fast = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     assert_eq!(
         run(&mut fast, &mut cache, &mut now, &mut server).0.unwrap(),
         2
@@ -297,7 +346,7 @@ fn busy_twice_then_success_with_growing_sleeps() {
         [Ok(token_answer("T1"))],
         [Ok(errcode(-1)), Ok(errcode(-1)), Ok(ok(3))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 99);
+    let mut call = Call::new(FakeJson, base(), policy(), 99, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert_eq!(result.unwrap(), 3);
     assert_eq!(call.business_requests(), 3);
@@ -312,7 +361,7 @@ fn busy_forever_gives_up_after_four_attempts() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], (0..10).map(|_| Ok(errcode(-1))));
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert_eq!(result.unwrap_err().errcode(), Some(ErrCode::SystemBusy));
     assert_eq!(server.count("/cgi-bin/fake"), 4);
@@ -325,7 +374,7 @@ fn concurrency_limit_45033_is_retried_like_busy() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(45033)), Ok(ok(1))]);
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         1
@@ -337,7 +386,7 @@ fn rate_limit_45009_is_not_retried() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(45009)), Ok(ok(1))]);
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert!(matches!(result, Err(Error::RateLimited(_))));
     assert_eq!(server.count("/cgi-bin/fake"), 1);
@@ -349,7 +398,7 @@ fn fatal_code_is_returned_at_once() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(40007))]);
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -361,7 +410,7 @@ fn bad_secret_on_gettoken_fails_without_retry() {
     let mut now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(errcode(40001)), Ok(errcode(40001))], []);
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -379,7 +428,7 @@ fn busy_gettoken_is_retried_within_the_busy_budget() {
         [Ok(errcode(-1)), Ok(token_answer("T1"))],
         [Ok(errcode(-1)), Ok(errcode(-1)), Ok(errcode(-1)), Ok(ok(1))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -397,7 +446,7 @@ fn old_gettoken_answer_without_errcode_works() {
     let mut cache = cache();
     let legacy = json(r#"{"access_token":"LEGACY","expires_in":7200}"#);
     let mut server = Server::new([Ok(legacy)], [Ok(ok(4))]);
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         4
@@ -416,13 +465,13 @@ fn transport_errors_are_retried_then_surface() {
         ],
         [Err(TransportError::maybe_sent("reset")), Ok(ok(5))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert_eq!(result.unwrap(), 5);
     assert_eq!(sleeps.len(), 2);
 
     let mut server = Server::new([], (0..5).map(|_| Err(TransportError::maybe_sent("reset"))));
-    let mut call = Call::new(FakeJson, base(), policy(), 5);
+    let mut call = Call::new(FakeJson, base(), policy(), 5, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -438,7 +487,7 @@ fn one_shot_upload_is_not_resent_after_a_transport_error() {
         [Ok(token_answer("T1"))],
         [Err(TransportError::maybe_sent("reset")), Ok(ok(1))],
     );
-    let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+    let mut call = Call::new(OneShotUpload, base(), policy(), 5, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -458,7 +507,7 @@ fn one_shot_upload_is_not_resent_after_42001_or_busy() {
             [Ok(token_answer("T1")), Ok(token_answer("T2"))],
             [Ok(errcode(code)), Ok(ok(1))],
         );
-        let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+        let mut call = Call::new(OneShotUpload, base(), policy(), 5, Timeouts::Json);
         let err = run(&mut call, &mut cache, &mut now, &mut server)
             .0
             .unwrap_err();
@@ -471,12 +520,12 @@ fn one_shot_upload_is_not_resent_after_42001_or_busy() {
     let now = Instant::now();
     let mut cache = cache();
     let mut server = Server::new([Ok(token_answer("T1"))], [Ok(errcode(42001))]);
-    let mut call = Call::new(OneShotUpload, base(), policy(), 5);
+    let mut call = Call::new(OneShotUpload, base(), policy(), 5, Timeouts::Json);
     let mut t = now;
     let _ = run(&mut call, &mut cache, &mut t, &mut server);
-    let mut next = Call::new(FakeJson, base(), policy(), 6);
+    let mut next = Call::new(FakeJson, base(), policy(), 6, Timeouts::Json);
     assert!(
-        matches!(next.poll(t, &mut cache), Step::Send(r) if r.uri().path() == "/cgi-bin/gettoken")
+        matches!(next.step(t, &mut cache), Step::Send(r) if r.uri().path() == "/cgi-bin/gettoken")
     );
 }
 
@@ -485,12 +534,12 @@ fn sixty_four_concurrent_calls_make_one_gettoken() {
     let t0 = Instant::now();
     let mut cache = cache();
     let mut calls: Vec<_> = (0..64)
-        .map(|i| Call::new(FakeJson, base(), policy(), i))
+        .map(|i| Call::new(FakeJson, base(), policy(), i, Timeouts::Json))
         .collect();
     let mut server = Server::new([Ok(token_answer("T1"))], (0..64).map(|i| Ok(ok(i))));
     let mut refresher = None;
     for (i, call) in calls.iter_mut().enumerate() {
-        match call.poll(t0, &mut cache) {
+        match call.step(t0, &mut cache) {
             Step::Send(request) => {
                 assert!(call.is_token_request_in_flight());
                 assert!(refresher.replace((i, request)).is_none());
@@ -507,12 +556,12 @@ fn sixty_four_concurrent_calls_make_one_gettoken() {
     assert!(!calls[i].is_token_request_in_flight());
     let mut results = Vec::new();
     for call in &mut calls {
-        let Step::Send(request) = call.poll(t1, &mut cache) else {
+        let Step::Send(request) = call.step(t1, &mut cache) else {
             panic!()
         };
         assert!(!call.is_token_request_in_flight());
         call.on_response(t1, &mut cache, server.answer(&request).unwrap());
-        let Step::Done(result) = call.poll(t1, &mut cache) else {
+        let Step::Done(result) = call.step(t1, &mut cache) else {
             panic!()
         };
         results.push(result.unwrap());
@@ -526,13 +575,13 @@ fn sixty_four_concurrent_calls_make_one_gettoken() {
 fn a_vanished_refresher_is_taken_over_after_its_lease() {
     let t0 = Instant::now();
     let mut cache = cache();
-    let mut vanished = Call::new(FakeJson, base(), policy(), 1);
-    assert!(matches!(vanished.poll(t0, &mut cache), Step::Send(_)));
+    let mut vanished = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    assert!(matches!(vanished.step(t0, &mut cache), Step::Send(_)));
     // Its future is dropped without a word: the others wait for the lease, then take over.
     drop(vanished);
     let mut server = Server::new([Ok(token_answer("T2"))], [Ok(ok(9))]);
-    let mut waiter = Call::new(FakeJson, base(), policy(), 2);
-    let Step::WaitForToken { until } = waiter.poll(t0 + Duration::from_secs(1), &mut cache) else {
+    let mut waiter = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
+    let Step::WaitForToken { until } = waiter.step(t0 + Duration::from_secs(1), &mut cache) else {
         panic!()
     };
     assert_eq!(until, t0 + Duration::from_secs(30));
@@ -550,16 +599,16 @@ fn a_vanished_refresher_is_taken_over_after_its_lease() {
 fn a_cancelled_refresher_hands_the_refresh_back_at_once() {
     let t0 = Instant::now();
     let mut cache = cache();
-    let mut first = Call::new(FakeJson, base(), policy(), 1);
-    assert!(matches!(first.poll(t0, &mut cache), Step::Send(_)));
+    let mut first = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    assert!(matches!(first.step(t0, &mut cache), Step::Send(_)));
     first.cancel(&mut cache);
     assert!(matches!(
-        first.poll(t0, &mut cache),
+        first.step(t0, &mut cache),
         Step::Done(Err(Error::Cancelled { .. }))
     ));
-    let mut second = Call::new(FakeJson, base(), policy(), 2);
+    let mut second = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     assert!(matches!(
-        second.poll(t0, &mut cache),
+        second.step(t0, &mut cache),
         Step::Send(r) if r.uri().path() == "/cgi-bin/gettoken"
     ));
 }
@@ -574,7 +623,7 @@ fn refresh_ahead_is_done_by_one_call_while_others_use_the_valid_token() {
         [Ok(ok(1)), Ok(ok(2)), Ok(ok(3))],
     );
     run(
-        &mut Call::new(FakeJson, base(), policy(), 1),
+        &mut Call::new(FakeJson, base(), policy(), 1, Timeouts::Json),
         &mut cache,
         &mut now,
         &mut server,
@@ -582,12 +631,12 @@ fn refresh_ahead_is_done_by_one_call_while_others_use_the_valid_token() {
     .0
     .unwrap();
     let at_margin = t0 + Duration::from_secs(7200 - 300);
-    let mut ahead = Call::new(FakeJson, base(), policy(), 2);
-    let Step::Send(gettoken) = ahead.poll(at_margin, &mut cache) else {
+    let mut ahead = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
+    let Step::Send(gettoken) = ahead.step(at_margin, &mut cache) else {
         panic!()
     };
     assert!(ahead.is_token_request_in_flight());
-    let mut other = Call::new(FakeJson, base(), policy(), 3);
+    let mut other = Call::new(FakeJson, base(), policy(), 3, Timeouts::Json);
     let mut t = at_margin;
     assert_eq!(
         run(&mut other, &mut cache, &mut t, &mut server).0.unwrap(),
@@ -615,12 +664,12 @@ fn refresh_ahead_is_done_by_one_call_while_others_use_the_valid_token() {
 fn debug_output_never_shows_token_or_secret() {
     let t0 = Instant::now();
     let mut cache = cache();
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
-    let step = call.poll(t0, &mut cache);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    let step = call.step(t0, &mut cache);
     let step_text = format!("{step:?}");
     assert!(step_text.contains("corpsecret=***"), "{step_text}");
     call.on_response(t0, &mut cache, token_answer("TOKEN-SHOULD-HIDE"));
-    let step = call.poll(t0, &mut cache);
+    let step = call.step(t0, &mut cache);
     let stored = cache.export(t0, 1_700_000_000).unwrap();
     for text in [
         step_text,
@@ -635,14 +684,19 @@ fn debug_output_never_shows_token_or_secret() {
 }
 
 #[test]
-#[should_panic(expected = "after the call returned")]
-fn polling_after_done_panics() {
+fn polling_after_done_is_a_typed_error() {
     let t0 = Instant::now();
     let mut cache = cache();
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     call.cancel(&mut cache);
-    let _ = call.poll(t0, &mut cache);
-    let _ = call.poll(t0, &mut cache);
+    assert!(matches!(
+        call.step(t0, &mut cache),
+        Step::Done(Err(Error::Cancelled { .. }))
+    ));
+    let Step::Done(Err(Error::Transport(error))) = call.step(t0, &mut cache) else {
+        panic!("polled after the result")
+    };
+    assert!(error.to_string().contains("misuse"), "{error}");
 }
 
 #[test]
@@ -659,7 +713,7 @@ fn a_failed_refresh_ahead_falls_back_to_the_valid_token() {
         [Ok(ok(1)), Ok(ok(2)), Ok(ok(3))],
     );
     run(
-        &mut Call::new(FakeJson, base(), policy(), 1),
+        &mut Call::new(FakeJson, base(), policy(), 1, Timeouts::Json),
         &mut cache,
         &mut now,
         &mut server,
@@ -668,13 +722,13 @@ fn a_failed_refresh_ahead_falls_back_to_the_valid_token() {
     .unwrap();
     // In the margin, the refresh ahead fails: the call uses T1 without sleeping.
     let mut now = t0 + Duration::from_secs(7200 - 300);
-    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let mut call = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     let (result, sleeps) = run(&mut call, &mut cache, &mut now, &mut server);
     assert_eq!(result.unwrap(), 2);
     assert!(sleeps.is_empty());
     // The next refresh ahead waits for the failed lease to end, then fails in the network.
     let mut now = t0 + Duration::from_secs(7200 - 300 + 30);
-    let mut call = Call::new(FakeJson, base(), policy(), 3);
+    let mut call = Call::new(FakeJson, base(), policy(), 3, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         3
@@ -702,7 +756,7 @@ fn invalid_credential_40001_on_a_business_call_refreshes_once_then_fails() {
         [Ok(token_answer("T1")), Ok(token_answer("T2"))],
         [Ok(errcode(40001)), Ok(ok(9))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     assert_eq!(
         run(&mut call, &mut cache, &mut now, &mut server).0.unwrap(),
         9
@@ -721,7 +775,7 @@ fn invalid_credential_40001_on_a_business_call_refreshes_once_then_fails() {
         [Ok(token_answer("T3"))],
         [Ok(errcode(40001)), Ok(errcode(40001))],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let mut call = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -744,7 +798,7 @@ fn gettoken_with_expires_in_0_ends_the_call_after_one_request() {
     let mut cache = cache();
     let zero = json(r#"{"errcode":0,"errmsg":"ok","access_token":"Z","expires_in":0}"#);
     let mut server = Server::new([Ok(zero)], []);
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -755,12 +809,12 @@ fn gettoken_with_expires_in_0_ends_the_call_after_one_request() {
 /// Issue 10: one call makes at most two gettoken requests, whatever gettoken answers.
 #[test]
 fn one_call_makes_at_most_two_token_requests() {
-    use wecom_material_core::driver::MAX_TOKEN_REQUESTS;
+    use crate::driver::MAX_TOKEN_REQUESTS;
     let mut now = Instant::now();
     let mut cache = cache();
     // Busy gettoken forever (within the busy budget of 3).
     let mut server = Server::new((0..5).map(|_| Ok(errcode(-1))), []);
-    let mut call = Call::new(FakeJson, base(), policy(), 1);
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -773,7 +827,7 @@ fn one_call_makes_at_most_two_token_requests() {
         (0..5).map(|_| Err(TransportError::not_sent("connect refused"))),
         [],
     );
-    let mut call = Call::new(FakeJson, base(), policy(), 2);
+    let mut call = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
     let err = run(&mut call, &mut cache, &mut now, &mut server)
         .0
         .unwrap_err();
@@ -785,7 +839,7 @@ fn one_call_makes_at_most_two_token_requests() {
 /// error, or as an `Error-Code` header on a media type) is refreshed once.
 #[test]
 fn token_rejected_on_a_download_refreshes_like_any_call() {
-    use wecom_material_core::{GetMedia, MediaEndpoint, MediaId};
+    use super::names::{GetMedia, MediaEndpoint, MediaId};
     let rejected = |code: i64, as_header: bool| -> http::Response<Bytes> {
         if as_header {
             http::Response::builder()
@@ -816,7 +870,7 @@ fn token_rejected_on_a_download_refreshes_like_any_call() {
             [Ok(rejected(code, as_header)), Ok(media.clone())],
         );
         let op = GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
-        let mut call = Call::new(op, base(), policy(), 1);
+        let mut call = Call::new(op, base(), policy(), 1, Timeouts::Json);
         let got = run(&mut call, &mut cache, &mut now, &mut server).0.unwrap();
         assert_eq!(
             got.bytes.as_ref(),

@@ -3,18 +3,18 @@
 //! each test checks the exact requests sent, the bytes on the wire and in the sink, and the
 //! typed result.
 
-mod support;
+
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{
+use super::support::{
     Cut, Note, Reply, Server, Transport, client, errcode, json, media_range, media_whole, token,
     uploaded,
 };
-use wecom_material_core::{
+use super::names::{
     Action, BaseUrl, Boundary, CallTask, DownloadOptions, DownloadTask, ErrCode, Error, Event,
-    GetUploadByUrlResult, Invalid, JobId, JobStatus, JobWaitTask, Lane, Limits, MAX_CHUNK_SIZE,
+    GetUploadByUrlResult, Invalid, JobId, JobStatus, JobWaitTask, Timeouts, LaneId, Limits, MAX_CHUNK_SIZE,
     MAX_JSON_RESPONSE, MediaId, MediaType, PollPolicy, RetryPolicy, Sent, Task, TransportError,
     UploadInput, UploadMedia,
 };
@@ -49,7 +49,7 @@ fn upload_of(input: &UploadInput) -> (CallTask<UploadMedia>, Vec<u8>) {
         )
         .unwrap();
     let framing = op.body().clone();
-    let task = CallTask::new(op, base(), RetryPolicy::default(), 7, Lane::Media);
+    let task = CallTask::new(op, base(), RetryPolicy::default(), 7, Timeouts::Media);
     (task, framing.head.to_vec())
 }
 
@@ -73,7 +73,7 @@ fn wire_of(input: &UploadInput, payload: &[u8]) -> (CallTask<UploadMedia>, Vec<u
 }
 
 fn download(media_id: &str, options: DownloadOptions) -> DownloadTask {
-    DownloadTask::new(
+    DownloadTask::from_parts(
         MediaId::new(media_id),
         options,
         MAX_CHUNK_SIZE,
@@ -107,7 +107,7 @@ fn busy_minus_one_is_retried_after_a_backoff_then_succeeds() {
         ["gettoken", &format!("{UPLOAD}T1"), &format!("{UPLOAD}T1")]
     );
     assert_eq!(t.server.bodies(UPLOAD), [&wire[..], &wire[..]]);
-    assert_eq!(t.server.seen[1].lane, Lane::Media);
+    assert_eq!(t.server.seen[1].lane, Timeouts::Media);
     // One backoff of base (200 ms) plus a jitter below base; not wakeable.
     let waits = t.waits();
     assert_eq!(waits.len(), 1, "{waits:?}");
@@ -284,7 +284,7 @@ fn validation_errors_are_typed_and_no_task_exists_to_send_anything() {
     // Downloads: an empty id, a chunk size over WeCom's maximum.
     let options = DownloadOptions::default();
     for (id, chunk) in [("", MAX_CHUNK_SIZE), ("m", MAX_CHUNK_SIZE + 1), ("m", 0)] {
-        let error = DownloadTask::new(
+        let error = DownloadTask::from_parts(
             MediaId::new(id),
             options.clone(),
             chunk,
@@ -295,7 +295,7 @@ fn validation_errors_are_typed_and_no_task_exists_to_send_anything() {
         .unwrap_err();
         assert!(error.is_invalid(), "{error:?}");
     }
-    let error = JobWaitTask::new(
+    let error = JobWaitTask::from_parts(
         JobId::new(""),
         Instant::now(),
         PollPolicy::default(),
@@ -327,9 +327,9 @@ fn a_small_media_downloads_whole_into_the_sink() {
     assert_eq!((done.bytes_written, done.total), (300_000, 300_000));
     assert_eq!(done.info.filename, "a.bin");
     assert_eq!(t.server.lines(), ["gettoken", &format!("{GET}T1")]);
-    assert_eq!(t.server.seen[1].lane, Lane::Media);
+    assert_eq!(t.server.seen[1].lane, Timeouts::Media);
     assert_eq!(t.count(Note::Flush), 1);
-    assert_eq!(task.progress().done, 300_000);
+    assert_eq!(task.progress().unwrap().done, 300_000);
 }
 
 #[test]
@@ -564,9 +564,15 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
         !state.tokens.is_refreshing(now),
         "the ticket was handed back"
     );
+    assert!(
+        matches!(task.poll(now, &mut state), Action::Wait { until: None, .. }),
+        "the outstanding step is still to be reported"
+    );
+    let late = Event::TransportFailed(TransportError::maybe_sent("cancelled"));
+    task.on_event(now, &mut state, LaneId::MAIN, late);
     assert!(matches!(task.poll(now, &mut state), Action::WakeOthers));
-    assert!(matches!(task.poll(now, &mut state), Action::FlushSink));
-    task.on_event(now, &mut state, Event::Flushed(None));
+    assert!(matches!(task.poll(now, &mut state), Action::FlushSink { .. }));
+    task.on_event(now, &mut state, LaneId::MAIN, Event::Flushed(None));
     let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(now, &mut state)
     else {
         panic!("cancelled");
@@ -624,7 +630,7 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         let mut state = client();
         let mut task = download("m", DownloadOptions::default());
         assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
-        task.on_event(now, &mut state, bad());
+        task.on_event(now, &mut state, LaneId::MAIN, bad());
         let result = finish(&mut task, &mut state, now);
         misuse_message(&result.unwrap_err());
         assert!(
@@ -636,7 +642,7 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         let mut state = client();
         let (mut call, _) = file_upload(&noise(100, 1));
         assert!(matches!(call.poll(now, &mut state), Action::Send { .. }));
-        call.on_event(now, &mut state, bad());
+        call.on_event(now, &mut state, LaneId::MAIN, bad());
         misuse_message(&finish(&mut call, &mut state, now).unwrap_err());
     }
 }
@@ -673,11 +679,20 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     let mut state = client();
     let (mut call, _) = file_upload(&noise(100, 1));
     assert!(matches!(call.poll(now, &mut state), Action::Send { .. }));
-    // The call held the refresh: it hands it back and wakes the others, then ends.
+    // A second poll before the report: nothing to do but wait for it.
+    assert!(matches!(
+        call.poll(now, &mut state),
+        Action::Wait {
+            until: None,
+            wakeable: false
+        }
+    ));
+    // A report of the wrong kind: the call hands the refresh back, wakes the others, ends.
+    call.on_event(now, &mut state, LaneId::MAIN, Event::Flushed(None));
     assert!(matches!(call.poll(now, &mut state), Action::WakeOthers));
     assert!(!state.tokens.is_refreshing(now));
     let Action::Done(Err(error)) = call.poll(now, &mut state) else {
-        panic!("a second poll without a report ends the call");
+        panic!("a report of the wrong kind ends the call");
     };
     misuse_message(&error);
     let Action::Done(Err(error)) = call.poll(now, &mut state) else {
@@ -685,29 +700,30 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     };
     misuse_message(&error);
     // An event after the end changes nothing.
-    call.on_event(now, &mut state, Event::BodyEnd);
+    call.on_event(now, &mut state, LaneId::MAIN, Event::BodyEnd);
 
     let mut task = download("m", DownloadOptions::default());
     assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+    task.on_event(now, &mut state, LaneId::MAIN, Event::Written(5));
     let result = finish(&mut task, &mut state, now);
     misuse_message(&result.unwrap_err());
     let Action::Done(Err(error)) = task.poll(now, &mut state) else {
         panic!("polled after done");
     };
     misuse_message(&error);
-    task.on_event(now, &mut state, Event::Written(1));
+    task.on_event(now, &mut state, LaneId::MAIN, Event::Written(1));
 }
 
 /// Polls until done, answering only `FlushSink` (what is left after a misuse).
 fn finish<T: Task<Output: std::fmt::Debug>>(
     task: &mut T,
-    state: &mut wecom_material_core::ClientState,
+    state: &mut super::names::ClientState,
     now: Instant,
 ) -> Result<T::Output, Error> {
     for _ in 0..10 {
         match task.poll(now, state) {
             Action::Done(result) => return result,
-            Action::FlushSink => task.on_event(now, state, Event::Flushed(None)),
+            Action::FlushSink { .. } => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
             Action::WakeOthers => {}
             other => panic!("after a misuse the task only flushes and ends, got {other:?}"),
         }
@@ -722,7 +738,7 @@ const PROCESSING: &str = r#"{"errcode":0,"errmsg":"ok","status":1}"#;
 const FINISHED: &str = r#"{"errcode":0,"errmsg":"ok","status":2,"detail":{"errcode":0,"errmsg":"ok","media_id":"M9","created_at":"1380000000"}}"#;
 
 fn job_wait(t: &Transport, job: &str) -> JobWaitTask {
-    JobWaitTask::new(
+    JobWaitTask::from_parts(
         JobId::new(job),
         t.now + Duration::from_secs(60),
         PollPolicy::default(),
@@ -754,7 +770,7 @@ fn a_job_wait_polls_on_its_schedule_without_events() {
 
     assert_eq!(t.server.lines(), ["gettoken", POLL, POLL, POLL]);
     assert_eq!(t.server.seen[1].body, br#"{"jobid":"J1"}"#);
-    assert_eq!(t.server.seen[1].lane, Lane::Json);
+    assert_eq!(t.server.seen[1].lane, Timeouts::Json);
     assert_eq!(
         t.waits(),
         [
@@ -792,8 +808,8 @@ fn a_job_finished_event_ends_the_wait_early_and_the_next_poll_fetches_the_result
         "woken at once, no sleep"
     );
     assert_eq!(t.elapsed(), Duration::ZERO);
-    assert_eq!(task.job_wait().polls(), 2);
-    assert_eq!(task.job_wait().events(), 1);
+    assert_eq!(task.counts().0, 2);
+    assert_eq!(task.counts().1, 1);
     assert_eq!(state.waiting_jobs(), 0, "the mailbox is closed after Done");
     assert!(
         !state.deliver_job_finished(&JobId::new("J1")),
@@ -836,15 +852,18 @@ fn several_tasks_of_one_client_share_one_gettoken() {
     let now = Instant::now();
     let mut state = client();
     let job = |id: &str| GetUploadByUrlResult::new(JobId::new(id)).unwrap();
-    let mut first = CallTask::new(job("J1"), base(), RetryPolicy::default(), 1, Lane::Json);
-    let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Lane::Json);
+    let mut first = CallTask::new(job("J1"), base(), RetryPolicy::default(), 1, Timeouts::Json);
+    let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Timeouts::Json);
     let mut third = download("m", DownloadOptions::default());
 
-    let Action::Send { request, lane } = first.poll(now, &mut state) else {
+    let Action::Send {
+        request, timeouts, ..
+    } = first.poll(now, &mut state)
+    else {
         panic!("the first task fetches the token");
     };
     assert_eq!(request.uri().path(), "/cgi-bin/gettoken");
-    assert_eq!(lane, Lane::Json);
+    assert_eq!(timeouts, Timeouts::Json);
     for action in [
         second.poll(now, &mut state).into_wait(),
         third.poll(now, &mut state).into_wait(),
@@ -856,12 +875,12 @@ fn several_tasks_of_one_client_share_one_gettoken() {
     }
 
     let (head, body) = parts(token("T1"));
-    first.on_event(now, &mut state, Event::Head(head));
-    let Action::ReadBody { limit } = first.poll(now, &mut state) else {
+    first.on_event(now, &mut state, LaneId::MAIN, Event::Head(head));
+    let Action::ReadBody { limit, .. } = first.poll(now, &mut state) else {
         panic!("the token answer is read whole");
     };
     assert_eq!(limit, MAX_JSON_RESPONSE);
-    first.on_event(now, &mut state, Event::Body(body));
+    first.on_event(now, &mut state, LaneId::MAIN, Event::Body(body));
     assert!(matches!(first.poll(now, &mut state), Action::WakeOthers));
 
     // Woken, every task sends its business request with the one token.
@@ -882,8 +901,8 @@ fn a_failed_refresh_wakes_the_waiters_too() {
     let now = Instant::now();
     let mut state = client();
     let job = |id: &str| GetUploadByUrlResult::new(JobId::new(id)).unwrap();
-    let mut first = CallTask::new(job("J1"), base(), RetryPolicy::no_retries(), 1, Lane::Json);
-    let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Lane::Json);
+    let mut first = CallTask::new(job("J1"), base(), RetryPolicy::no_retries(), 1, Timeouts::Json);
+    let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Timeouts::Json);
     assert!(first.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
         second.poll(now, &mut state).into_wait(),
@@ -892,6 +911,7 @@ fn a_failed_refresh_wakes_the_waiters_too() {
     first.on_event(
         now,
         &mut state,
+        LaneId::MAIN,
         Event::TransportFailed(TransportError::not_sent("refused")),
     );
     assert!(matches!(first.poll(now, &mut state), Action::WakeOthers));
@@ -915,7 +935,10 @@ trait ActionExt {
 impl<T: std::fmt::Debug> ActionExt for Action<T> {
     fn into_wait(self) -> Option<(Instant, bool)> {
         match self {
-            Action::Wait { until, wakeable } => Some((until, wakeable)),
+            Action::Wait {
+                until: Some(until),
+                wakeable,
+            } => Some((until, wakeable)),
             _ => None,
         }
     }
@@ -931,7 +954,7 @@ impl<T: std::fmt::Debug> ActionExt for Action<T> {
 /// others on the way.
 fn wakes_on_the_way_out<T: Task<Output: std::fmt::Debug>>(
     task: &mut T,
-    state: &mut wecom_material_core::ClientState,
+    state: &mut super::names::ClientState,
     now: Instant,
 ) -> bool {
     let mut woke = false;
@@ -941,8 +964,13 @@ fn wakes_on_the_way_out<T: Task<Output: std::fmt::Debug>>(
                 assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
                 return woke;
             }
-            Action::FlushSink => task.on_event(now, state, Event::Flushed(None)),
+            Action::FlushSink { .. } => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
             Action::WakeOthers => woke = true,
+            // The step outstanding at the cancel ends (its event is not the task's any more).
+            Action::Wait { until: None, .. } => {
+                let late = Event::TransportFailed(TransportError::maybe_sent("dropped"));
+                task.on_event(now, state, LaneId::MAIN, late);
+            }
             other => panic!("a cancelled task only flushes, wakes and ends: {other:?}"),
         }
     }
@@ -957,7 +985,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     // A download, a job wait and a JSON call, each cancelled while it fetches the token.
     let mut state = client();
     let mut download = download("m", DownloadOptions::default());
-    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
+    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Timeouts::Json);
     assert!(download.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
         waiter.poll(now, &mut state).into_wait(),
@@ -976,7 +1004,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     let mut state = client();
     let t = Transport::new(Server::scripted([], []));
     let mut wait = job_wait(&t, "J1");
-    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Lane::Json);
+    let mut waiter = CallTask::new(job(), base(), RetryPolicy::default(), 2, Timeouts::Json);
     assert!(wait.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
         waiter.poll(now, &mut state).into_wait(),
@@ -987,7 +1015,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     assert_eq!(state.waiting_jobs(), 0);
 
     let mut state = client();
-    let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Lane::Json);
+    let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Timeouts::Json);
     assert!(call.poll(now, &mut state).into_send().is_some());
     call.cancel(&mut state);
     assert!(wakes_on_the_way_out(&mut call, &mut state, now));

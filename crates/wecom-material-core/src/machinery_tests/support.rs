@@ -2,7 +2,7 @@
 //! `tests/util.rs` `Pair::drive`): a scripted [`Server`] answers gettoken and business
 //! requests, a `Vec` is the sink, and a virtual clock jumps to the end of every `Wait`.
 //!
-//! [`Transport::step`] does one turn of the loop of `wecom_material_core::task` exactly as
+//! [`Transport::step`] does one turn of the loop of `crate::task` exactly as
 //! its docs say a transport does it; [`Transport::run`] turns it until `Done`.
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wecom_material_core::{
-    Action, Body, ClientState, CorpSecret, DecodeError, Error, Event, GetToken, Lane, Payload,
+use super::names::{
+    Action, Body, ClientState, CorpSecret, DecodeError, Error, Event, GetToken, Timeouts, LaneId, Payload,
     PayloadMeter, Replay, Task, TransportError,
 };
 
@@ -24,7 +24,7 @@ pub struct Seen {
     /// `gettoken`, or `METHOD PATH token=T` plus ` range=…` when a Range header was sent.
     pub line: String,
     /// The timeout profile the task asked for.
-    pub lane: Lane,
+    pub lane: Timeouts,
     /// The body bytes as they went on the wire.
     pub body: Vec<u8>,
     /// Virtual time since the transport started.
@@ -293,8 +293,8 @@ pub struct Transport {
     /// Every flush fails.
     pub fail_flush: bool,
     /// The shared token store `Store` actions run on (none: they fail).
-    pub store: Option<std::sync::Arc<dyn wecom_material_core::TokenStore>>,
-    body: Option<(Vec<u8>, usize, Cut, u16)>,
+    pub store: Option<std::sync::Arc<dyn super::names::TokenStore>>,
+    bodies: std::collections::HashMap<LaneId, (Vec<u8>, usize, Cut, u16)>,
     /// Turns taken.
     pub steps: usize,
 }
@@ -316,7 +316,7 @@ impl Transport {
             tamper: None,
             fail_flush: false,
             store: None,
-            body: None,
+            bodies: std::collections::HashMap::new(),
             steps: 0,
         }
     }
@@ -377,25 +377,33 @@ impl Transport {
             task.cancel(state);
         }
         let now = self.now;
-        let event = match task.poll(now, state) {
-            Action::Send { request, lane } => self.send(request, lane),
-            Action::ReadBody { limit } => self.read_body(limit),
-            Action::Stream { max } => self.stream(max),
-            Action::Write(bytes) => {
-                self.sink.extend_from_slice(&bytes);
-                Event::Written(bytes.len() as u64)
+        let (lane, event) = match task.poll(now, state) {
+            Action::Send {
+                lane,
+                request,
+                timeouts,
+            } => (lane, self.send(lane, request, timeouts)),
+            Action::ReadBody { lane, limit } => (lane, self.read_body(lane, limit)),
+            Action::Stream { lane, max, at } => (lane, self.stream(lane, max, at)),
+            Action::Write { lane, at, bytes } => {
+                self.write_at(lane, at, &bytes);
+                (lane, Event::Written(bytes.len() as u64))
             }
-            Action::FlushSink => {
+            Action::FlushSink { lane } => {
                 self.notes.push(Note::Flush);
-                Event::Flushed(self.fail_flush.then(|| std::io::Error::other("disk full")))
+                let failed = self.fail_flush.then(|| std::io::Error::other("disk full"));
+                (lane, Event::Flushed(failed))
             }
             Action::Wait { until, wakeable } => {
                 let woken = wakeable && self.on_wakeable_wait.as_mut().is_some_and(|f| f(state));
-                let slept = if woken {
-                    Duration::ZERO
-                } else {
-                    until.saturating_duration_since(now)
+                let slept = match until {
+                    Some(until) if !woken => until.saturating_duration_since(now),
+                    _ => Duration::ZERO,
                 };
+                assert!(
+                    until.is_some() || woken,
+                    "a task of this one-step-at-a-time transport waits for nothing"
+                );
                 self.now += slept;
                 self.notes.push(Note::Wait { slept, wakeable });
                 return None;
@@ -404,23 +412,39 @@ impl Transport {
                 self.notes.push(Note::WakeOthers);
                 return None;
             }
-            Action::Store(command) => Event::from_store(self.store.as_deref(), command),
+            Action::Store { lane, command } => {
+                (lane, Event::from_store(self.store.as_deref(), command))
+            }
             Action::Done(result) => return Some(result),
         };
         let event = match self.tamper.as_mut() {
             Some(tamper) => tamper(event),
             None => event,
         };
-        task.on_event(self.now, state, event);
+        task.on_event(self.now, state, lane, event);
         None
     }
 
-    fn send(&mut self, request: http::Request<Body>, lane: Lane) -> Event {
+    /// Bytes into the sink: appended on lane 0 (a stream), at their offset on other lanes (a
+    /// file).
+    fn write_at(&mut self, lane: LaneId, at: u64, bytes: &[u8]) {
+        if lane == LaneId::MAIN {
+            self.sink.extend_from_slice(bytes);
+            return;
+        }
+        let at = usize::try_from(at).unwrap();
+        if self.sink.len() < at + bytes.len() {
+            self.sink.resize(at + bytes.len(), 0);
+        }
+        self.sink[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn send(&mut self, lane_id: LaneId, request: http::Request<Body>, lane: Timeouts) -> Event {
         // A body the task did not read (it ended, or moved on) goes with its response.
-        self.body = None;
+        self.bodies.remove(&lane_id);
         let uri = request.uri();
         let line = if uri.path() == "/cgi-bin/gettoken" {
-            assert_eq!(lane, Lane::Json, "gettoken is a JSON call");
+            assert_eq!(lane, Timeouts::Json, "gettoken is a JSON call");
             "gettoken".to_owned()
         } else {
             let token = uri
@@ -453,7 +477,8 @@ impl Transport {
         match self.server.answer(seen) {
             Reply::Fail(error) => Event::TransportFailed(error),
             Reply::Answer { head, body, cut } => {
-                self.body = Some((body, 0, cut, head.status.as_u16()));
+                let status = head.status.as_u16();
+                self.bodies.insert(lane_id, (body, 0, cut, status));
                 Event::Head(head)
             }
         }
@@ -495,8 +520,8 @@ impl Transport {
         }
     }
 
-    fn read_body(&mut self, limit: usize) -> Event {
-        let (body, pos, cut, status) = self.body.take().expect("ReadBody without a response");
+    fn read_body(&mut self, lane: LaneId, limit: usize) -> Event {
+        let (body, pos, cut, status) = self.bodies.remove(&lane).expect("ReadBody without a response");
         let rest = &body[pos..];
         match cut {
             Cut::FailAfter(_) => {
@@ -512,9 +537,9 @@ impl Transport {
         }
     }
 
-    fn stream(&mut self, max: u64) -> Event {
+    fn stream(&mut self, lane: LaneId, max: u64, at: u64) -> Event {
         assert!(max >= 1, "Stream asks for at least one byte");
-        let (body, pos, cut, status) = self.body.take().expect("Stream without a response");
+        let (body, pos, cut, status) = self.bodies.remove(&lane).expect("Stream without a response");
         let end = match cut {
             Cut::No => body.len(),
             Cut::EndAfter(n) | Cut::FailAfter(n) => n.min(body.len()),
@@ -528,8 +553,8 @@ impl Transport {
                 _ => Event::BodyEnd,
             };
         }
-        self.sink.extend_from_slice(&body[pos..pos + n]);
-        self.body = Some((body, pos + n, cut, status));
+        self.write_at(lane, at, &body[pos..pos + n]);
+        self.bodies.insert(lane, (body, pos + n, cut, status));
         Event::Written(n as u64)
     }
 }

@@ -1,7 +1,7 @@
 //! Edge cases of the download plan driven by response heads as a transport sees them.
 
-use wecom_material_core::download::plan::Mode;
-use wecom_material_core::{Download, MediaEndpoint, MediaHead, MediaId};
+use crate::download::plan::Mode;
+use super::names::{Download, MediaEndpoint, MediaHead, MediaId};
 
 fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
     let mut builder = http::Response::builder().status(status);
@@ -56,9 +56,9 @@ fn whole_answer_to_a_first_chunk_completes() {
 }
 
 fn media_info(
-    request: &wecom_material_core::GetMedia,
+    request: &super::names::GetMedia,
     parts: &http::response::Parts,
-) -> wecom_material_core::MediaInfo {
+) -> super::names::MediaInfo {
     match request.classify(parts).unwrap() {
         MediaHead::Media(info) => info,
         MediaHead::Error => panic!("classified as error"),
@@ -69,7 +69,7 @@ fn media_info(
 /// length becomes the total.
 #[test]
 fn whole_media_without_content_length_is_read_to_the_end() {
-    use wecom_material_core::Expect;
+    use super::names::Expect;
     let mut download = Download::new(MediaEndpoint::Media, MediaId::new("m"), 1000).unwrap();
     let request = download.next_request().unwrap();
     let info = media_info(

@@ -3,18 +3,18 @@
 //! the four scripts (the Redis crate's tests run the same flows on a real redis-server). Each
 //! test checks the store commands issued, the requests sent, the wake-ups and the typed result.
 //!
-//! [`ClientBuilder::token_store`]: wecom_material_core::ClientBuilder::token_store
+//! [`ClientBuilder::token_store`]: crate::ClientBuilder::token_store
 
-mod support;
+
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Note, Server, Transport, errcode, uploaded};
-use wecom_material_core::{
+use super::support::{Note, Server, Transport, errcode, uploaded};
+use super::names::{
     AccessToken, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error, Fallback,
-    Lane, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
+    Timeouts, LaneId, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
     StoreReply, StoredGrant, TokenStore, UploadMedia,
 };
 
@@ -181,8 +181,8 @@ fn upload(seed: u64) -> CallTask<UploadMedia> {
         &Limits::default(),
     )
     .unwrap();
-    let base = wecom_material_core::BaseUrl::parse("http://127.0.0.1:1").unwrap();
-    CallTask::new(op, base, RetryPolicy::default(), seed, Lane::Media)
+    let base = super::names::BaseUrl::parse("http://127.0.0.1:1").unwrap();
+    CallTask::new(op, base, RetryPolicy::default(), seed, Timeouts::Media)
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
     let store = Arc::new(MemoryStore::default());
     let mut a = process(Fallback::Local);
     let mut ta = transport(
-        Server::scripted([support::token("T1")], [uploaded("M1"), uploaded("M2")]),
+        Server::scripted([super::support::token("T1")], [uploaded("M1"), uploaded("M2")]),
         &store,
     );
     ta.run(&mut upload(1), &mut a).unwrap();
@@ -216,7 +216,7 @@ fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
 fn a_waiter_in_the_same_process_waits_for_the_store_and_is_woken() {
     let store = Arc::new(MemoryStore::default());
     let mut state = process(Fallback::Local);
-    let server = Server::scripted([support::token("T1")], [uploaded("M1"), uploaded("M2")]);
+    let server = Server::scripted([super::support::token("T1")], [uploaded("M1"), uploaded("M2")]);
     let mut t = transport(server, &store);
     let (mut first, mut second) = (upload(1), upload(2));
     // The first call's LOOKUP is answered "refresh": it holds the process's refresh.
@@ -249,7 +249,7 @@ fn a_rejected_token_is_invalidated_in_the_store_by_its_generation_only() {
     // store, becomes the refresher and stores T2 (generation 2).
     let mut b = process(Fallback::Local);
     let mut tb = transport(
-        Server::scripted([support::token("T2")], [errcode(42001), uploaded("M2")]),
+        Server::scripted([super::support::token("T2")], [errcode(42001), uploaded("M2")]),
         &store,
     );
     tb.run(&mut upload(2), &mut b).unwrap();
@@ -312,7 +312,7 @@ fn a_store_down_costs_one_own_gettoken_and_one_warning_per_outage() {
     store.down.store(true, Ordering::SeqCst);
     let mut state = process(Fallback::Local);
     let server = Server::scripted(
-        [support::token("OWN1"), support::token("OWN2")],
+        [super::support::token("OWN1"), super::support::token("OWN2")],
         [uploaded("M1"), uploaded("M2"), uploaded("M3")],
     );
     let mut t = transport(server, &store);
@@ -394,7 +394,7 @@ fn a_reply_of_the_wrong_kind_is_a_store_failure_not_a_stuck_call() {
     let store = Arc::new(MemoryStore::default());
     store.wrong_replies.store(true, Ordering::SeqCst);
     let mut state = process(Fallback::Local);
-    let server = Server::scripted([support::token("OWN")], [uploaded("M1")]);
+    let server = Server::scripted([super::support::token("OWN")], [uploaded("M1")]);
     let mut t = transport(server, &store);
     t.run(&mut upload(1), &mut state).unwrap();
     assert_eq!(store.log(), ["wrong"]);
