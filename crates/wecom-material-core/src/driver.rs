@@ -129,7 +129,7 @@ use crate::errcode::{Disposition, ErrCode};
 use crate::error::{Error, TransportError};
 use crate::operation::Operation;
 use crate::shared_token::{SharedStep, SharedTokenFetch, StoreError, StoreReply};
-use crate::task::{Action, LaneId, Timeouts};
+use crate::task::{Action, Exchange, LaneId, Timeouts};
 use crate::token_cache::{RefreshTicket, TokenCache, TokenLookup};
 
 /// The most gettoken requests one call makes (see the module rules).
@@ -462,10 +462,7 @@ impl<O: Operation> Call<O> {
                     fetch,
                     out: SharedOut::Store,
                 };
-                return Action::Store {
-                    lane: LaneId::MAIN,
-                    command,
-                };
+                return Action::Exchange(LaneId::MAIN, Exchange::Store(command));
             }
             SharedStep::FetchToken { .. } if self.token_requests >= MAX_TOKEN_REQUESTS => {
                 fetch.on_fetched(Err(self.no_token_error()));
@@ -699,11 +696,7 @@ impl<O: Operation> Call<O> {
 
 /// The exchange step that sends `request` on the call's lane.
 fn send<T>(request: http::Request<Body>, timeouts: Timeouts) -> Action<T> {
-    Action::Send {
-        lane: LaneId::MAIN,
-        request,
-        timeouts,
-    }
+    Action::Exchange(LaneId::MAIN, Exchange::Send { request, timeouts })
 }
 
 /// A backoff: poll again at `until`, no wake-up ends it early.

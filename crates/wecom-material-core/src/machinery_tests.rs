@@ -33,7 +33,7 @@ mod names {
     pub(crate) use crate::shared_token::{
         AsyncTokenStore, CommitReply, LookupReply, StoreCommand, StoreReply, StoredGrant,
     };
-    pub(crate) use crate::task::{PayloadMeter, UploadInput};
+    pub(crate) use crate::task::{Exchange, PayloadMeter, UploadInput};
     pub(crate) use crate::transfer::BatchProgress;
     pub(crate) use crate::*;
 }

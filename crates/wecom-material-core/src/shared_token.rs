@@ -9,7 +9,7 @@
 //!
 //! A client gets a store with `ClientBuilder::token_store`; then the call that holds the
 //! process's token refresh ([`crate::driver`]) runs one fetch: it hands the fetch's store
-//! steps to the transport as [`StoreCommand`]s (`Action::Store`), which the transport runs
+//! steps to the transport as [`StoreCommand`]s (`Exchange::Store`), which the transport runs
 //! with its [`TokenStore`] / [`AsyncTokenStore`], sends the gettoken request the fetch asks
 //! for like any request, sleeps between LOOKUPs, and stores the token handed out in the
 //! process's [`TokenCache`](crate::TokenCache) — the first level, so the process's threads
@@ -53,7 +53,7 @@
 //! ```
 //!
 //! In a client this loop is the call task's: a store command becomes its
-//! `Action::Store`, the gettoken an `Action::Send`, the sleep an `Action::Wait`.
+//! `Exchange::Store`, the gettoken an `Exchange::Send`, the sleep an `Action::Wait`.
 //!
 //! After a store step, exactly one report of its outcome comes before the next `poll`:
 //! [`SharedTokenFetch::on_store`] (or the step's own `on_lookup`, `on_commit`,
@@ -287,7 +287,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// One operation on the shared token store, as a client's task hands it to its transport
-/// ([`Action::Store`](crate::task::Action::Store)); the transport runs it with its
+/// ([`Exchange::Store`](crate::task::Exchange::Store)); the transport runs it with its
 /// [`TokenStore`] or [`AsyncTokenStore`] and reports the [`StoreReply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreCommand {
@@ -1500,10 +1500,10 @@ mod tests {
         };
         let replacing = SharedTokenFetch::replacing(Generation::Shared(1), policy, 2)
             .of_token(AccessToken::new("tok-VISIBLE"));
-        let action = crate::task::Action::<()>::Store {
-            lane: crate::task::LaneId::MAIN,
-            command: commit.clone(),
-        };
+        let action = crate::task::Action::<()>::Exchange(
+            crate::task::LaneId::MAIN,
+            crate::task::Exchange::Store(commit.clone()),
+        );
         let text = format!("{commit:?} {invalidate:?} {replacing:?} {action:?}");
         assert!(
             text.contains("Commit") && text.contains("Invalidate"),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crate::driver::{Call, RetryPolicy};
-use crate::task::{Action, Timeouts};
+use crate::task::{Action, Exchange, Timeouts};
 use crate::ops::gettoken::GetToken;
 use crate::token_cache::TokenCache;
 use super::names::{
@@ -45,7 +45,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Step<T> {
 impl<O: Operation> Call<O> {
     fn step(&mut self, now: Instant, cache: &mut TokenCache) -> Step<O::Output> {
         match self.poll(now, cache) {
-            Action::Send { request, .. } => Step::Send(request),
+            Action::Exchange(_, Exchange::Send { request, .. }) => Step::Send(request),
             Action::Wait {
                 until: Some(until),
                 wakeable: false,
@@ -54,7 +54,7 @@ impl<O: Operation> Call<O> {
                 until: Some(until),
                 wakeable: true,
             } => Step::WaitForToken { until },
-            Action::Store { command, .. } => Step::Store(command),
+            Action::Exchange(_, Exchange::Store(command)) => Step::Store(command),
             Action::WakeOthers => Step::WakeTokenWaiters,
             Action::Done(result) => Step::Done(result),
             _ => panic!("a call never asks for a body, a stream or a flush"),

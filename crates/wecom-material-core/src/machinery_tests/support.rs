@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use super::names::{
-    Action, Body, ClientState, CorpSecret, DecodeError, Error, Event, GetToken, Timeouts, LaneId, Payload,
+    Action, Body, Exchange, ClientState, CorpSecret, DecodeError, Error, Event, GetToken, Timeouts, LaneId, Payload,
     PayloadMeter, Replay, Task, TransportError,
 };
 
@@ -378,22 +378,7 @@ impl Transport {
         }
         let now = self.now;
         let (lane, event) = match task.poll(now, state) {
-            Action::Send {
-                lane,
-                request,
-                timeouts,
-            } => (lane, self.send(lane, request, timeouts)),
-            Action::ReadBody { lane, limit } => (lane, self.read_body(lane, limit)),
-            Action::Stream { lane, max, at } => (lane, self.stream(lane, max, at)),
-            Action::Write { lane, at, bytes } => {
-                self.write_at(lane, at, &bytes);
-                (lane, Event::Written(bytes.len() as u64))
-            }
-            Action::FlushSink { lane } => {
-                self.notes.push(Note::Flush);
-                let failed = self.fail_flush.then(|| std::io::Error::other("disk full"));
-                (lane, Event::Flushed(failed))
-            }
+            Action::Exchange(lane, step) => (lane, self.exchange(lane, step)),
             Action::Wait { until, wakeable } => {
                 let woken = wakeable && self.on_wakeable_wait.as_mut().is_some_and(|f| f(state));
                 let slept = match until {
@@ -412,9 +397,6 @@ impl Transport {
                 self.notes.push(Note::WakeOthers);
                 return None;
             }
-            Action::Store { lane, command } => {
-                (lane, Event::from_store(self.store.as_deref(), command))
-            }
             Action::Done(result) => return Some(result),
         };
         let event = match self.tamper.as_mut() {
@@ -423,6 +405,24 @@ impl Transport {
         };
         task.on_event(self.now, state, lane, event);
         None
+    }
+
+    /// Carries one exchange step out.
+    fn exchange(&mut self, lane: LaneId, step: Exchange) -> Event {
+        match step {
+            Exchange::Send { request, timeouts } => self.send(lane, request, timeouts),
+            Exchange::ReadBody { limit } => self.read_body(lane, limit),
+            Exchange::Stream { max, at } => self.stream(lane, max, at),
+            Exchange::Write { at, bytes } => {
+                self.write_at(lane, at, &bytes);
+                Event::Written(bytes.len() as u64)
+            }
+            Exchange::FlushSink => {
+                self.notes.push(Note::Flush);
+                Event::Flushed(self.fail_flush.then(|| std::io::Error::other("disk full")))
+            }
+            Exchange::Store(command) => Event::from_store(self.store.as_deref(), command),
+        }
     }
 
     /// Bytes into the sink: appended on lane 0 (a stream), at their offset on other lanes (a

@@ -13,6 +13,7 @@ use super::support::{
     uploaded,
 };
 use super::names::{
+    Exchange,
     Action, BaseUrl, Boundary, CallTask, DownloadOptions, DownloadTask, ErrCode, Error, Event,
     GetUploadByUrlResult, Invalid, JobId, JobStatus, JobWaitTask, Timeouts, LaneId, Limits, MAX_CHUNK_SIZE,
     MAX_JSON_RESPONSE, MediaId, MediaType, PollPolicy, RetryPolicy, Sent, Task, TransportError,
@@ -557,7 +558,7 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
     let mut state = client();
     let now = Instant::now();
     let mut task = download("m9", DownloadOptions::default());
-    assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
     assert!(state.tokens.is_refreshing(now));
     task.cancel(&mut state);
     assert!(
@@ -571,7 +572,7 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
     let late = Event::TransportFailed(TransportError::maybe_sent("cancelled"));
     task.on_event(now, &mut state, LaneId::MAIN, late);
     assert!(matches!(task.poll(now, &mut state), Action::WakeOthers));
-    assert!(matches!(task.poll(now, &mut state), Action::FlushSink { .. }));
+    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::FlushSink)));
     task.on_event(now, &mut state, LaneId::MAIN, Event::Flushed(None));
     let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(now, &mut state)
     else {
@@ -629,7 +630,7 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         // A download waiting for the gettoken head.
         let mut state = client();
         let mut task = download("m", DownloadOptions::default());
-        assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
         task.on_event(now, &mut state, LaneId::MAIN, bad());
         let result = finish(&mut task, &mut state, now);
         misuse_message(&result.unwrap_err());
@@ -641,7 +642,7 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         // A JSON call waiting for its head.
         let mut state = client();
         let (mut call, _) = file_upload(&noise(100, 1));
-        assert!(matches!(call.poll(now, &mut state), Action::Send { .. }));
+        assert!(matches!(call.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
         call.on_event(now, &mut state, LaneId::MAIN, bad());
         misuse_message(&finish(&mut call, &mut state, now).unwrap_err());
     }
@@ -678,7 +679,7 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     let now = Instant::now();
     let mut state = client();
     let (mut call, _) = file_upload(&noise(100, 1));
-    assert!(matches!(call.poll(now, &mut state), Action::Send { .. }));
+    assert!(matches!(call.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
     // A second poll before the report: nothing to do but wait for it.
     assert!(matches!(
         call.poll(now, &mut state),
@@ -703,7 +704,7 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     call.on_event(now, &mut state, LaneId::MAIN, Event::BodyEnd);
 
     let mut task = download("m", DownloadOptions::default());
-    assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
     task.on_event(now, &mut state, LaneId::MAIN, Event::Written(5));
     let result = finish(&mut task, &mut state, now);
     misuse_message(&result.unwrap_err());
@@ -723,7 +724,7 @@ fn finish<T: Task<Output: std::fmt::Debug>>(
     for _ in 0..10 {
         match task.poll(now, state) {
             Action::Done(result) => return result,
-            Action::FlushSink { .. } => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
+            Action::Exchange(_, Exchange::FlushSink) => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
             Action::WakeOthers => {}
             other => panic!("after a misuse the task only flushes and ends, got {other:?}"),
         }
@@ -856,9 +857,7 @@ fn several_tasks_of_one_client_share_one_gettoken() {
     let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Timeouts::Json);
     let mut third = download("m", DownloadOptions::default());
 
-    let Action::Send {
-        request, timeouts, ..
-    } = first.poll(now, &mut state)
+    let Action::Exchange(_, Exchange::Send { request, timeouts }) = first.poll(now, &mut state)
     else {
         panic!("the first task fetches the token");
     };
@@ -876,7 +875,7 @@ fn several_tasks_of_one_client_share_one_gettoken() {
 
     let (head, body) = parts(token("T1"));
     first.on_event(now, &mut state, LaneId::MAIN, Event::Head(head));
-    let Action::ReadBody { limit, .. } = first.poll(now, &mut state) else {
+    let Action::Exchange(_, Exchange::ReadBody { limit }) = first.poll(now, &mut state) else {
         panic!("the token answer is read whole");
     };
     assert_eq!(limit, MAX_JSON_RESPONSE);
@@ -944,7 +943,7 @@ impl<T: std::fmt::Debug> ActionExt for Action<T> {
     }
     fn into_send(self) -> Option<String> {
         match self {
-            Action::Send { request, .. } => Some(request.uri().to_string()),
+            Action::Exchange(_, Exchange::Send { request, .. }) => Some(request.uri().to_string()),
             _ => None,
         }
     }
@@ -964,7 +963,7 @@ fn wakes_on_the_way_out<T: Task<Output: std::fmt::Debug>>(
                 assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
                 return woke;
             }
-            Action::FlushSink { .. } => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
+            Action::Exchange(_, Exchange::FlushSink) => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
             Action::WakeOthers => woke = true,
             // The step outstanding at the cancel ends (its event is not the task's any more).
             Action::Wait { until: None, .. } => {

@@ -13,7 +13,7 @@ use crate::task::Event;
 /// The largest buffer [`stream_once`] moves at a time.
 pub const STREAM_BUFFER: usize = 64 * 1024;
 
-/// Answers [`Action::ReadBody`](crate::task::Action::ReadBody): the rest of `body`, at most
+/// Answers [`Exchange::ReadBody`](crate::task::Exchange::ReadBody): the rest of `body`, at most
 /// `limit` bytes (a longer answer is a decode error of a response with `status`; reading
 /// stops one byte past the limit).
 pub fn read_body(body: impl Read, status: u16, limit: usize) -> Event {
@@ -28,7 +28,7 @@ pub fn read_body(body: impl Read, status: u16, limit: usize) -> Event {
     }
 }
 
-/// Answers [`Action::Stream`](crate::task::Action::Stream): reads at most `max` bytes (and
+/// Answers [`Exchange::Stream`](crate::task::Exchange::Stream): reads at most `max` bytes (and
 /// at most `buf.len()`) of `body` and writes them to `sink`.
 pub fn stream_once(body: &mut impl Read, buf: &mut [u8], max: u64, sink: &mut dyn Write) -> Event {
     let want = usize::try_from(max).map_or(buf.len(), |m| m.min(buf.len()));
@@ -48,7 +48,7 @@ pub fn stream_once(body: &mut impl Read, buf: &mut [u8], max: u64, sink: &mut dy
     }
 }
 
-/// Answers [`Action::Write`](crate::task::Action::Write): all of `bytes` into `sink`.
+/// Answers [`Exchange::Write`](crate::task::Exchange::Write): all of `bytes` into `sink`.
 pub fn write_all(sink: Option<&mut (dyn Write + '_)>, bytes: &[u8]) -> Event {
     match sink.map(|sink| sink.write_all(bytes)) {
         Some(Ok(())) => Event::Written(bytes.len() as u64),
@@ -60,7 +60,7 @@ pub fn write_all(sink: Option<&mut (dyn Write + '_)>, bytes: &[u8]) -> Event {
     }
 }
 
-/// Answers [`Action::FlushSink`](crate::task::Action::FlushSink).
+/// Answers [`Exchange::FlushSink`](crate::task::Exchange::FlushSink).
 pub fn flush(sink: Option<&mut (dyn Write + '_)>) -> Event {
     Event::Flushed(sink.and_then(|sink| sink.flush().err()))
 }

@@ -22,7 +22,8 @@ use crate::driver::{Call, RetryPolicy};
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
 use crate::operation::Operation;
-use crate::task::{Action, ClientState, Event, Machine, OneLane, Timeouts, misuse, one_lane_task};
+use crate::task::{Action, ClientState, Event, Exchange, LaneId, Machine, OneLane, Timeouts};
+use crate::task::{misuse, one_lane_task};
 
 enum Phase {
     Idle,
@@ -157,10 +158,8 @@ impl<O: Operation> Machine for CallMachine<O> {
                 return self.poll(now, state);
             }
             Phase::AwaitBody { .. } => {
-                return Action::ReadBody {
-                    lane: crate::task::LaneId::MAIN,
-                    limit: MAX_JSON_RESPONSE,
-                };
+                let limit = MAX_JSON_RESPONSE;
+                return Action::Exchange(LaneId::MAIN, Exchange::ReadBody { limit });
             }
             Phase::Over(outcome) => {
                 return match outcome.take() {
@@ -171,10 +170,10 @@ impl<O: Operation> Machine for CallMachine<O> {
         }
         let action = self.call.poll(now, &mut state.tokens);
         self.phase = match &action {
-            Action::Send { .. } => Phase::AwaitHead {
+            Action::Exchange(_, Exchange::Send { .. }) => Phase::AwaitHead {
                 token: self.call.is_token_request_in_flight(),
             },
-            Action::Store { .. } => Phase::AwaitStore,
+            Action::Exchange(_, _) => Phase::AwaitStore,
             Action::Done(_) => Phase::Over(None),
             _ => Phase::Idle,
         };

@@ -32,7 +32,7 @@ use crate::error::{DecodeError, Error};
 use crate::media_type::MediaId;
 use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead};
 use crate::task::call_task::CallMachine;
-use crate::task::{Action, ClientState, Event, LaneId, Machine, Timeouts, misuse};
+use crate::task::{Action, ClientState, Event, Exchange, LaneId, Machine, Timeouts, misuse};
 use crate::transfer::{Downloaded, Progress};
 
 /// How to download: which endpoint, from which byte, and whether into memory.
@@ -440,9 +440,7 @@ impl Machine for RangeDownload {
                 }
                 Phase::Finishing { flush, .. } if *flush == Flush::Due => {
                     *flush = Flush::Asked;
-                    return Action::FlushSink {
-                        lane: LaneId::MAIN,
-                    };
+                    return Action::Exchange(LaneId::MAIN, Exchange::FlushSink);
                 }
                 Phase::Finishing { result, flush } => {
                     let result = std::mem::replace(result, Err(Error::Cancelled { bytes_written: 0 }));
@@ -455,25 +453,16 @@ impl Machine for RangeDownload {
                     });
                 }
                 Phase::Streaming { left, .. } => {
-                    return Action::Stream {
-                        lane: LaneId::MAIN,
-                        max: *left,
-                        at: self.plan.offset(),
-                    };
+                    let (max, at) = (*left, self.plan.offset());
+                    return Action::Exchange(LaneId::MAIN, Exchange::Stream { max, at });
                 }
                 Phase::Probing { .. } => {
                     let limit = crate::ops::get_media::PROBE_LIMIT;
-                    return Action::ReadBody {
-                        lane: LaneId::MAIN,
-                        limit,
-                    };
+                    return Action::Exchange(LaneId::MAIN, Exchange::ReadBody { limit });
                 }
                 Phase::Writing { bytes, .. } => {
-                    return Action::Write {
-                        lane: LaneId::MAIN,
-                        at: self.plan.offset(),
-                        bytes: bytes.clone(),
-                    };
+                    let (at, bytes) = (self.plan.offset(), bytes.clone());
+                    return Action::Exchange(LaneId::MAIN, Exchange::Write { at, bytes });
                 }
                 Phase::Calling(None) => {
                     let Some(op) = self.plan.next_request() else {
@@ -601,6 +590,7 @@ mod tests {
     use super::*;
     use crate::ops::gettoken::GetToken;
     use crate::secret::CorpSecret;
+    use crate::task::Exchange;
     use crate::token_cache::StoredToken;
     use std::time::{Duration, SystemTime};
 
@@ -631,7 +621,7 @@ mod tests {
             1,
         )
         .unwrap();
-        assert!(matches!(task.poll(now, &mut state), Action::Send { .. }));
+        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
         let head = http::Response::builder()
             .status(200)
             .header("content-type", "application/octet-stream")
@@ -643,11 +633,11 @@ mod tests {
         task.on_event(now, &mut state, Event::Head(head));
         assert!(matches!(
             task.poll(now, &mut state),
-            Action::ReadBody { .. }
+            Action::Exchange(_, Exchange::ReadBody { .. })
         ));
         let body = bytes::Bytes::from(vec![7u8; 20]);
         task.on_event(now, &mut state, Event::Body(body));
-        assert!(matches!(task.poll(now, &mut state), Action::FlushSink { .. }));
+        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::FlushSink)));
         task.on_event(
             now + Duration::from_millis(1),
             &mut state,

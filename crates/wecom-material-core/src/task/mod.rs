@@ -18,33 +18,33 @@
 //!     if user_cancelled() { task.cancel(&mut state.lock()); }
 //!     let action = task.poll(clock.now(), &mut state.lock());     // lock held briefly
 //!     match action {
-//!         // Exchange steps: each names a lane and is answered by exactly one event on it.
-//!         // Run them in order per lane; steps of different lanes may run at once (or one
-//!         // after the other: slower, never wrong). Poll again right after starting one.
-//!         Action::Send { lane, request, timeouts } => start(lane, || match send(request, timeouts) {
-//!             Ok(head)   => Event::Head(head),        // keep the body for the lane's next steps
-//!             Err(error) => Event::TransportFailed(error),
-//!         }),
-//!         Action::ReadBody { lane, limit } => start(lane, || read_whole_body(lane, limit)),
-//!                                    // Event::Body / TransportFailed / Local(over the limit)
-//!         Action::Stream { lane, max, at } => start(lane, || {     // 1 ..= max bytes
-//!             match read_some(lane, max) {
+//!         // A step of a lane's exchange: run it, in order per lane; steps of different lanes
+//!         // may run at once (or one after the other: slower, never wrong). Poll again right
+//!         // after starting one; its event is reported when it is done.
+//!         Action::Exchange(lane, step) => start(lane, move || match step {
+//!             Exchange::Send { request, timeouts } => match send(request, timeouts) {
+//!                 Ok(head)   => Event::Head(head),    // keep the body for the lane's next steps
+//!                 Err(error) => Event::TransportFailed(error),
+//!             },
+//!             Exchange::ReadBody { limit } => read_whole_body(lane, limit),
+//!                                      // Event::Body / TransportFailed / Local(over the limit)
+//!             Exchange::Stream { max, at } => match read_some(lane, max) {  // 1 ..= max bytes
 //!                 Ok(b) if b.is_empty() => Event::BodyEnd,
-//!                 Ok(b) => match sink.write_at(at, &b) {           // a stream: just write
+//!                 Ok(b) => match sink.write_at(at, &b) {       // a stream: just write
 //!                     Ok(())  => Event::Written(b.len()),
 //!                     Err(e)  => Event::Local(Error::io(..)),
 //!                 },
 //!                 Err(e) => Event::TransportFailed(..),
-//!             }
+//!             },
+//!             Exchange::Write { at, bytes } => write_at(at, bytes),  // Written / Local
+//!             Exchange::FlushSink => Event::Flushed(sink.flush().err()),
+//!             Exchange::Store(command) => Event::from_store(store, command),
 //!         }),
-//!         Action::Write { lane, at, bytes } => start(lane, || write_at(at, bytes)), // Written / Local
-//!         Action::FlushSink { lane } => start(lane, || Event::Flushed(sink.flush().err())),
-//!         Action::Store { lane, command } => start(lane, || Event::from_store(store, command)),
-//!         // The rest is the loop's own.
 //!         Action::Wait { until, wakeable } => {
 //!             // (registered for wake-ups before the state lock was released, if wakeable)
-//!             let (lane, event) = next_event_or_wake_or(until)?;   // None: poll again
-//!             task.on_event(clock.now(), &mut state.lock(), lane, event);
+//!             if let Some((lane, event)) = next_event_or_wake_or(until) {
+//!                 task.on_event(clock.now(), &mut state.lock(), lane, event);
+//!             }
 //!         }
 //!         Action::WakeOthers => wake_every_waiting_task_of_this_client(),
 //!         Action::Done(result) => return result,
@@ -85,7 +85,7 @@
 //! The tasks of one client share one [`ClientState`] (the token cache and the mailboxes of
 //! job waits): plain data the transport keeps behind its lock, passed to every `poll` and
 //! `on_event`. A client given a token store ([`ClientState::for_client`] with
-//! `settings.shared_token`) also keeps the store itself and runs [`Action::Store`] on it.
+//! `settings.shared_token`) also keeps the store itself and runs its [`Exchange::Store`] steps on it.
 
 pub mod blocking;
 mod call_task;
@@ -138,70 +138,15 @@ impl LaneId {
 }
 
 /// What the transport does next for a [`Task`].
-///
-/// Every action that names a `lane` is an *exchange step*: the transport performs it and
-/// reports exactly one [`Event`] for it with [`Task::on_event`] on that lane. Until then the
-/// lane is busy and the task hands out nothing more for it, but it may hand out steps of other
-/// lanes, which the transport may run at the same time.
 // An action lives for one turn of the loop and is matched at once: boxing the request would
 // cost an allocation per request for no gain.
 #[allow(clippy::large_enum_variant)]
 pub enum Action<T> {
-    /// Send this request on `lane` (an upload's external payload comes from the transport's
-    /// source: see [`UploadFrames`]), then report [`Event::Head`] or
-    /// [`Event::TransportFailed`]. The lane's previous response body, if any, is dropped.
-    Send {
-        /// The lane.
-        lane: LaneId,
-        /// The request.
-        request: http::Request<Body>,
-        /// Which timeouts apply.
-        timeouts: Timeouts,
-    },
-    /// Read the rest of `lane`'s response body, at most `limit` bytes (a longer body is
-    /// reported as [`Event::Local`] with a decode error), then report [`Event::Body`].
-    ReadBody {
-        /// The lane.
-        lane: LaneId,
-        /// The most bytes to read.
-        limit: usize,
-    },
-    /// Move at most `max` bytes of `lane`'s response body into the sink at byte `at`, then
-    /// report [`Event::Written`], [`Event::BodyEnd`], [`Event::TransportFailed`] or
-    /// [`Event::Local`].
-    Stream {
-        /// The lane.
-        lane: LaneId,
-        /// The most bytes to move in this step (never 0).
-        max: u64,
-        /// Where the bytes go: the offset of the first one in the media (a sink that cannot
-        /// seek, a stream, is only given to one-lane tasks, whose writes come in order).
-        at: u64,
-    },
-    /// Write these bytes (a short body the task read whole to classify it) into the sink at
-    /// byte `at`, then report [`Event::Written`] with their length, or [`Event::Local`].
-    Write {
-        /// The lane.
-        lane: LaneId,
-        /// The offset of the first byte in the media.
-        at: u64,
-        /// The bytes.
-        bytes: Bytes,
-    },
-    /// Flush the sink (durably, for a file), then report [`Event::Flushed`] on `lane`.
-    FlushSink {
-        /// The lane.
-        lane: LaneId,
-    },
-    /// Run this command on the client's shared token store (see [`TokenStore`] and
-    /// [`AsyncTokenStore`]), then report [`Event::Store`] on `lane`. Only a client
-    /// configured with a store is handed this.
-    Store {
-        /// The lane.
-        lane: LaneId,
-        /// The command.
-        command: StoreCommand,
-    },
+    /// An exchange step on a lane: perform it, then report exactly one [`Event`] for it with
+    /// [`Task::on_event`] on that lane. Until then the lane is busy and the task hands out
+    /// nothing more for it, but it may hand out steps of other lanes, which the transport may
+    /// run at the same time.
+    Exchange(LaneId, Exchange),
     /// Nothing to start now: poll again when an exchange step of a busy lane was reported,
     /// at `until` (if any), or — if `wakeable` — when another task of this client returned
     /// [`Action::WakeOthers`] or a callback event was delivered
@@ -218,52 +163,74 @@ pub enum Action<T> {
     Done(Result<T, Error>),
 }
 
+/// One step of a lane's exchange with the server, the sink or the token store; each is
+/// answered by exactly one [`Event`].
+// Matched at once by the transport: boxing the request would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+pub enum Exchange {
+    /// Send this request (an upload's external payload comes from the transport's source:
+    /// see [`UploadFrames`]), then report [`Event::Head`] or [`Event::TransportFailed`]. The
+    /// lane's previous response body, if any, is dropped.
+    Send {
+        /// The request.
+        request: http::Request<Body>,
+        /// Which timeouts apply.
+        timeouts: Timeouts,
+    },
+    /// Read the rest of the lane's response body, at most `limit` bytes (a longer body is
+    /// reported as [`Event::Local`] with a decode error), then report [`Event::Body`].
+    ReadBody {
+        /// The most bytes to read.
+        limit: usize,
+    },
+    /// Move at most `max` bytes of the lane's response body into the sink at byte `at`, then
+    /// report [`Event::Written`], [`Event::BodyEnd`], [`Event::TransportFailed`] or
+    /// [`Event::Local`].
+    Stream {
+        /// The most bytes to move in this step (never 0).
+        max: u64,
+        /// Where the bytes go: the offset of the first one in the media (a sink that cannot
+        /// seek, a stream, is only given to one-lane tasks, whose writes come in order).
+        at: u64,
+    },
+    /// Write these bytes (a short body the task read whole to classify it) into the sink at
+    /// byte `at`, then report [`Event::Written`] with their length, or [`Event::Local`].
+    Write {
+        /// The offset of the first byte in the media.
+        at: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Flush the sink (durably, for a file), then report [`Event::Flushed`].
+    FlushSink,
+    /// Run this command on the client's shared token store (see [`TokenStore`] and
+    /// [`AsyncTokenStore`]), then report [`Event::Store`]. Only a client configured with a
+    /// store is handed this.
+    Store(StoreCommand),
+}
+
 impl<T> Action<T> {
     /// The lane of an exchange step; `None` for `Wait`, `WakeOthers` and `Done`.
     pub fn lane(&self) -> Option<LaneId> {
         match self {
-            Action::Send { lane, .. }
-            | Action::ReadBody { lane, .. }
-            | Action::Stream { lane, .. }
-            | Action::Write { lane, .. }
-            | Action::FlushSink { lane }
-            | Action::Store { lane, .. } => Some(*lane),
+            Action::Exchange(lane, _) => Some(*lane),
             Action::Wait { .. } | Action::WakeOthers | Action::Done(_) => None,
         }
     }
 
     /// The same step on `to` (for a task that runs inner tasks on lanes of its own).
-    pub(crate) fn on_lane(mut self, to: LaneId) -> Self {
-        match &mut self {
-            Action::Send { lane, .. }
-            | Action::ReadBody { lane, .. }
-            | Action::Stream { lane, .. }
-            | Action::Write { lane, .. }
-            | Action::FlushSink { lane }
-            | Action::Store { lane, .. } => *lane = to,
-            Action::Wait { .. } | Action::WakeOthers | Action::Done(_) => {}
+    pub(crate) fn on_lane(self, to: LaneId) -> Self {
+        match self {
+            Action::Exchange(_, step) => Action::Exchange(to, step),
+            other => other,
         }
-        self
     }
 
     /// For a task that runs another one inside it: every action but `Done` passed on as the
     /// outer task's own, `Done` handed back as `Err(result)` for the outer task to decide.
     pub(crate) fn forward<U>(self) -> Result<Action<U>, Result<T, Error>> {
         Ok(match self {
-            Action::Send {
-                lane,
-                request,
-                timeouts,
-            } => Action::Send {
-                lane,
-                request,
-                timeouts,
-            },
-            Action::ReadBody { lane, limit } => Action::ReadBody { lane, limit },
-            Action::Stream { lane, max, at } => Action::Stream { lane, max, at },
-            Action::Write { lane, at, bytes } => Action::Write { lane, at, bytes },
-            Action::FlushSink { lane } => Action::FlushSink { lane },
-            Action::Store { lane, command } => Action::Store { lane, command },
+            Action::Exchange(lane, step) => Action::Exchange(lane, step),
             Action::Wait { until, wakeable } => Action::Wait { until, wakeable },
             Action::WakeOthers => Action::WakeOthers,
             Action::Done(result) => return Err(result),
@@ -278,28 +245,9 @@ impl<T> Action<T> {
 }
 
 impl<T: fmt::Debug> fmt::Debug for Action<T> {
-    /// A `Send` shows the method and the URI with the token and secret masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Send {
-                lane,
-                request,
-                timeouts,
-            } => write!(
-                f,
-                "Send({} {}, {lane:?}, {timeouts:?})",
-                request.method(),
-                RedactedUri(request.uri())
-            ),
-            Action::ReadBody { lane, limit } => write!(f, "ReadBody({lane:?}, {limit})"),
-            Action::Stream { lane, max, at } => write!(f, "Stream({lane:?}, {max} at {at})"),
-            Action::Write { lane, at, bytes } => {
-                write!(f, "Write({lane:?}, {} bytes at {at})", bytes.len())
-            }
-            Action::FlushSink { lane } => write!(f, "FlushSink({lane:?})"),
-            Action::Store { lane, command } => {
-                f.debug_tuple("Store").field(lane).field(command).finish()
-            }
+            Action::Exchange(lane, step) => write!(f, "{step:?} on {lane:?}"),
             Action::Wait { until, wakeable } => {
                 write!(f, "Wait({until:?}, wakeable: {wakeable})")
             }
@@ -309,12 +257,31 @@ impl<T: fmt::Debug> fmt::Debug for Action<T> {
     }
 }
 
+impl fmt::Debug for Exchange {
+    /// A `Send` shows the method and the URI with the token and secret masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exchange::Send { request, timeouts } => write!(
+                f,
+                "Send({} {}, {timeouts:?})",
+                request.method(),
+                RedactedUri(request.uri())
+            ),
+            Exchange::ReadBody { limit } => write!(f, "ReadBody({limit})"),
+            Exchange::Stream { max, at } => write!(f, "Stream({max} at {at})"),
+            Exchange::Write { at, bytes } => write!(f, "Write({} bytes at {at})", bytes.len()),
+            Exchange::FlushSink => f.write_str("FlushSink"),
+            Exchange::Store(command) => f.debug_tuple("Store").field(command).finish(),
+        }
+    }
+}
+
 /// What the transport reports after an [`Action`].
 #[derive(Debug)]
 pub enum Event {
     /// The response head of the request sent (its body is still unread).
     Head(http::response::Parts),
-    /// The whole body asked for by [`Action::ReadBody`].
+    /// The whole body asked for by [`Exchange::ReadBody`].
     Body(Bytes),
     /// This many bytes (1 ..= the `max` asked for) reached the sink.
     Written(u64),
@@ -327,7 +294,7 @@ pub enum Event {
     Local(Error),
     /// The sink was flushed (`None`) or the flush failed.
     Flushed(Option<std::io::Error>),
-    /// The shared token store's reply to [`Action::Store`], or why there is none.
+    /// The shared token store's reply to [`Exchange::Store`], or why there is none.
     Store(Result<StoreReply, StoreError>),
 }
 

@@ -48,7 +48,7 @@ use crate::error::{DecodeError, Error, Invalid, TransportError};
 use crate::media_type::MediaId;
 use crate::ops::get_media::MediaInfo;
 use crate::task::download_task::{DownloadOptions, RangeDownload};
-use crate::task::{Action, ClientState, Event, LaneId, Slot, Task, misuse};
+use crate::task::{Action, ClientState, Event, Exchange, LaneId, Slot, Task, misuse};
 use crate::transfer::{Downloaded, Progress};
 
 /// The size of the first range, which tells the media's size.
@@ -397,9 +397,7 @@ impl Ranges {
             Finish::Running => self.finish = Finish::Running,
             Finish::FlushDue(result) => {
                 self.finish = Finish::FlushAsked(result);
-                return Action::FlushSink {
-                    lane: LaneId::MAIN,
-                };
+                return Action::Exchange(LaneId::MAIN, Exchange::FlushSink);
             }
             asked @ Finish::FlushAsked(_) => {
                 self.finish = asked;
@@ -427,7 +425,7 @@ impl Ranges {
             match lane.slot.poll(now, state, lane.lane) {
                 None => i += 1,
                 // The sink is flushed once, at the end: a range's own flush is answered here.
-                Some(Action::FlushSink { .. }) => {
+                Some(Action::Exchange(_, Exchange::FlushSink)) => {
                     lane.slot.on_event(now, state, Event::Flushed(None));
                 }
                 Some(Action::Done(result)) => {
