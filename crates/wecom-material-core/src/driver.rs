@@ -190,7 +190,7 @@ impl RetryPolicy {
 }
 
 /// One round of splitmix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit value from a seed.
-fn splitmix64(seed: u64) -> u64 {
+pub(crate) fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

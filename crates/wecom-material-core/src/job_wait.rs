@@ -89,6 +89,7 @@ use crate::media_type::JobId;
 use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 
 #[cfg(feature = "callback")]
+#[cfg(test)]
 use crate::callback::CallbackEvent;
 
 /// How often a [`JobWait`] polls, and how many failed polls in a row it tolerates.
@@ -175,16 +176,6 @@ impl JobWait {
         })
     }
 
-    /// The job waited for.
-    pub(crate) fn job_id(&self) -> &JobId {
-        self.op.jobid()
-    }
-
-    /// The deadline.
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
     /// How many polls were handed out.
     pub(crate) fn polls(&self) -> u32 {
         self.polls
@@ -197,6 +188,7 @@ impl JobWait {
 
     /// Whether the outcome is known (the next [`JobWait::next`] returns
     /// [`JobWaitStep::Done`]) or was returned.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, State::Done(_) | State::Returned)
     }
@@ -281,7 +273,7 @@ impl JobWait {
 
     /// Feeds a received callback event. Returns whether it is the job-finished event of this
     /// job (see [`JobWait::on_job_finished`]); any other event is ignored.
-    #[cfg(feature = "callback")]
+    #[cfg(all(test, feature = "callback"))]
     pub(crate) fn on_event(&mut self, event: &CallbackEvent) -> bool {
         match event.job_id() {
             Some(job_id) => self.on_job_finished(job_id),
@@ -371,6 +363,7 @@ impl<E: Clone> Mailboxes<E> {
     }
 
     /// Whether mailbox `id` holds an event.
+    #[cfg(test)]
     pub(crate) fn has_mail(&self, id: u64) -> bool {
         self.open.get(&id).is_some_and(|m| !m.is_empty())
     }

@@ -65,6 +65,13 @@ impl<'a> Transfer<'a> {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_some_and(CancelFlag::is_cancelled)
     }
+
+    /// The same transfer (cancel flag) reporting to `progress` instead (for one part of a
+    /// batch: see [`BatchProgress`]).
+    pub fn with_progress(mut self, progress: &'a (dyn Fn(Progress) + Sync)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
 }
 
 impl std::fmt::Debug for Transfer<'_> {
@@ -98,6 +105,13 @@ impl BatchProgress {
         }
         let done = self.done.iter().map(|d| d.load(Ordering::Relaxed)).sum();
         to.report(done, None);
+    }
+
+    /// The results of a batch, collected as `(index, result)` in the order they ended, in
+    /// input order.
+    pub fn in_order<R>(mut results: Vec<(usize, R)>) -> Vec<R> {
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, result)| result).collect()
     }
 }
 

@@ -1,14 +1,16 @@
 //! The blocking client: its agents with the safe defaults, and the state its calls share.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use wecom_material_core::callback::CallbackEvent;
-use wecom_material_core::task::{CallTask, ClientState, Lane};
-use wecom_material_core::token_cache::StoredToken;
-use wecom_material_core::{BaseUrl, Boundary, ClientSettings, FromSettings, Operation, TokenStore};
+use wecom_material_core::client_settings::FromSettings;
+use wecom_material_core::task::{ClientState, Seeds};
+use wecom_material_core::{BaseUrl, ClientSettings, StoredToken, TokenStore};
+
+use crate::run::Msg;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
@@ -34,11 +36,11 @@ impl FromSettings for Client {
         Client(Arc::new(Inner {
             state: Mutex::new(ClientState::for_client(&settings)),
             store,
-            wake: Condvar::new(),
+            waiting: Mutex::new(Vec::new()),
             json_agent: json_agent.into(),
             media_agent: media_agent.into(),
             settings,
-            seeds: (RandomState::new(), AtomicU64::new(0)),
+            seeds: Seeds::new(RandomState::new().hash_one(0u8)),
         }))
     }
 }
@@ -50,23 +52,31 @@ const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), "
 #[derive(Clone)]
 pub struct Client(pub(crate) Arc<Inner>);
 
-/// What the calls of one client share: the core's state behind a lock with the condition
-/// variable that wakes waiting calls, the agents and the settings.
+/// What the calls of one client share: the core's state behind a lock, the loops waiting
+/// for a wake-up, the agents and the settings.
 pub(crate) struct Inner {
     state: Mutex<ClientState>,
     pub(crate) store: Option<Arc<dyn TokenStore>>,
-    pub(crate) wake: Condvar,
+    /// The loops in a wakeable wait (registered while they held the state's lock).
+    pub(crate) waiting: Mutex<Vec<Sender<Msg>>>,
     pub(crate) json_agent: ureq::Agent,
     pub(crate) media_agent: ureq::Agent,
     pub(crate) settings: ClientSettings,
-    /// Seeds for boundaries and jitter: a randomly keyed hash of a counter.
-    seeds: (RandomState, AtomicU64),
+    pub(crate) seeds: Seeds,
 }
 
 impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
         // Plain data: keep using it after a panic elsewhere.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every loop in a wakeable wait.
+    pub(crate) fn wake_all(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        for waiter in waiting {
+            let _ = waiter.send(Msg::Wake);
+        }
     }
 }
 
@@ -87,11 +97,8 @@ pub struct JobEvents(Arc<Inner>);
 
 impl std::fmt::Debug for JobEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "JobEvents {{ waiting_calls: {} }}",
-            self.0.lock().waiting_jobs()
-        )
+        let waiting = self.0.lock().waiting_jobs();
+        write!(f, "JobEvents {{ waiting_calls: {waiting} }}")
     }
 }
 
@@ -99,7 +106,7 @@ impl JobEvents {
     /// Hands `event` to every call waiting now and wakes them.
     pub fn notify(&self, event: &CallbackEvent) {
         if self.0.lock().deliver_event(event) {
-            self.0.wake.notify_all();
+            self.0.wake_all();
         }
     }
 }
@@ -123,31 +130,14 @@ impl Client {
 
     /// The cached token, for a store shared between processes (the CLI's token file).
     pub fn export_token(&self) -> Option<StoredToken> {
-        let (now, wall) = (Instant::now(), SystemTime::now());
-        self.0.lock().export_token(now, wall)
+        self.0.lock().export_token(Instant::now(), SystemTime::now())
     }
 
     /// Seeds the cache with a token from a shared store.
     pub fn import_token(&self, stored: StoredToken) {
-        let (now, wall) = (Instant::now(), SystemTime::now());
-        if self.0.lock().import_token(stored, now, wall) {
-            self.0.wake.notify_all();
+        let adopted = self.0.lock().import_token(stored, Instant::now(), SystemTime::now());
+        if adopted {
+            self.0.wake_all();
         }
-    }
-
-    pub(crate) fn seed(&self) -> u64 {
-        let (keys, counter) = &self.0.seeds;
-        keys.hash_one(counter.fetch_add(1, Relaxed))
-    }
-
-    /// A fresh multipart boundary.
-    pub(crate) fn boundary(&self) -> Boundary {
-        let [a, b] = [self.seed(), self.seed()].map(u64::to_be_bytes);
-        Boundary::from_entropy(std::array::from_fn(|i| if i < 8 { a[i] } else { b[i - 8] }))
-    }
-
-    /// One call of `op` as a task.
-    pub(crate) fn call<O: Operation>(&self, op: O, lane: Lane) -> CallTask<O> {
-        CallTask::for_client(op, &self.0.settings, lane, self.seed())
     }
 }

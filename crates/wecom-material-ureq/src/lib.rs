@@ -7,7 +7,8 @@ mod operations;
 mod run;
 
 pub use client::{Client, ClientBuilder, JobEvents};
-pub use operations::{Upload, md5_file};
+pub use operations::Upload;
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
 pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};
+pub use wecom_material_files::md5_file;

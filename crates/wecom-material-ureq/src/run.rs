@@ -1,13 +1,18 @@
-//! The one loop that drives any core [`Task`] over ureq: it sends what the task says, reads
-//! or streams bodies within the limits the task gives, sleeps, wakes, and reports back. No
-//! protocol decision is made here.
+//! The one loop that drives any core [`Task`] over ureq: it runs the exchange steps the task
+//! hands out — lane 0 in the loop, every other lane on a thread of its own so that ranges
+//! run at once — sleeps, wakes, and reports back. No protocol decision is made here.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::mpsc::{self, Sender};
+use std::thread::Scope;
 use std::time::Instant;
 
-use wecom_material_core::task::{Action, Event, Lane, Task, UploadReader, blocking};
-use wecom_material_core::{Body, Error, RedactedUri, Transfer, TransportError};
+use wecom_material_core::task::{Action, Event, Exchange, LaneId, Task, Timeouts};
+use wecom_material_core::task::{UploadReader, blocking};
+use wecom_material_core::{Error, Transfer, TransportError, body::Body, secret::RedactedUri};
+use wecom_material_files::FileSink;
 
 use crate::client::Client;
 
@@ -19,108 +24,177 @@ pub(crate) enum Source<'a> {
     Reader(Option<Box<dyn Read + Send + 'a>>),
 }
 
-/// A response head with its unread body, or what to report instead.
-type Sent = Result<(http::response::Parts, ureq::BodyReader<'static>), Event>;
+/// Where a download's bytes go.
+pub(crate) enum Sink<'a> {
+    /// Nowhere (a JSON call).
+    None,
+    /// A stream: bytes come in order, from lane 0 only.
+    Stream(&'a mut (dyn Write + Send)),
+    /// A file, written at offsets from any lane.
+    File(FileSink<'a>),
+}
 
-/// The task's I/O ends: an upload source (`.0`) and a download sink (`.1`).
+/// What reaches a loop: a lane's event, or a wake-up from another task of the client.
+pub(crate) enum Msg {
+    Event(LaneId, Event),
+    Wake,
+}
+
+/// A lane's response body and read buffer.
 #[derive(Default)]
-pub(crate) struct Ends<'a>(
-    pub(crate) Option<Source<'a>>,
-    pub(crate) Option<&'a mut dyn Write>,
-);
+struct LaneIo {
+    body: Option<(u16, ureq::BodyReader<'static>)>,
+    buf: Vec<u8>,
+}
 
 impl Client {
     /// Runs `task` to its end.
     pub(crate) fn drive<T: Task>(
         &self,
-        mut task: T,
-        mut ends: Ends<'_>,
+        task: &mut T,
+        mut source: Option<Source<'_>>,
+        mut sink: Sink<'_>,
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
         let shared = &*self.0;
-        let mut body: Option<(u16, ureq::BodyReader<'static>)> = None;
-        let mut buf = Vec::new();
-        loop {
-            let mut state = shared.lock();
-            if transfer.is_cancelled() {
-                task.cancel(&mut state);
-            }
-            let now = Instant::now();
-            let action = task.poll(now, &mut state);
-            if let Action::Wait {
-                until,
-                wakeable: true,
-            } = action
-            {
-                // Waited on with the lock held since the poll: no wake-up is missed.
-                drop(
-                    shared
-                        .wake
-                        .wait_timeout(state, until.saturating_duration_since(now)),
-                );
-                continue;
-            }
-            drop(state);
-            let event = match action {
-                Action::Done(result) => return result,
-                Action::Wait { until, .. } => {
-                    std::thread::sleep(until.saturating_duration_since(now));
-                    continue;
+        let (tx, rx) = mpsc::channel();
+        let file = match &sink {
+            Sink::File(file) => Some(*file),
+            _ => None,
+        };
+        std::thread::scope(|scope| {
+            let (mut main, mut lanes) = (LaneIo::default(), HashMap::new());
+            loop {
+                let mut state = shared.lock();
+                if transfer.is_cancelled() {
+                    task.cancel(&mut state);
                 }
-                Action::WakeOthers => {
-                    shared.wake.notify_all();
-                    continue;
-                }
-                Action::Send { request, lane } => {
-                    body = None;
-                    let sent = self.send(request, lane, &mut ends, transfer);
-                    sent.map_or_else(
-                        |event| event,
-                        |(head, reader)| {
-                            body = Some((head.status.as_u16(), reader));
-                            Event::Head(head)
-                        },
-                    )
-                }
-                Action::ReadBody { limit } => match body.take() {
-                    Some((status, reader)) => blocking::read_body(reader, status, limit),
-                    None => Event::BodyEnd,
-                },
-                Action::Stream { max } => match (body.as_mut(), ends.1.as_deref_mut()) {
-                    (Some((_, reader)), Some(sink)) => {
-                        buf.resize(blocking::STREAM_BUFFER, 0);
-                        blocking::stream_once(reader, &mut buf, max, sink)
+                let now = Instant::now();
+                let (lane, event) = match task.poll(now, &mut state) {
+                    Action::Exchange(LaneId::MAIN, step) => {
+                        drop(state);
+                        let io = (&mut main, source.as_mut(), &mut sink);
+                        (LaneId::MAIN, self.exchange(step, io, transfer))
                     }
-                    _ => Event::BodyEnd,
-                },
-                Action::Write(bytes) => blocking::write_all(ends.1.as_deref_mut(), &bytes),
-                Action::FlushSink => blocking::flush(ends.1.as_deref_mut()),
-                Action::Store(command) => Event::from_store(shared.store.as_deref(), command),
-            };
-            let written = matches!(event, Event::Written(_));
-            task.on_event(Instant::now(), &mut shared.lock(), event);
-            if written && let Some(p) = task.progress() {
-                transfer.report(p.done, p.total);
+                    Action::Exchange(lane, step) => {
+                        drop(state);
+                        let worker = lanes
+                            .entry(lane)
+                            .or_insert_with(|| self.worker(scope, lane, file, tx.clone()));
+                        let _ = worker.send(step);
+                        continue;
+                    }
+                    Action::Wait { until, wakeable } => {
+                        if wakeable {
+                            // Registered under the state's lock: no wake-up is missed.
+                            let mut waiting = shared.waiting.lock();
+                            waiting.as_mut().map(|w| w.push(tx.clone())).ok();
+                        }
+                        drop(state);
+                        let msg = match until {
+                            Some(until) => rx.recv_timeout(until.saturating_duration_since(now)).ok(),
+                            None => rx.recv().ok(),
+                        };
+                        match msg {
+                            Some(Msg::Event(lane, event)) => (lane, event),
+                            _ => continue,
+                        }
+                    }
+                    Action::WakeOthers => {
+                        drop(state);
+                        shared.wake_all();
+                        continue;
+                    }
+                    Action::Done(result) => return result,
+                };
+                let written = matches!(event, Event::Written(_));
+                let mut state = shared.lock();
+                task.on_event(Instant::now(), &mut state, lane, event);
+                if let (true, Some(p)) = (written, task.progress()) {
+                    transfer.report(p.done, p.total);
+                }
             }
+        })
+    }
+
+    /// A thread that runs the steps of `lane` (a range of a download into a file).
+    fn worker<'s>(
+        &'s self,
+        scope: &'s Scope<'s, '_>,
+        lane: LaneId,
+        file: Option<FileSink<'s>>,
+        events: Sender<Msg>,
+    ) -> Sender<Exchange> {
+        let (tx, steps) = mpsc::channel::<Exchange>();
+        scope.spawn(move || {
+            let (mut io, mut sink) = (LaneIo::default(), file.map_or(Sink::None, Sink::File));
+            let none = &Transfer::default();
+            for step in steps {
+                let event = self.exchange(step, (&mut io, None, &mut sink), none);
+                if events.send(Msg::Event(lane, event)).is_err() {
+                    break;
+                }
+            }
+        });
+        tx
+    }
+
+    /// Runs one exchange step of a lane.
+    fn exchange(
+        &self,
+        step: Exchange,
+        (lane, source, sink): (&mut LaneIo, Option<&mut Source<'_>>, &mut Sink<'_>),
+        transfer: &Transfer<'_>,
+    ) -> Event {
+        match step {
+            Exchange::Send { request, timeouts } => {
+                lane.body = None;
+                match self.send(request, timeouts, source, transfer) {
+                    Ok((head, reader)) => {
+                        lane.body = Some((head.status.as_u16(), reader));
+                        Event::Head(head)
+                    }
+                    Err(event) => event,
+                }
+            }
+            Exchange::ReadBody { limit } => match lane.body.take() {
+                Some((status, reader)) => blocking::read_body(reader, status, limit),
+                None => Event::BodyEnd,
+            },
+            Exchange::Stream { max, at } => match lane.body.as_mut() {
+                Some((_, reader)) => {
+                    lane.buf.resize(blocking::STREAM_BUFFER, 0);
+                    blocking::stream_once(reader, &mut lane.buf, max, |b| sink.write_at(at, b))
+                }
+                None => Event::BodyEnd,
+            },
+            Exchange::Write { at, bytes } => blocking::written(sink.write_at(at, &bytes), bytes.len()),
+            Exchange::FlushSink => Event::Flushed(sink.flush().err()),
+            Exchange::Store(command) => Event::from_store(self.0.store.as_deref(), command),
         }
     }
 
-    /// Sends one request; its payload (if external) comes from the ends' source.
-    fn send(&self, req: http::Request<Body>, lane: Lane, ends: &mut Ends, t: &Transfer) -> Sent {
-        log::debug!("{} {}", req.method(), RedactedUri(req.uri()));
-        let agent = match lane {
-            Lane::Json => &self.0.json_agent,
-            Lane::Media => &self.0.media_agent,
+    /// Sends one request; an upload's payload comes from `source`.
+    fn send(
+        &self,
+        request: http::Request<Body>,
+        timeouts: Timeouts,
+        source: Option<&mut Source<'_>>,
+        transfer: &Transfer<'_>,
+    ) -> Result<(http::response::Parts, ureq::BodyReader<'static>), Event> {
+        log::debug!("{} {}", request.method(), RedactedUri(request.uri()));
+        let agent = match timeouts {
+            Timeouts::Json => &self.0.json_agent,
+            Timeouts::Media => &self.0.media_agent,
         };
-        let (parts, body) = req.into_parts();
+        let (parts, body) = request.into_parts();
         let result = match body {
             Body::Empty => agent.run(http::Request::from_parts(parts, ())),
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
-                let source = ends.0.as_mut().map(open).transpose();
-                let source =
-                    source.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
-                let mut reader = UploadReader::new(upload, source, *t).map_err(Event::Local)?;
+                let opened = source.map(open).transpose();
+                let opened = opened.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
+                let mut reader = UploadReader::new(upload, opened, *transfer).map_err(Event::Local)?;
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let result = agent.run(http::Request::from_parts(parts, body));
                 if let Some(failure) = reader.take_failure() {
@@ -132,6 +206,24 @@ impl Client {
         let response = result.map_err(|e| Event::TransportFailed(transport_error(e)))?;
         let (head, body) = response.into_parts();
         Ok((head, body.into_reader()))
+    }
+}
+
+impl Sink<'_> {
+    fn write_at(&mut self, at: u64, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stream(stream) => stream.write_all(bytes),
+            Sink::File(file) => file.write_at(at, bytes),
+            Sink::None => Err(io::Error::other("this call has no download sink")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stream(stream) => stream.flush(),
+            Sink::File(file) => file.flush(),
+            Sink::None => Ok(()),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use wecom_material_core::driver::RetryPolicy;
+use wecom_material_core::RetryPolicy;
 use wecom_material_core::task::ResumeRecord;
 use wecom_material_core::{CancelFlag, Error, MediaId, Progress};
 use wecom_material_mock::{Endpoint, Fault, MockConfig, MockServer};

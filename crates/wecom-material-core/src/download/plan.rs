@@ -37,7 +37,7 @@ use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaInfo};
 pub const MAX_CHUNK_SIZE: u64 = 20_000_000;
 
 /// How many interruptions in a row without progress end a download.
-pub const MAX_STALLED_INTERRUPTIONS: u32 = 3;
+pub(crate) const MAX_STALLED_INTERRUPTIONS: u32 = 3;
 
 /// Whether the plan asks for the whole media or for chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

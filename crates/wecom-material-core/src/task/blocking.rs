@@ -3,7 +3,7 @@
 //! the outcome into the [`Event`] to report, the same way for every blocking transport. They
 //! own no socket or file: they only call the reader and writer they are given.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use bytes::Bytes;
 
@@ -29,40 +29,37 @@ pub fn read_body(body: impl Read, status: u16, limit: usize) -> Event {
 }
 
 /// Answers [`Exchange::Stream`](crate::task::Exchange::Stream): reads at most `max` bytes (and
-/// at most `buf.len()`) of `body` and writes them to `sink`.
-pub fn stream_once(body: &mut impl Read, buf: &mut [u8], max: u64, sink: &mut dyn Write) -> Event {
+/// at most `buf.len()`) of `body` and hands them to `write` (the sink, at the step's offset).
+pub fn stream_once(
+    body: &mut impl Read,
+    buf: &mut [u8],
+    max: u64,
+    write: impl FnOnce(&[u8]) -> io::Result<()>,
+) -> Event {
     let want = usize::try_from(max).map_or(buf.len(), |m| m.min(buf.len()));
+    let Some(buf) = buf.get_mut(..want) else {
+        return Event::BodyEnd;
+    };
     let n = loop {
-        match body.read(&mut buf[..want]) {
+        match body.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Event::TransportFailed(TransportError::maybe_sent(e.to_string())),
-            Ok(n) => break n,
+            Ok(n) => break n.min(buf.len()),
         }
     };
     if n == 0 {
         return Event::BodyEnd;
     }
-    match sink.write_all(&buf[..n]) {
-        Ok(()) => Event::Written(n as u64),
+    written(write(&buf[..n]), n)
+}
+
+/// The event that answers writing `len` bytes to the sink
+/// ([`Exchange::Write`](crate::task::Exchange::Write), or a streamed buffer).
+pub fn written(result: io::Result<()>, len: usize) -> Event {
+    match result {
+        Ok(()) => Event::Written(len as u64),
         Err(e) => Event::Local(Error::io("writing the download", e)),
     }
-}
-
-/// Answers [`Exchange::Write`](crate::task::Exchange::Write): all of `bytes` into `sink`.
-pub fn write_all(sink: Option<&mut (dyn Write + '_)>, bytes: &[u8]) -> Event {
-    match sink.map(|sink| sink.write_all(bytes)) {
-        Some(Ok(())) => Event::Written(bytes.len() as u64),
-        Some(Err(e)) => Event::Local(Error::io("writing the download", e)),
-        None => Event::Local(Error::io(
-            "writing the download",
-            io::ErrorKind::NotFound.into(),
-        )),
-    }
-}
-
-/// Answers [`Exchange::FlushSink`](crate::task::Exchange::FlushSink).
-pub fn flush(sink: Option<&mut (dyn Write + '_)>) -> Event {
-    Event::Flushed(sink.and_then(|sink| sink.flush().err()))
 }
 
 #[cfg(test)]
@@ -79,25 +76,27 @@ mod tests {
         );
     }
 
+    use std::io::Write;
+
     #[test]
     fn one_buffer_moves_at_most_max_bytes_and_an_empty_read_is_the_end() {
         let (mut body, mut buf, mut sink) = (&b"abcdef"[..], [0u8; 4], Vec::new());
         assert!(matches!(
-            stream_once(&mut body, &mut buf, 3, &mut sink),
+            stream_once(&mut body, &mut buf, 3, |b| sink.write_all(b)),
             Event::Written(3)
         ));
         assert!(matches!(
-            stream_once(&mut body, &mut buf, 9, &mut sink),
+            stream_once(&mut body, &mut buf, 9, |b| sink.write_all(b)),
             Event::Written(3)
         ));
         assert!(matches!(
-            stream_once(&mut body, &mut buf, 9, &mut sink),
+            stream_once(&mut body, &mut buf, 9, |b| sink.write_all(b)),
             Event::BodyEnd
         ));
         assert_eq!(sink, b"abcdef");
         let mut full = [0u8; 0];
         let mut small = &mut full[..];
-        let failed = stream_once(&mut &b"x"[..], &mut buf, 1, &mut small);
+        let failed = stream_once(&mut &b"x"[..], &mut buf, 1, |b| small.write_all(b));
         assert!(
             matches!(failed, Event::Local(Error::Io { .. })),
             "{failed:?}"

@@ -210,11 +210,6 @@ impl RangeDownload {
         Ok(task)
     }
 
-    /// The size of the whole media, once a head told it.
-    pub(crate) fn total(&self) -> Option<u64> {
-        self.plan.total()
-    }
-
     /// Bytes of the media received so far (a resumed prefix included) and its size once
     /// known: the progress to show.
     pub(crate) fn progress(&self) -> Progress {
@@ -222,11 +217,6 @@ impl RangeDownload {
             done: self.plan.offset(),
             total: self.plan.total(),
         }
-    }
-
-    /// Bytes that reached the sink in this run.
-    pub(crate) fn bytes_written(&self) -> u64 {
-        self.written
     }
 
     fn finish(&mut self, state: &mut ClientState, result: Result<Downloaded, Error>) {

@@ -93,6 +93,7 @@ mod download_task;
 mod job_wait_task;
 mod parallel_download;
 mod payload;
+mod seeds;
 
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -103,6 +104,7 @@ pub use call_task::CallTask;
 pub use download_task::DownloadOptions;
 pub use job_wait_task::JobWaitTask;
 pub use parallel_download::{DownloadTask, PROBE_LEN, ResumeRecord};
+pub use seeds::Seeds;
 pub use payload::{NextFrame, PayloadMeter, Upload, UploadFrames, UploadInput, UploadPlan, UploadReader};
 
 use crate::body::Body;

@@ -233,18 +233,21 @@ impl DownloadTask {
         Ranges::new(media_id, &options, settings, jitter_seed, None)
     }
 
-    /// A download into a positioned sink that already holds the bytes `record` names (a
-    /// previous run's): only the missing ones are fetched, `options.connections` at once. A
-    /// record that fails [`ResumeRecord::validate`] is refused.
-    pub fn resuming(
+    /// A download in ranges into a positioned sink (a file), `options.connections` at once
+    /// (at least one), keeping a [`ResumeRecord`]. With `record` (a previous run's), the sink
+    /// already holds the bytes it names and only the missing ones are fetched; a record that
+    /// fails [`ResumeRecord::validate`] is refused.
+    pub fn in_ranges(
         media_id: MediaId,
         options: DownloadOptions,
         settings: &ClientSettings,
         jitter_seed: u64,
-        record: ResumeRecord,
+        record: Option<ResumeRecord>,
     ) -> Result<Self, Error> {
-        record.validate()?;
-        Ranges::new(media_id, &options, settings, jitter_seed, Some(record))
+        if let Some(record) = &record {
+            record.validate()?;
+        }
+        Ranges::new(media_id, &options, settings, jitter_seed, record)
     }
 
     /// A one-stream download with explicit parts (the machinery's tests).
@@ -471,7 +474,7 @@ impl Ranges {
             .queue
             .front()
             .is_some_and(|q| q.not_before.is_none_or(|t| t <= now));
-        let Some(queued) = self.queue.pop_front().filter(|_| due) else {
+        let Some(queued) = due.then(|| self.queue.pop_front()).flatten() else {
             return false;
         };
         self.started = self.started.wrapping_add(1);
