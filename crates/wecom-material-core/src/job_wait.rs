@@ -162,7 +162,11 @@ impl JobWait {
     /// A wait for `job_id` until `deadline`. The first [`JobWait::next`] asks for a poll.
     ///
     /// Fails if `job_id` is empty.
-    pub(crate) fn new(job_id: JobId, deadline: Instant, policy: PollPolicy) -> Result<Self, Invalid> {
+    pub(crate) fn new(
+        job_id: JobId,
+        deadline: Instant,
+        policy: PollPolicy,
+    ) -> Result<Self, Invalid> {
         Ok(Self {
             op: GetUploadByUrlResult::new(job_id)?,
             deadline,

@@ -3,7 +3,13 @@
 //! policy scenarios (`tasks`), each against the scripted server and in-memory transport of
 //! `support`. They live in the crate because the machines they test are its private parts.
 
-#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod download_plan_edges;
 mod driver;

@@ -1086,14 +1086,18 @@ mod tests {
                     self.fetches += 1;
                     fetch.on_fetched(gettoken());
                 }
-                SharedStep::Store(StoreCommand::Commit { fence, grant, .. }) => match store.commit(fence, &grant) {
-                    Ok(r) => fetch.on_commit(r),
-                    Err(e) => fetch.on_store_error(e),
-                },
-                SharedStep::Store(StoreCommand::Invalidate { generation, .. }) => match store.invalidate(generation) {
-                    Ok(()) => fetch.on_invalidated(),
-                    Err(e) => fetch.on_store_error(e),
-                },
+                SharedStep::Store(StoreCommand::Commit { fence, grant, .. }) => {
+                    match store.commit(fence, &grant) {
+                        Ok(r) => fetch.on_commit(r),
+                        Err(e) => fetch.on_store_error(e),
+                    }
+                }
+                SharedStep::Store(StoreCommand::Invalidate { generation, .. }) => {
+                    match store.invalidate(generation) {
+                        Ok(()) => fetch.on_invalidated(),
+                        Err(e) => fetch.on_store_error(e),
+                    }
+                }
                 SharedStep::Store(StoreCommand::Fail { fence, .. }) => match store.fail(fence) {
                     Ok(()) => fetch.on_failed(),
                     Err(e) => fetch.on_store_error(e),
@@ -1141,7 +1145,10 @@ mod tests {
     fn become_refresher(p: &mut Process, store: &mut ScriptedStore, seed: u64) -> SharedTokenFetch {
         let mut f = fetch(seed);
         let now = p.t0;
-        assert!(matches!(f.poll(&mut p.state, now), SharedStep::Store(StoreCommand::Lookup { .. })));
+        assert!(matches!(
+            f.poll(&mut p.state, now),
+            SharedStep::Store(StoreCommand::Lookup { .. })
+        ));
         f.on_lookup(store.lookup().unwrap());
         assert!(matches!(
             f.poll(&mut p.state, now),
@@ -1428,7 +1435,10 @@ mod tests {
             SharedStep::Store(StoreCommand::Commit { fence: 1, .. })
         ));
         f.on_store_error(StoreError::new("connection reset"));
-        assert!(matches!(f.poll(&mut p.state, p.t0), SharedStep::Store(StoreCommand::Warn(_))));
+        assert!(matches!(
+            f.poll(&mut p.state, p.t0),
+            SharedStep::Store(StoreCommand::Warn(_))
+        ));
         let SharedStep::Done(Ok(got)) = f.poll(&mut p.state, p.t0) else {
             panic!("expected the token");
         };
@@ -1466,7 +1476,10 @@ mod tests {
         let mut f = fetch(1);
         let mut st = SharedTokenState::default();
         let now = Instant::now();
-        assert!(matches!(f.poll(&mut st, now), SharedStep::Store(StoreCommand::Lookup { .. })));
+        assert!(matches!(
+            f.poll(&mut st, now),
+            SharedStep::Store(StoreCommand::Lookup { .. })
+        ));
         let SharedStep::Done(Err(SharedTokenError::Store(error))) = f.poll(&mut st, now) else {
             panic!("a second poll before the report ends the fetch");
         };
@@ -1555,7 +1568,9 @@ mod tests {
             let p = &mut procs[i];
             let now = p.t0 + Duration::from_millis(store.now);
             match f.poll(&mut p.state, now) {
-                SharedStep::Store(StoreCommand::Lookup { .. }) => f.on_lookup(store.lookup().unwrap()),
+                SharedStep::Store(StoreCommand::Lookup { .. }) => {
+                    f.on_lookup(store.lookup().unwrap())
+                }
                 SharedStep::FetchToken { fence } => {
                     fetched += 1;
                     due[i] = store.now + gettoken_ms[i];

@@ -8,18 +8,21 @@
 //! (`HeaderValue::from_bytes`), so raw UTF-8 filenames arrive as a server sends them.
 
 use bytes::Bytes;
-use wecom_material_core::{CorpSecret, DecodeError, ErrCode, Error, JobId, JobStatus, Limits, MediaId, MediaType, Uploaded, UploadedImage};
-use wecom_material_core::error::ApiError;
 use wecom_material_core::download::content_range::ContentRange;
+use wecom_material_core::error::ApiError;
+use wecom_material_core::operation::Operation;
 use wecom_material_core::ops::get_media::GetMedia;
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::ops::get_media::MediaEndpoint;
 use wecom_material_core::ops::get_media::MediaHead;
-use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::gettoken::GetToken;
 use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::ops::upload_image::UploadImage;
 use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{
+    CorpSecret, DecodeError, ErrCode, Error, JobId, JobStatus, Limits, MediaId, MediaType,
+    Uploaded, UploadedImage,
+};
 
 const SECRET: &str = "SeCrEt-0123+/=&value";
 const TOKEN_IN_FIXTURE: &str = "TOKEN-accesstoken-XYZ";

@@ -19,20 +19,20 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use wecom_material_core::{AccessToken, BaseUrl, CorpSecret, JobId, Limits, MediaId, MediaType};
 use wecom_material_core::body::Body;
-use wecom_material_core::multipart::Boundary;
-use wecom_material_core::download::content_range::ByteRange;
-use wecom_material_core::ops::get_media::GetMedia;
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
-use wecom_material_core::ops::get_media::MediaEndpoint;
-use wecom_material_core::operation::Operation;
 use wecom_material_core::body::Payload;
 use wecom_material_core::body::Replay;
+use wecom_material_core::download::content_range::ByteRange;
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::get_media::GetMedia;
+use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::ops::gettoken::GetToken;
 use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::ops::upload_image::UploadImage;
 use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{AccessToken, BaseUrl, CorpSecret, JobId, Limits, MediaId, MediaType};
 
 const TOKEN: &str = "accesstoken001";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";

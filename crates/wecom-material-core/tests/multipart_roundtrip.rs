@@ -12,13 +12,13 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use wecom_material_core::{Invalid, Limits, MediaType};
 use wecom_material_core::body::Body;
+use wecom_material_core::body::Payload;
 use wecom_material_core::multipart::Boundary;
 use wecom_material_core::operation::Operation;
-use wecom_material_core::body::Payload;
 use wecom_material_core::ops::upload_image::UploadImage;
 use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{Invalid, Limits, MediaType};
 
 /// What multer saw in one part.
 #[derive(Debug, PartialEq, Eq)]

@@ -7,19 +7,19 @@ use proptest::prelude::*;
 use wecom_material_core::download::content_disposition::{
     MAX_FILENAME_BYTES, filename_from_content_disposition, sanitize_filename,
 };
-use wecom_material_core::multipart::escape_filename;
-use wecom_material_core::{CorpSecret, JobId, Limits, MediaId, MediaType};
-use wecom_material_core::multipart::Boundary;
 use wecom_material_core::download::content_range::ByteRange;
 use wecom_material_core::download::content_range::ContentRange;
-use wecom_material_core::ops::get_media::GetMedia;
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
-use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::multipart::escape_filename;
 use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::get_media::GetMedia;
+use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::ops::gettoken::GetToken;
 use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::ops::upload_image::UploadImage;
 use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{CorpSecret, JobId, Limits, MediaId, MediaType};
 
 /// Header-ish bytes: arbitrary, or built from the pieces parsers look for.
 fn header_bytes() -> impl Strategy<Value = Vec<u8>> {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wecom_material_core::driver::RetryPolicy;
+use wecom_material_core::RetryPolicy;
 use wecom_material_core::{MediaId, MediaType};
 use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload};
 use wecom_material_mock::{Endpoint, Fault, MockConfig, MockServer};

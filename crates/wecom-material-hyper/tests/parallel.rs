@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wecom_material_core::MediaId;
-use wecom_material_core::driver::RetryPolicy;
+use wecom_material_core::RetryPolicy;
 use wecom_material_hyper::{Client, DownloadOptions, Transfer};
 use wecom_material_mock::{MockConfig, MockServer};
 

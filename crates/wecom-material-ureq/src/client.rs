@@ -1,14 +1,12 @@
 //! The blocking client: its agents with the safe defaults, and the state its calls share.
 
-use std::hash::{BuildHasher, RandomState};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex};
 
 use wecom_material_core::callback::CallbackEvent;
 use wecom_material_core::client_settings::FromSettings;
-use wecom_material_core::task::{ClientState, Seeds};
 use wecom_material_core::{BaseUrl, ClientSettings, StoredToken, TokenStore};
+use wecom_material_host::Shared;
 
 use crate::run::Msg;
 
@@ -34,13 +32,10 @@ impl FromSettings for Client {
             .timeout_per_write(idle)
             .build();
         Client(Arc::new(Inner {
-            state: Mutex::new(ClientState::for_client(&settings)),
-            store,
+            shared: Shared::new(settings, store),
             waiting: Mutex::new(Vec::new()),
             json_agent: json_agent.into(),
             media_agent: media_agent.into(),
-            settings,
-            seeds: Seeds::new(RandomState::new().hash_one(0u8)),
         }))
     }
 }
@@ -52,25 +47,17 @@ const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), "
 #[derive(Clone)]
 pub struct Client(pub(crate) Arc<Inner>);
 
-/// What the calls of one client share: the core's state behind a lock, the loops waiting
-/// for a wake-up, the agents and the settings.
+/// What the calls of one client share: the state, settings and tasks of every client, the
+/// loops waiting for a wake-up, and the agents.
 pub(crate) struct Inner {
-    state: Mutex<ClientState>,
-    pub(crate) store: Option<Arc<dyn TokenStore>>,
+    pub(crate) shared: Shared<dyn TokenStore>,
     /// The loops in a wakeable wait (registered while they held the state's lock).
     pub(crate) waiting: Mutex<Vec<Sender<Msg>>>,
     pub(crate) json_agent: ureq::Agent,
     pub(crate) media_agent: ureq::Agent,
-    pub(crate) settings: ClientSettings,
-    pub(crate) seeds: Seeds,
 }
 
 impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
-        // Plain data: keep using it after a panic elsewhere.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Wakes every loop in a wakeable wait.
     pub(crate) fn wake_all(&self) {
         let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
@@ -82,7 +69,11 @@ impl Inner {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Client {{ base: {:?}, .. }}", self.0.settings.base)
+        write!(
+            f,
+            "Client {{ base: {:?}, .. }}",
+            self.0.shared.settings.base
+        )
     }
 }
 
@@ -97,7 +88,7 @@ pub struct JobEvents(Arc<Inner>);
 
 impl std::fmt::Debug for JobEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.0.lock().waiting_jobs();
+        let waiting = self.0.shared.waiting_jobs();
         write!(f, "JobEvents {{ waiting_calls: {waiting} }}")
     }
 }
@@ -105,7 +96,7 @@ impl std::fmt::Debug for JobEvents {
 impl JobEvents {
     /// Hands `event` to every call waiting now and wakes them.
     pub fn notify(&self, event: &CallbackEvent) {
-        if self.0.lock().deliver_event(event) {
+        if self.0.shared.deliver(event) {
             self.0.wake_all();
         }
     }
@@ -119,7 +110,7 @@ impl Client {
 
     /// The base URL requests go to.
     pub fn base_url(&self) -> &BaseUrl {
-        &self.0.settings.base
+        &self.0.shared.settings.base
     }
 
     /// The handle that feeds received callback events to the calls waiting in
@@ -130,13 +121,12 @@ impl Client {
 
     /// The cached token, for a store shared between processes (the CLI's token file).
     pub fn export_token(&self) -> Option<StoredToken> {
-        self.0.lock().export_token(Instant::now(), SystemTime::now())
+        self.0.shared.export_token()
     }
 
     /// Seeds the cache with a token from a shared store.
     pub fn import_token(&self, stored: StoredToken) {
-        let adopted = self.0.lock().import_token(stored, Instant::now(), SystemTime::now());
-        if adopted {
+        if self.0.shared.import_token(stored) {
             self.0.wake_all();
         }
     }

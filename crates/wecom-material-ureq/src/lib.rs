@@ -11,4 +11,4 @@ pub use operations::Upload;
 pub use wecom_material_core as core;
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
 pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};
-pub use wecom_material_files::md5_file;
+pub use wecom_material_host::md5_file;

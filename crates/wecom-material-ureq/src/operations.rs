@@ -1,19 +1,16 @@
-//! The client's operations: each builds the core's task for one user intent and drives it.
+//! The client's operations: each runs the task the shared part builds for it.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use wecom_material_core::operation::Operation;
-use wecom_material_core::ops::upload_by_url::UploadByUrl;
-use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
-use wecom_material_core::task::{CallTask, JobWaitTask, Timeouts, UploadInput};
+use wecom_material_core::task::{Task, UploadInput};
 use wecom_material_core::transfer::BatchProgress;
-use wecom_material_core::{DownloadOptions, DownloadTask, Downloaded, Error, JobId, JobStatus};
-use wecom_material_core::{Media, MediaId, MediaType, Progress, ResumeRecord, Transfer};
+use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
+use wecom_material_core::{MediaType, Progress, ResumeRecord, Transfer};
 use wecom_material_core::{UploadJob, Uploaded, UploadedImage};
-use wecom_material_files::{FileSink, Opened, open_upload};
+use wecom_material_host::{FileSink, Opened, open_upload};
 
 use crate::client::Client;
 use crate::run::{Sink, Source};
@@ -24,40 +21,44 @@ pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn Read + Send + 'a
 impl Client {
     /// Uploads temporary media (valid 3 days) and returns its media id.
     pub fn upload(&self, kind: MediaType, what: Upload, t: Transfer) -> Result<Uploaded, Error> {
-        let (limits, boundary) = (&self.0.settings.limits, self.0.seeds.boundary());
-        self.run_upload(what, t, |input| input.upload_media(kind, boundary, limits))
+        self.run_upload(what, t, |input| self.0.shared.upload(kind, input))
     }
 
     /// Uploads a JPG/PNG for a permanent URL.
     pub fn upload_image(&self, what: Upload, t: Transfer) -> Result<UploadedImage, Error> {
-        let (limits, boundary) = (&self.0.settings.limits, self.0.seeds.boundary());
-        self.run_upload(what, t, |input| input.upload_image(boundary, limits))
+        self.run_upload(what, t, |input| self.0.shared.upload_image(input))
     }
 
-    fn run_upload<O: Operation>(
+    fn run_upload<T: Task>(
         &self,
         what: Upload,
         t: Transfer,
-        op: impl FnOnce(&UploadInput) -> Result<O, Error>,
-    ) -> Result<O::Output, Error> {
+        task: impl FnOnce(&UploadInput) -> Result<T, Error>,
+    ) -> Result<T::Output, Error> {
         let (input, source) = match open_upload(what)? {
             Opened::Ready(input) => (input, None),
             Opened::Reader(input, reader) => (input, Some(Source::Reader(Some(reader)))),
             Opened::File(input, file) => (input, Some(Source::File(file))),
         };
-        let mut task = self.call(op(&input)?, Timeouts::Media);
-        self.drive(&mut task, source, Sink::None, &t)
+        self.drive(&mut task(&input)?, source, Sink::None, &t)
     }
 
     /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the
     /// client's in-memory limit; a larger media fails with a decode error before its body
     /// is read (use [`Client::download`]).
     pub fn get(&self, media_id: &MediaId, options: DownloadOptions) -> Result<Media, Error> {
-        let max_len = options.max_len.unwrap_or(self.0.settings.max_in_memory);
-        let (mut buffer, options) = (Vec::new(), options.max_len(max_len));
-        let done = self.download(media_id, &mut buffer, options, Transfer::default())?;
-        let (info, bytes) = (done.info, buffer.into());
-        Ok(Media { info, bytes })
+        let mut bytes = Vec::new();
+        let mut task = self.0.shared.get(media_id, options)?;
+        let done = self.drive(
+            &mut task,
+            None,
+            Sink::Stream(&mut bytes),
+            &Transfer::default(),
+        )?;
+        Ok(Media {
+            info: done.info,
+            bytes: bytes.into(),
+        })
     }
 
     /// Downloads a media into `writer`: whole when small, else in Range chunks, resuming
@@ -72,16 +73,16 @@ impl Client {
         options: DownloadOptions,
         t: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
-        let options = options.connections(1);
-        let mut task = DownloadTask::new(media_id.clone(), options, &self.0.settings, self.seed())?;
+        let mut task = self.0.shared.download(media_id, options)?;
         self.drive(&mut task, None, Sink::Stream(writer), &t)
     }
 
     /// Downloads a media into `file` with up to `options.connections` Range requests in
-    /// flight, each written at its offset (the core's [`DownloadTask`] decides the ranges
-    /// and how many run at once). `record` is what a previous run left (its bytes are not
-    /// fetched again); on return it holds what arrived, to keep next to the file when the
-    /// download did not complete.
+    /// flight, each written at its offset (the core's
+    /// [`DownloadTask`](wecom_material_core::DownloadTask) decides the ranges and how many
+    /// run at once). `record` is what a previous run left (its bytes are not fetched again);
+    /// on return it holds what arrived, to keep next to the file when the download did not
+    /// complete.
     pub fn download_file(
         &self,
         id: &MediaId,
@@ -90,8 +91,7 @@ impl Client {
         record: &mut Option<ResumeRecord>,
         t: Transfer,
     ) -> Result<Downloaded, Error> {
-        let (id, settings, seed) = (id.clone(), &self.0.settings, self.seed());
-        let mut task = DownloadTask::in_ranges(id, options, settings, seed, record.take())?;
+        let mut task = self.0.shared.download_file(id, options, record.take())?;
         let result = self.drive(&mut task, None, Sink::File(FileSink::new(file)), &t);
         *record = task.resume_record();
         result
@@ -116,9 +116,11 @@ impl Client {
                 scope.spawn(|| {
                     while let Some((i, upload)) = next() {
                         let progress = |p: Progress| batch.report(i, p, &t);
-                        let one = t.with_progress(&progress);
-                        let result = self.upload(kind, upload, one);
-                        results.lock().unwrap_or_else(|e| e.into_inner()).push((i, result));
+                        let result = self.upload(kind, upload, t.with_progress(&progress));
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, result));
                     }
                 });
             }
@@ -135,17 +137,13 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let op = UploadByUrl::for_client(kind, filename, url, md5, &self.0.settings)?;
-        self.json(op)
+        let mut task = self.0.shared.upload_by_url(kind, filename, url, md5)?;
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
     }
 
     /// Asks how an async upload job stands.
     pub fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
-        self.json(GetUploadByUrlResult::new(jobid.clone())?)
-    }
-
-    fn json<O: Operation>(&self, op: O) -> Result<O::Output, Error> {
-        let mut task = self.call(op, Timeouts::Json);
+        let mut task = self.0.shared.job_result(jobid)?;
         self.drive(&mut task, None, Sink::None, &Transfer::default())
     }
 
@@ -153,18 +151,9 @@ impl Client {
     /// client's poll policy, see [`ClientBuilder`](crate::ClientBuilder)) and wakes up early
     /// when a callback event for this job is fed to [`Client::job_events`]. Returns the
     /// final status, or `Processing` when the deadline came first. The decisions are the
-    /// core's [`JobWaitTask`].
+    /// core's [`JobWaitTask`](wecom_material_core::JobWaitTask).
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let (id, seed) = (jobid.clone(), self.seed());
-        let mut task = JobWaitTask::new(id, deadline, &self.0.settings, seed)?;
+        let mut task = self.0.shared.wait_job(jobid, deadline)?;
         self.drive(&mut task, None, Sink::None, &Transfer::default())
-    }
-
-    fn seed(&self) -> u64 {
-        self.0.seeds.next()
-    }
-
-    fn call<O: Operation>(&self, op: O, timeouts: Timeouts) -> CallTask<O> {
-        CallTask::for_client(op, &self.0.settings, timeouts, self.seed())
     }
 }

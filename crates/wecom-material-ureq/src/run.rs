@@ -12,7 +12,7 @@ use std::time::Instant;
 use wecom_material_core::task::{Action, Event, Exchange, LaneId, Task, Timeouts};
 use wecom_material_core::task::{UploadReader, blocking};
 use wecom_material_core::{Error, Transfer, TransportError, body::Body, secret::RedactedUri};
-use wecom_material_files::FileSink;
+use wecom_material_host::FileSink;
 
 use crate::client::Client;
 
@@ -65,7 +65,7 @@ impl Client {
         std::thread::scope(|scope| {
             let (mut main, mut lanes) = (LaneIo::default(), HashMap::new());
             loop {
-                let mut state = shared.lock();
+                let mut state = shared.shared.lock();
                 if transfer.is_cancelled() {
                     task.cancel(&mut state);
                 }
@@ -92,7 +92,9 @@ impl Client {
                         }
                         drop(state);
                         let msg = match until {
-                            Some(until) => rx.recv_timeout(until.saturating_duration_since(now)).ok(),
+                            Some(until) => {
+                                rx.recv_timeout(until.saturating_duration_since(now)).ok()
+                            }
                             None => rx.recv().ok(),
                         };
                         match msg {
@@ -108,7 +110,7 @@ impl Client {
                     Action::Done(result) => return result,
                 };
                 let written = matches!(event, Event::Written(_));
-                let mut state = shared.lock();
+                let mut state = shared.shared.lock();
                 task.on_event(Instant::now(), &mut state, lane, event);
                 if let (true, Some(p)) = (written, task.progress()) {
                     transfer.report(p.done, p.total);
@@ -168,9 +170,11 @@ impl Client {
                 }
                 None => Event::BodyEnd,
             },
-            Exchange::Write { at, bytes } => blocking::written(sink.write_at(at, &bytes), bytes.len()),
+            Exchange::Write { at, bytes } => {
+                blocking::written(sink.write_at(at, &bytes), bytes.len())
+            }
             Exchange::FlushSink => Event::Flushed(sink.flush().err()),
-            Exchange::Store(command) => Event::from_store(self.0.store.as_deref(), command),
+            Exchange::Store(command) => Event::from_store(self.0.shared.store.as_deref(), command),
         }
     }
 
@@ -193,8 +197,10 @@ impl Client {
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
                 let opened = source.map(open).transpose();
-                let opened = opened.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
-                let mut reader = UploadReader::new(upload, opened, *transfer).map_err(Event::Local)?;
+                let opened =
+                    opened.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
+                let mut reader =
+                    UploadReader::new(upload, opened, *transfer).map_err(Event::Local)?;
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let result = agent.run(http::Request::from_parts(parts, body));
                 if let Some(failure) = reader.take_failure() {

@@ -1,7 +1,7 @@
 //! Edge cases of the download plan driven by response heads as a transport sees them.
 
-use crate::download::plan::Mode;
 use super::names::{Download, MediaEndpoint, MediaHead, MediaId};
+use crate::download::plan::Mode;
 
 fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
     let mut builder = http::Response::builder().status(status);

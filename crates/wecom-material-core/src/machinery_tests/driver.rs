@@ -4,15 +4,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use crate::driver::{Call, RetryPolicy};
-use crate::task::{Action, Exchange, Timeouts};
-use crate::ops::gettoken::GetToken;
-use crate::token_cache::TokenCache;
 use super::names::{
     AccessToken, ApiError, BaseUrl, Body, CorpSecret, DecodeError, ErrCode, Error, Operation,
     Payload, Replay, TransportError, UploadBody,
 };
+use crate::driver::{Call, RetryPolicy};
+use crate::ops::gettoken::GetToken;
+use crate::task::{Action, Exchange, Timeouts};
+use crate::token_cache::TokenCache;
+use bytes::Bytes;
 
 /// The call's next action, as the steps these scenarios were written in.
 enum Step<T> {

@@ -5,18 +5,16 @@
 //!
 //! [`ClientBuilder::token_store`]: crate::ClientBuilder::token_store
 
-
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::support::{Note, Server, Transport, errcode, uploaded};
 use super::names::{
     AccessToken, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error, Fallback,
-    Timeouts, LaneId, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
-    StoreReply, StoredGrant, TokenStore, UploadMedia,
+    LaneId, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand,
+    StoreError, StoreReply, StoredGrant, Timeouts, TokenStore, UploadMedia,
 };
+use super::support::{Note, Server, Transport, errcode, uploaded};
 
 const UPLOAD: &str = "POST /cgi-bin/media/upload token=";
 
@@ -190,7 +188,10 @@ fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
     let store = Arc::new(MemoryStore::default());
     let mut a = process(Fallback::Local);
     let mut ta = transport(
-        Server::scripted([super::support::token("T1")], [uploaded("M1"), uploaded("M2")]),
+        Server::scripted(
+            [super::support::token("T1")],
+            [uploaded("M1"), uploaded("M2")],
+        ),
         &store,
     );
     ta.run(&mut upload(1), &mut a).unwrap();
@@ -216,7 +217,10 @@ fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
 fn a_waiter_in_the_same_process_waits_for_the_store_and_is_woken() {
     let store = Arc::new(MemoryStore::default());
     let mut state = process(Fallback::Local);
-    let server = Server::scripted([super::support::token("T1")], [uploaded("M1"), uploaded("M2")]);
+    let server = Server::scripted(
+        [super::support::token("T1")],
+        [uploaded("M1"), uploaded("M2")],
+    );
     let mut t = transport(server, &store);
     let (mut first, mut second) = (upload(1), upload(2));
     // The first call's LOOKUP is answered "refresh": it holds the process's refresh.
@@ -249,7 +253,10 @@ fn a_rejected_token_is_invalidated_in_the_store_by_its_generation_only() {
     // store, becomes the refresher and stores T2 (generation 2).
     let mut b = process(Fallback::Local);
     let mut tb = transport(
-        Server::scripted([super::support::token("T2")], [errcode(42001), uploaded("M2")]),
+        Server::scripted(
+            [super::support::token("T2")],
+            [errcode(42001), uploaded("M2")],
+        ),
         &store,
     );
     tb.run(&mut upload(2), &mut b).unwrap();

@@ -9,11 +9,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use super::names::{
-    Action, Body, Exchange, ClientState, CorpSecret, DecodeError, Error, Event, GetToken, Timeouts, LaneId, Payload,
-    PayloadMeter, Replay, Task, TransportError,
+    Action, Body, ClientState, CorpSecret, DecodeError, Error, Event, Exchange, GetToken, LaneId,
+    Payload, PayloadMeter, Replay, Task, Timeouts, TransportError,
 };
+use bytes::Bytes;
 
 /// The most turns [`Transport::run`] takes before it calls the task stuck.
 pub const MAX_STEPS: usize = 10_000;
@@ -521,7 +521,10 @@ impl Transport {
     }
 
     fn read_body(&mut self, lane: LaneId, limit: usize) -> Event {
-        let (body, pos, cut, status) = self.bodies.remove(&lane).expect("ReadBody without a response");
+        let (body, pos, cut, status) = self
+            .bodies
+            .remove(&lane)
+            .expect("ReadBody without a response");
         let rest = &body[pos..];
         match cut {
             Cut::FailAfter(_) => {
@@ -539,7 +542,10 @@ impl Transport {
 
     fn stream(&mut self, lane: LaneId, max: u64, at: u64) -> Event {
         assert!(max >= 1, "Stream asks for at least one byte");
-        let (body, pos, cut, status) = self.bodies.remove(&lane).expect("Stream without a response");
+        let (body, pos, cut, status) = self
+            .bodies
+            .remove(&lane)
+            .expect("Stream without a response");
         let end = match cut {
             Cut::No => body.len(),
             Cut::EndAfter(n) | Cut::FailAfter(n) => n.min(body.len()),

@@ -3,21 +3,18 @@
 //! each test checks the exact requests sent, the bytes on the wire and in the sink, and the
 //! typed result.
 
-
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::names::{
+    Action, BaseUrl, Boundary, CallTask, DownloadOptions, DownloadTask, ErrCode, Error, Event,
+    Exchange, GetUploadByUrlResult, Invalid, JobId, JobStatus, JobWaitTask, LaneId, Limits,
+    MAX_CHUNK_SIZE, MAX_JSON_RESPONSE, MediaId, MediaType, PollPolicy, RetryPolicy, Sent, Task,
+    Timeouts, TransportError, UploadInput, UploadMedia,
+};
 use super::support::{
     Cut, Note, Reply, Server, Transport, client, errcode, json, media_range, media_whole, token,
     uploaded,
-};
-use super::names::{
-    Exchange,
-    Action, BaseUrl, Boundary, CallTask, DownloadOptions, DownloadTask, ErrCode, Error, Event,
-    GetUploadByUrlResult, Invalid, JobId, JobStatus, JobWaitTask, Timeouts, LaneId, Limits, MAX_CHUNK_SIZE,
-    MAX_JSON_RESPONSE, MediaId, MediaType, PollPolicy, RetryPolicy, Sent, Task, TransportError,
-    UploadInput, UploadMedia,
 };
 
 const UPLOAD: &str = "POST /cgi-bin/media/upload token=";
@@ -558,7 +555,10 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
     let mut state = client();
     let now = Instant::now();
     let mut task = download("m9", DownloadOptions::default());
-    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+    assert!(matches!(
+        task.poll(now, &mut state),
+        Action::Exchange(_, Exchange::Send { .. })
+    ));
     assert!(state.tokens.is_refreshing(now));
     task.cancel(&mut state);
     assert!(
@@ -572,7 +572,10 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
     let late = Event::TransportFailed(TransportError::maybe_sent("cancelled"));
     task.on_event(now, &mut state, LaneId::MAIN, late);
     assert!(matches!(task.poll(now, &mut state), Action::WakeOthers));
-    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::FlushSink)));
+    assert!(matches!(
+        task.poll(now, &mut state),
+        Action::Exchange(_, Exchange::FlushSink)
+    ));
     task.on_event(now, &mut state, LaneId::MAIN, Event::Flushed(None));
     let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(now, &mut state)
     else {
@@ -630,7 +633,10 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         // A download waiting for the gettoken head.
         let mut state = client();
         let mut task = download("m", DownloadOptions::default());
-        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+        assert!(matches!(
+            task.poll(now, &mut state),
+            Action::Exchange(_, Exchange::Send { .. })
+        ));
         task.on_event(now, &mut state, LaneId::MAIN, bad());
         let result = finish(&mut task, &mut state, now);
         misuse_message(&result.unwrap_err());
@@ -642,7 +648,10 @@ fn an_event_that_does_not_answer_the_action_ends_with_a_typed_error() {
         // A JSON call waiting for its head.
         let mut state = client();
         let (mut call, _) = file_upload(&noise(100, 1));
-        assert!(matches!(call.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+        assert!(matches!(
+            call.poll(now, &mut state),
+            Action::Exchange(_, Exchange::Send { .. })
+        ));
         call.on_event(now, &mut state, LaneId::MAIN, bad());
         misuse_message(&finish(&mut call, &mut state, now).unwrap_err());
     }
@@ -679,7 +688,10 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     let now = Instant::now();
     let mut state = client();
     let (mut call, _) = file_upload(&noise(100, 1));
-    assert!(matches!(call.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+    assert!(matches!(
+        call.poll(now, &mut state),
+        Action::Exchange(_, Exchange::Send { .. })
+    ));
     // A second poll before the report: nothing to do but wait for it.
     assert!(matches!(
         call.poll(now, &mut state),
@@ -704,7 +716,10 @@ fn polling_twice_without_reporting_and_polling_after_done_are_typed_errors() {
     call.on_event(now, &mut state, LaneId::MAIN, Event::BodyEnd);
 
     let mut task = download("m", DownloadOptions::default());
-    assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+    assert!(matches!(
+        task.poll(now, &mut state),
+        Action::Exchange(_, Exchange::Send { .. })
+    ));
     task.on_event(now, &mut state, LaneId::MAIN, Event::Written(5));
     let result = finish(&mut task, &mut state, now);
     misuse_message(&result.unwrap_err());
@@ -724,7 +739,9 @@ fn finish<T: Task<Output: std::fmt::Debug>>(
     for _ in 0..10 {
         match task.poll(now, state) {
             Action::Done(result) => return result,
-            Action::Exchange(_, Exchange::FlushSink) => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
+            Action::Exchange(_, Exchange::FlushSink) => {
+                task.on_event(now, state, LaneId::MAIN, Event::Flushed(None))
+            }
             Action::WakeOthers => {}
             other => panic!("after a misuse the task only flushes and ends, got {other:?}"),
         }
@@ -900,7 +917,13 @@ fn a_failed_refresh_wakes_the_waiters_too() {
     let now = Instant::now();
     let mut state = client();
     let job = |id: &str| GetUploadByUrlResult::new(JobId::new(id)).unwrap();
-    let mut first = CallTask::new(job("J1"), base(), RetryPolicy::no_retries(), 1, Timeouts::Json);
+    let mut first = CallTask::new(
+        job("J1"),
+        base(),
+        RetryPolicy::no_retries(),
+        1,
+        Timeouts::Json,
+    );
     let mut second = CallTask::new(job("J2"), base(), RetryPolicy::default(), 2, Timeouts::Json);
     assert!(first.poll(now, &mut state).into_send().is_some());
     assert!(matches!(
@@ -963,7 +986,9 @@ fn wakes_on_the_way_out<T: Task<Output: std::fmt::Debug>>(
                 assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
                 return woke;
             }
-            Action::Exchange(_, Exchange::FlushSink) => task.on_event(now, state, LaneId::MAIN, Event::Flushed(None)),
+            Action::Exchange(_, Exchange::FlushSink) => {
+                task.on_event(now, state, LaneId::MAIN, Event::Flushed(None))
+            }
             Action::WakeOthers => woke = true,
             // The step outstanding at the cancel ends (its event is not the task's any more).
             Action::Wait { until: None, .. } => {

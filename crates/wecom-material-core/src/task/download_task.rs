@@ -433,7 +433,8 @@ impl Machine for RangeDownload {
                     return Action::Exchange(LaneId::MAIN, Exchange::FlushSink);
                 }
                 Phase::Finishing { result, flush } => {
-                    let result = std::mem::replace(result, Err(Error::Cancelled { bytes_written: 0 }));
+                    let result =
+                        std::mem::replace(result, Err(Error::Cancelled { bytes_written: 0 }));
                     let flushed = *flush == Flush::Done;
                     self.phase = Phase::Returned;
                     return Action::Done(if flushed {
@@ -462,7 +463,8 @@ impl Machine for RangeDownload {
                     };
                     self.requests += 1;
                     let seed = self.jitter_seed.wrapping_add(self.requests);
-                    let call = CallMachine::new(op, self.base.clone(), self.policy, seed, Timeouts::Media);
+                    let call =
+                        CallMachine::new(op, self.base.clone(), self.policy, seed, Timeouts::Media);
                     self.phase = Phase::Calling(Some(Box::new(call)));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state).forward() {
@@ -611,7 +613,10 @@ mod tests {
             1,
         )
         .unwrap();
-        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::Send { .. })));
+        assert!(matches!(
+            task.poll(now, &mut state),
+            Action::Exchange(_, Exchange::Send { .. })
+        ));
         let head = http::Response::builder()
             .status(200)
             .header("content-type", "application/octet-stream")
@@ -627,7 +632,10 @@ mod tests {
         ));
         let body = bytes::Bytes::from(vec![7u8; 20]);
         task.on_event(now, &mut state, Event::Body(body));
-        assert!(matches!(task.poll(now, &mut state), Action::Exchange(_, Exchange::FlushSink)));
+        assert!(matches!(
+            task.poll(now, &mut state),
+            Action::Exchange(_, Exchange::FlushSink)
+        ));
         task.on_event(
             now + Duration::from_millis(1),
             &mut state,

@@ -30,7 +30,9 @@ one_lane_task!(JobWaitTask, JobStatus);
 
 impl std::fmt::Debug for JobWaitTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("JobWaitTask").field(self.0.machine()).finish()
+        f.debug_tuple("JobWaitTask")
+            .field(self.0.machine())
+            .finish()
     }
 }
 
@@ -67,7 +69,8 @@ impl JobWaitTask {
         policy: RetryPolicy,
         jitter_seed: u64,
     ) -> Result<Self, Error> {
-        let machine = JobWaitMachine::new(job_id, deadline, poll_policy, base, policy, jitter_seed)?;
+        let machine =
+            JobWaitMachine::new(job_id, deadline, poll_policy, base, policy, jitter_seed)?;
         Ok(Self(OneLane::new(machine)))
     }
 

@@ -104,8 +104,10 @@ pub use call_task::CallTask;
 pub use download_task::DownloadOptions;
 pub use job_wait_task::JobWaitTask;
 pub use parallel_download::{DownloadTask, PROBE_LEN, ResumeRecord};
+pub use payload::{
+    NextFrame, PayloadMeter, Upload, UploadFrames, UploadInput, UploadPlan, UploadReader,
+};
 pub use seeds::Seeds;
-pub use payload::{NextFrame, PayloadMeter, Upload, UploadFrames, UploadInput, UploadPlan, UploadReader};
 
 use crate::body::Body;
 use crate::client_settings::ClientSettings;

@@ -260,8 +260,7 @@ impl DownloadTask {
         policy: RetryPolicy,
         jitter_seed: u64,
     ) -> Result<Self, Error> {
-        let machine =
-            RangeDownload::new(media_id, options, chunk_size, base, policy, jitter_seed)?;
+        let machine = RangeDownload::new(media_id, options, chunk_size, base, policy, jitter_seed)?;
         Ok(Self {
             mode: Mode::One(Slot::new(machine)),
         })
@@ -454,7 +453,9 @@ impl Ranges {
         if self.lanes.is_empty() && self.start_due(now) {
             return self.poll(now, state);
         }
-        if self.lanes.is_empty() && (self.failure.is_some() || self.cancelling || self.queue.is_empty()) {
+        if self.lanes.is_empty()
+            && (self.failure.is_some() || self.cancelling || self.queue.is_empty())
+        {
             let result = self.result();
             self.finish = Finish::FlushDue(result);
             return self.poll(now, state);
@@ -613,10 +614,7 @@ impl Ranges {
     /// connections finish together, never over the chunk size.
     fn plan_ranges(&mut self, record: ResumeRecord) {
         let gaps = record.gaps();
-        let missing = gaps
-            .iter()
-            .map(|(s, e)| e - s)
-            .fold(0, u64::saturating_add);
+        let missing = gaps.iter().map(|(s, e)| e - s).fold(0, u64::saturating_add);
         let per_range = missing
             .div_ceil((self.max as u64).saturating_mul(4))
             .max(PROBE_LEN);

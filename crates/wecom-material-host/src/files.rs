@@ -1,6 +1,4 @@
-#![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
+//! The file side: upload sources opened from paths, positioned download sinks, MD5.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -1,0 +1,144 @@
+//! What the calls of one client share, whatever its HTTP library.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use wecom_material_core::callback::CallbackEvent;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
+use wecom_material_core::ops::upload_image::UploadImage;
+use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::task::{CallTask, ClientState, JobWaitTask, Seeds, Timeouts, UploadInput};
+use wecom_material_core::{ClientSettings, DownloadOptions, DownloadTask, Error, JobId, MediaId};
+use wecom_material_core::{MediaType, ResumeRecord, StoredToken};
+
+/// The state the tasks of one client share (the core's [`ClientState`] behind a lock), its
+/// settings, seeds and token store; and the task each of the clients' operations runs, so
+/// that the blocking and the async client build them the same way. A client adds its HTTP
+/// library and its way to wake waiting tasks.
+pub struct Shared<S: ?Sized> {
+    state: Mutex<ClientState>,
+    /// The client's settings.
+    pub settings: ClientSettings,
+    /// The client's token store, if it shares its token.
+    pub store: Option<Arc<S>>,
+    seeds: Seeds,
+}
+
+impl<S: ?Sized> std::fmt::Debug for Shared<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("base", &self.settings.base)
+            .field("store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ?Sized> Shared<S> {
+    /// The shared part of a new client; its seeds are keyed from the standard library's
+    /// per-process randomness.
+    pub fn new(settings: ClientSettings, store: Option<Arc<S>>) -> Self {
+        Self {
+            state: Mutex::new(ClientState::for_client(&settings)),
+            seeds: Seeds::new(RandomState::new().hash_one(0u8)),
+            settings,
+            store,
+        }
+    }
+
+    /// The core's state, locked (briefly: around a task's `poll` or `on_event`).
+    pub fn lock(&self) -> MutexGuard<'_, ClientState> {
+        // Plain data: keep using it after a panic elsewhere.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached token, for a store shared between processes (the CLI's token file).
+    pub fn export_token(&self) -> Option<StoredToken> {
+        self.lock().export_token(Instant::now(), SystemTime::now())
+    }
+
+    /// Adopts a token from a shared store; `true` when waiting tasks are to be woken.
+    pub fn import_token(&self, stored: StoredToken) -> bool {
+        self.lock()
+            .import_token(stored, Instant::now(), SystemTime::now())
+    }
+
+    /// Hands a callback event to the job waits; `true` when waiting tasks are to be woken.
+    pub fn deliver(&self, event: &CallbackEvent) -> bool {
+        self.lock().deliver_event(event)
+    }
+
+    /// How many job waits are open.
+    pub fn waiting_jobs(&self) -> usize {
+        self.lock().waiting_jobs()
+    }
+
+    /// A JSON call of `op`, or an upload's call with media timeouts.
+    pub fn call<O: Operation>(&self, op: O, timeouts: Timeouts) -> CallTask<O> {
+        CallTask::for_client(op, &self.settings, timeouts, self.seeds.next())
+    }
+
+    /// The upload of temporary media `input` as `kind`.
+    pub fn upload(
+        &self,
+        kind: MediaType,
+        input: &UploadInput,
+    ) -> Result<CallTask<UploadMedia>, Error> {
+        let op = input.upload_media(kind, self.seeds.boundary(), &self.settings.limits)?;
+        Ok(self.call(op, Timeouts::Media))
+    }
+
+    /// The upload of an image for a permanent URL.
+    pub fn upload_image(&self, input: &UploadInput) -> Result<CallTask<UploadImage>, Error> {
+        let op = input.upload_image(self.seeds.boundary(), &self.settings.limits)?;
+        Ok(self.call(op, Timeouts::Media))
+    }
+
+    /// A download into a stream (one lane, in order).
+    pub fn download(&self, id: &MediaId, options: DownloadOptions) -> Result<DownloadTask, Error> {
+        let options = options.connections(1);
+        DownloadTask::new(id.clone(), options, &self.settings, self.seeds.next())
+    }
+
+    /// A download into memory: at most `options.max_len` bytes, by default the client's
+    /// in-memory limit.
+    pub fn get(&self, id: &MediaId, options: DownloadOptions) -> Result<DownloadTask, Error> {
+        let max_len = options.max_len.unwrap_or(self.settings.max_in_memory);
+        self.download(id, options.max_len(max_len))
+    }
+
+    /// A download in ranges into a file, resuming from `record`.
+    pub fn download_file(
+        &self,
+        id: &MediaId,
+        options: DownloadOptions,
+        record: Option<ResumeRecord>,
+    ) -> Result<DownloadTask, Error> {
+        let seed = self.seeds.next();
+        DownloadTask::in_ranges(id.clone(), options, &self.settings, seed, record)
+    }
+
+    /// Asking WeCom to fetch a file from `url`.
+    pub fn upload_by_url(
+        &self,
+        kind: MediaType,
+        filename: &str,
+        url: &str,
+        md5: &str,
+    ) -> Result<CallTask<UploadByUrl>, Error> {
+        let op = UploadByUrl::for_client(kind, filename, url, md5, &self.settings)?;
+        Ok(self.call(op, Timeouts::Json))
+    }
+
+    /// Asking how a job stands.
+    pub fn job_result(&self, jobid: &JobId) -> Result<CallTask<GetUploadByUrlResult>, Error> {
+        Ok(self.call(GetUploadByUrlResult::new(jobid.clone())?, Timeouts::Json))
+    }
+
+    /// Waiting for a job until `deadline`.
+    pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobWaitTask, Error> {
+        JobWaitTask::new(jobid.clone(), deadline, &self.settings, self.seeds.next())
+    }
+}
