@@ -6,4 +6,4 @@ mod files;
 mod shared;
 
 pub use files::{FileSink, Opened, md5_file, open_upload};
-pub use shared::Shared;
+pub use shared::{JobEvents, Shared};

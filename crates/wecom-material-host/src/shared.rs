@@ -2,6 +2,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::{Instant, SystemTime};
 
 use wecom_material_core::callback::CallbackEvent;
@@ -14,17 +15,64 @@ use wecom_material_core::task::{CallTask, ClientState, JobWaitTask, Seeds, Timeo
 use wecom_material_core::{ClientSettings, DownloadOptions, DownloadTask, Error, JobId, MediaId};
 use wecom_material_core::{MediaType, ResumeRecord, StoredToken};
 
-/// The state the tasks of one client share (the core's [`ClientState`] behind a lock), its
-/// settings, seeds and token store; and the task each of the clients' operations runs, so
-/// that the blocking and the async client build them the same way. A client adds its HTTP
-/// library and its way to wake waiting tasks.
-pub struct Shared<S: ?Sized> {
+/// The state the tasks of one client share (the core's [`ClientState`] behind a lock) and
+/// the loops waiting for a wake-up.
+#[derive(Debug)]
+struct ClientCore {
     state: Mutex<ClientState>,
+    /// Wakers of the loops in a wakeable wait, registered while they held the state's lock
+    /// (so no wake-up is missed); each is woken once.
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl ClientCore {
+    fn lock(&self) -> MutexGuard<'_, ClientState> {
+        // Plain data: keep using it after a panic elsewhere.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_all(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// What the calls of one client share, whatever its HTTP library: the core's state behind a
+/// lock and the wake-ups of waiting tasks, its settings, seeds and token store; and the task
+/// each of the clients' operations runs, so that the blocking and the async client build them
+/// the same way. A client adds its HTTP library.
+pub struct Shared<S: ?Sized> {
+    core: Arc<ClientCore>,
     /// The client's settings.
     pub settings: ClientSettings,
     /// The client's token store, if it shares its token.
     pub store: Option<Arc<S>>,
     seeds: Seeds,
+}
+
+/// A cloneable handle that feeds callback events to the job waits of one client (and its
+/// clones), obtained from the client's `job_events`. Give it to the code that receives
+/// WeCom's callbacks (after
+/// [`CallbackHandler`](wecom_material_core::callback::CallbackHandler) verified and parsed
+/// them). Events that arrive while no call waits are dropped: a wait that starts later polls
+/// first, so it sees a job that has already ended.
+#[derive(Clone)]
+pub struct JobEvents(Arc<ClientCore>);
+
+impl std::fmt::Debug for JobEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.0.lock().waiting_jobs();
+        write!(f, "JobEvents {{ waiting_calls: {waiting} }}")
+    }
+}
+
+impl JobEvents {
+    /// Hands `event` to every call waiting now and wakes them.
+    pub fn notify(&self, event: &CallbackEvent) {
+        if self.0.lock().deliver_event(event) {
+            self.0.wake_all();
+        }
+    }
 }
 
 impl<S: ?Sized> std::fmt::Debug for Shared<S> {
@@ -40,8 +88,12 @@ impl<S: ?Sized> Shared<S> {
     /// The shared part of a new client; its seeds are keyed from the standard library's
     /// per-process randomness.
     pub fn new(settings: ClientSettings, store: Option<Arc<S>>) -> Self {
+        let state = Mutex::new(ClientState::for_client(&settings));
         Self {
-            state: Mutex::new(ClientState::for_client(&settings)),
+            core: Arc::new(ClientCore {
+                state,
+                waiting: Mutex::default(),
+            }),
             seeds: Seeds::new(RandomState::new().hash_one(0u8)),
             settings,
             store,
@@ -50,8 +102,26 @@ impl<S: ?Sized> Shared<S> {
 
     /// The core's state, locked (briefly: around a task's `poll` or `on_event`).
     pub fn lock(&self) -> MutexGuard<'_, ClientState> {
-        // Plain data: keep using it after a panic elsewhere.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.core.lock()
+    }
+
+    /// Registers `waker` for the next wake-up of this client's waiting tasks. Call it while
+    /// holding `state` (the lock of the poll that said `Wait { wakeable: true }`), so that no
+    /// wake-up is missed.
+    pub fn register(&self, state: &MutexGuard<'_, ClientState>, waker: Waker) {
+        let _held = state;
+        let mut waiting = self.core.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.push(waker);
+    }
+
+    /// Wakes every task of this client in a wakeable wait (a task returned `WakeOthers`).
+    pub fn wake_all(&self) {
+        self.core.wake_all();
+    }
+
+    /// The handle that feeds callback events to this client's job waits.
+    pub fn job_events(&self) -> JobEvents {
+        JobEvents(Arc::clone(&self.core))
     }
 
     /// The cached token, for a store shared between processes (the CLI's token file).
@@ -59,20 +129,14 @@ impl<S: ?Sized> Shared<S> {
         self.lock().export_token(Instant::now(), SystemTime::now())
     }
 
-    /// Adopts a token from a shared store; `true` when waiting tasks are to be woken.
-    pub fn import_token(&self, stored: StoredToken) -> bool {
-        self.lock()
-            .import_token(stored, Instant::now(), SystemTime::now())
-    }
-
-    /// Hands a callback event to the job waits; `true` when waiting tasks are to be woken.
-    pub fn deliver(&self, event: &CallbackEvent) -> bool {
-        self.lock().deliver_event(event)
-    }
-
-    /// How many job waits are open.
-    pub fn waiting_jobs(&self) -> usize {
-        self.lock().waiting_jobs()
+    /// Adopts a token from a shared store, and wakes the tasks waiting for one.
+    pub fn import_token(&self, stored: StoredToken) {
+        let adopted = self
+            .lock()
+            .import_token(stored, Instant::now(), SystemTime::now());
+        if adopted {
+            self.wake_all();
+        }
     }
 
     /// A JSON call of `op`, or an upload's call with media timeouts.

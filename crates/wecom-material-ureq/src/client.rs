@@ -1,14 +1,10 @@
-//! The blocking client: its agents with the safe defaults, and the state its calls share.
+//! The blocking client: its agents with the safe defaults, over the state every client shares.
 
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use wecom_material_core::callback::CallbackEvent;
 use wecom_material_core::client_settings::FromSettings;
 use wecom_material_core::{BaseUrl, ClientSettings, StoredToken, TokenStore};
-use wecom_material_host::Shared;
-
-use crate::run::Msg;
+use wecom_material_host::{JobEvents, Shared};
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
@@ -33,7 +29,6 @@ impl FromSettings for Client {
             .build();
         Client(Arc::new(Inner {
             shared: Shared::new(settings, store),
-            waiting: Mutex::new(Vec::new()),
             json_agent: json_agent.into(),
             media_agent: media_agent.into(),
         }))
@@ -47,58 +42,16 @@ const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), "
 #[derive(Clone)]
 pub struct Client(pub(crate) Arc<Inner>);
 
-/// What the calls of one client share: the state, settings and tasks of every client, the
-/// loops waiting for a wake-up, and the agents.
+/// What the calls of one client share: what every client shares, and the agents.
 pub(crate) struct Inner {
     pub(crate) shared: Shared<dyn TokenStore>,
-    /// The loops in a wakeable wait (registered while they held the state's lock).
-    pub(crate) waiting: Mutex<Vec<Sender<Msg>>>,
     pub(crate) json_agent: ureq::Agent,
     pub(crate) media_agent: ureq::Agent,
 }
 
-impl Inner {
-    /// Wakes every loop in a wakeable wait.
-    pub(crate) fn wake_all(&self) {
-        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
-        for waiter in waiting {
-            let _ = waiter.send(Msg::Wake);
-        }
-    }
-}
-
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Client {{ base: {:?}, .. }}",
-            self.0.shared.settings.base
-        )
-    }
-}
-
-/// A cloneable handle that feeds callback events to the calls waiting in
-/// [`Client::wait_job`] of one client (and its clones), obtained from
-/// [`Client::job_events`]. Give it to the code that receives WeCom's callbacks (after
-/// [`CallbackHandler`](wecom_material_core::callback::CallbackHandler) verified and parsed
-/// them). Events that arrive while no call waits are dropped: a wait that starts later polls
-/// first, so it sees a job that has already ended.
-#[derive(Clone)]
-pub struct JobEvents(Arc<Inner>);
-
-impl std::fmt::Debug for JobEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.0.shared.waiting_jobs();
-        write!(f, "JobEvents {{ waiting_calls: {waiting} }}")
-    }
-}
-
-impl JobEvents {
-    /// Hands `event` to every call waiting now and wakes them.
-    pub fn notify(&self, event: &CallbackEvent) {
-        if self.0.shared.deliver(event) {
-            self.0.wake_all();
-        }
+        write!(f, "Client {{ base: {:?}, .. }}", self.base_url())
     }
 }
 
@@ -116,7 +69,7 @@ impl Client {
     /// The handle that feeds received callback events to the calls waiting in
     /// [`Client::wait_job`] on this client and its clones.
     pub fn job_events(&self) -> JobEvents {
-        JobEvents(Arc::clone(&self.0))
+        self.0.shared.job_events()
     }
 
     /// The cached token, for a store shared between processes (the CLI's token file).
@@ -126,8 +79,6 @@ impl Client {
 
     /// Seeds the cache with a token from a shared store.
     pub fn import_token(&self, stored: StoredToken) {
-        if self.0.shared.import_token(stored) {
-            self.0.wake_all();
-        }
+        self.0.shared.import_token(stored);
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
+use std::task::{Wake, Waker};
 use std::thread::Scope;
 use std::time::Instant;
 
@@ -35,9 +37,18 @@ pub(crate) enum Sink<'a> {
 }
 
 /// What reaches a loop: a lane's event, or a wake-up from another task of the client.
-pub(crate) enum Msg {
+enum Msg {
     Event(LaneId, Event),
     Wake,
+}
+
+/// Wakes a loop through its channel.
+struct WakeLoop(Sender<Msg>);
+
+impl Wake for WakeLoop {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.send(Msg::Wake);
+    }
 }
 
 /// A lane's response body and read buffer.
@@ -56,7 +67,7 @@ impl Client {
         mut sink: Sink<'_>,
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
-        let shared = &*self.0;
+        let shared = &self.0.shared;
         let (tx, rx) = mpsc::channel();
         let file = match &sink {
             Sink::File(file) => Some(*file),
@@ -65,7 +76,7 @@ impl Client {
         std::thread::scope(|scope| {
             let (mut main, mut lanes) = (LaneIo::default(), HashMap::new());
             loop {
-                let mut state = shared.shared.lock();
+                let mut state = shared.lock();
                 if transfer.is_cancelled() {
                     task.cancel(&mut state);
                 }
@@ -86,9 +97,8 @@ impl Client {
                     }
                     Action::Wait { until, wakeable } => {
                         if wakeable {
-                            // Registered under the state's lock: no wake-up is missed.
-                            let mut waiting = shared.waiting.lock();
-                            waiting.as_mut().map(|w| w.push(tx.clone())).ok();
+                            let waker = Waker::from(Arc::new(WakeLoop(tx.clone())));
+                            shared.register(&state, waker);
                         }
                         drop(state);
                         let msg = match until {
@@ -110,7 +120,7 @@ impl Client {
                     Action::Done(result) => return result,
                 };
                 let written = matches!(event, Event::Written(_));
-                let mut state = shared.shared.lock();
+                let mut state = shared.lock();
                 task.on_event(Instant::now(), &mut state, lane, event);
                 if let (true, Some(p)) = (written, task.progress()) {
                     transfer.report(p.done, p.total);
