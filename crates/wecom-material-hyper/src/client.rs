@@ -1,20 +1,15 @@
 //! The async client: the hyper client with the safe defaults, and the state its tasks share.
 
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::Notify;
-use wecom_material_core::Operation;
-use wecom_material_core::task::{CallTask, ClientState, Lane};
-use wecom_material_core::token_cache::StoredToken;
-use wecom_material_core::{AsyncTokenStore, BaseUrl, Boundary, ClientSettings, FromSettings};
+use wecom_material_core::client_settings::FromSettings;
+use wecom_material_core::shared_token::AsyncTokenStore;
+use wecom_material_core::{BaseUrl, ClientSettings, StoredToken};
+use wecom_material_host::{JobEvents, Shared};
 
 use crate::run::HttpClient;
-use wecom_material_core::callback::CallbackEvent;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
@@ -44,13 +39,8 @@ impl FromSettings for Client {
             .pool_timer(TokioTimer::new())
             .build(connector);
         Client(Arc::new(Inner {
-            state: Mutex::new(ClientState::for_client(&settings)),
-            store,
-            wake: Notify::new(),
+            shared: Shared::new(settings, store),
             http,
-            settings,
-            random: RandomState::new(),
-            counter: AtomicU64::new(0),
         }))
     }
 }
@@ -60,64 +50,18 @@ impl FromSettings for Client {
 #[derive(Clone)]
 pub struct Client(pub(crate) Arc<Inner>);
 
-/// What the tasks of one client share: the core's state behind a lock (never held across an
-/// await) with the notification that wakes waiting tasks, the hyper client and the settings.
+/// What the tasks of one client share: what every client shares (the core's state behind a
+/// lock never held across an await), and the hyper client.
 pub(crate) struct Inner {
-    state: Mutex<ClientState>,
-    pub(crate) wake: Notify,
+    pub(crate) shared: Shared<dyn AsyncTokenStore>,
     pub(crate) http: HttpClient,
-    pub(crate) settings: ClientSettings,
-    /// The shared token store, if the client was given one.
-    pub(crate) store: Option<Arc<dyn AsyncTokenStore>>,
-    /// Seeds for boundaries and retry jitter: a randomly keyed hash of a counter (nothing
-    /// here needs cryptographic strength).
-    random: RandomState,
-    counter: AtomicU64,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ClientState> {
-        // Plain data: keep using it after a panic elsewhere.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let base = &self.0.settings.base;
         f.debug_struct("Client")
-            .field("base", base)
+            .field("base", self.base_url())
             .finish_non_exhaustive()
-    }
-}
-
-/// A cloneable handle that feeds callback events to the tasks waiting in
-/// [`Client::wait_job`] of one client (and its clones), obtained from [`Client::job_events`].
-/// Safe to call from any thread or task.
-///
-/// Give it to the code that receives WeCom's callbacks (after
-/// [`CallbackHandler`](wecom_material_core::callback::CallbackHandler) verified and parsed
-/// them). Events that arrive while nobody waits are dropped: a wait that starts later polls
-/// first, so it sees a job that has already ended.
-#[derive(Clone)]
-pub struct JobEvents(Arc<Inner>);
-
-impl std::fmt::Debug for JobEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.0.lock().waiting_jobs();
-        f.debug_struct("JobEvents")
-            .field("waiting_calls", &waiting)
-            .finish()
-    }
-}
-
-impl JobEvents {
-    /// Hands `event` to every task waiting now and wakes them.
-    pub fn notify(&self, event: &CallbackEvent) {
-        let delivered = self.0.lock().deliver_event(event);
-        if delivered {
-            self.0.wake.notify_waiters();
-        }
     }
 }
 
@@ -127,45 +71,25 @@ impl Client {
         ClientBuilder::new(corp_id, secret)
     }
 
-    /// The handle that feeds received job-finished callback events to the calls waiting in
-    /// [`Client::wait_job`] on this client and its clones.
-    pub fn job_events(&self) -> JobEvents {
-        JobEvents(Arc::clone(&self.0))
-    }
-
-    /// The cached token, for a store shared between processes (the CLI's token file).
-    pub fn export_token(&self) -> Option<StoredToken> {
-        let now = (Instant::now(), SystemTime::now());
-        self.0.lock().export_token(now.0, now.1)
-    }
-
-    /// Seeds the cache with a token from a shared store, and wakes tasks waiting for one.
-    pub fn import_token(&self, stored: StoredToken) {
-        let now = (Instant::now(), SystemTime::now());
-        let imported = self.0.lock().import_token(stored, now.0, now.1);
-        if imported {
-            self.0.wake.notify_waiters();
-        }
-    }
-
     /// The base URL requests go to.
     pub fn base_url(&self) -> &BaseUrl {
-        &self.0.settings.base
+        &self.0.shared.settings.base
     }
 
-    pub(crate) fn seed(&self) -> u64 {
-        let n = self.0.counter.fetch_add(1, Ordering::Relaxed);
-        self.0.random.hash_one(n)
+    /// The handle that feeds received callback events to the tasks waiting in
+    /// [`Client::wait_job`] on this client and its clones (safe to call from any thread or
+    /// task).
+    pub fn job_events(&self) -> JobEvents {
+        self.0.shared.job_events()
     }
 
-    /// A fresh multipart boundary.
-    pub(crate) fn boundary(&self) -> Boundary {
-        let wide = (u128::from(self.seed()) << 64) | u128::from(self.seed());
-        Boundary::from_entropy(wide.to_le_bytes())
+    /// The cached token, for a store shared between processes.
+    pub fn export_token(&self) -> Option<StoredToken> {
+        self.0.shared.export_token()
     }
 
-    /// One JSON call of `op` as a task.
-    pub(crate) fn call<O: Operation>(&self, op: O, lane: Lane) -> CallTask<O> {
-        CallTask::for_client(op, &self.0.settings, lane, self.seed())
+    /// Seeds the cache with a token from a shared store.
+    pub fn import_token(&self, stored: StoredToken) {
+        self.0.shared.import_token(stored);
     }
 }

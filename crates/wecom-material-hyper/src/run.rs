@@ -1,22 +1,30 @@
-//! The one loop that drives any core [`Task`] over hyper: it sends what the task says, reads
-//! or streams bodies within the limits the task gives, sleeps, wakes, and reports back. No
-//! protocol decision is made here.
+//! The one loop that drives any core [`Task`] over hyper: it runs the exchange steps the task
+//! hands out — each lane's step as a future, so that the ranges of a download run at once on
+//! the caller's task — sleeps, wakes, and reports back. No protocol decision is made here.
 
+use std::collections::HashMap;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
-use wecom_material_core::task::{Action, Event, Lane, PayloadMeter, Task};
-use wecom_material_core::{Body, DecodeError, Error, Payload, RedactedUri, Transfer};
-use wecom_material_core::{TransportError, UploadBody};
+use tokio::sync::{Mutex, Notify};
+use wecom_material_core::task::UploadFrames;
+use wecom_material_core::task::{Action, Event, Exchange, LaneId, NextFrame, Task, Timeouts};
+use wecom_material_core::{DecodeError, Error, Transfer, TransportError};
+use wecom_material_core::{body::Body, secret::RedactedUri};
+use wecom_material_host::FileSink;
 
-use crate::client::{Client, Inner};
+use crate::client::Client;
 
 /// Frames of an upload payload: big enough for throughput, small enough that a few of them
 /// in flight keep memory constant.
@@ -25,9 +33,9 @@ const FRAME: usize = 512 * 1024;
 const QUEUED_FRAMES: usize = 4;
 const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
 
-/// The body hyper sends: whole bytes, or the frames the task reading an upload's payload
-/// feeds through a channel. hyper keeps the core's `Content-Length` header as it is (it never
-/// switches a request with one to chunked encoding).
+/// The body hyper sends: whole bytes, or the frames of an upload fed through a channel.
+/// hyper keeps the core's `Content-Length` header as it is (it never switches a request with
+/// one to chunked encoding).
 pub(crate) type OutBody = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
 
 /// The hyper client of the crate.
@@ -44,15 +52,15 @@ pub(crate) enum Source<'a> {
     Reader(Option<Box<dyn AsyncRead + Send + Unpin + 'a>>),
 }
 
-/// A download's sink.
-pub(crate) type Sink<'a> = &'a mut (dyn AsyncWrite + Send + Unpin);
-
-/// The task's I/O ends: an upload source with its meter (`.0`) and a download sink (`.1`).
-#[derive(Default)]
-pub(crate) struct Ends<'a>(
-    pub(crate) Option<(Source<'a>, PayloadMeter)>,
-    pub(crate) Option<Sink<'a>>,
-);
+/// Where a download's bytes go.
+pub(crate) enum Sink<'a> {
+    /// Nowhere (a JSON call).
+    None,
+    /// A stream: bytes come in order, from lane 0 only.
+    Stream(Mutex<&'a mut (dyn AsyncWrite + Send + Unpin)>),
+    /// A file, written at offsets from any lane (positioned writes to the page cache).
+    File(FileSink<'a>),
+}
 
 /// How long an exchange may take: JSON calls have a deadline, media transfers an idle
 /// timeout for every wait.
@@ -71,109 +79,156 @@ async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, 
     tokio::time::timeout_at(at, f).await.map_err(late)
 }
 
+/// A lane's response body (with its time limit) and the part of a frame not yet written.
+#[derive(Default)]
+struct LaneIo {
+    body: Option<(u16, Incoming, Limit)>,
+    pending: Bytes,
+}
+
+/// Wakes a loop waiting on its notification (a permit is kept if it is not waiting yet).
+struct WakeLoop(Arc<Notify>);
+
+impl Wake for WakeLoop {
+    fn wake(self: Arc<Self>) {
+        self.0.notify_one();
+    }
+}
+
 /// A task being driven. Dropped before it ended (the caller's future was dropped), it is
 /// cancelled, so that a token refresh it held is handed back at once.
 struct Running<'s, T: Task> {
-    task: T,
-    shared: &'s Inner,
+    task: &'s mut T,
+    client: &'s Client,
     over: bool,
 }
 
 impl<T: Task> Drop for Running<'_, T> {
     fn drop(&mut self) {
         if !self.over {
-            self.task.cancel(&mut self.shared.lock());
-            self.shared.wake.notify_waiters();
+            self.task.cancel(&mut self.client.0.shared.lock());
+            self.client.0.shared.wake_all();
         }
     }
 }
+
+type Step<'f> = Pin<Box<dyn Future<Output = (LaneId, LaneIo, Event)> + Send + 'f>>;
 
 impl Client {
     /// Runs `task` to its end.
     pub(crate) async fn drive<T: Task>(
         &self,
-        task: T,
-        mut ends: Ends<'_>,
+        task: &mut T,
+        source: Option<Source<'_>>,
+        sink: Sink<'_>,
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
-        let shared = &*self.0;
+        let (source, sink) = (&Mutex::new(source), &sink);
         let mut run = Running {
             task,
-            shared,
+            client: self,
             over: false,
         };
-        let mut body: Option<(u16, Incoming, Limit)> = None;
-        let mut pending = Bytes::new();
+        let (mut idle, mut running) = (HashMap::new(), FuturesUnordered::<Step<'_>>::new());
+        let (shared, woken) = (&self.0.shared, Arc::new(Notify::new()));
         loop {
-            let (action, woken) = {
+            let action = {
                 let mut state = shared.lock();
                 if transfer.is_cancelled() {
                     run.task.cancel(&mut state);
                 }
                 let action = run.task.poll(Instant::now(), &mut state);
-                // Enabled while the state is still locked: every wake-up comes after it.
-                let woken = action.wakeable_until().map(|_| {
-                    let mut woken = Box::pin(shared.wake.notified());
-                    woken.as_mut().enable();
-                    woken
-                });
-                (action, woken)
+                if action.is_wakeable() {
+                    let waker = Waker::from(Arc::new(WakeLoop(Arc::clone(&woken))));
+                    shared.register(&state, waker);
+                }
+                action
             };
-            let event = match action {
+            let (lane, io, event) = match action {
+                Action::Exchange(lane, step) => {
+                    let io = idle.remove(&lane).unwrap_or_default();
+                    running.push(Box::pin(
+                        self.exchange(lane, step, io, sink, source, transfer),
+                    ));
+                    continue;
+                }
+                Action::Wait { until, wakeable } => {
+                    let until = until.map(tokio::time::Instant::from_std);
+                    let late = async {
+                        match until {
+                            Some(until) => tokio::time::sleep_until(until).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        Some(done) = running.next() => done,
+                        _ = woken.notified(), if wakeable => continue,
+                        () = late => continue,
+                    }
+                }
+                Action::WakeOthers => {
+                    shared.wake_all();
+                    continue;
+                }
                 Action::Done(result) => {
                     run.over = true;
                     return result;
                 }
-                Action::Wait { until, .. } => {
-                    let until = tokio::time::Instant::from_std(until);
-                    match woken {
-                        Some(woken) => drop(tokio::time::timeout_at(until, woken).await),
-                        None => tokio::time::sleep_until(until).await,
-                    }
-                    continue;
-                }
-                Action::WakeOthers => {
-                    shared.wake.notify_waiters();
-                    continue;
-                }
-                Action::Store(c) => Event::from_async_store(shared.store.as_deref(), c).await,
-                Action::Send { request, lane } => {
-                    let limit = match lane {
-                        Lane::Json => Limit::Deadline(
-                            tokio::time::Instant::now() + self.0.settings.json_timeout,
-                        ),
-                        Lane::Media => Limit::Idle(self.0.settings.media_idle_timeout),
-                    };
-                    pending.clear();
-                    match self.send(request, limit, &mut ends, transfer).await {
-                        Ok(response) => {
-                            let (head, incoming) = response.into_parts();
-                            body = Some((head.status.as_u16(), incoming, limit));
-                            Event::Head(head)
-                        }
-                        Err(event) => event,
-                    }
-                }
-                Action::ReadBody { limit } => read_whole(body.take(), limit).await,
-                Action::Stream { max } => {
-                    let sink = ends.1.as_deref_mut();
-                    stream_once(body.as_mut(), &mut pending, max, sink).await
-                }
-                Action::Write(bytes) => match ends.1.as_deref_mut() {
-                    Some(sink) => written(sink.write_all(&bytes).await, bytes.len()),
-                    None => Event::Local(Error::io("writing", io::ErrorKind::NotFound.into())),
-                },
-                Action::FlushSink => Event::Flushed(match ends.1.as_deref_mut() {
-                    Some(sink) => sink.flush().await.err(),
-                    None => None,
-                }),
             };
+            idle.insert(lane, io);
             let written = matches!(event, Event::Written(_));
-            run.task.on_event(Instant::now(), &mut shared.lock(), event);
-            if written && let Some(p) = run.task.progress() {
+            let mut state = shared.lock();
+            run.task.on_event(Instant::now(), &mut state, lane, event);
+            if let (true, Some(p)) = (written, run.task.progress()) {
                 transfer.report(p.done, p.total);
             }
         }
+    }
+
+    /// Runs one exchange step of a lane.
+    async fn exchange(
+        &self,
+        lane: LaneId,
+        step: Exchange,
+        mut io: LaneIo,
+        sink: &Sink<'_>,
+        source: &Mutex<Option<Source<'_>>>,
+        transfer: &Transfer<'_>,
+    ) -> (LaneId, LaneIo, Event) {
+        let event = match step {
+            Exchange::Send { request, timeouts } => {
+                let limit = match timeouts {
+                    Timeouts::Json => Limit::Deadline(
+                        tokio::time::Instant::now() + self.0.shared.settings.json_timeout,
+                    ),
+                    Timeouts::Media => Limit::Idle(self.0.shared.settings.media_idle_timeout),
+                };
+                io = LaneIo::default();
+                match self.send(request, limit, source, transfer).await {
+                    Ok(response) => {
+                        let (head, incoming) = response.into_parts();
+                        io.body = Some((head.status.as_u16(), incoming, limit));
+                        Event::Head(head)
+                    }
+                    Err(event) => event,
+                }
+            }
+            Exchange::ReadBody { limit } => read_whole(io.body.take(), limit).await,
+            Exchange::Stream { max, at } => match next_chunk(&mut io, max).await {
+                Ok(chunk) if chunk.is_empty() => Event::BodyEnd,
+                Ok(chunk) => Event::written(sink.write_at(at, &chunk).await, chunk.len()),
+                Err(event) => event,
+            },
+            Exchange::Write { at, bytes } => {
+                Event::written(sink.write_at(at, &bytes).await, bytes.len())
+            }
+            Exchange::FlushSink => Event::Flushed(sink.flush().await.err()),
+            Exchange::Store(command) => {
+                let store = self.0.shared.store.as_deref();
+                Event::from_async_store(store, command).await
+            }
+        };
+        (lane, io, event)
     }
 
     /// Sends one request and returns the head with its unread body.
@@ -181,7 +236,7 @@ impl Client {
         &self,
         request: http::Request<Body>,
         limit: Limit,
-        ends: &mut Ends<'_>,
+        source: &Mutex<Option<Source<'_>>>,
         transfer: &Transfer<'_>,
     ) -> Result<http::Response<Incoming>, Event> {
         let (mut parts, body) = request.into_parts();
@@ -201,14 +256,16 @@ impl Client {
         };
         let whole =
             |bytes| http::Request::from_parts(parts.clone(), Either::Left(Full::new(bytes)));
-        let upload = match body {
+        let request = match body {
             Body::Empty => whole(Bytes::new()),
             Body::Bytes(bytes) => whole(bytes),
             Body::Upload(upload) => {
                 let (tx, rx) = Channel::new(QUEUED_FRAMES);
                 let request = http::Request::from_parts(parts, Either::Right(rx));
                 let mut response = pin!(client.request(request));
-                let pump = pump(tx, upload, ends.0.as_mut(), transfer, limit);
+                let mut source = source.lock().await;
+                let frames = UploadFrames::new(upload, *transfer);
+                let pump = pump(tx, frames, source.as_mut(), limit);
                 // The head may come before the whole body went out (an early error answer).
                 let early = tokio::select! {
                     response = &mut response => Some(response),
@@ -224,94 +281,66 @@ impl Client {
                 return response.map_err(failed);
             }
         };
-        within(limit, "waiting for the response", client.request(upload))
+        within(limit, "waiting for the response", client.request(request))
             .await
             .map_err(Event::TransportFailed)?
             .map_err(failed)
     }
 }
 
-/// Feeds `head ‖ payload ‖ tail` into the body channel: exactly the announced payload length
-/// (the core's meter decides), progress reported, stopped when cancelled.
+impl Sink<'_> {
+    async fn write_at(&self, at: u64, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stream(stream) => stream.lock().await.write_all(bytes).await,
+            Sink::File(file) => file.write_at(at, bytes),
+            Sink::None => Err(io::Error::other("this call has no download sink")),
+        }
+    }
+
+    async fn flush(&self) -> io::Result<()> {
+        match self {
+            Sink::Stream(stream) => stream.lock().await.flush().await,
+            Sink::File(file) => file.flush(),
+            Sink::None => Ok(()),
+        }
+    }
+}
+
+/// Feeds the core's upload frames into the body channel; the payload is read from `source`.
 async fn pump(
-    tx: Sender<Bytes, io::Error>,
-    upload: UploadBody,
-    source: Option<&mut (Source<'_>, PayloadMeter)>,
-    transfer: &Transfer<'_>,
+    mut tx: Sender<Bytes, io::Error>,
+    mut frames: UploadFrames<'_>,
+    source: Option<&mut Source<'_>>,
     limit: Limit,
 ) -> Result<(), Event> {
-    let mut out = Outlet {
-        tx,
-        transfer,
-        limit,
-    };
     let local = |e| Event::Local(Error::io("reading the upload payload", e));
-    if !out.push(upload.head.clone()).await? {
-        return Ok(());
-    }
-    match (&upload.payload, source) {
-        (Payload::Bytes(bytes), _) => {
-            // Slices share the caller's buffer: nothing is copied.
-            for at in (0..bytes.len()).step_by(FRAME) {
-                let end = (at + FRAME).min(bytes.len());
-                if !out.push(bytes.slice(at..end)).await? {
-                    return Ok(());
-                }
-                transfer.report(end as u64, Some(bytes.len() as u64));
+    let mut reader: Option<Box<dyn AsyncRead + Send + Unpin + '_>> = match source {
+        Some(Source::File(file)) => {
+            file.seek(io::SeekFrom::Start(0)).await.map_err(local)?;
+            Some(Box::new(file))
+        }
+        Some(Source::Reader(once)) => once.take(),
+        None => None,
+    };
+    loop {
+        let frame = match frames.next().map_err(Event::Local)? {
+            NextFrame::End => return Ok(()),
+            NextFrame::Bytes(bytes) => bytes,
+            NextFrame::Read { max } => {
+                let no_source = || local(io::Error::other("no source (or one already sent)"));
+                let reader = reader.as_mut().ok_or_else(no_source)?;
+                let mut buf = BytesMut::with_capacity(max.min(FRAME));
+                let read = reader.take(max.min(FRAME) as u64).read_buf(&mut buf).await;
+                frames.on_read(read.map_err(local)?).map_err(Event::Local)?;
+                buf.freeze()
             }
+        };
+        let sent = within(limit, "sending the upload", tx.send_data(frame)).await;
+        if sent.map_err(Event::TransportFailed)?.is_err() {
+            // hyper dropped the body (the connection failed, or the server answered early):
+            // the response tells what happened.
+            return Ok(());
         }
-        (Payload::External { .. }, Some((source, meter))) => {
-            let mut meter = meter.clone();
-            let mut reader: Box<dyn AsyncRead + Send + Unpin + '_> = match source {
-                Source::File(file) => {
-                    file.seek(io::SeekFrom::Start(0)).await.map_err(local)?;
-                    Box::new(file)
-                }
-                Source::Reader(reader) => reader.take().ok_or_else(|| {
-                    local(io::Error::other("a one-shot payload was already sent"))
-                })?,
-            };
-            loop {
-                let want = meter.want(FRAME);
-                if want == 0 {
-                    break;
-                }
-                let mut buf = BytesMut::with_capacity(want);
-                let read = (&mut reader).take(want as u64).read_buf(&mut buf).await;
-                meter
-                    .on_read(read.map_err(local)? as u64)
-                    .map_err(Event::Local)?;
-                if !buf.is_empty() && !out.push(buf.freeze()).await? {
-                    return Ok(());
-                }
-                let p = meter.progress();
-                transfer.report(p.done, p.total);
-            }
-        }
-        (Payload::External { .. }, None) => {
-            return Err(local(io::Error::other("no source for an external payload")));
-        }
-    }
-    out.push(upload.tail.clone()).await?;
-    Ok(())
-}
-
-/// The sending end of the body channel.
-struct Outlet<'t, 'a> {
-    tx: Sender<Bytes, io::Error>,
-    transfer: &'t Transfer<'a>,
-    limit: Limit,
-}
-
-impl Outlet<'_, '_> {
-    /// Queues one frame. `Ok(false)`: hyper dropped the body (the connection failed or the
-    /// server answered early); the response future tells what happened.
-    async fn push(&mut self, bytes: Bytes) -> Result<bool, Event> {
-        if self.transfer.is_cancelled() {
-            return Err(Event::Local(Error::Cancelled { bytes_written: 0 }));
-        }
-        let sent = within(self.limit, "sending the upload", self.tx.send_data(bytes)).await;
-        Ok(sent.map_err(Event::TransportFailed)?.is_ok())
     }
 }
 
@@ -339,37 +368,25 @@ async fn read_whole(body: Option<(u16, Incoming, Limit)>, limit: usize) -> Event
     }
 }
 
-/// Moves at most `max` bytes of the body into the sink.
-async fn stream_once<'w>(
-    body: Option<&mut (u16, Incoming, Limit)>,
-    pending: &mut Bytes,
-    max: u64,
-    sink: Option<&mut (dyn AsyncWrite + Send + Unpin + 'w)>,
-) -> Event {
-    let (Some((_, body, limit)), Some(sink)) = (body, sink) else {
-        return Event::BodyEnd;
+/// At most `max` bytes of the lane's body (empty: the body ended).
+async fn next_chunk(io: &mut LaneIo, max: u64) -> Result<Bytes, Event> {
+    let Some((_, body, limit)) = io.body.as_mut() else {
+        return Ok(Bytes::new());
     };
-    while pending.is_empty() {
+    while io.pending.is_empty() {
         match within(*limit, "downloading", body.frame()).await {
-            Err(error) => return Event::TransportFailed(error),
-            Ok(None) => return Event::BodyEnd,
+            Err(error) => return Err(Event::TransportFailed(error)),
+            Ok(None) => return Ok(Bytes::new()),
             Ok(Some(Err(e))) => {
-                return Event::TransportFailed(TransportError::maybe_sent(error_chain(&e)));
+                return Err(Event::TransportFailed(TransportError::maybe_sent(
+                    error_chain(&e),
+                )));
             }
-            Ok(Some(Ok(frame))) => *pending = frame.into_data().unwrap_or_default(),
+            Ok(Some(Ok(frame))) => io.pending = frame.into_data().unwrap_or_default(),
         }
     }
     let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let chunk = pending.split_to(pending.len().min(max));
-    written(sink.write_all(&chunk).await, chunk.len())
-}
-
-/// The event for bytes written to the sink.
-fn written(result: io::Result<()>, n: usize) -> Event {
-    match result {
-        Ok(()) => Event::Written(n as u64),
-        Err(e) => Event::Local(Error::io("writing the download", e)),
-    }
+    Ok(io.pending.split_to(io.pending.len().min(max)))
 }
 
 /// An error with its causes, which never hold the URI (and so never the token).

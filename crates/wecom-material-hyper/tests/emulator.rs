@@ -610,7 +610,7 @@ async fn connection_refused_is_not_sent_and_http_status_pages_are_data() {
         .await
         .unwrap_err();
     match &err {
-        Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::Sent::No, "{err}"),
+        Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::error::Sent::No, "{err}"),
         other => panic!("{other}"),
     }
 
@@ -699,7 +699,7 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::Sent::Maybe),
+        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::error::Sent::Maybe),
         "{err}"
     );
 
@@ -717,7 +717,7 @@ async fn json_timeout_and_media_idle_timeout_end_stuck_calls_as_maybe_sent() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::Sent::Maybe),
+        matches!(&err, Error::Transport(e) if e.sent == wecom_material_core::error::Sent::Maybe),
         "{err}"
     );
 }
@@ -742,7 +742,7 @@ async fn https_base_runs_rustls_and_a_failed_handshake_is_not_sent() {
         .await
         .unwrap_err();
     match &err {
-        Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::Sent::No, "{err}"),
+        Error::Transport(e) => assert_eq!(e.sent, wecom_material_core::error::Sent::No, "{err}"),
         other => panic!("{other}"),
     }
     assert!(!format!("{err:?}").contains(SECRET));

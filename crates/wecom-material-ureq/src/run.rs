@@ -180,9 +180,7 @@ impl Client {
                 }
                 None => Event::BodyEnd,
             },
-            Exchange::Write { at, bytes } => {
-                blocking::written(sink.write_at(at, &bytes), bytes.len())
-            }
+            Exchange::Write { at, bytes } => Event::written(sink.write_at(at, &bytes), bytes.len()),
             Exchange::FlushSink => Event::Flushed(sink.flush().err()),
             Exchange::Store(command) => Event::from_store(self.0.shared.store.as_deref(), command),
         }

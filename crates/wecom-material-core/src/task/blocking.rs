@@ -7,7 +7,7 @@ use std::io::{self, Read};
 
 use bytes::Bytes;
 
-use crate::error::{DecodeError, Error, TransportError};
+use crate::error::{DecodeError, TransportError};
 use crate::task::Event;
 
 /// The largest buffer [`stream_once`] moves at a time.
@@ -50,16 +50,7 @@ pub fn stream_once(
     if n == 0 {
         return Event::BodyEnd;
     }
-    written(write(&buf[..n]), n)
-}
-
-/// The event that answers writing `len` bytes to the sink
-/// ([`Exchange::Write`](crate::task::Exchange::Write), or a streamed buffer).
-pub fn written(result: io::Result<()>, len: usize) -> Event {
-    match result {
-        Ok(()) => Event::Written(len as u64),
-        Err(e) => Event::Local(Error::io("writing the download", e)),
-    }
+    Event::written(write(&buf[..n]), n)
 }
 
 #[cfg(test)]
@@ -77,6 +68,8 @@ mod tests {
     }
 
     use std::io::Write;
+
+    use crate::error::Error;
 
     #[test]
     fn one_buffer_moves_at_most_max_bytes_and_an_empty_read_is_the_end() {

@@ -326,6 +326,15 @@ impl Event {
 }
 
 impl Event {
+    /// The event that answers writing `len` bytes to the sink ([`Exchange::Write`], or a
+    /// streamed buffer): [`Event::Written`], or the sink's failure.
+    pub fn written(result: std::io::Result<()>, len: usize) -> Event {
+        match result {
+            Ok(()) => Event::Written(len as u64),
+            Err(e) => Event::Local(Error::io("writing the download", e)),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Event::Head(_) => "Head",
@@ -484,6 +493,7 @@ pub(crate) struct Slot<M> {
     pub(crate) machine: M,
     busy: bool,
     late: bool,
+    cancelled: bool,
 }
 
 impl<M: Machine> Slot<M> {
@@ -492,6 +502,7 @@ impl<M: Machine> Slot<M> {
             machine,
             busy: false,
             late: false,
+            cancelled: false,
         }
     }
 
@@ -526,9 +537,13 @@ impl<M: Machine> Slot<M> {
         self.machine.on_event(now, state, event);
     }
 
+    /// Cancels once: a transport may call `cancel` on every turn while the user's flag is
+    /// set, and a step handed out after the first cancel (the final flush) is not late.
     pub(crate) fn cancel(&mut self, state: &mut ClientState) {
-        self.machine.cancel(state);
-        self.late = self.busy;
+        if !std::mem::replace(&mut self.cancelled, true) {
+            self.machine.cancel(state);
+            self.late = self.busy;
+        }
     }
 }
 
