@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use wecom_material_core::{
-    AccessToken, BaseUrl, Boundary, GetMedia, Limits, MediaEndpoint, MediaId, MediaType, Operation,
-    Payload, Replay, TokenCache, UploadMedia,
-};
+use wecom_material_core::body::Payload;
+use wecom_material_core::body::Replay;
+use wecom_material_core::internals::TokenCache;
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::get_media::GetMedia;
+use wecom_material_core::ops::get_media::MediaEndpoint;
+use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{AccessToken, BaseUrl, Limits, MediaId, MediaType};
 
 fn build_upload(c: &mut Criterion) {
     let base = BaseUrl::default();
@@ -73,12 +78,12 @@ fn classify_head(c: &mut Criterion) {
 }
 
 fn token_lookup(c: &mut Criterion) {
-    let mut cache = TokenCache::new(wecom_material_core::GetToken::new(
+    let mut cache = TokenCache::new(wecom_material_core::ops::gettoken::GetToken::new(
         "ww",
         wecom_material_core::CorpSecret::new("s"),
     ));
     let t0 = Instant::now();
-    let wecom_material_core::TokenLookup::Fetch(ticket) = cache.lookup(t0) else {
+    let wecom_material_core::internals::TokenLookup::Fetch(ticket) = cache.lookup(t0) else {
         unreachable!()
     };
     let answer =

@@ -3,10 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{
-    Boundary, CorpSecret, GetToken, GetUploadByUrlResult, JobId, Limits, MediaType, Operation,
-    UploadByUrl, UploadImage, UploadMedia,
-};
+use wecom_material_core::{CorpSecret, JobId, Limits, MediaType};
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
+use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_image::UploadImage;
+use wecom_material_core::ops::upload_media::UploadMedia;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
@@ -29,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = upload.parse(response());
     let image = UploadImage::new(
         "a.png",
-        wecom_material_core::Payload::Bytes(bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n")),
+        wecom_material_core::body::Payload::Bytes(bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n")),
         None,
         boundary,
         &relaxed,

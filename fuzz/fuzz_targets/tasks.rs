@@ -18,15 +18,18 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{
-    AccessToken, ClientSettings, CommitReply, Fallback, LookupReply, SharedTokenPolicy,
-    StoreCommand, StoreError, StoreReply, StoredGrant,
-};
-use wecom_material_core::{
-    Action, BaseUrl, Boundary, CallTask, ClientState, CorpSecret, DecodeError, DownloadOptions,
-    DownloadTask, Error, Event, GetToken, JobId, JobWaitTask, Lane, Limits, MAX_CHUNK_SIZE,
-    MediaId, MediaType, PollPolicy, RetryPolicy, Task, TransportError, UploadMedia,
-};
+use wecom_material_core::{AccessToken, ClientSettings, Fallback, SharedTokenPolicy, StoreError};
+use wecom_material_core::shared_token::CommitReply;
+use wecom_material_core::shared_token::LookupReply;
+use wecom_material_core::shared_token::StoreCommand;
+use wecom_material_core::shared_token::StoreReply;
+use wecom_material_core::shared_token::StoredGrant;
+use wecom_material_core::{Action, BaseUrl, CallTask, ClientState, CorpSecret, DecodeError, DownloadOptions, DownloadTask, Error, Event, JobId, JobWaitTask, Limits, MediaId, MediaType, PollPolicy, RetryPolicy, Task, TransportError};
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::Timeouts;
+use wecom_material_core::download::MAX_CHUNK_SIZE;
+use wecom_material_core::ops::upload_media::UploadMedia;
 
 /// Turns allowed once the input is used up.
 const TAIL_STEPS: usize = 500;
@@ -286,7 +289,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         !self.u.is_empty() && self.u.ratio(num, den).unwrap_or(false)
     }
 
-    fn send(&mut self, request: &http::Request<wecom_material_core::Body>) -> Event {
+    fn send(&mut self, request: &http::Request<wecom_material_core::body::Body>) -> Event {
         self.body_left = 0;
         let range = request.headers().get(http::header::RANGE).map(|range| {
             let text = range.to_str().expect("an ASCII Range header");

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wecom_material_core::{ClientSettings, DEFAULT_BASE_URL, ErrCode, RetryPolicy, StoredToken};
+use wecom_material_core::endpoint::DEFAULT_BASE_URL;
+use wecom_material_core::{ClientSettings, ErrCode, RetryPolicy, StoredToken};
 use wecom_material_redis::{
     AppKeys, RedisTokenStore, SharedTokenPolicy, redact_url, url_passwords,
 };

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
-use wecom_material_core::{BaseUrl, ClientSettings, GetToken};
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::{BaseUrl, ClientSettings};
 
 /// The prefix of every key this crate writes.
 pub const KEY_PREFIX: &str = "wecom-material";

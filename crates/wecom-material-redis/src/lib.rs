@@ -14,7 +14,7 @@ pub use keys::{AppKeys, KEY_PREFIX};
 #[cfg(feature = "tokio")]
 pub use nonblocking::AsyncRedisTokenStore;
 pub use store::{DEFAULT_STORE_TIMEOUT, RedisTokenStore, redact_url, url_passwords};
-pub use wecom_material_core::{
-    AsyncTokenStore, CommitReply, Fallback, LookupReply, SharedTokenPolicy, StoreCommand,
-    StoreError, StoreReply, StoredGrant, TokenStore,
+pub use wecom_material_core::shared_token::{
+    AsyncTokenStore, CommitReply, LookupReply, StoreCommand, StoreReply, StoredGrant,
 };
+pub use wecom_material_core::{Fallback, SharedTokenPolicy, StoreError, TokenStore};

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
-use wecom_material_core::{AsyncTokenStore, StoreCommand, StoreError, StoreFuture};
+use wecom_material_core::StoreError;
+use wecom_material_core::shared_token::AsyncTokenStore;
+use wecom_material_core::shared_token::StoreCommand;
+use wecom_material_core::shared_token::StoreFuture;
 
 use crate::keys::AppKeys;
 use crate::scripts::{self, AppStore};

@@ -10,8 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::{Script, ScriptInvocation, Value};
-use wecom_material_core::{AccessToken, CommitReply, LookupReply, StoreError, StoredGrant};
-use wecom_material_core::{StoreCommand, StoreReply};
+use wecom_material_core::shared_token::CommitReply;
+use wecom_material_core::shared_token::LookupReply;
+use wecom_material_core::shared_token::StoreCommand;
+use wecom_material_core::shared_token::StoreReply;
+use wecom_material_core::shared_token::StoredGrant;
+use wecom_material_core::{AccessToken, StoreError};
 
 use crate::keys::AppKeys;
 

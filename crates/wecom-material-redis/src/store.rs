@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::{ConnectionLike, Value};
-use wecom_material_core::{StoreCommand, StoreError, StoreReply, TokenStore};
+use wecom_material_core::shared_token::StoreCommand;
+use wecom_material_core::shared_token::StoreReply;
+use wecom_material_core::{StoreError, TokenStore};
 
 use crate::keys::AppKeys;
 use crate::scripts::{self, AppStore};

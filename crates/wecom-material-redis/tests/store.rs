@@ -5,7 +5,8 @@ mod support;
 use std::time::Duration;
 
 use support::RedisServer;
-use wecom_material_core::{AccessToken, TokenGrant};
+use wecom_material_core::AccessToken;
+use wecom_material_core::ops::gettoken::TokenGrant;
 use wecom_material_redis::{
     AppKeys, CommitReply, LookupReply, RedisTokenStore, StoreCommand, StoreError, StoreReply,
     StoredGrant, TokenStore,

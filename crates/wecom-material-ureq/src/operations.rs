@@ -69,7 +69,7 @@ impl Client {
     pub fn download(
         &self,
         media_id: &MediaId,
-        writer: &mut (dyn Write + Send),
+        writer: &mut dyn Write,
         options: DownloadOptions,
         t: Transfer<'_>,
     ) -> Result<Downloaded, Error> {

@@ -31,7 +31,7 @@ pub(crate) enum Sink<'a> {
     /// Nowhere (a JSON call).
     None,
     /// A stream: bytes come in order, from lane 0 only.
-    Stream(&'a mut (dyn Write + Send)),
+    Stream(&'a mut dyn Write),
     /// A file, written at offsets from any lane.
     File(FileSink<'a>),
 }

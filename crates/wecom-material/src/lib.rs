@@ -5,18 +5,21 @@
 // The user's vocabulary: ids and media types, what operations return, errors, transfers,
 // settings and secrets. The machinery is under `proto`.
 pub use wecom_material_core::callback;
+pub use wecom_material_core::download::MAX_CHUNK_SIZE;
+pub use wecom_material_core::endpoint::DEFAULT_BASE_URL;
+pub use wecom_material_core::errcode::Disposition;
+pub use wecom_material_core::error::{ApiError, Sent};
 pub use wecom_material_core::{
-    AccessToken, ApiError, BaseUrl, CancelFlag, CorpSecret, DEFAULT_BASE_URL, DecodeError,
-    Disposition, DownloadOptions, Downloaded, ErrCode, Error, Fallback, Invalid, JobId, JobStatus,
-    Limits, MAX_CHUNK_SIZE, Media, MediaId, MediaInfo, MediaType, PollPolicy, Progress,
-    RetryPolicy, Sent, SharedTokenPolicy, StoreError, StoredToken, Transfer, TransportError,
-    UploadJob, Uploaded, UploadedImage,
+    AccessToken, BaseUrl, CancelFlag, CorpSecret, DecodeError, DownloadOptions, Downloaded,
+    ErrCode, Error, Fallback, Invalid, JobId, JobStatus, Limits, Media, MediaId, MediaInfo,
+    MediaType, PollPolicy, Progress, RetryPolicy, SharedTokenPolicy, StoreError, StoredToken,
+    Transfer, TransportError, UploadJob, Uploaded, UploadedImage,
 };
 
-/// The protocol machinery, for writing a transport of your own or testing at the wire
-/// level: every endpoint as a request builder and response parser (`ops`), the whole
-/// operations a transport drives (`task`), the call driver, the token cache, Range planning,
-/// multipart framing. The whole of `wecom-material-core`.
+/// The protocol, for writing a transport of your own or testing at the wire level: the one
+/// way to drive an operation (`Task`, `Action`, `Event`; see `proto::task`), every endpoint
+/// as a request builder and response parser (`ops`), multipart framing, the token store's
+/// interface. The whole of `wecom-material-core`.
 pub mod proto {
     pub use wecom_material_core::*;
 }
