@@ -638,7 +638,8 @@ fn callback_decrypt_official_vectors_and_a_job_event() {
         "1372623149",
         [7; 16],
         &xml,
-    );
+    )
+    .unwrap();
     let query = request.uri().query().unwrap().to_owned();
     let signature = query
         .split('&')

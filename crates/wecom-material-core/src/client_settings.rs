@@ -77,7 +77,7 @@ impl ClientSettings {
 pub trait FromSettings {
     /// The kind of shared token store the transport drives:
     /// [`dyn TokenStore`](crate::TokenStore) (blocking) or
-    /// [`dyn AsyncTokenStore`](crate::AsyncTokenStore).
+    /// [`dyn AsyncTokenStore`](crate::shared_token::AsyncTokenStore).
     type Store: ?Sized + Send + Sync;
 
     /// Builds the client: connections, timers and the token cache; `store` is the shared

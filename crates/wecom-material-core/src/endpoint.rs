@@ -76,9 +76,32 @@ impl BaseUrl {
             s.push('=');
             s.extend(utf8_percent_encode(value, QUERY_VALUE));
         }
-        // The base was validated and every value is encoded, so this always parses.
-        s.parse().expect("percent-encoded URI parses")
+        // The base was validated and every value is encoded: this parses unless the URI is
+        // longer than `http` carries (64 KiB). The ids and tokens that go into a query are
+        // bounded far below that where they enter; should one slip through, the request goes
+        // out with an empty URI, which every HTTP stack refuses before sending (a typed
+        // transport error, never a panic).
+        s.parse().unwrap_or_default()
     }
+}
+
+/// A request from parts that are valid by construction (so no builder can fail): `headers`
+/// whose value is not a valid header value are left out.
+pub(crate) fn request(
+    method: http::Method,
+    uri: http::Uri,
+    headers: &[(http::header::HeaderName, String)],
+    body: crate::body::Body,
+) -> http::Request<crate::body::Body> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    for (name, value) in headers {
+        if let Ok(value) = http::HeaderValue::try_from(value.as_str()) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+    request
 }
 
 impl Default for BaseUrl {

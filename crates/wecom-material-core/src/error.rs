@@ -202,7 +202,7 @@ pub enum Sent {
 pub struct TransportError {
     /// Whether the request may have been sent.
     pub sent: Sent,
-    /// What failed (never holds a URI with a token: transports log [`crate::RedactedUri`]).
+    /// What failed (never holds a URI with a token: transports log [`crate::secret::RedactedUri`]).
     pub message: String,
 }
 
@@ -331,7 +331,7 @@ pub enum Invalid {
         reason: String,
     },
     /// A multipart boundary other than 1 to 70 letters, digits or `' + _ - .` (see
-    /// [`crate::Boundary::new`]).
+    /// [`crate::multipart::Boundary::new`]).
     BadBoundary,
     /// An unsupported scene for async upload.
     BadScene {

@@ -92,7 +92,7 @@ use crate::ops::upload_by_url_result::{GetUploadByUrlResult, JobStatus};
 #[cfg(test)]
 use crate::callback::CallbackEvent;
 
-/// How often a [`JobWait`] polls, and how many failed polls in a row it tolerates.
+/// How often a job wait ([`JobWaitTask`](crate::JobWaitTask)) polls, and how many failed polls in a row it tolerates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
     /// The pause after the first `Processing` answer. Default 1 s.
@@ -216,7 +216,11 @@ impl JobWait {
                 "the transport asked for the next step without reporting the poll's outcome",
             )))),
             State::Done(result) => JobWaitStep::Done(result),
-            State::Returned => panic!("JobWait::next after the wait returned JobWaitStep::Done"),
+            State::Returned => {
+                JobWaitStep::Done(Err(Error::Transport(TransportError::maybe_sent(
+                    "transport misuse: a job wait polled again after its result",
+                ))))
+            }
         }
     }
 

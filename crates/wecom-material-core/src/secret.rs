@@ -68,7 +68,7 @@ impl fmt::Display for AccessToken {
 /// Displays a URI with the values of `access_token` and `corpsecret` replaced by `***`.
 ///
 /// ```
-/// use wecom_material_core::RedactedUri;
+/// use wecom_material_core::secret::RedactedUri;
 /// let uri: http::Uri = "https://h/cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t".parse().unwrap();
 /// assert_eq!(RedactedUri(&uri).to_string(), "https://h/cgi-bin/gettoken?corpid=ww1&corpsecret=***");
 /// ```

@@ -8,11 +8,11 @@
 //! randomness (backoff jitter comes from the seed given to [`SharedTokenFetch::new`]).
 //!
 //! A client gets a store with `ClientBuilder::token_store`; then the call that holds the
-//! process's token refresh ([`crate::driver`]) runs one fetch: it hands the fetch's store
+//! process's token refresh (the call driver) runs one fetch: it hands the fetch's store
 //! steps to the transport as [`StoreCommand`]s (`Exchange::Store`), which the transport runs
 //! with its [`TokenStore`] / [`AsyncTokenStore`], sends the gettoken request the fetch asks
 //! for like any request, sleeps between LOOKUPs, and stores the token handed out in the
-//! process's [`TokenCache`](crate::TokenCache) — the first level, so the process's threads
+//! process's token cache — the first level, so the process's threads
 //! ask the store once between them.
 //!
 //! # The store's four operations
@@ -61,7 +61,7 @@
 //! after `FetchToken`, [`SharedTokenFetch::on_fetched`]. A `Warn`'s reply needs none. The
 //! [`SharedTokenState`] holds the process's own fallback token, the warn-once flag and the
 //! time until which a failed store is not asked again; a client keeps it in its
-//! [`TokenCache`](crate::TokenCache), behind its lock, whose single-flight refresh makes the
+//! token cache, behind its lock, whose single-flight refresh makes the
 //! process's threads run one fetch (and so one local `gettoken`) between them.
 //!
 //! # States

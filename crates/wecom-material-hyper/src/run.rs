@@ -323,7 +323,7 @@ async fn pump(
         None => None,
     };
     loop {
-        let frame = match frames.next().map_err(Event::Local)? {
+        let frame = match frames.next_frame().map_err(Event::Local)? {
             NextFrame::End => return Ok(()),
             NextFrame::Bytes(bytes) => bytes,
             NextFrame::Read { max } => {

@@ -86,10 +86,14 @@ async fn deliver(state: Arc<State>, job: JobFinished) {
             r
         };
         let request = build_event_request(&config, &uri, &now.to_string(), &nonce, random16, &xml);
-        let outcome = match tokio::time::timeout(target.timeout, post(request)).await {
-            Err(_) => DeliveryOutcome::TimedOut,
-            Ok(Err(message)) => DeliveryOutcome::Failed(message),
-            Ok(Ok(status)) => DeliveryOutcome::Status(status.as_u16()),
+        let outcome = match request {
+            // An event of over 4 GiB cannot be sealed: not one the emulator makes.
+            Err(error) => DeliveryOutcome::Failed(error.to_string()),
+            Ok(request) => match tokio::time::timeout(target.timeout, post(request)).await {
+                Err(_) => DeliveryOutcome::TimedOut,
+                Ok(Err(message)) => DeliveryOutcome::Failed(message),
+                Ok(Ok(status)) => DeliveryOutcome::Status(status.as_u16()),
+            },
         };
         let delivered = outcome == DeliveryOutcome::Status(200);
         record(attempt, outcome);

@@ -84,16 +84,18 @@ impl fmt::Debug for EncodingAesKey {
 ///
 /// `random16` is the caller's randomness (the core has none).
 ///
-/// # Panics
-/// If `message` is longer than `u32::MAX` bytes, which the layout cannot express.
+/// A `message` longer than `u32::MAX` bytes, which the layout cannot express, is
+/// [`CallbackError::BodyTooLarge`].
 pub fn encrypt(
     key: &EncodingAesKey,
     random16: [u8; 16],
     message: &[u8],
     receive_id: &str,
-) -> String {
-    let declared = u32::try_from(message.len())
-        .expect("a callback message is at most u32::MAX bytes by its layout");
+) -> Result<String, CallbackError> {
+    let Ok(declared) = u32::try_from(message.len()) else {
+        let (len, max) = (message.len(), u32::MAX as usize);
+        return Err(CallbackError::BodyTooLarge { len, max });
+    };
     let unpadded = HEADER_LEN + message.len() + receive_id.len();
     let pad = PAD_BLOCK - unpadded % PAD_BLOCK;
     let mut buf = Vec::with_capacity(unpadded + pad);
@@ -107,7 +109,7 @@ pub fn encrypt(
     let (blocks, rest) = Array::slice_as_chunks_mut(&mut buf);
     debug_assert!(rest.is_empty());
     cbc::Encryptor::<Aes256>::new(&key.0.into(), &key.iv().into()).encrypt_blocks(blocks);
-    STANDARD.encode(&buf)
+    Ok(STANDARD.encode(&buf))
 }
 
 /// Decrypts a base64 callback ciphertext and returns its message, after checking the block
@@ -223,7 +225,7 @@ mod tests {
 
     #[test]
     fn wrong_receive_id_is_reported() {
-        let echostr = encrypt(&key(), [1; 16], b"hi", "ww_other");
+        let echostr = encrypt(&key(), [1; 16], b"hi", "ww_other").unwrap();
         assert_eq!(
             decrypt(&key(), &echostr, RID),
             Err(CallbackError::WrongReceiveId {
@@ -303,7 +305,7 @@ mod tests {
     #[test]
     fn full_32_byte_pad_when_aligned() {
         // 20 + 12 + 0 = 32: aligned, so a whole block of padding (32) is added.
-        let b64 = encrypt(&key(), [0; 16], b"twelve bytes", "");
+        let b64 = encrypt(&key(), [0; 16], b"twelve bytes", "").unwrap();
         assert_eq!(STANDARD.decode(&b64).unwrap().len(), 64);
         assert_eq!(decrypt(&key(), &b64, "").unwrap(), b"twelve bytes");
     }
@@ -317,7 +319,7 @@ mod tests {
             rid in "[a-zA-Z0-9_]{0,24}",
         ) {
             let message: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
-            let b64 = encrypt(&key(), random16, &message, &rid);
+            let b64 = encrypt(&key(), random16, &message, &rid).unwrap();
             let raw = STANDARD.decode(&b64).unwrap();
             prop_assert_eq!(raw.len() % 32, 0);
             prop_assert!(raw.len() > HEADER_LEN + len + rid.len());
@@ -339,7 +341,7 @@ mod tests {
     fn every_length_mod_32_explicitly() {
         for len in 0..=64 {
             let message = vec![b'm'; len];
-            let b64 = encrypt(&key(), [9; 16], &message, RID);
+            let b64 = encrypt(&key(), [9; 16], &message, RID).unwrap();
             assert_eq!(decrypt(&key(), &b64, RID).unwrap(), message, "len {len}");
         }
     }

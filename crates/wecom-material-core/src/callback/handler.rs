@@ -192,8 +192,8 @@ fn decode_once(text: &str) -> String {
 /// receive id, no `AgentID`), signed with `timestamp` and `nonce`, which are added to the
 /// query (after any query `url_base` already has).
 ///
-/// # Panics
-/// If `event_xml` is longer than `u32::MAX` bytes (see [`encrypt`]).
+/// An `event_xml` longer than `u32::MAX` bytes is [`CallbackError::BodyTooLarge`] (see
+/// [`encrypt`]).
 pub fn build_event_request(
     config: &CallbackConfig,
     url_base: &Uri,
@@ -201,13 +201,13 @@ pub fn build_event_request(
     nonce: &str,
     random16: [u8; 16],
     event_xml: &str,
-) -> Request<Bytes> {
+) -> Result<Request<Bytes>, CallbackError> {
     let encrypted = encrypt(
         &config.aes_key,
         random16,
         event_xml.as_bytes(),
         &config.receive_id,
-    );
+    )?;
     let msg_signature = signature(config.token.expose(), timestamp, nonce, &encrypted);
     let body = Bytes::from(envelope_xml(&config.receive_id, None, &encrypted));
 
@@ -235,7 +235,7 @@ pub fn build_event_request(
         header::HeaderValue::from_static("text/xml"),
     );
     headers.insert(header::CONTENT_LENGTH, body.len().into());
-    request
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -458,7 +458,8 @@ mod tests {
                 "n o+n/ce",
                 [3; 16],
                 &xml,
-            );
+            )
+            .unwrap();
             assert_eq!(request.method(), Method::POST);
             assert_eq!(request.headers()[header::CONTENT_TYPE], "text/xml");
             let reply = handler().handle_request(&request).unwrap();
@@ -494,7 +495,7 @@ mod tests {
             let config = handler().config().clone();
             let xml = crate::callback::event_xml_upload_media_job_finish(RID, 7, &JobId::new(job.clone()));
             let request = build_event_request(
-                &config, &"http://h/cb".parse().unwrap(), &timestamp, &nonce, random16, &xml);
+                &config, &"http://h/cb".parse().unwrap(), &timestamp, &nonce, random16, &xml).unwrap();
             let reply = handler().handle_request(&request).unwrap();
             let event = reply.event.unwrap();
             prop_assert_eq!(event.job_id().unwrap().as_str(), job.as_str());

@@ -59,7 +59,7 @@
 //! let xml = event_xml_upload_media_job_finish("wx5823bf96d3bd56c7", 1425284517,
 //!     &JobId::new("jobid_1"));
 //! let request = build_event_request(&config, &"http://127.0.0.1:8080/cb".parse().unwrap(),
-//!     "1409659813", "1372623149", [7; 16], &xml);
+//!     "1409659813", "1372623149", [7; 16], &xml).unwrap();
 //!
 //! let handler = CallbackHandler::new(config);
 //! let reply = handler

@@ -368,11 +368,9 @@ impl Operation for GetMedia {
                 ("media_id", self.media_id.as_str()),
             ],
         );
-        let mut request = http::Request::get(uri);
-        if let Some(range) = self.range {
-            request = request.header(http::header::RANGE, range.header_value());
-        }
-        request.body(Body::Empty).expect("valid request parts")
+        let range = self.range.map(|r| (http::header::RANGE, r.header_value()));
+        let headers: Vec<_> = range.into_iter().collect();
+        crate::endpoint::request(http::Method::GET, uri, &headers, Body::Empty)
     }
 
     /// Reads a complete response held in memory, applying every rule of the

@@ -65,9 +65,7 @@ impl GetToken {
                 ("corpsecret", self.secret.expose()),
             ],
         );
-        http::Request::get(uri)
-            .body(Body::Empty)
-            .expect("valid request parts")
+        crate::endpoint::request(http::Method::GET, uri, &[], Body::Empty)
     }
 
     /// Reads the answer; a missing `errcode` counts as success (old answers omit it).

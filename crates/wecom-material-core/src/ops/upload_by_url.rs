@@ -127,12 +127,14 @@ impl UploadByUrl {
 
 /// A JSON POST (shared with the job-result query).
 pub(crate) fn json_request<T: Serialize>(uri: http::Uri, value: &T) -> http::Request<Body> {
-    let json = serde_json::to_vec(value).expect("plain structs serialize");
-    http::Request::post(uri)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CONTENT_LENGTH, json.len())
-        .body(Body::Bytes(Bytes::from(json)))
-        .expect("valid request parts")
+    // Plain structs of strings and numbers: serializing them cannot fail.
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let headers = [
+        (http::header::CONTENT_TYPE, "application/json".to_owned()),
+        (http::header::CONTENT_LENGTH, json.len().to_string()),
+    ];
+    let body = Body::Bytes(Bytes::from(json));
+    crate::endpoint::request(http::Method::POST, uri, &headers, body)
 }
 
 impl Operation for UploadByUrl {

@@ -81,11 +81,19 @@ pub(crate) fn upload_request(
     content_type: &str,
     body: &UploadBody,
 ) -> http::Request<Body> {
-    http::Request::post(uri)
-        .header(http::header::CONTENT_TYPE, content_type)
-        .header(http::header::CONTENT_LENGTH, body.content_length())
-        .body(Body::Upload(body.clone()))
-        .expect("valid request parts")
+    let headers = [
+        (http::header::CONTENT_TYPE, content_type.to_owned()),
+        (
+            http::header::CONTENT_LENGTH,
+            body.content_length().to_string(),
+        ),
+    ];
+    crate::endpoint::request(
+        http::Method::POST,
+        uri,
+        &headers,
+        Body::Upload(body.clone()),
+    )
 }
 
 impl UploadMedia {

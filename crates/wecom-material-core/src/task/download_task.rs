@@ -46,7 +46,7 @@ pub struct DownloadOptions {
     /// fails with a decode error before its body is read. `None`: no limit.
     pub max_len: Option<u64>,
     /// How many ranges may be in flight at once for a download into a file (see
-    /// [`ParallelDownload`](crate::task::ParallelDownload)); 0 and 1 mean one at a time.
+    /// [`DownloadTask`](crate::DownloadTask)); 0 and 1 mean one at a time.
     pub connections: usize,
 }
 

@@ -185,11 +185,11 @@ struct Ranges {
 }
 
 enum Mode {
-    One(Slot<RangeDownload>),
+    One(Box<Slot<RangeDownload>>),
     Ranges(Box<Ranges>),
 }
 
-/// A download of one media (see the [module docs](self)).
+/// A download of one media (see the [`task`](crate::task) module docs).
 pub struct DownloadTask {
     mode: Mode,
 }
@@ -227,10 +227,10 @@ impl DownloadTask {
         if one {
             let machine = RangeDownload::for_client(media_id, options, settings, jitter_seed)?;
             return Ok(Self {
-                mode: Mode::One(Slot::new(machine)),
+                mode: Mode::One(Box::new(Slot::new(machine))),
             });
         }
-        Ranges::new(media_id, &options, settings, jitter_seed, None)
+        Ranges::task(media_id, &options, settings, jitter_seed, None)
     }
 
     /// A download in ranges into a positioned sink (a file), `options.connections` at once
@@ -247,7 +247,7 @@ impl DownloadTask {
         if let Some(record) = &record {
             record.validate()?;
         }
-        Ranges::new(media_id, &options, settings, jitter_seed, record)
+        Ranges::task(media_id, &options, settings, jitter_seed, record)
     }
 
     /// A one-stream download with explicit parts (the machinery's tests).
@@ -262,7 +262,7 @@ impl DownloadTask {
     ) -> Result<Self, Error> {
         let machine = RangeDownload::new(media_id, options, chunk_size, base, policy, jitter_seed)?;
         Ok(Self {
-            mode: Mode::One(Slot::new(machine)),
+            mode: Mode::One(Box::new(Slot::new(machine))),
         })
     }
 
@@ -343,7 +343,8 @@ impl Task for DownloadTask {
 }
 
 impl Ranges {
-    fn new(
+    /// A task in the ranges mode.
+    fn task(
         media_id: MediaId,
         options: &DownloadOptions,
         settings: &ClientSettings,
@@ -460,7 +461,7 @@ impl Ranges {
             self.finish = Finish::FlushDue(result);
             return self.poll(now, state);
         }
-        if self.lanes.len() < self.limit && !self.failure.is_some() && !self.cancelling {
+        if self.lanes.len() < self.limit && self.failure.is_none() && !self.cancelling {
             until = earliest(until, self.queue.front().and_then(|q| q.not_before));
         }
         Action::Wait { until, wakeable }

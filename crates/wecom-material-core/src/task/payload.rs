@@ -98,7 +98,7 @@ fn payload_error(message: String) -> Error {
     )
 }
 
-/// What an upload body asks for next (see [`UploadFrames::next`]).
+/// What an upload body asks for next (see [`UploadFrames::next_frame`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextFrame {
     /// Send these bytes: the multipart head or tail, or a piece of a payload held in memory.
@@ -123,7 +123,7 @@ pub enum NextFrame {
 ///
 /// ```text
 /// loop {
-///     match frames.next()? {
+///     match frames.next_frame()? {
 ///         NextFrame::Bytes(bytes) => send(bytes),
 ///         NextFrame::Read { max } => {
 ///             let n = source.read(&mut buf[..max]);   // or an async read
@@ -181,7 +181,7 @@ impl<'a> UploadFrames<'a> {
 
     /// What to send next. A cancel ends the body with [`Error::Cancelled`] counting the
     /// payload bytes read.
-    pub fn next(&mut self) -> Result<NextFrame, Error> {
+    pub fn next_frame(&mut self) -> Result<NextFrame, Error> {
         if !self.head.is_empty() {
             return Ok(NextFrame::Bytes(std::mem::take(&mut self.head)));
         }
@@ -267,7 +267,7 @@ impl<'a> UploadReader<'a> {
                 buf[..n].copy_from_slice(&self.pending.split_to(n));
                 return Ok(n);
             }
-            match self.frames.next()? {
+            match self.frames.next_frame()? {
                 NextFrame::Bytes(bytes) => self.pending = bytes,
                 NextFrame::End => return Ok(0),
                 NextFrame::Read { max } => {
