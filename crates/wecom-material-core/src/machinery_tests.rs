@@ -13,6 +13,7 @@
 
 mod download_plan_edges;
 mod driver;
+mod lanes;
 mod shared_store;
 mod support;
 mod tasks;

@@ -1,0 +1,276 @@
+//! A download in ranges as one task: lanes run "at once" (steps of several lanes are handed
+//! out before any is answered, and answered out of order), writes land at their offsets, the
+//! record names what arrived, and 45033 halves the lanes in flight.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::names::{
+    Action, ClientSettings, ClientState, DownloadOptions, DownloadTask, Error, Event, Exchange,
+    LaneId, MediaId, ResumeRecord, Task,
+};
+use super::support::{Reply, client, errcode, media_range, parse_range, token};
+
+/// Media of `len` bytes that no bug reproduces by accident.
+fn media(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn settings() -> ClientSettings {
+    let mut settings = ClientSettings::new("ww1", "secret-xyz");
+    settings.base = super::names::BaseUrl::parse("http://127.0.0.1:1").unwrap();
+    settings.retry_policy.base_backoff = Duration::from_millis(10);
+    settings
+}
+
+/// A transport that keeps every lane's step pending until it has taken all the steps the
+/// task hands out, then answers them newest first: the task sees its lanes finish out of
+/// order. `answer` serves each business request; gettoken answers `T1`.
+struct Lanes {
+    now: Instant,
+    sink: Vec<u8>,
+    bodies: std::collections::HashMap<LaneId, VecDeque<u8>>,
+    most_in_flight: usize,
+    requests: usize,
+}
+
+impl Lanes {
+    fn new() -> Self {
+        Self {
+            now: Instant::now(),
+            sink: Vec::new(),
+            bodies: Default::default(),
+            most_in_flight: 0,
+            requests: 0,
+        }
+    }
+
+    fn run<T: Task>(
+        &mut self,
+        task: &mut T,
+        state: &mut ClientState,
+        mut answer: impl FnMut(usize, (usize, usize)) -> Reply,
+    ) -> Result<T::Output, Error> {
+        for _ in 0..100_000 {
+            let mut pending = Vec::new();
+            loop {
+                match task.poll(self.now, state) {
+                    Action::Exchange(lane, step) => {
+                        assert!(
+                            pending.iter().all(|(l, _)| *l != lane),
+                            "two steps on one lane at once"
+                        );
+                        pending.push((lane, step));
+                    }
+                    Action::Wait { until, .. } if pending.is_empty() => {
+                        self.now = until.expect("a wait with nothing in flight has an end");
+                        break;
+                    }
+                    Action::Wait { .. } => break,
+                    Action::WakeOthers => {}
+                    Action::Done(result) => {
+                        assert!(pending.is_empty(), "done with steps in flight");
+                        return result;
+                    }
+                }
+            }
+            let sends = pending
+                .iter()
+                .filter(|(_, s)| matches!(s, Exchange::Send { .. }))
+                .count();
+            self.most_in_flight = self.most_in_flight.max(sends);
+            while let Some((lane, step)) = pending.pop() {
+                let event = self.step(lane, step, &mut answer);
+                task.on_event(self.now, state, lane, event);
+            }
+        }
+        panic!("the task did not end");
+    }
+
+    fn step(
+        &mut self,
+        lane: LaneId,
+        step: Exchange,
+        answer: &mut impl FnMut(usize, (usize, usize)) -> Reply,
+    ) -> Event {
+        match step {
+            Exchange::Send { request, .. } => {
+                let reply = if request.uri().path() == "/cgi-bin/gettoken" {
+                    token("T1")
+                } else {
+                    self.requests += 1;
+                    let range = request.headers()[http::header::RANGE].to_str().unwrap();
+                    answer(self.requests, parse_range(range))
+                };
+                let Reply::Answer { head, body, .. } = reply else {
+                    panic!("no failures here")
+                };
+                self.bodies.insert(lane, body.into());
+                Event::Head(head)
+            }
+            Exchange::ReadBody { .. } => {
+                let body = self.bodies.remove(&lane).unwrap_or_default();
+                Event::Body(Vec::from(body).into())
+            }
+            Exchange::Stream { max, at } => {
+                let body = self.bodies.get_mut(&lane).unwrap();
+                let n = body.len().min(max as usize).min(300_000);
+                if n == 0 {
+                    return Event::BodyEnd;
+                }
+                let bytes: Vec<u8> = body.drain(..n).collect();
+                let at = at as usize;
+                if self.sink.len() < at + n {
+                    self.sink.resize(at + n, 0);
+                }
+                self.sink[at..at + n].copy_from_slice(&bytes);
+                Event::Written(n as u64)
+            }
+            Exchange::Write { .. } => panic!("a 206 is never probed"),
+            Exchange::FlushSink => Event::Flushed(None),
+            Exchange::Store(_) => panic!("no token store here"),
+        }
+    }
+}
+
+#[test]
+fn ranges_run_at_once_out_of_order_and_land_at_their_offsets() {
+    let bytes = media(9_000_000);
+    for connections in [1, 4, 8] {
+        let mut state = client();
+        let options = DownloadOptions::default().connections(connections);
+        let mut task =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+        let mut t = Lanes::new();
+        let done = t
+            .run(&mut task, &mut state, |_, (a, b)| {
+                media_range(&bytes, a, b.min(bytes.len() - 1))
+            })
+            .unwrap();
+        assert_eq!(t.sink, bytes, "{connections} connections");
+        assert_eq!(done.bytes_written, bytes.len() as u64);
+        assert!(
+            t.most_in_flight <= connections,
+            "{} > {connections}",
+            t.most_in_flight
+        );
+        if connections > 1 {
+            assert!(t.most_in_flight > 1, "lanes ran one after the other");
+        }
+        let record = task.resume_record().unwrap();
+        assert!(record.is_complete(), "{record:?}");
+    }
+}
+
+#[test]
+fn a_throttled_range_halves_the_lanes_and_waits_its_backoff_without_being_lost() {
+    let bytes = media(9_000_000);
+    let mut state = client();
+    let options = DownloadOptions::default().connections(8);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut t = Lanes::new();
+    // The second and third range requests are refused with 45033: both go back to the queue
+    // with a backoff (not yet due when the others end) and the limit halves twice.
+    let done = t
+        .run(&mut task, &mut state, |n, (a, b)| match n {
+            2 | 3 => errcode(45033),
+            _ => media_range(&bytes, a, b.min(bytes.len() - 1)),
+        })
+        .unwrap();
+    assert_eq!(t.sink, bytes);
+    assert_eq!(done.total, bytes.len() as u64);
+    assert_eq!(task.throttled(), 2);
+    assert_eq!(task.limit(), 2, "8 → 4 → 2");
+}
+
+#[test]
+fn a_record_names_the_bytes_of_running_ranges_and_a_resume_fetches_only_the_rest() {
+    let bytes = media(6_000_000);
+    let mut state = client();
+    let options = DownloadOptions::default().connections(2);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options.clone(), &settings(), 3, None).unwrap();
+    let mut t = Lanes::new();
+    // The fourth range request fails for good: the download ends, and the record says what
+    // reached the sink, the ranges that were running included.
+    let error = t
+        .run(&mut task, &mut state, |n, (a, b)| match n {
+            4 => errcode(40001 + 6),
+            _ => media_range(&bytes, a, b.min(bytes.len() - 1)),
+        })
+        .unwrap_err();
+    assert!(error.errcode().is_some(), "{error}");
+    let record = task.resume_record().unwrap();
+    assert_eq!(record.total, bytes.len() as u64);
+    assert!(
+        record.bytes_done() > 0 && !record.is_complete(),
+        "{record:?}"
+    );
+    for &(s, e) in &record.done {
+        assert_eq!(
+            t.sink[s as usize..e as usize],
+            bytes[s as usize..e as usize]
+        );
+    }
+    let missing = bytes.len() as u64 - record.bytes_done();
+
+    let mut resumed =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 4, Some(record)).unwrap();
+    let mut fetched = 0;
+    let done = t
+        .run(&mut resumed, &mut state, |_, (a, b)| {
+            fetched += (b - a + 1) as u64;
+            media_range(&bytes, a, b.min(bytes.len() - 1))
+        })
+        .unwrap();
+    assert_eq!(t.sink, bytes);
+    assert_eq!(fetched, missing, "only the missing bytes are fetched again");
+    assert_eq!(done.bytes_written, missing);
+}
+
+#[test]
+fn a_crafted_record_is_refused_before_anything_is_planned() {
+    let huge = ResumeRecord {
+        total: 10,
+        done: vec![(9_223_372_036_854_775_808, 0)],
+    };
+    let options = DownloadOptions::default().connections(4);
+    let error = DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 1, Some(huge))
+        .unwrap_err();
+    assert!(matches!(error, Error::Invalid(_)), "{error:?}");
+}
+
+#[test]
+fn an_event_on_a_lane_that_is_not_running_ends_the_download_as_a_misuse() {
+    let mut state = client();
+    let options = DownloadOptions::default().connections(2);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let now = Instant::now();
+    assert!(matches!(
+        task.poll(now, &mut state),
+        Action::Exchange(LaneId(1), _)
+    ));
+    task.on_event(now, &mut state, LaneId(7), Event::BodyEnd);
+    task.on_event(now, &mut state, LaneId(1), Event::BodyEnd);
+    let mut result = None;
+    for _ in 0..20 {
+        match task.poll(now, &mut state) {
+            Action::Exchange(lane, Exchange::FlushSink) => {
+                task.on_event(now, &mut state, lane, Event::Flushed(None));
+            }
+            Action::Exchange(lane, _) => {
+                let failed = Event::TransportFailed(super::names::TransportError::not_sent("x"));
+                task.on_event(now, &mut state, lane, failed);
+            }
+            Action::Done(done) => {
+                result = Some(done);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let error = result.expect("the task ended").unwrap_err();
+    assert!(error.to_string().contains("misuse"), "{error}");
+}
