@@ -22,25 +22,17 @@ mod tasks;
 mod names {
     pub(crate) use crate::api_json::MAX_JSON_RESPONSE;
     pub(crate) use crate::body::{Body, Payload, Replay, UploadBody};
-    pub(crate) use crate::client_settings::FromSettings;
-    pub(crate) use crate::download::content_range::{ByteRange, ContentRange};
     pub(crate) use crate::download::plan::{Download, Expect, MAX_CHUNK_SIZE};
-    pub(crate) use crate::endpoint::DEFAULT_BASE_URL;
-    pub(crate) use crate::errcode::Disposition;
     pub(crate) use crate::error::{ApiError, Sent};
     pub(crate) use crate::multipart::Boundary;
     pub(crate) use crate::operation::Operation;
-    pub(crate) use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead, PROBE_LIMIT};
-    pub(crate) use crate::ops::gettoken::{GetToken, TokenGrant};
-    pub(crate) use crate::ops::upload_by_url::UploadByUrl;
+    pub(crate) use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead};
+    pub(crate) use crate::ops::gettoken::GetToken;
     pub(crate) use crate::ops::upload_by_url_result::GetUploadByUrlResult;
-    pub(crate) use crate::ops::upload_image::UploadImage;
     pub(crate) use crate::ops::upload_media::UploadMedia;
-    pub(crate) use crate::secret::RedactedUri;
     pub(crate) use crate::shared_token::{
-        AsyncTokenStore, CommitReply, LookupReply, StoreCommand, StoreReply, StoredGrant,
+        CommitReply, LookupReply, StoreCommand, StoreReply, StoredGrant,
     };
     pub(crate) use crate::task::{Exchange, PayloadMeter, UploadInput};
-    pub(crate) use crate::transfer::BatchProgress;
     pub(crate) use crate::*;
 }

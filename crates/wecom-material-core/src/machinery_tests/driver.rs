@@ -15,6 +15,7 @@ use crate::token_cache::TokenCache;
 use bytes::Bytes;
 
 /// The call's next action, as the steps these scenarios were written in.
+#[allow(clippy::large_enum_variant)]
 enum Step<T> {
     Send(http::Request<Body>),
     Sleep { until: Instant },

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::names::{
     AccessToken, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error, Fallback,
-    LaneId, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand,
-    StoreError, StoreReply, StoredGrant, Timeouts, TokenStore, UploadMedia,
+    Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
+    StoreReply, StoredGrant, Timeouts, TokenStore, UploadMedia,
 };
 use super::support::{Note, Server, Transport, errcode, uploaded};
 
