@@ -3,14 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{CorpSecret, JobId, Limits, MediaType};
 use wecom_material_core::multipart::Boundary;
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::gettoken::GetToken;
 use wecom_material_core::ops::upload_by_url::UploadByUrl;
+use wecom_material_core::ops::upload_by_url_result::GetUploadByUrlResult;
 use wecom_material_core::ops::upload_image::UploadImage;
 use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::{CorpSecret, JobId, Limits, MediaType};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {

@@ -8,17 +8,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use wecom_material_core::MediaId;
 use wecom_material_core::download::content_disposition::{
     filename_from_content_disposition, sanitize_filename,
 };
-use wecom_material_core::{MediaId};
 use wecom_material_core::download::content_range::ByteRange;
 use wecom_material_core::download::content_range::ContentRange;
 use wecom_material_core::internals::Download;
+use wecom_material_core::operation::Operation;
 use wecom_material_core::ops::get_media::GetMedia;
 use wecom_material_core::ops::get_media::MediaEndpoint;
 use wecom_material_core::ops::get_media::MediaHead;
-use wecom_material_core::operation::Operation;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {

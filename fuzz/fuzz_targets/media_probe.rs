@@ -9,13 +9,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::ops::get_media::is_error_object;
-use wecom_material_core::secret::{MASKED_RUN_LEN, mask_secrets};
-use wecom_material_core::{DecodeError, MediaId};
+use wecom_material_core::operation::Operation;
 use wecom_material_core::ops::get_media::GetMedia;
 use wecom_material_core::ops::get_media::MediaEndpoint;
 use wecom_material_core::ops::get_media::MediaHead;
-use wecom_material_core::operation::Operation;
+use wecom_material_core::ops::get_media::is_error_object;
+use wecom_material_core::secret::{MASKED_RUN_LEN, mask_secrets};
+use wecom_material_core::{DecodeError, MediaId};
 
 fn longest_base64_run(text: &str) -> usize {
     let mut longest = 0;

@@ -18,18 +18,21 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{AccessToken, ClientSettings, Fallback, SharedTokenPolicy, StoreError};
+use wecom_material_core::download::MAX_CHUNK_SIZE;
+use wecom_material_core::multipart::Boundary;
+use wecom_material_core::ops::upload_media::UploadMedia;
 use wecom_material_core::shared_token::CommitReply;
 use wecom_material_core::shared_token::LookupReply;
 use wecom_material_core::shared_token::StoreCommand;
 use wecom_material_core::shared_token::StoreReply;
 use wecom_material_core::shared_token::StoredGrant;
-use wecom_material_core::{Action, BaseUrl, CallTask, ClientState, CorpSecret, DecodeError, DownloadOptions, DownloadTask, Error, Event, JobId, JobWaitTask, Limits, MediaId, MediaType, PollPolicy, RetryPolicy, Task, TransportError};
-use wecom_material_core::multipart::Boundary;
-use wecom_material_core::ops::gettoken::GetToken;
-use wecom_material_core::Timeouts;
-use wecom_material_core::download::MAX_CHUNK_SIZE;
-use wecom_material_core::ops::upload_media::UploadMedia;
+use wecom_material_core::task::{Exchange, LaneId};
+use wecom_material_core::{AccessToken, ClientSettings, Fallback, SharedTokenPolicy, StoreError};
+use wecom_material_core::{
+    Action, BaseUrl, CallTask, ClientState, DecodeError, DownloadOptions, DownloadTask, Error,
+    Event, JobId, JobWaitTask, Limits, MediaId, MediaType, PollPolicy, ResumeRecord, RetryPolicy,
+    Task, Timeouts, TransportError,
+};
 
 /// Turns allowed once the input is used up.
 const TAIL_STEPS: usize = 500;
@@ -41,9 +44,10 @@ fuzz_target!(|data: &[u8]| {
 
 fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
     let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
-    let mut state = ClientState::new(GetToken::new("ww1", CorpSecret::new("s3cret")));
+    let mut settings = ClientSettings::new("ww1", "s3cret");
+    settings.base = base.clone();
+    let mut state = ClientState::for_client(&settings);
     if u.ratio(1, 3)? {
-        let mut settings = ClientSettings::new("ww1", "s3cret");
         let fallback = if u.arbitrary()? {
             Fallback::Local
         } else {
@@ -56,7 +60,7 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         state = ClientState::for_client(&settings);
     }
     let policy = RetryPolicy::default();
-    let kind = u.int_in_range(0..=2u8)?;
+    let kind = u.int_in_range(0..=3u8)?;
     if kind == 0 {
         let chunk = if u.arbitrary::<bool>()? {
             MAX_CHUNK_SIZE
@@ -73,8 +77,8 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         if u.ratio(1, 4)? {
             options = options.max_len(u.arbitrary()?);
         }
-        let Ok(mut task) = DownloadTask::new(MediaId::new("m"), options, chunk, base, policy, 1)
-        else {
+        settings.chunk_size = chunk;
+        let Ok(mut task) = DownloadTask::new(MediaId::new("m"), options, &settings, 1) else {
             return Ok(());
         };
         let mut fuzz = Fuzz::new(u, chunk, input_len);
@@ -93,17 +97,45 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         let mut fuzz = Fuzz::new(u, MAX_CHUNK_SIZE, input_len);
         fuzz.deliver_events = true;
         let deadline = fuzz.now + wait;
-        let mut task = JobWaitTask::new(
-            JobId::new("J1"),
-            deadline,
-            PollPolicy::default(),
-            base,
-            policy,
-            3,
-        )
-        .unwrap();
+        settings.poll_policy = PollPolicy::default();
+        let mut task = JobWaitTask::new(JobId::new("J1"), deadline, &settings, 3).unwrap();
         let _ = fuzz.drive(&mut task, &mut state);
         assert_eq!(state.waiting_jobs(), 0, "the mailbox is closed at the end");
+        assert!(matches!(
+            task.poll(fuzz.now, &mut state),
+            Action::Done(Err(_))
+        ));
+    } else if kind == 3 {
+        // A download in ranges: several lanes, positioned writes, 45033 halving, a record
+        // (sometimes one from a previous run, sometimes a crafted one).
+        let chunk = u.int_in_range(1..=MAX_CHUNK_SIZE)?;
+        settings.chunk_size = chunk;
+        let options = DownloadOptions::default().connections(u.int_in_range(0..=16)?);
+        let record = if u.ratio(1, 3)? {
+            let total = u.arbitrary()?;
+            let done = (0..u.int_in_range(0..=4)?)
+                .map(|_| Ok((u.arbitrary()?, u.arbitrary()?)))
+                .collect::<Result<Vec<(u64, u64)>>>()?;
+            Some(ResumeRecord { total, done })
+        } else {
+            None
+        };
+        let Ok(mut task) =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings, 1, record)
+        else {
+            return Ok(());
+        };
+        let mut fuzz = Fuzz::new(u, chunk, input_len);
+        let result = fuzz.drive(&mut task, &mut state);
+        if let Some(record) = task.resume_record() {
+            assert!(
+                record.validate().is_ok(),
+                "the record it keeps is well-formed: {record:?}"
+            );
+        }
+        if result.is_ok() {
+            assert!(task.resume_record().is_some_and(|r| r.is_complete()));
+        }
         assert!(matches!(
             task.poll(fuzz.now, &mut state),
             Action::Done(Err(_))
@@ -117,7 +149,7 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
             &Limits::default(),
         )
         .unwrap();
-        let mut task = CallTask::new(op, base, policy, 2, Lane::Media);
+        let mut task = CallTask::new(op, base, policy, 2, Timeouts::Media);
         let mut fuzz = Fuzz::new(u, MAX_CHUNK_SIZE, input_len);
         let _ = fuzz.drive(&mut task, &mut state);
         assert!(matches!(
@@ -134,8 +166,8 @@ struct Fuzz<'u, 'a> {
     chunk: u64,
     input_len: usize,
     now: Instant,
-    /// The current body: bytes the transport can still deliver.
-    body_left: u64,
+    /// Each lane's current body: bytes the transport can still deliver.
+    body_left: std::collections::HashMap<LaneId, u64>,
     /// Bytes reported as written within the `max` asked.
     written: u64,
     /// At wakeable waits, deliver job-finished events (for job waits).
@@ -149,7 +181,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             chunk,
             input_len,
             now: Instant::now(),
-            body_left: 0,
+            body_left: Default::default(),
             written: 0,
             deliver_events: false,
         }
@@ -170,7 +202,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             }
             let action = task.poll(self.now, state);
             let stray = self.pick(1, 50);
-            let event = match action {
+            let (lane, step) = match action {
                 Action::Done(result) => return result,
                 Action::WakeOthers => continue,
                 Action::Wait { until, wakeable } => {
@@ -181,6 +213,8 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                             continue;
                         }
                     }
+                    // This transport answers every step at once: a wait always has an end.
+                    let until = until.expect("a wait with no step in flight has an end");
                     // Virtual time: the wait is over at once.
                     assert!(
                         until <= self.now + Duration::from_secs(24 * 3600),
@@ -189,8 +223,11 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     self.now = self.now.max(until);
                     continue;
                 }
+                Action::Exchange(lane, step) => (lane, step),
+            };
+            let event = match step {
                 // Now and then an event that answers nothing asked (or, by chance, does).
-                Action::Stream { max } if stray => {
+                Exchange::Stream { max, .. } if stray => {
                     let event = self.stray_event();
                     if let Event::Written(n) = event
                         && (1..=max).contains(&n)
@@ -200,10 +237,10 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     event
                 }
                 _ if stray => self.stray_event(),
-                Action::Send { request, .. } => self.send(&request),
-                Action::ReadBody { limit } => self.read_body(limit),
-                Action::Stream { max } => self.stream(max),
-                Action::Write(bytes) => {
+                Exchange::Send { request, .. } => self.send(lane, &request),
+                Exchange::ReadBody { limit } => self.read_body(limit),
+                Exchange::Stream { max, .. } => self.stream(lane, max),
+                Exchange::Write { bytes, .. } => {
                     if self.pick(1, 8) {
                         Event::Local(Error::io("writing", std::io::ErrorKind::Other.into()))
                     } else {
@@ -211,8 +248,8 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                         Event::Written(bytes.len() as u64)
                     }
                 }
-                Action::Store(command) => Event::Store(self.store_reply(&command)),
-                Action::FlushSink => {
+                Exchange::Store(command) => Event::Store(self.store_reply(&command)),
+                Exchange::FlushSink => {
                     if self.pick(1, 8) {
                         Event::Flushed(Some(std::io::Error::other("flush failed")))
                     } else {
@@ -220,7 +257,13 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     }
                 }
             };
-            task.on_event(self.now, state, event);
+            // Now and then the answer is reported on another lane.
+            let lane = if self.pick(1, 100) {
+                LaneId(self.u.arbitrary().unwrap_or(0))
+            } else {
+                lane
+            };
+            task.on_event(self.now, state, lane, event);
         }
         panic!("the task did not end {tail} turns after the input was used up");
     }
@@ -289,8 +332,12 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         !self.u.is_empty() && self.u.ratio(num, den).unwrap_or(false)
     }
 
-    fn send(&mut self, request: &http::Request<wecom_material_core::body::Body>) -> Event {
-        self.body_left = 0;
+    fn send(
+        &mut self,
+        lane: LaneId,
+        request: &http::Request<wecom_material_core::body::Body>,
+    ) -> Event {
+        self.body_left.insert(lane, 0);
         let range = request.headers().get(http::header::RANGE).map(|range| {
             let text = range.to_str().expect("an ASCII Range header");
             let (start, end) = text
@@ -374,11 +421,12 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             let text: &str = self.u.arbitrary().unwrap_or("");
             head = head.header("content-disposition", text);
         }
-        self.body_left = if self.pick(1, 4) {
+        let left = if self.pick(1, 4) {
             self.u.arbitrary().unwrap_or(0)
         } else {
             body_len
         };
+        self.body_left.insert(lane, left);
         match head.body(()) {
             Ok(response) => Event::Head(response.into_parts().0),
             // A header value http refuses: the transport would have failed to read the head.
@@ -410,9 +458,10 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         Event::Body(body.into())
     }
 
-    fn stream(&mut self, max: u64) -> Event {
+    fn stream(&mut self, lane: LaneId, max: u64) -> Event {
         assert!(max >= 1, "Stream asks for at least one byte");
-        if self.u.is_empty() || self.body_left == 0 {
+        let left = self.body_left.get(&lane).copied().unwrap_or(0);
+        if self.u.is_empty() || left == 0 {
             return Event::BodyEnd;
         }
         match self.u.int_in_range(0..=15).unwrap_or(0) {
@@ -420,9 +469,9 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             1 => Event::Local(Error::io("writing", std::io::Error::other("disk full"))),
             2 => Event::BodyEnd,
             _ => {
-                let most = max.min(self.body_left);
+                let most = max.min(left);
                 let n = self.u.int_in_range(1..=most).unwrap_or(most);
-                self.body_left -= n;
+                self.body_left.insert(lane, left - n);
                 self.written = self.written.saturating_add(n);
                 Event::Written(n)
             }
