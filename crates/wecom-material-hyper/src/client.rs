@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use wecom_material_core::ClientSettings;
 use wecom_material_core::client_settings::FromSettings;
 use wecom_material_core::shared_token::AsyncTokenStore;
-use wecom_material_core::{BaseUrl, ClientSettings, StoredToken};
-use wecom_material_host::{JobEvents, Shared};
+use wecom_material_host::Shared;
 
 use crate::run::HttpClient;
 
@@ -57,39 +57,4 @@ pub(crate) struct Inner {
     pub(crate) http: HttpClient,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("base", self.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Client {
-    /// Starts configuring a client for one app (corp id and that app's secret).
-    pub fn builder(corp_id: impl Into<String>, secret: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(corp_id, secret)
-    }
-
-    /// The base URL requests go to.
-    pub fn base_url(&self) -> &BaseUrl {
-        &self.0.shared.settings.base
-    }
-
-    /// The handle that feeds received callback events to the tasks waiting in
-    /// [`Client::wait_job`] on this client and its clones (safe to call from any thread or
-    /// task).
-    pub fn job_events(&self) -> JobEvents {
-        self.0.shared.job_events()
-    }
-
-    /// The cached token, for a store shared between processes.
-    pub fn export_token(&self) -> Option<StoredToken> {
-        self.0.shared.export_token()
-    }
-
-    /// Seeds the cache with a token from a shared store.
-    pub fn import_token(&self, stored: StoredToken) {
-        self.0.shared.import_token(stored);
-    }
-}
+wecom_material_host::client_accessors!(Client);

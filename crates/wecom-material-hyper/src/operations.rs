@@ -153,16 +153,13 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let mut task = self.0.shared.upload_by_url(kind, filename, url, md5)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
-            .await
+        let task = self.0.shared.upload_by_url(kind, filename, url, md5);
+        self.run_call(task).await
     }
 
     /// Asks how an async upload job stands.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
-        let mut task = self.0.shared.job_result(jobid)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
-            .await
+        self.run_call(self.0.shared.job_result(jobid)).await
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
@@ -171,8 +168,12 @@ impl Client {
     /// status, or `Processing` when the deadline came first. The decisions are the core's
     /// [`JobWaitTask`](wecom_material_core::JobWaitTask).
     pub async fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let mut task = self.0.shared.wait_job(jobid, deadline)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
-            .await
+        self.run_call(self.0.shared.wait_job(jobid, deadline)).await
+    }
+
+    /// Runs a task that moves no media.
+    async fn run_call<T: Task>(&self, task: Result<T, Error>) -> Result<T::Output, Error> {
+        let transfer = Transfer::default();
+        self.drive(&mut task?, None, Sink::None, &transfer).await
     }
 }

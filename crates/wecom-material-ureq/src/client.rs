@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use wecom_material_core::client_settings::FromSettings;
-use wecom_material_core::{BaseUrl, ClientSettings, StoredToken, TokenStore};
-use wecom_material_host::{JobEvents, Shared};
+use wecom_material_core::{ClientSettings, TokenStore};
+use wecom_material_host::Shared;
 
 /// Configures a [`Client`]: `Client::builder(corp_id, secret)…build()`.
 pub type ClientBuilder = wecom_material_core::ClientBuilder<Client>;
@@ -49,36 +49,4 @@ pub(crate) struct Inner {
     pub(crate) media_agent: ureq::Agent,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Client {{ base: {:?}, .. }}", self.base_url())
-    }
-}
-
-impl Client {
-    /// Starts configuring a client for one app (corp id and that app's secret).
-    pub fn builder(corp_id: impl Into<String>, secret: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(corp_id, secret)
-    }
-
-    /// The base URL requests go to.
-    pub fn base_url(&self) -> &BaseUrl {
-        &self.0.shared.settings.base
-    }
-
-    /// The handle that feeds received callback events to the calls waiting in
-    /// [`Client::wait_job`] on this client and its clones.
-    pub fn job_events(&self) -> JobEvents {
-        self.0.shared.job_events()
-    }
-
-    /// The cached token, for a store shared between processes (the CLI's token file).
-    pub fn export_token(&self) -> Option<StoredToken> {
-        self.0.shared.export_token()
-    }
-
-    /// Seeds the cache with a token from a shared store.
-    pub fn import_token(&self, stored: StoredToken) {
-        self.0.shared.import_token(stored);
-    }
-}
+wecom_material_host::client_accessors!(Client);

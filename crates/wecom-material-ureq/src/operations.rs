@@ -137,14 +137,12 @@ impl Client {
         url: &str,
         md5: &str,
     ) -> Result<UploadJob, Error> {
-        let mut task = self.0.shared.upload_by_url(kind, filename, url, md5)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
+        self.run_call(self.0.shared.upload_by_url(kind, filename, url, md5))
     }
 
     /// Asks how an async upload job stands.
     pub fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
-        let mut task = self.0.shared.job_result(jobid)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
+        self.run_call(self.0.shared.job_result(jobid))
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
@@ -153,7 +151,11 @@ impl Client {
     /// final status, or `Processing` when the deadline came first. The decisions are the
     /// core's [`JobWaitTask`](wecom_material_core::JobWaitTask).
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
-        let mut task = self.0.shared.wait_job(jobid, deadline)?;
-        self.drive(&mut task, None, Sink::None, &Transfer::default())
+        self.run_call(self.0.shared.wait_job(jobid, deadline))
+    }
+
+    /// Runs a task that moves no media.
+    fn run_call<T: Task>(&self, task: Result<T, Error>) -> Result<T::Output, Error> {
+        self.drive(&mut task?, None, Sink::None, &Transfer::default())
     }
 }
