@@ -171,7 +171,7 @@ impl Default for SharedTokenPolicy {
 /// Which token a caller holds, to report it when WeCom rejects it
 /// ([`SharedTokenFetch::replacing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Generation {
+pub(crate) enum Generation {
     /// A token from the shared store: its generation there (the fencing number that stored it).
     Shared(u64),
     /// The process's own fallback token.
@@ -180,7 +180,7 @@ pub enum Generation {
 
 /// Where a token handed out came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenOrigin {
+pub(crate) enum TokenOrigin {
     /// Read from the store (another process, or an earlier call, fetched it).
     Shared,
     /// Fetched by this call as the fleet's refresher, and stored for the fleet.
@@ -194,7 +194,7 @@ pub enum TokenOrigin {
 
 /// A token handed out by a [`SharedTokenFetch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedToken {
+pub(crate) struct SharedToken {
     /// The access token.
     pub token: AccessToken,
     /// Its generation: pass it to [`SharedTokenFetch::replacing`] if WeCom rejects it.
@@ -368,7 +368,7 @@ pub trait AsyncTokenStore: Send + Sync {
 
 /// Why a [`SharedTokenFetch`] produced no token.
 #[derive(Debug)]
-pub enum SharedTokenError {
+pub(crate) enum SharedTokenError {
     /// This process's `gettoken` failed (as the fleet's refresher, or for its own token).
     Fetch(Error),
     /// The store failed and the policy is [`Fallback::Fail`].
@@ -418,7 +418,7 @@ impl From<SharedTokenError> for Error {
 
 /// What the holder of a fetch does next (see [`SharedTokenFetch::poll`]).
 #[derive(Debug)]
-pub enum SharedStep {
+pub(crate) enum SharedStep {
     /// Run this command on the store and report its outcome with
     /// [`SharedTokenFetch::on_store`] (LOOKUP, COMMIT, INVALIDATE, FAIL; a `Warn` is logged
     /// once per outage and needs no report).
@@ -426,7 +426,9 @@ pub enum SharedStep {
     /// Call `gettoken`; report with [`SharedTokenFetch::on_fetched`]. `fence` is `Some` when
     /// this process refreshes for the fleet, `None` for the process's own fallback token.
     FetchToken {
-        /// The fencing number this refresh holds, if a shared one.
+        /// The fencing number this refresh holds, if a shared one (the fetch keeps it; the
+        /// tests read it here).
+        #[cfg_attr(not(test), allow(dead_code))]
         fence: Option<u64>,
     },
     /// Wait this long, then poll again.
@@ -446,7 +448,7 @@ struct OwnToken {
 /// What a client keeps between fetches: its own fallback token, the warn-once flag, and how
 /// long a failed store is left alone. Plain data; `Debug` never shows the token.
 #[derive(Debug, Default)]
-pub struct SharedTokenState {
+pub(crate) struct SharedTokenState {
     own: Option<OwnToken>,
     generations: u64,
     warned: bool,
@@ -456,12 +458,13 @@ pub struct SharedTokenState {
 
 impl SharedTokenState {
     /// How many store outages were warned about (one [`StoreCommand::Warn`] each).
-    pub fn warnings(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn warnings(&self) -> u64 {
         self.warnings
     }
 
     /// Whether the store is being left alone after a failure, at `now`.
-    pub fn is_store_down(&self, now: Instant) -> bool {
+    pub(crate) fn is_store_down(&self, now: Instant) -> bool {
         self.store_down_until.is_some_and(|t| now < t)
     }
 
@@ -517,7 +520,7 @@ enum State {
 /// Getting one token through a shared store: a state machine polled by a transport (see the
 /// module docs for the loop and the states).
 #[derive(Debug)]
-pub struct SharedTokenFetch {
+pub(crate) struct SharedTokenFetch {
     policy: SharedTokenPolicy,
     seed: u64,
     /// The token WeCom rejected, for INVALIDATE.
@@ -532,19 +535,19 @@ pub struct SharedTokenFetch {
 impl SharedTokenFetch {
     /// Gets a token (the stored one, or fetched through the caller if this process is the
     /// refresher). `seed` draws the backoff jitter: give each fetch a different one.
-    pub fn new(policy: SharedTokenPolicy, seed: u64) -> Self {
+    pub(crate) fn new(policy: SharedTokenPolicy, seed: u64) -> Self {
         Self::start(policy, seed, None)
     }
 
     /// WeCom rejected the token of `rejected` (40014 / 42001): invalidates it — in the store
     /// only if the store still holds that generation — then gets a token as [`Self::new`].
-    pub fn replacing(rejected: Generation, policy: SharedTokenPolicy, seed: u64) -> Self {
+    pub(crate) fn replacing(rejected: Generation, policy: SharedTokenPolicy, seed: u64) -> Self {
         Self::start(policy, seed, Some(rejected))
     }
 
     /// Names the token WeCom rejected (see [`Self::replacing`]): the store then evicts only
     /// that token, never another one that happens to carry the same generation.
-    pub fn of_token(mut self, token: AccessToken) -> Self {
+    pub(crate) fn of_token(mut self, token: AccessToken) -> Self {
         self.rejected_token = Some(token);
         self
     }
@@ -562,15 +565,10 @@ impl SharedTokenFetch {
         }
     }
 
-    /// How long this fetch has waited for other processes so far.
-    pub fn waited(&self) -> Duration {
-        self.waited
-    }
-
     /// The next thing to do. `state` is the client's [`SharedTokenState`]; `now` is used only
     /// for the process's own fallback token and for leaving a failed store alone. Driven out
     /// of order, it ends with a store error saying so.
-    pub fn poll(&mut self, state: &mut SharedTokenState, now: Instant) -> SharedStep {
+    pub(crate) fn poll(&mut self, state: &mut SharedTokenState, now: Instant) -> SharedStep {
         if std::mem::take(&mut self.store_ok) {
             state.warned = false;
             state.store_down_until = None;
@@ -691,14 +689,9 @@ impl SharedTokenFetch {
         }
     }
 
-    /// The policy.
-    pub fn policy(&self) -> &SharedTokenPolicy {
-        &self.policy
-    }
-
     /// Reports the outcome of the [`StoreCommand`] of the last step. A reply of the wrong kind counts as a store failure.
     /// When no script's reply is due (after [`StoreCommand::Warn`]), the outcome is ignored.
-    pub fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
+    pub(crate) fn on_store(&mut self, outcome: Result<StoreReply, StoreError>) {
         let expected = match &self.state {
             State::AwaitLookup => "LOOKUP",
             State::AwaitCommit { .. } => "COMMIT",
@@ -719,7 +712,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports LOOKUP's answer.
-    pub fn on_lookup(&mut self, reply: LookupReply) {
+    pub(crate) fn on_lookup(&mut self, reply: LookupReply) {
         if !matches!(self.state, State::AwaitLookup) {
             return self.unexpected("on_lookup");
         }
@@ -760,7 +753,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports what `gettoken` answered.
-    pub fn on_fetched(&mut self, result: Result<TokenGrant, Error>) {
+    pub(crate) fn on_fetched(&mut self, result: Result<TokenGrant, Error>) {
         let State::Fetching { fence, current } =
             std::mem::replace(&mut self.state, State::Returned)
         else {
@@ -782,7 +775,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports COMMIT's answer.
-    pub fn on_commit(&mut self, reply: CommitReply) {
+    pub(crate) fn on_commit(&mut self, reply: CommitReply) {
         let State::AwaitCommit {
             fence,
             token,
@@ -807,7 +800,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports that INVALIDATE ran (whether or not it deleted anything).
-    pub fn on_invalidated(&mut self) {
+    pub(crate) fn on_invalidated(&mut self) {
         if !matches!(self.state, State::AwaitInvalidate) {
             return self.unexpected("on_invalidated");
         }
@@ -816,7 +809,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports that FAIL ran.
-    pub fn on_failed(&mut self) {
+    pub(crate) fn on_failed(&mut self) {
         let State::AwaitFail(then) = std::mem::replace(&mut self.state, State::Returned) else {
             return self.unexpected("on_failed");
         };
@@ -825,7 +818,7 @@ impl SharedTokenFetch {
     }
 
     /// Reports that the store failed on the step just handed out.
-    pub fn on_store_error(&mut self, error: StoreError) {
+    pub(crate) fn on_store_error(&mut self, error: StoreError) {
         let local = self.policy.fallback == Fallback::Local;
         self.state = match std::mem::replace(&mut self.state, State::Returned) {
             State::AwaitLookup | State::AwaitInvalidate if local => {

@@ -182,7 +182,7 @@ impl TokenCache {
     /// For the holder of a ticket when a shared store is used: the fetch that gets the token
     /// through it (invalidating there the generation WeCom rejected, if any). `seed` draws
     /// its backoff jitter.
-    pub fn shared_fetch(&mut self, seed: u64) -> Option<SharedTokenFetch> {
+    pub(crate) fn shared_fetch(&mut self, seed: u64) -> Option<SharedTokenFetch> {
         let policy = self.sharing?;
         Some(match self.rejected.take() {
             Some((generation, token)) => {
@@ -193,14 +193,14 @@ impl TokenCache {
     }
 
     /// The process's side of the shared store, which [`SharedTokenFetch::poll`] takes.
-    pub fn shared_state(&mut self) -> &mut SharedTokenState {
+    pub(crate) fn shared_state(&mut self) -> &mut SharedTokenState {
         &mut self.shared_state
     }
 
     /// Stores the token a ticket holder got through the shared store, as
     /// [`TokenCache::complete_refresh`] stores a fetched one (a late ticket does not replace
     /// a newer token). Returns the token held and its generation.
-    pub fn complete_shared(
+    pub(crate) fn complete_shared(
         &mut self,
         ticket: RefreshTicket,
         now: Instant,
