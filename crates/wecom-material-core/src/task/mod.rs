@@ -371,7 +371,7 @@ fn misuse(event: &Event, expected: &str) -> Error {
 #[derive(Debug)]
 pub struct ClientState {
     /// The app's access token.
-    pub tokens: TokenCache,
+    pub(crate) tokens: TokenCache,
     pub(crate) mailboxes: Mailboxes<JobId>,
 }
 
