@@ -75,8 +75,10 @@
 //!   [`Error::Cancelled`] holding the bytes that reached the sink (a lane's outstanding step
 //!   is still reported first). A transport whose future is dropped calls `cancel` from its
 //!   drop guard.
-//! * A sink that cannot seek (a stream) serves one-lane tasks only: a [`DownloadTask`] uses
-//!   several lanes only when given `connections` > 1 or a resume record, for a file.
+//! * A sink that cannot seek (a stream) serves one-lane tasks only: a [`DownloadTask`] made
+//!   with [`DownloadTask::in_ranges`] (for a file) writes at offsets from lanes `1..=N`; one
+//!   made with [`DownloadTask::new`] writes in order from lane 0 (given `connections` > 1 it
+//!   runs in ranges too: give it a positioned sink).
 //! * A transport sends requests with redirects off (the token is in the query string), reads
 //!   JSON bodies only up to the `limit` given, and logs URIs through [`RedactedUri`].
 //!
