@@ -5,7 +5,7 @@
 //! between them, not one each. They share the token through a store (the
 //! `wecom-material-redis` crate runs it on Redis with four atomic scripts); this module decides
 //! what a process does with the store's answers. It does no I/O, reads no clock and draws no
-//! randomness (backoff jitter comes from the seed given to [`SharedTokenFetch::new`]).
+//! randomness (backoff jitter comes from the seed given to `SharedTokenFetch::new`).
 //!
 //! A client gets a store with `ClientBuilder::token_store`; then the call that holds the
 //! process's token refresh (the call driver) runs one fetch: it hands the fetch's store
@@ -56,10 +56,10 @@
 //! `Exchange::Store`, the gettoken an `Exchange::Send`, the sleep an `Action::Wait`.
 //!
 //! After a store step, exactly one report of its outcome comes before the next `poll`:
-//! [`SharedTokenFetch::on_store`] (or the step's own `on_lookup`, `on_commit`,
-//! `on_invalidated`, `on_failed`, and [`SharedTokenFetch::on_store_error`] for a failure);
-//! after `FetchToken`, [`SharedTokenFetch::on_fetched`]. A `Warn`'s reply needs none. The
-//! [`SharedTokenState`] holds the process's own fallback token, the warn-once flag and the
+//! `SharedTokenFetch::on_store` (or the step's own `on_lookup`, `on_commit`,
+//! `on_invalidated`, `on_failed`, and `SharedTokenFetch::on_store_error` for a failure);
+//! after `FetchToken`, `SharedTokenFetch::on_fetched`. A `Warn`'s reply needs none. The
+//! `SharedTokenState` holds the process's own fallback token, the warn-once flag and the
 //! time until which a failed store is not asked again; a client keeps it in its
 //! token cache, behind its lock, whose single-flight refresh makes the
 //! process's threads run one fetch (and so one local `gettoken`) between them.
@@ -117,7 +117,7 @@ pub enum Fallback {
     /// an outage of uploads.
     #[default]
     Local,
-    /// Fail the call with [`SharedTokenError::Store`].
+    /// Fail the call with `SharedTokenError::Store`.
     Fail,
 }
 
@@ -137,7 +137,7 @@ pub struct SharedTokenPolicy {
     /// The longest wait between two LOOKUPs (default 1 s).
     pub max_backoff: Duration,
     /// How long one fetch waits for other processes in all before it gives up with
-    /// [`SharedTokenError::WaitedTooLong`] (default: two leases and a cool-down, 65 s).
+    /// `SharedTokenError::WaitedTooLong` (default: two leases and a cool-down, 65 s).
     pub max_wait: Duration,
     /// After a store failure, how long the process uses its own token without asking the
     /// store again (default 5 s). Only with [`Fallback::Local`].
@@ -420,10 +420,10 @@ impl From<SharedTokenError> for Error {
 #[derive(Debug)]
 pub(crate) enum SharedStep {
     /// Run this command on the store and report its outcome with
-    /// [`SharedTokenFetch::on_store`] (LOOKUP, COMMIT, INVALIDATE, FAIL; a `Warn` is logged
+    /// `SharedTokenFetch::on_store` (LOOKUP, COMMIT, INVALIDATE, FAIL; a `Warn` is logged
     /// once per outage and needs no report).
     Store(StoreCommand),
-    /// Call `gettoken`; report with [`SharedTokenFetch::on_fetched`]. `fence` is `Some` when
+    /// Call `gettoken`; report with `SharedTokenFetch::on_fetched`. `fence` is `Some` when
     /// this process refreshes for the fleet, `None` for the process's own fallback token.
     FetchToken {
         /// The fencing number this refresh holds, if a shared one (the fetch keeps it; the
@@ -565,7 +565,7 @@ impl SharedTokenFetch {
         }
     }
 
-    /// The next thing to do. `state` is the client's [`SharedTokenState`]; `now` is used only
+    /// The next thing to do. `state` is the client's `SharedTokenState`; `now` is used only
     /// for the process's own fallback token and for leaving a failed store alone. Driven out
     /// of order, it ends with a store error saying so.
     pub(crate) fn poll(&mut self, state: &mut SharedTokenState, now: Instant) -> SharedStep {
