@@ -75,6 +75,9 @@ pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// one of them may take the refresh over.
 pub(crate) const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
 
+/// The longest a token is kept, whatever its source says (WeCom's live 7,200 s).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// What a caller should do to get a token.
 #[derive(Debug)]
 pub enum TokenLookup {
@@ -277,7 +280,7 @@ impl TokenCache {
         self.next_ticket += 1;
         self.in_flight = Some(InFlight {
             ticket: id,
-            lease_until: now + self.lease,
+            lease_until: now.checked_add(self.lease).unwrap_or(now),
         });
         RefreshTicket { id }
     }
@@ -353,6 +356,9 @@ impl TokenCache {
     }
 
     fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
+        // A lifetime from outside (an answer, a file, a store) is never trusted past a day:
+        // WeCom's tokens live 2 hours, and the clock arithmetic below must not overflow.
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
         let margin = self.margin.min(lifetime / 2);
         self.generation += 1;
         self.held_from_store = None;
@@ -403,7 +409,8 @@ impl TokenCache {
         {
             return false;
         }
-        let lifetime = Duration::from_secs(stored.expires_at_unix - now_unix);
+        let lifetime =
+            Duration::from_secs(stored.expires_at_unix - now_unix).min(MAX_TOKEN_LIFETIME);
         let held_valid = self.cached.as_ref().filter(|c| now < c.expires_at);
         if held_valid.is_some_and(|c| c.expires_at >= now + lifetime) {
             return false;
@@ -731,5 +738,29 @@ mod tests {
             assert!(!text.contains("s3cr3t-value"), "{text}");
         }
         assert!(format!("{stored:?}").contains("1700007200"));
+    }
+
+    /// `expires_in` near 2^63 (or 2^64 − 1) made `now + lifetime` overflow and panic the
+    /// process: a lifetime from outside is kept a day at most (or refused as a decode error),
+    /// and an imported token from the far future likewise.
+    #[test]
+    fn an_absurd_lifetime_never_overflows_the_clock() {
+        let t0 = Instant::now();
+        for expires_in in [u64::MAX, 1 << 63, 1_000_000_000_000_000_000] {
+            let mut c = cache();
+            let ticket = fetch(&mut c, t0);
+            if c.complete_refresh(ticket, t0, grant("tokX", expires_in))
+                .is_ok()
+            {
+                let day = Duration::from_secs(24 * 3600);
+                assert!(c.expires_at().is_some_and(|at| at <= t0 + day));
+            }
+            let stored = StoredToken {
+                access_token: "tokY".into(),
+                expires_at_unix: u64::MAX,
+                generation: 9,
+            };
+            assert!(c.import(stored, t0, 1_700_000_000) || c.expires_at().is_some());
+        }
     }
 }
