@@ -177,4 +177,17 @@ mod tests {
             "https://proxy.example:8443/wecom/api/cgi-bin/gettoken?corpid=ww"
         );
     }
+
+    /// A value too long for a URI (a 10 MB token from a tampered store, a 70,000-character
+    /// media id) panicked every request: the URI is empty instead, which every HTTP stack
+    /// refuses before sending.
+    #[test]
+    fn a_query_too_long_for_a_uri_is_an_empty_uri_not_a_panic() {
+        let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
+        let long = "a".repeat(70_000);
+        let uri = base.uri("/cgi-bin/media/get", &[("media_id", &long)]);
+        assert_eq!(uri, http::Uri::default());
+        let fits = base.uri("/cgi-bin/media/get", &[("media_id", &long[..1000])]);
+        assert_eq!(fits.path(), "/cgi-bin/media/get");
+    }
 }
