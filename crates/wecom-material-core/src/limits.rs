@@ -1,39 +1,59 @@
 //! Pre-flight validation: the one table of WeCom's upload limits (SPEC §2, §3, §6).
 //!
-//! | upload | size (bytes) | extensions | content |
-//! |---|---|---|---|
-//! | `media/upload` image | 6 ..= 10 MiB | jpg, jpeg, png | JPEG or PNG magic |
-//! | `media/upload` voice | 6 ..= 2 MiB | amr | starts with `#!AMR` |
-//! | `media/upload` video | 6 ..= 10 MiB | mp4 | — |
-//! | `media/upload` file | 6 ..= 20 MiB | any | — |
-//! | `media/uploadimg` | 6 ..= 2 MiB | jpg, jpeg, png | JPEG or PNG magic |
-//! | `media/upload_by_url` | ..= 200 MiB | video: mp4 | — |
+//! | upload | size (bytes) | extensions | content | WeCom over the size |
+//! |---|---|---|---|---|
+//! | `media/upload` image | 6 ..= 10 MiB (10,485,760) | jpg, jpeg, png | JPEG or PNG | 40009 |
+//! | `media/upload` voice | 6 ..= 2 MiB (2,097,152) | amr | `#!AMR` (else 301017) | 40006 |
+//! | `media/upload` video | 6 ..= 10 MiB (10,485,760) | mp4 | — | 40011 |
+//! | `media/upload` file | 6 ..= 20 MiB (20,971,520) | any | — | 45001 |
+//! | `media/uploadimg` | 6 ..= 2 MiB (2,097,152) | jpg, jpeg, png | JPEG or PNG | 40009 |
+//! | `media/upload_by_url` | ..= 200 MiB (209,715,200) | video: mp4 | — | 45001 (job fails) |
 //!
-//! WeCom's "MB" is read as MiB (1,048,576 bytes). The documents disagree with each other
-//! (older text says images ≤ 2 MB); the server has the last word, so every number is a public
-//! field and [`Limits::relaxed`] turns the checks off.
+//! Five bytes or fewer: 40006. WeCom's "MB" is read as MiB (1,048,576 bytes); a download's
+//! Range chunk is at most [`crate::MAX_CHUNK_SIZE`] (20,000,000 bytes, else 830002). The
+//! documents disagree with each other (older text says images ≤ 2 MB); the server has the last
+//! word, so every number is a public field a client's builder takes new values of, and
+//! [`Limits::relaxed`] turns the checks off.
 
 use crate::error::Invalid;
 use crate::media_type::MediaType;
 
 const MIB: u64 = 1024 * 1024;
 
-/// The limits checked before an upload is built. `Default` is the current documentation.
+/// The limits checked before an upload is built.
+///
+/// `Limits::default()` is WeCom's current documentation: a file larger than 5 bytes; an image
+/// up to 10 MiB (10,485,760 bytes), voice 2 MiB (2,097,152), video 10 MiB, any other file
+/// 20 MiB (20,971,520); an `uploadimg` image 2 MiB; an upload by URL 200 MiB (209,715,200).
+/// The errcode WeCom answers over each is in the [module docs](crate::limits). When WeCom
+/// changes a limit, set the new number and give the limits to the client builder (`limits`):
+///
+/// ```
+/// use wecom_material_core::{Limits, MediaType};
+///
+/// let documented = Limits::default();
+/// assert_eq!(documented.max_for(MediaType::File), 20_971_520);
+/// let raised = Limits { video_max: 20 * 1024 * 1024, ..Limits::default() };
+/// assert!(raised.check_upload(MediaType::Video, "clip.mp4", 15_000_000, None).is_ok());
+/// assert!(documented.check_upload(MediaType::Video, "clip.mp4", 15_000_000, None).is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// A file must be larger than this many bytes (WeCom: "> 5 bytes").
+    /// A file must be larger than this many bytes (default 5, WeCom: "> 5 bytes"; else 40006).
     pub min_exclusive: u64,
-    /// Largest `image` upload.
+    /// Largest `image` upload (default 10 MiB, 10,485,760 bytes; WeCom: 40009 over it).
     pub image_max: u64,
-    /// Largest `voice` upload.
+    /// Largest `voice` upload (default 2 MiB, 2,097,152 bytes; WeCom: 40006 over it).
     pub voice_max: u64,
-    /// Largest `video` upload.
+    /// Largest `video` upload (default 10 MiB, 10,485,760 bytes; WeCom: 40011 over it).
     pub video_max: u64,
-    /// Largest `file` upload.
+    /// Largest `file` upload (default 20 MiB, 20,971,520 bytes; WeCom: 45001 over it).
     pub file_max: u64,
-    /// Largest `uploadimg` image.
+    /// Largest `uploadimg` image (default 2 MiB, 2,097,152 bytes; WeCom: 40009 over it).
     pub upload_image_max: u64,
-    /// Largest file WeCom fetches for an async upload by URL.
+    /// Largest file WeCom fetches for an async upload by URL (default 200 MiB, 209,715,200
+    /// bytes; WeCom fails the job with 45001 over it). The client never sees that file, so
+    /// this documents WeCom's limit and checks nothing.
     pub by_url_max: u64,
     /// Check that the filename's extension fits the type.
     pub check_extension: bool,

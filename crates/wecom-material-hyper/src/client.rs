@@ -24,6 +24,11 @@ impl FromSettings for Client {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(settings.json_timeout));
         // An explicit provider: rustls never has to guess between ring and aws-lc-rs.
+        // rustls 0.23.48 deprecates ring's provider (no post-quantum key exchange); ring stays
+        // the one provider of the tree (ureq 3's rustls uses it too; aws-lc-rs doubles the
+        // TLS build time), so the warning every fresh build printed is silenced here, on
+        // purpose.
+        #[allow(deprecated)]
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .expect("ring supports rustls' default protocol versions");
