@@ -16,7 +16,7 @@
 //! File names are kept as their raw bytes decoded as UTF-8 (lossily for invalid UTF-8):
 //! `filename="测试.png"` in raw UTF-8 is the way WeCom accepts non-ASCII names.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 
@@ -104,14 +104,19 @@ async fn read_form(
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut buf = BytesMut::new();
+        // The chunks are slices of the connection's read buffers; they are copied once, into
+        // an allocation of exactly the part's size, so a stored media holds no slack and pins
+        // no buffer of the connection.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0u64;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
-                    if (buf.len() + chunk.len()) as u64 > limit.max_bytes {
+                    len += chunk.len() as u64;
+                    if len > limit.max_bytes {
                         return Err(limit.over_code);
                     }
-                    buf.extend_from_slice(&chunk);
+                    chunks.push(chunk);
                 }
                 Ok(None) => break,
                 Err(_) => return Err(44001),
@@ -120,7 +125,7 @@ async fn read_form(
         found = Some(MediaPart {
             filename,
             content_type,
-            bytes: buf.freeze(),
+            bytes: exact_copy(&chunks),
         });
     }
     let part = found.ok_or(41005)?;
@@ -131,6 +136,16 @@ async fn read_form(
         return Err(40006);
     }
     Ok(part)
+}
+
+/// The chunks joined into one allocation of exactly their total size.
+pub(crate) fn exact_copy(chunks: &[Bytes]) -> Bytes {
+    let total = chunks.iter().map(Bytes::len).sum();
+    let mut out = Vec::with_capacity(total);
+    for chunk in chunks {
+        out.extend_from_slice(chunk);
+    }
+    Bytes::from(out)
 }
 
 /// Reads and discards what is left of a refused form (bounded), so the client can finish
