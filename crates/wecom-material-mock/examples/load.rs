@@ -38,10 +38,7 @@ fn options() -> Options {
         clients: 50,
         seconds: 20,
         size: 100_000,
-        command: vec![
-            "target/release/wecom-material-mock".into(),
-            "--json".into(),
-        ],
+        command: vec!["target/release/wecom-material-mock".into(), "--json".into()],
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -254,11 +251,11 @@ fn main() {
         )
         .await
         .unwrap();
-        let token: Arc<str> = serde_json::from_slice::<serde_json::Value>(&answer).unwrap()
-            ["access_token"]
-            .as_str()
-            .unwrap()
-            .into();
+        let token: Arc<str> =
+            serde_json::from_slice::<serde_json::Value>(&answer).unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .into();
         let body = form(o.size);
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
@@ -281,12 +278,24 @@ fn main() {
         let (_, stats) = call(&mut admin, Method::GET, "/__mock/stats", None, Bytes::new())
             .await
             .unwrap();
-        call(&mut admin, Method::POST, "/__mock/reset", None, Bytes::new())
-            .await
-            .unwrap();
+        call(
+            &mut admin,
+            Method::POST,
+            "/__mock/reset",
+            None,
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (_, rss_reset) = memory(pid);
-        (all, elapsed, rss_end, rss_reset, stats)
+        // A test suite goes on after a reset: a light request every 100 ms for 5 s.
+        for _ in 0..50 {
+            let _ = call(&mut admin, Method::GET, "/__mock/stats", None, Bytes::new()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (_, rss_later) = memory(pid);
+        (all, elapsed, rss_end, (rss_reset, rss_later), stats)
     });
     let (peak, _) = memory(pid);
     let _ = child.kill();
@@ -318,11 +327,12 @@ fn main() {
         percentile(&lat, 1.0)
     );
     println!(
-        "emulator RSS: start {:.1} MiB, peak (VmHWM) {:.1} MiB, end {:.1} MiB, 1 s after POST /__mock/reset {:.1} MiB",
+        "emulator RSS: start {:.1} MiB, peak (VmHWM) {:.1} MiB, end {:.1} MiB; after POST /__mock/reset: {:.1} MiB 1 s later, {:.1} MiB after 5 s more of light requests",
         mib(rss_start),
         mib(peak),
         mib(rss_end),
-        mib(rss_reset)
+        mib(rss_reset.0),
+        mib(rss_reset.1)
     );
     println!(
         "emulator store at the end: {} media, {} bytes; evicted for the budget: {}",

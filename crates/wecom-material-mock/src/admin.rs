@@ -457,8 +457,8 @@ fn add_media(state: &State, query: &str, body: &Bytes) -> Answer {
         ));
     }
     let len = body.len();
-    // An exact copy: the collected body may be a slice of a larger buffer.
-    let bytes = Bytes::copy_from_slice(body);
+    // A copy: the collected body may be a slice of a larger buffer.
+    let bytes = state.slabs.store(std::slice::from_ref(body));
     let media_id = state.store_new_media(kind, bytes, &content_type, &filename, corp_id);
     Ok(json!({ "media_id": media_id, "bytes": len, "content_type": content_type }))
 }

@@ -16,6 +16,7 @@ mod receiver;
 mod record;
 pub mod samples;
 mod server;
+mod slab;
 mod state;
 mod store;
 

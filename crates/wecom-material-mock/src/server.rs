@@ -189,7 +189,7 @@ async fn handle(
         method: ctx.parts.method.clone(),
         path: ctx.parts.uri.path().to_owned(),
         query: ctx.parts.uri.query().map(str::to_owned),
-        headers: ctx.parts.headers.clone(),
+        headers: own_headers(&ctx.parts.headers),
         body_len,
         body_md5,
         status,
@@ -255,4 +255,18 @@ fn out_of_scope(ctx: &Ctx) -> Response<MockBody> {
         Err(resp) => *resp,
         Ok(_) => ctx.error(48002),
     }
+}
+
+/// A copy of the headers that owns its bytes. hyper parses header values as slices of the
+/// connection's read buffer, which also held the request body: a plain clone kept in the log
+/// would pin a whole buffer (up to hundreds of KB) per logged request.
+fn own_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = http::HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }

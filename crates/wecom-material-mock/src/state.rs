@@ -123,6 +123,8 @@ pub(crate) struct State {
     /// 0 = no limit.
     max_concurrent: AtomicUsize,
     rules: RwLock<Arc<Rules>>,
+    /// Where stored media bytes live.
+    pub(crate) slabs: crate::slab::Slabs,
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -216,6 +218,7 @@ impl State {
             bandwidth: AtomicU64::new(0),
             max_concurrent: AtomicUsize::new(0),
             rules: RwLock::new(Arc::new(Rules::from_config(&config))),
+            slabs: crate::slab::Slabs::default(),
             config,
             base_url,
         };
@@ -296,6 +299,7 @@ impl State {
         };
         // Dropped outside the lock: freeing gigabytes of media takes a moment.
         drop(old);
+        self.slabs.clear();
         self.job_cv.notify_all();
         self.job_notify.notify_waiters();
     }

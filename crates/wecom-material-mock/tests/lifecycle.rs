@@ -151,20 +151,33 @@ fn the_byte_budget_evicts_the_oldest_media_and_images_with_a_note() {
 }
 
 #[test]
-fn an_upload_is_stored_in_an_allocation_of_exactly_its_size() {
+fn uploads_are_stored_without_slack() {
     let mock = MockServer::start(MockConfig::default());
     let t = token(&mock);
-    // 300 KB arrives in many reads; a doubling buffer would hold up to twice that.
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let r = upload(&mock, &t, "file", "big.bin", &data);
-    let id = r.json()["media_id"].as_str().unwrap().to_owned();
-    let stored = mock.media(&id).unwrap().bytes;
-    assert!(mock.delete_media(&id));
-    // Now the only handle: it converts to a buffer whose capacity is its length.
+    let pattern = |len: u32| -> Vec<u8> { (0..len).map(|i| (i % 251) as u8).collect() };
+    // Two small uploads (each arriving in many reads) sit back to back in a shared slab:
+    // the second starts where the first ends, so neither holds spare capacity.
+    let first = pattern(300_000);
+    let second = pattern(200_000);
+    let id = |r: Resp| r.json()["media_id"].as_str().unwrap().to_owned();
+    let a = mock
+        .media(&id(upload(&mock, &t, "file", "a.bin", &first)))
+        .unwrap()
+        .bytes;
+    let b = mock
+        .media(&id(upload(&mock, &t, "file", "b.bin", &second)))
+        .unwrap()
+        .bytes;
+    assert!(a == first && b == second);
+    assert_eq!(a.as_ptr() as usize + a.len(), b.as_ptr() as usize, "no gap");
+    // A large one gets an allocation of exactly its size.
+    let big = pattern(3_000_000);
+    let big_id = id(upload(&mock, &t, "file", "big.bin", &big));
+    let stored = mock.media(&big_id).unwrap().bytes;
+    assert!(mock.delete_media(&big_id));
     let buffer = stored.try_into_mut().expect("a unique, whole allocation");
-    assert_eq!(buffer.len(), data.len());
-    assert_eq!(buffer.capacity(), data.len(), "no slack");
-    assert!(buffer[..] == data[..]);
+    assert_eq!(buffer.capacity(), big.len(), "no slack");
+    assert!(buffer[..] == big[..]);
 }
 
 #[test]

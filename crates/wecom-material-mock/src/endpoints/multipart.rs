@@ -22,6 +22,7 @@ use http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::body::TappedBody;
 use crate::config::SizeLimit;
+use crate::slab::Slabs;
 
 /// The uploaded part.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ const DRAIN_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// Reads the `media` part. `check_name` answers the errcode for a name that does not fit.
 pub(crate) async fn read_media(
+    slabs: &Slabs,
     headers: &HeaderMap,
     require_content_length: bool,
     body: TappedBody,
@@ -61,7 +63,7 @@ pub(crate) async fn read_media(
         }
     };
     let mut form = multer::Multipart::new(body, boundary);
-    let result = read_form(&mut form, limit, min_exclusive_bytes, &check_name).await;
+    let result = read_form(slabs, &mut form, limit, min_exclusive_bytes, &check_name).await;
     if result.is_err() {
         drain(&mut form).await;
     }
@@ -69,6 +71,7 @@ pub(crate) async fn read_media(
 }
 
 async fn read_form(
+    slabs: &Slabs,
     form: &mut multer::Multipart<'static>,
     limit: SizeLimit,
     min_exclusive_bytes: u64,
@@ -104,9 +107,9 @@ async fn read_form(
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // The chunks are slices of the connection's read buffers; they are copied once, into
-        // an allocation of exactly the part's size, so a stored media holds no slack and pins
-        // no buffer of the connection.
+        // The chunks are slices of the connection's read buffers; they are copied once (see
+        // `crate::slab`), so a stored media holds no slack and pins no buffer of the
+        // connection.
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut len = 0u64;
         loop {
@@ -125,7 +128,7 @@ async fn read_form(
         found = Some(MediaPart {
             filename,
             content_type,
-            bytes: exact_copy(&chunks),
+            bytes: slabs.store(&chunks),
         });
     }
     let part = found.ok_or(41005)?;
@@ -136,16 +139,6 @@ async fn read_form(
         return Err(40006);
     }
     Ok(part)
-}
-
-/// The chunks joined into one allocation of exactly their total size.
-pub(crate) fn exact_copy(chunks: &[Bytes]) -> Bytes {
-    let total = chunks.iter().map(Bytes::len).sum();
-    let mut out = Vec::with_capacity(total);
-    for chunk in chunks {
-        out.extend_from_slice(chunk);
-    }
-    Bytes::from(out)
 }
 
 /// Reads and discards what is left of a refused form (bounded), so the client can finish

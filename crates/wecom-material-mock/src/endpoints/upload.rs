@@ -31,6 +31,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     let rules = ctx.state.rules();
     let limits = &rules.limits;
     let part = match read_media(
+        &ctx.state.slabs,
         &ctx.parts.headers,
         ctx.state.config.require_content_length,
         body,
