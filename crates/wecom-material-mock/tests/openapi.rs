@@ -53,15 +53,13 @@ fn check(doc: &Value, schema: &Value, v: &Value, at: &str) {
         types.is_empty() || types.iter().any(|t| type_fits(t, v)),
         "{at}: {v} is not of type {types:?}"
     );
-    if let Some(required) = schema["required"].as_array() {
-        if v.is_object() {
-            for key in required {
-                let key = key.as_str().unwrap();
-                assert!(
-                    v.get(key).is_some(),
-                    "{at}: required field {key} missing in {v}"
-                );
-            }
+    if let (Some(required), true) = (schema["required"].as_array(), v.is_object()) {
+        for key in required {
+            let key = key.as_str().unwrap();
+            assert!(
+                v.get(key).is_some(),
+                "{at}: required field {key} missing in {v}"
+            );
         }
     }
     if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
