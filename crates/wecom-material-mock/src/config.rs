@@ -270,6 +270,12 @@ pub type NoteHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Everything the emulator can be configured with. Start from [`MockConfig::default`] (one app,
 /// corp id `ww-mock-corp`, secret `mock-secret`, an adjustable system clock) and change fields.
+///
+/// `limits`, `upload_img_daily_quota`, `callback`, `strict_ids`, `request_log_capacity` and
+/// `max_media_bytes` are start values of the run-time [`Rules`](crate::Rules) (changed with
+/// [`MockHandle::set_rules`](crate::MockHandle::set_rules) or `POST /__mock/settings`);
+/// `latency`, `bandwidth` and `max_concurrent_per_media` of the [`Settings`](crate::Settings).
+/// A reset goes back to them.
 #[derive(Clone)]
 pub struct MockConfig {
     /// The apps gettoken knows.

@@ -183,8 +183,8 @@ impl MockHandle {
         usize::try_from(n).unwrap_or(usize::MAX)
     }
 
-    /// Forgets the recorded requests (and the [`MockHandle::throttled`] count), as
-    /// `DELETE /__mock/requests` does.
+    /// Forgets the recorded requests, the request counts and the [`MockHandle::throttled`]
+    /// count, as `DELETE /__mock/requests` does.
     pub fn clear_requests(&self) {
         self.state.clear_requests();
     }
