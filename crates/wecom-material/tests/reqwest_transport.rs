@@ -78,7 +78,10 @@ fn assert_log_is_redacted(output: &Output, token_seen: &[String]) {
 
 #[test]
 fn the_reqwest_example_round_trips_resumes_a_large_media_and_survives_a_revoked_token() {
-    let mock = MockServer::start(MockConfig::default());
+    let mock = MockServer::start(MockConfig {
+        strict_ids: true,
+        ..MockConfig::default()
+    });
     let big = samples::noise(25_000_001);
     let big_md5 = Md5Hex::of(&big);
     let big_id = mock.insert_media(big, "application/octet-stream", "big.bin");
@@ -184,7 +187,10 @@ fn the_reqwest_example_round_trips_resumes_a_large_media_and_survives_a_revoked_
 
 #[test]
 fn the_reqwest_example_ends_with_the_error_and_status_1() {
-    let mock = MockServer::start(MockConfig::default());
+    let mock = MockServer::start(MockConfig {
+        strict_ids: true,
+        ..MockConfig::default()
+    });
     let output = Command::new(example())
         .args([&mock.base_url(), CORP_ID, "wrong-secret"])
         .output()
