@@ -6,7 +6,9 @@
 //! larger than glibc's largest mmap threshold (32 MiB), so it is always a mapping of its
 //! own, given back to the system when its last media goes; eviction is oldest first, so
 //! slabs empty in the order they were filled. Pages of a slab that were never written are
-//! never resident.
+//! never resident. The price: a slab stays while any of its media lives, so media kept while
+//! those around them were deleted hold up to a slab each (eviction by age or budget, the
+//! common case, frees slabs whole).
 
 use std::sync::Mutex;
 
