@@ -505,3 +505,77 @@ fn the_callback_target_is_a_setting_whose_secrets_are_never_shown() {
     ok(a, "POST", "/__mock/settings", r#"{"callback": null}"#);
     assert!(mock.rules().callback.is_none());
 }
+
+#[test]
+fn several_apps_have_their_own_tokens_and_a_corp_shares_its_uploads() {
+    use wecom_material_mock::App;
+    let mock = MockServer::start(MockConfig {
+        apps: vec![
+            App::new("ww-a", "s1"),
+            App::new("ww-a", "s2"),
+            App::new("ww-b", "s3"),
+        ],
+        ..MockConfig::default()
+    });
+    let a = mock.addr();
+    let token = |corp: &str, secret: &str| {
+        let r = get(
+            a,
+            &format!("/cgi-bin/gettoken?corpid={corp}&corpsecret={secret}"),
+        );
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    let (t1, t2, t3) = (
+        token("ww-a", "s1"),
+        token("ww-a", "s2"),
+        token("ww-b", "s3"),
+    );
+    assert!(t1 != t2 && t1 != t3 && t2 != t3);
+    let r = upload(&mock, &t1, "file", "a.txt", b"corp a's file");
+    let id = r.json()["media_id"].as_str().unwrap().to_owned();
+    assert_eq!(mock.media(&id).unwrap().corp_id.as_deref(), Some("ww-a"));
+    assert_eq!(get_media(a, &t2, &id).body, b"corp a's file");
+    assert_eq!(get_media(a, &t3, &id).errcode(), 40007);
+}
+
+#[test]
+fn a_job_still_running_at_a_reset_stores_nothing() {
+    let mock = MockServer::start(MockConfig::default());
+    let a = mock.addr();
+    let data = vec![9u8; 5000];
+    let (url, gate) = mock.serve_file_gated("held.mp4", data.clone());
+    let t = token(&mock);
+    let body = format!(
+        r#"{{"scene":1,"type":"video","filename":"held.mp4","url":"{url}","md5":"{}"}}"#,
+        md5_hex(&data)
+    );
+    let r = post_json(
+        a,
+        &format!("/cgi-bin/media/upload_by_url?access_token={t}"),
+        &body,
+    );
+    let job = r.json()["jobid"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gate.held() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never asked for the file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    mock.reset();
+    assert_eq!(mock.job_status(&job), None, "jobs are forgotten");
+    // The gated file went with the reset; the job's fetch fails or ends, and stores nothing.
+    gate.open();
+    // The held request is answered (and counted, counts restart at the reset); the job then
+    // has its bytes and would store them within moments.
+    while stats(a)["mock-files"] == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was never served"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(stats(a)["media_count"], 0);
+}
