@@ -20,4 +20,4 @@ def need(module, install):
     except ImportError:
         if os.environ.get("CI"):
             pytest.fail("%s is missing and CI is set: %s" % (module, install))
-        pytest.skip("%s is missing: %s" % (module, install))
+        pytest.skip("%s is missing: %s" % (module, install), allow_module_level=True)
