@@ -27,12 +27,12 @@ pub struct MockArgs {
     /// authentication: anyone who can reach it can drive it).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Corp id of the first app [default: the global --corp-id, else WECOM_CORP_ID, else
-    /// ww-mock-corp].
+    /// Corp id of the first app [default: WECOM_CORP_ID (for `wecom-material mock`, its global
+    /// --corp-id first), else ww-mock-corp].
     #[arg(long, value_name = "ID")]
     pub corp_id: Option<String>,
-    /// Secret of the first app [default: the global --secret, else WECOM_SECRET, else
-    /// mock-secret].
+    /// Secret of the first app [default: WECOM_SECRET (for `wecom-material mock`, its global
+    /// --secret first), else mock-secret].
     #[arg(long, value_name = "S")]
     pub secret: Option<String>,
     /// One more app (repeatable). Apps of one corp share its media; each app gets its own
@@ -89,8 +89,8 @@ pub struct MockArgs {
     /// Largest file media/upload_by_url fetches, in bytes [default: 200 MiB].
     #[arg(long, value_name = "BYTES")]
     pub max_upload_by_url_bytes: Option<u64>,
-    /// Deliver the encrypted job-finished callback to this loopback http:// URL (needs the
-    /// three other --callback-* values).
+    /// Deliver the encrypted job-finished callback to this loopback http:// URL (needs
+    /// --callback-token and --callback-aes-key).
     #[arg(long, value_name = "URL", requires_all = ["callback_token", "callback_aes_key"])]
     pub callback_url: Option<String>,
     /// The callback's Token.
