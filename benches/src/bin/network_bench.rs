@@ -56,10 +56,7 @@ fn main() {
     let cli = cli_path();
     let work = std::env::temp_dir().join(format!("wecom-network-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let mock = MockServer::start(MockConfig {
-        safe_ids: true,
-        ..MockConfig::default()
-    });
+    let mock = MockServer::start(MockConfig::default());
     let base = mock.base_url();
     let media = wecom_material_benches::sample_bytes(sizes.media);
     let media_id = mock.insert_media(media, "video/mp4", "bench.mp4");

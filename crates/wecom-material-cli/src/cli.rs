@@ -1,7 +1,6 @@
 //! The command line: global options and one subcommand per operation (issue 6 is the contract:
 //! names, fields and env fallbacks are kept exactly).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -289,36 +288,6 @@ pub(crate) struct CallbackDecryptArgs {
     pub(crate) echostr: Option<String>,
 }
 
-/// `mock`.
-#[derive(Debug, Args)]
-pub(crate) struct MockArgs {
-    /// Address to listen on (loopback only unless --allow-remote).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub(crate) listen: SocketAddr,
-    /// Allow a --listen address that is not loopback (the emulator and its admin API have no
-    /// authentication: anyone who can reach it can drive it).
-    #[arg(long)]
-    pub(crate) allow_remote: bool,
-    /// Corp id of the emulated app [default: the global --corp-id, else WECOM_CORP_ID, else
-    /// ww-mock-corp].
-    #[arg(long, value_name = "ID")]
-    pub(crate) corp_id: Option<String>,
-    /// Secret of the emulated app [default: the global --secret, else WECOM_SECRET, else
-    /// mock-secret].
-    #[arg(long, value_name = "S")]
-    pub(crate) secret: Option<String>,
-    /// Milliseconds added to every answer (a realistic round trip).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub(crate) latency_ms: u64,
-    /// Bytes per second of each download body, per connection [default: unlimited].
-    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) bandwidth: Option<u64>,
-    /// Answer 45033 to a media/get when K answers for the same media id are already in flight
-    /// [default: no limit].
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) max_concurrent_per_media: Option<u64>,
-    /// Draw media ids from [A-Za-z0-9_-] only (by default some contain `+`, `/` and `=`, as
-    /// WeCom's may, so a client that does not percent-encode them fails).
-    #[arg(long)]
-    pub(crate) safe_ids: bool,
-}
+/// `mock`: the flags are the emulator crate's own (shared with its standalone
+/// `wecom-material-mock` binary).
+pub(crate) use wecom_material_mock::cli::MockArgs;

@@ -1,6 +1,7 @@
 //! `wecom-material mock`: the built binary as a process, driven over HTTP as a client in
 //! another language would (credentials, the printed settings, `-v`, loopback only, latency,
-//! bandwidth, the 45033 setting, safe ids).
+//! bandwidth, the 45033 setting, the id alphabet, `--json`, several apps, the settings flags,
+//! the byte budget's note).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -313,8 +314,13 @@ fn latency_bandwidth_and_concurrency_settings() {
     );
     let settings = http(&m.addr, "GET", "/__mock/settings", "", b"").json();
     assert_eq!(
-        settings,
-        serde_json::json!({"latency_ms": 200, "bandwidth": 1_000_000, "max_concurrent_per_media": 2})
+        (
+            &settings["latency_ms"],
+            &settings["bandwidth"],
+            &settings["max_concurrent_per_media"]
+        ),
+        (&200.into(), &1_000_000.into(), &2.into()),
+        "{settings}"
     );
     let started = Instant::now();
     assert_eq!(gettoken(&m, "ww-mock-corp", "mock-secret").status, 200);
@@ -360,47 +366,222 @@ fn latency_bandwidth_and_concurrency_settings() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+fn add_media(addr: &str, query: &str, body: &[u8]) -> String {
+    let r = http(addr, "POST", &format!("/__mock/media?{query}"), "", body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["media_id"].as_str().unwrap().to_owned()
+}
+
+fn is_wecom_alphabet(id: &str) -> bool {
+    id.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[test]
-fn safe_ids_switch() {
-    let m = start(&["mock"], &[]);
+fn ids_use_wecoms_alphabet_unless_strict_ids_and_safe_ids_is_a_no_op() {
+    for args in [&["mock"][..], &["mock", "--safe-ids"][..]] {
+        let m = start(args, &[]);
+        for _ in 0..8 {
+            let id = add_media(&m.addr, "filename=a.bin", b"123456");
+            assert!(is_wecom_alphabet(&id), "{args:?}: {id}");
+        }
+    }
+    let m = start(&["mock", "--strict-ids"], &[]);
     let ids: Vec<String> = (0..2)
-        .map(|_| {
-            http(
-                &m.addr,
-                "POST",
-                "/__mock/media?filename=a.bin",
-                "",
-                b"123456",
-            )
-            .json()["media_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|_| add_media(&m.addr, "filename=a.bin", b"123456"))
         .collect();
     assert!(
         ids.iter()
             .any(|id| id.contains('+') && id.contains('/') && id.contains('=')),
         "{ids:?}"
     );
-    drop(m);
-    let m = start(&["mock", "--safe-ids"], &[]);
-    for _ in 0..4 {
-        let id = http(
-            &m.addr,
-            "POST",
-            "/__mock/media?filename=a.bin",
+}
+
+/// Starts `mock --json …` and reads its one stdout line.
+fn start_json(args: &[&str]) -> (Child, serde_json::Value, Receiver<String>) {
+    let mut child = command(&[&["mock", "--json"], args].concat(), &[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Nothing else comes on stdout.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+        assert!(rest.is_empty(), "more stdout after the JSON line: {rest}");
+    });
+    let info: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("the first line is not JSON ({e}): {line}"));
+    (child, info, rx)
+}
+
+#[test]
+fn json_prints_one_line_with_everything_a_harness_needs_once_bound() {
+    let (mut child, info, _err) = start_json(&["--corp-id", "ww-j", "--secret", "sj"]);
+    let base = info["base_url"].as_str().unwrap().to_owned();
+    let port = info["port"].as_u64().unwrap();
+    assert_eq!(base, format!("http://127.0.0.1:{port}"));
+    assert_eq!(info["corp_id"], "ww-j");
+    assert_eq!(info["secret"], "sj");
+    assert_eq!(
+        info["apps"],
+        serde_json::json!([{"corp_id": "ww-j", "secret": "sj"}])
+    );
+    assert_eq!(info["pid"].as_u64().unwrap(), u64::from(child.id()));
+    assert_eq!(info["admin_url"], format!("{base}/__mock"));
+    // Bound already: the first request succeeds without a retry.
+    let addr = base.strip_prefix("http://").unwrap();
+    let r = http(addr, "GET", "/__mock/stats", "", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["gettoken"], 0);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn several_apps_get_their_own_tokens_and_share_media_within_a_corp() {
+    let (mut child, info, _err) = start_json(&[
+        "--corp-id",
+        "ww-a",
+        "--secret",
+        "s1",
+        "--app",
+        "ww-a:s2",
+        "--app",
+        "ww-b:s3",
+    ]);
+    assert_eq!(info["apps"].as_array().unwrap().len(), 3);
+    let addr = info["base_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let token = |corp: &str, secret: &str| {
+        let r = http(
+            &addr,
+            "GET",
+            &format!("/cgi-bin/gettoken?corpid={corp}&corpsecret={secret}"),
             "",
-            b"123456",
-        )
-        .json()["media_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            id.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{id}"
+            b"",
         );
-    }
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    let (t1, t2, t3) = (
+        token("ww-a", "s1"),
+        token("ww-a", "s2"),
+        token("ww-b", "s3"),
+    );
+    assert!(t1 != t2 && t2 != t3);
+    let wrong = http(
+        &addr,
+        "GET",
+        "/cgi-bin/gettoken?corpid=ww-b&corpsecret=s1",
+        "",
+        b"",
+    );
+    assert_eq!(wrong.json()["errcode"], 40001);
+    // Uploaded with app 1 of corp a: app 2 of corp a gets it, corp b does not.
+    let boundary = "b0undary";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nshared bytes\r\n--{boundary}--\r\n"
+    );
+    let up = http(
+        &addr,
+        "POST",
+        &format!("/cgi-bin/media/upload?access_token={}&type=file", enc(&t1)),
+        &format!("Content-Type: multipart/form-data; boundary={boundary}\r\n"),
+        form.as_bytes(),
+    );
+    let id = up.json()["media_id"].as_str().unwrap().to_owned();
+    let get = |t: &str| {
+        http(
+            &addr,
+            "GET",
+            &format!("/cgi-bin/media/get?access_token={}&media_id={id}", enc(t)),
+            "",
+            b"",
+        )
+    };
+    assert_eq!(get(&t2).body, b"shared bytes");
+    assert_eq!(get(&t3).json()["errcode"], 40007);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn flags_set_the_rules_the_admin_api_shows() {
+    let (mut child, info, _err) = start_json(&[
+        "--upload-img-quota",
+        "7",
+        "--max-file-bytes",
+        "4096",
+        "--request-log",
+        "3",
+        "--max-media-bytes",
+        "1000000",
+        "--strict-ids",
+    ]);
+    let addr = info["base_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let s = http(&addr, "GET", "/__mock/settings", "", b"").json();
+    assert_eq!(s["upload_img_daily_quota"], 7);
+    assert_eq!(s["limits"]["file"], 4096);
+    assert_eq!(s["request_log_capacity"], 3);
+    assert_eq!(s["max_media_bytes"], 1_000_000);
+    assert_eq!(s["strict_ids"], true);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_byte_budget_evicts_the_oldest_media_with_a_note_on_stderr() {
+    let (mut child, info, err) = start_json(&["--max-media-bytes", "250"]);
+    let addr = info["base_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let first = add_media(&addr, "filename=a.bin", &[1u8; 100]);
+    let second = add_media(&addr, "filename=b.bin", &[2u8; 100]);
+    let third = add_media(&addr, "filename=c.bin", &[3u8; 100]);
+    let stats = http(&addr, "GET", "/__mock/stats", "", b"").json();
+    assert_eq!(stats["media_count"], 2);
+    assert_eq!(stats["media_bytes"], 200);
+    assert_eq!(stats["evicted_budget"], 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let note = loop {
+        let line = err
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a note on stderr");
+        if line.contains("note:") {
+            break line;
+        }
+    };
+    assert!(
+        note.contains(&first) && note.contains("max_media_bytes"),
+        "{note}"
+    );
+    assert!(!note.contains(&second) && !note.contains(&third), "{note}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

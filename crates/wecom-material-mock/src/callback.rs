@@ -51,7 +51,7 @@ pub enum DeliveryOutcome {
 
 /// Starts delivering `job`'s callback on the current tokio runtime, if a target is set.
 pub(crate) fn spawn_delivery(state: &Arc<State>, job: &JobFinished) {
-    if state.config.callback.is_none() {
+    if state.rules().callback.is_none() {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -61,7 +61,7 @@ pub(crate) fn spawn_delivery(state: &Arc<State>, job: &JobFinished) {
 }
 
 async fn deliver(state: Arc<State>, job: JobFinished) {
-    let Some(target) = state.config.callback.clone() else {
+    let Some(target) = state.rules().callback.clone() else {
         return;
     };
     let record = |attempt: u32, outcome: DeliveryOutcome| {
@@ -101,6 +101,12 @@ async fn deliver(state: Arc<State>, job: JobFinished) {
             return;
         }
     }
+}
+
+/// Why a target can never be delivered to (a URL that is not loopback `http://`, a key that
+/// is no `EncodingAESKey`), checked when it is set through the admin API or a flag.
+pub(crate) fn check_target(target: &CallbackTarget) -> Result<(), String> {
+    prepare(target).map(|_| ())
 }
 
 /// The checked URL and the crypto configuration, or why nothing may be sent.

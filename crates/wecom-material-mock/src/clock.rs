@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of "now" for the emulator: the system clock ([`Clock::real`], fixed), the system
@@ -16,10 +16,13 @@ pub struct Clock {
 
 enum ClockKind {
     Real,
-    /// The system clock plus this many milliseconds.
-    Offset(AtomicU64),
-    /// Milliseconds since the Unix epoch.
-    Manual(AtomicU64),
+    /// The system clock plus this many milliseconds (negative after a set into the past).
+    Offset(AtomicI64),
+    /// Milliseconds since the Unix epoch, and where it started (for [`Clock::reset`]).
+    Manual {
+        now: AtomicU64,
+        start: u64,
+    },
 }
 
 impl Clock {
@@ -33,7 +36,7 @@ impl Clock {
     /// The system clock plus an offset that starts at zero and grows with [`Clock::advance`].
     pub fn adjustable() -> Self {
         Clock {
-            inner: Arc::new(ClockKind::Offset(AtomicU64::new(0))),
+            inner: Arc::new(ClockKind::Offset(AtomicI64::new(0))),
         }
     }
 
@@ -46,15 +49,16 @@ impl Clock {
     /// through [`Clock::advance`].
     pub fn manual(start_unix: u64) -> Self {
         Clock {
-            inner: Arc::new(ClockKind::Manual(AtomicU64::new(
-                start_unix.saturating_mul(1000),
-            ))),
+            inner: Arc::new(ClockKind::Manual {
+                now: AtomicU64::new(start_unix.saturating_mul(1000)),
+                start: start_unix.saturating_mul(1000),
+            }),
         }
     }
 
     /// Whether this is a manual clock.
     pub fn is_manual(&self) -> bool {
-        matches!(*self.inner, ClockKind::Manual(_))
+        matches!(*self.inner, ClockKind::Manual { .. })
     }
 
     /// Moves a manual or adjustable clock forward.
@@ -64,24 +68,59 @@ impl Clock {
     pub fn advance(&self, by: Duration) {
         match &*self.inner {
             ClockKind::Real => panic!("Clock::advance called on the real clock"),
-            ClockKind::Manual(ms) | ClockKind::Offset(ms) => {
+            ClockKind::Manual { now, .. } => {
                 let add = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+                now.fetch_add(add, Ordering::SeqCst);
+            }
+            ClockKind::Offset(ms) => {
+                let add = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
                 ms.fetch_add(add, Ordering::SeqCst);
             }
         }
     }
 
+    /// Sets a manual or adjustable clock to `unix_secs` seconds since the Unix epoch (forward
+    /// or back); `false` on [`Clock::real`], which cannot be set.
+    pub fn set_unix(&self, unix_secs: u64) -> bool {
+        let target = i64::try_from(unix_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        match &*self.inner {
+            ClockKind::Real => false,
+            ClockKind::Manual { now, .. } => {
+                now.store(target.unsigned_abs(), Ordering::SeqCst);
+                true
+            }
+            ClockKind::Offset(ms) => {
+                let system = i64::try_from(system_now().as_millis()).unwrap_or(i64::MAX);
+                ms.store(target.saturating_sub(system), Ordering::SeqCst);
+                true
+            }
+        }
+    }
+
+    /// Puts the clock back where it started: an adjustable clock on the system clock again, a
+    /// manual one at its start. The real clock is unchanged.
+    pub fn reset(&self) {
+        match &*self.inner {
+            ClockKind::Real => {}
+            ClockKind::Manual { now, start } => now.store(*start, Ordering::SeqCst),
+            ClockKind::Offset(ms) => ms.store(0, Ordering::SeqCst),
+        }
+    }
+
     /// Now, as a duration since the Unix epoch (millisecond resolution on a manual clock).
     pub fn now(&self) -> Duration {
-        let system = || {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or(Duration::ZERO)
-        };
         match &*self.inner {
-            ClockKind::Real => system(),
-            ClockKind::Offset(ms) => system() + Duration::from_millis(ms.load(Ordering::SeqCst)),
-            ClockKind::Manual(ms) => Duration::from_millis(ms.load(Ordering::SeqCst)),
+            ClockKind::Real => system_now(),
+            ClockKind::Offset(ms) => {
+                let offset = ms.load(Ordering::SeqCst);
+                let magnitude = Duration::from_millis(offset.unsigned_abs());
+                if offset >= 0 {
+                    system_now().saturating_add(magnitude)
+                } else {
+                    system_now().saturating_sub(magnitude)
+                }
+            }
+            ClockKind::Manual { now, .. } => Duration::from_millis(now.load(Ordering::SeqCst)),
         }
     }
 
@@ -89,6 +128,12 @@ impl Clock {
     pub fn now_unix(&self) -> u64 {
         self.now().as_secs()
     }
+}
+
+fn system_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
 }
 
 impl Default for Clock {
@@ -103,10 +148,10 @@ impl fmt::Debug for Clock {
             ClockKind::Real => f.write_str("Clock::Real"),
             ClockKind::Offset(ms) => write!(
                 f,
-                "Clock::Adjustable(+{}s)",
+                "Clock::Adjustable({:+}s)",
                 ms.load(Ordering::SeqCst) / 1000
             ),
-            ClockKind::Manual(_) => write!(f, "Clock::Manual({}s)", self.now_unix()),
+            ClockKind::Manual { .. } => write!(f, "Clock::Manual({}s)", self.now_unix()),
         }
     }
 }
@@ -136,5 +181,25 @@ mod tests {
         let after = c.now_unix();
         assert!(after >= before + 3 * 24 * 3600, "{before} -> {after}");
         assert!(after < before + 3 * 24 * 3600 + 600, "{before} -> {after}");
+    }
+
+    #[test]
+    fn clocks_can_be_set_back_and_reset() {
+        let c = Clock::adjustable();
+        assert!(c.set_unix(1_000_000));
+        // It keeps ticking with the system clock from there (allow for a slow machine).
+        assert!((1_000_000..1_000_060).contains(&c.now_unix()));
+        c.advance(Duration::from_secs(500));
+        assert!((1_000_500..1_000_560).contains(&c.now_unix()));
+        c.reset();
+        assert!(c.now_unix() >= Clock::real().now_unix().saturating_sub(1));
+
+        let m = Clock::manual(500);
+        m.advance(Duration::from_secs(100));
+        assert!(m.set_unix(50));
+        assert_eq!(m.now_unix(), 50);
+        m.reset();
+        assert_eq!(m.now_unix(), 500);
+        assert!(!Clock::real().set_unix(5));
     }
 }

@@ -264,8 +264,18 @@ impl fmt::Debug for CallbackTarget {
 /// [`RecordedRequest::summary`](crate::RecordedRequest::summary).
 pub type RequestHook = Arc<dyn Fn(&crate::RecordedRequest) + Send + Sync>;
 
+/// Called with a one-line note (see [`MockConfig::on_note`]), on the emulator's runtime; must
+/// not block.
+pub type NoteHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Everything the emulator can be configured with. Start from [`MockConfig::default`] (one app,
 /// corp id `ww-mock-corp`, secret `mock-secret`, an adjustable system clock) and change fields.
+///
+/// `limits`, `upload_img_daily_quota`, `callback`, `strict_ids`, `request_log_capacity` and
+/// `max_media_bytes` are start values of the run-time [`Rules`](crate::Rules) (changed with
+/// [`MockHandle::set_rules`](crate::MockHandle::set_rules) or `POST /__mock/settings`);
+/// `latency`, `bandwidth` and `max_concurrent_per_media` of the [`Settings`](crate::Settings).
+/// A reset goes back to them.
 #[derive(Clone)]
 pub struct MockConfig {
     /// The apps gettoken knows.
@@ -295,11 +305,23 @@ pub struct MockConfig {
     pub on_job_finished: Option<JobFinishedHook>,
     /// Delivers the encrypted job-finished callback when a job ends; default none.
     pub callback: Option<CallbackTarget>,
-    /// Draw media ids from `[A-Za-z0-9_-]` only. Off by default: ids are drawn as WeCom's may
-    /// be (SPEC: they can contain `+`, `/`, `=`), and every second one contains all three, so
-    /// a client that puts an id into a URL without percent-encoding it gets 40007. Turn it on
-    /// (`mock --safe-ids`) to try a client that is known to have that bug on other things.
-    pub safe_ids: bool,
+    /// Hand out media ids with `+`, `/` and `=` (every second id carries all three), so that a
+    /// client that puts an id into a URL without percent-encoding it gets 40007. Off by
+    /// default: ids are then drawn from WeCom's documented alphabet `[A-Za-z0-9_-]` (SPEC §1),
+    /// which clients in wide use splice into URLs unencoded. `mock --strict-ids` turns it on;
+    /// also settable at run time (`POST /__mock/settings`, `strict_ids`).
+    pub strict_ids: bool,
+    /// How many requests the log keeps ([`MockHandle::requests`](crate::MockHandle::requests),
+    /// `GET /__mock/requests`): a ring buffer, the oldest entry goes first. Default 10,000.
+    pub request_log_capacity: usize,
+    /// The most bytes all stored media and `uploadimg` images may hold together; past it the
+    /// oldest go (a note is given to [`MockConfig::on_note`] for each). Default 2 GiB. Media also
+    /// go when they expire (`media_lifetime` on the emulator's clock) and on
+    /// `DELETE /__mock/media/{id}`.
+    pub max_media_bytes: u64,
+    /// Called with a one-line note when the emulator drops something on its own (a media
+    /// evicted for the byte budget); `mock` prints it on stderr. Default none.
+    pub on_note: Option<NoteHook>,
     /// Added (real time) before every answer; default zero. Also settable at run time with
     /// `POST /__mock/settings` (`latency_ms`).
     pub latency: Duration,
@@ -330,7 +352,10 @@ impl Default for MockConfig {
             require_content_length: false,
             on_job_finished: None,
             callback: None,
-            safe_ids: false,
+            strict_ids: false,
+            request_log_capacity: 10_000,
+            max_media_bytes: 2 * 1024 * MIB,
+            on_note: None,
             latency: Duration::ZERO,
             bandwidth: None,
             max_concurrent_per_media: None,
@@ -357,7 +382,10 @@ impl fmt::Debug for MockConfig {
                 &self.on_job_finished.as_ref().map(|_| "<hook>"),
             )
             .field("callback", &self.callback)
-            .field("safe_ids", &self.safe_ids)
+            .field("strict_ids", &self.strict_ids)
+            .field("request_log_capacity", &self.request_log_capacity)
+            .field("max_media_bytes", &self.max_media_bytes)
+            .field("on_note", &self.on_note.as_ref().map(|_| "<hook>"))
             .field("latency", &self.latency)
             .field("bandwidth", &self.bandwidth)
             .field("max_concurrent_per_media", &self.max_concurrent_per_media)

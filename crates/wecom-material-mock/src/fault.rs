@@ -229,8 +229,11 @@ impl FaultTable {
         }
     }
 
-    pub(crate) fn clear(&mut self) {
+    /// Removes every queued fault; how many there were.
+    pub(crate) fn clear(&mut self) -> usize {
+        let n = self.queued.len();
         self.queued.clear();
+        n
     }
 
     /// Takes one use of the oldest fault for `endpoint`.

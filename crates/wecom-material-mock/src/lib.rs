@@ -5,6 +5,8 @@
 mod admin;
 mod body;
 mod callback;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod clock;
 mod config;
 mod endpoints;
@@ -14,7 +16,9 @@ mod receiver;
 mod record;
 pub mod samples;
 mod server;
+mod slab;
 mod state;
+mod store;
 
 use std::future::Future;
 use std::io;
@@ -32,12 +36,12 @@ pub use callback::{CallbackDelivery, DeliveryOutcome};
 pub use clock::Clock;
 pub use config::{
     App, CallbackTarget, ErrorContentType, JobFinished, JobFinishedHook, Limits, MediaKind,
-    MockConfig, RequestHook, SizeLimit,
+    MockConfig, NoteHook, RequestHook, SizeLimit,
 };
 pub use fault::{Endpoint, Fault};
 pub use receiver::{CallbackReceiver, ReceivedCallback};
 pub use record::RecordedRequest;
-pub use state::{JobStatus, Settings, StoredMedia};
+pub use state::{JobStatus, Rules, Settings, StoredMedia};
 
 use state::{ServedFile, State};
 
@@ -149,9 +153,10 @@ impl MockHandle {
         self.state.lock().faults.clear();
     }
 
-    /// Every request received so far, in the order they were answered.
+    /// The requests in the log, in the order they were answered: the last
+    /// [`Rules::request_log_capacity`] (default 10,000) since the start or the last clear.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state.lock().requests.clone()
+        self.state.lock().requests.iter().cloned().collect()
     }
 
     /// The requests received for one endpoint.
@@ -165,24 +170,27 @@ impl MockHandle {
             .collect()
     }
 
-    /// How many requests one endpoint received.
+    /// How many requests one endpoint received since the start or the last clear (counted
+    /// apart from the log, so entries the full log dropped still count).
     pub fn count(&self, endpoint: Endpoint) -> usize {
-        self.state
+        let n = self
+            .state
             .lock()
-            .requests
-            .iter()
-            .filter(|r| r.endpoint == Some(endpoint))
-            .count()
+            .counts
+            .get(endpoint.name())
+            .copied()
+            .unwrap_or(0);
+        usize::try_from(n).unwrap_or(usize::MAX)
     }
 
-    /// Forgets the recorded requests (and the [`MockHandle::throttled`] count), as
-    /// `DELETE /__mock/requests` does.
+    /// Forgets the recorded requests, the request counts and the [`MockHandle::throttled`]
+    /// count, as `DELETE /__mock/requests` does.
     pub fn clear_requests(&self) {
         self.state.clear_requests();
     }
 
-    /// Request counts by endpoint name ([`Endpoint::name`]; other paths as they are), in name
-    /// order: what `GET /__mock/stats` shows.
+    /// Request counts by endpoint name ([`Endpoint::name`], every one present; `other` for
+    /// any other path), in name order: the request part of `GET /__mock/stats`.
     pub fn stats(&self) -> Vec<(String, u64)> {
         self.state.stats()
     }
@@ -215,7 +223,7 @@ impl MockHandle {
         filename: &str,
     ) -> String {
         self.state
-            .store_new_media(None, bytes.into(), content_type, filename)
+            .store_new_media(None, bytes.into(), content_type, filename, None)
     }
 
     /// Stores a media of an explicit kind and returns its media id.
@@ -227,12 +235,49 @@ impl MockHandle {
         filename: &str,
     ) -> String {
         self.state
-            .store_new_media(Some(kind), bytes.into(), content_type, filename)
+            .store_new_media(Some(kind), bytes.into(), content_type, filename, None)
     }
 
-    /// A stored media (expired ones included), to check what an upload stored.
+    /// A stored media (expired ones not evicted yet included), to check what an upload
+    /// stored.
     pub fn media(&self, media_id: &str) -> Option<StoredMedia> {
-        self.state.lock().media.get(media_id).cloned()
+        self.state.lock().store.media(media_id).cloned()
+    }
+
+    /// Removes a media, as `DELETE /__mock/media/{id}` does; whether it was there.
+    pub fn delete_media(&self, media_id: &str) -> bool {
+        self.state.delete_media(media_id)
+    }
+
+    /// How many media and uploadimg images are stored, and the bytes they hold together
+    /// (`media_count`, `image_count` and `media_bytes` in `GET /__mock/stats`).
+    pub fn stored(&self) -> (usize, usize, u64) {
+        let inner = self.state.lock();
+        (
+            inner.store.media_count(),
+            inner.store.image_count(),
+            inner.store.bytes(),
+        )
+    }
+
+    /// Back to the start state, as `POST /__mock/reset` does: media, images, served files,
+    /// tokens, jobs, the uploadimg quota, faults, the request log, counters and callback
+    /// deliveries are forgotten; the clock, [`Settings`] and [`Rules`] return to the
+    /// [`MockConfig`]. Jobs still running store nothing.
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// The rules now: size limits, uploadimg quota, callback target, id alphabet, log
+    /// capacity and byte budget. They start from the [`MockConfig`].
+    pub fn rules(&self) -> Rules {
+        (*self.state.rules()).clone()
+    }
+
+    /// Replaces the rules (for requests that arrive from now on; a smaller log or byte budget
+    /// drops the oldest entries at once), as `POST /__mock/settings` does.
+    pub fn set_rules(&self, rules: Rules) {
+        self.state.set_rules(rules);
     }
 
     /// Serves `bytes` at `{base_url}/mock-files/{path}` (a leading `/` is ignored; use

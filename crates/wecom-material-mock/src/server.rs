@@ -189,17 +189,17 @@ async fn handle(
         method: ctx.parts.method.clone(),
         path: ctx.parts.uri.path().to_owned(),
         query: ctx.parts.uri.query().map(str::to_owned),
-        headers: ctx.parts.headers.clone(),
+        headers: own_headers(&ctx.parts.headers),
         body_len,
         body_md5,
         status,
         errcode,
         response_len,
     };
-    state.lock().requests.push(record.clone());
     if let Some(hook) = &state.config.on_request {
         hook(&record);
     }
+    state.record(record);
     outcome
 }
 
@@ -210,6 +210,9 @@ async fn dispatch(
 ) -> Response<MockBody> {
     let Some(endpoint) = endpoint else {
         body.drain(crate::DRAIN_LIMIT).await;
+        if ctx.parts.uri.path().starts_with("/cgi-bin/") {
+            return out_of_scope(ctx);
+        }
         return status_response(StatusCode::NOT_FOUND);
     };
     let path = ctx.parts.uri.path();
@@ -225,7 +228,7 @@ async fn dispatch(
         Endpoint::GetJssdk => download::media_get(ctx, true),
         Endpoint::Image => {
             let key = path.strip_prefix(crate::IMAGE_PREFIX).unwrap_or("");
-            let file = ctx.state.lock().images.get(key).cloned();
+            let file = ctx.state.lock().store.image(key).cloned();
             download::plain_file(ctx, file)
         }
         Endpoint::ServedFile => {
@@ -241,4 +244,29 @@ async fn dispatch(
     };
     body.drain(crate::DRAIN_LIMIT).await;
     resp
+}
+
+/// A WeCom API the emulator does not implement (`/cgi-bin/message/send`, …): WeCom's JSON
+/// error shape, never an empty 404, so a JSON client reads a typed error. The token is checked
+/// first as on every business call (41001 / 40014 / 42001); a valid one gets 48002 ("api
+/// forbidden").
+fn out_of_scope(ctx: &Ctx) -> Response<MockBody> {
+    match ctx.app() {
+        Err(resp) => *resp,
+        Ok(_) => ctx.error(48002),
+    }
+}
+
+/// A copy of the headers that owns its bytes. hyper parses header values as slices of the
+/// connection's read buffer, which also held the request body: a plain clone kept in the log
+/// would pin a whole buffer (up to hundreds of KB) per logged request.
+fn own_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = http::HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }

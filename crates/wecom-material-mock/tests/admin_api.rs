@@ -134,9 +134,29 @@ fn requests_log_lists_each_call_without_token_or_secret_and_delete_clears_it() {
 }
 
 #[test]
-fn stats_count_requests_by_endpoint() {
+fn stats_have_every_key_from_the_start_and_count_requests_by_endpoint() {
     let mock = start();
     let a = mock.addr();
+    let zero = json!({
+        "gettoken": 0,
+        "media/get": 0,
+        "media/get/jssdk": 0,
+        "media/get_upload_by_url_result": 0,
+        "media/upload": 0,
+        "media/upload_by_url": 0,
+        "media/uploadimg": 0,
+        "mock-files": 0,
+        "mock-images": 0,
+        "other": 0,
+        "throttled_45033": 0,
+        "evicted_expired": 0,
+        "evicted_budget": 0,
+        "media_count": 0,
+        "image_count": 0,
+        "media_bytes": 0,
+        "requests_logged": 0,
+    });
+    assert_eq!(ok(a, "GET", "/__mock/stats", ""), zero);
     let t = token_of(a);
     let id = add_media(a, "filename=a.bin", &[7u8; 100]);
     for _ in 0..3 {
@@ -146,18 +166,21 @@ fn stats_count_requests_by_endpoint() {
         upload(&mock, &t, "file", "b.txt", b"0123456789").errcode(),
         0
     );
+    get(a, "/nothing-here");
     get(a, "/cgi-bin/nothing-here");
-    let stats = ok(a, "GET", "/__mock/stats", "");
-    assert_eq!(
-        stats,
-        json!({
-            "gettoken": 1,
-            "media/get": 3,
-            "media/upload": 1,
-            "/cgi-bin/nothing-here": 1,
-            "throttled_45033": 0,
-        })
-    );
+    let mut expected = zero.clone();
+    for (key, n) in [
+        ("gettoken", 1),
+        ("media/get", 3),
+        ("media/upload", 1),
+        ("other", 2),
+        ("media_count", 2),
+        ("media_bytes", 110),
+        ("requests_logged", 7),
+    ] {
+        expected[key] = n.into();
+    }
+    assert_eq!(ok(a, "GET", "/__mock/stats", ""), expected);
 }
 
 #[test]
@@ -190,7 +213,7 @@ fn errcode_fault_applies_times_then_stops_and_without_times_until_cleared() {
     for _ in 0..5 {
         assert_eq!(get_media(a, &t, &id).errcode(), 42001);
     }
-    assert_eq!(ok(a, "DELETE", "/__mock/faults", "")["cleared"], true);
+    assert_eq!(ok(a, "DELETE", "/__mock/faults", "")["cleared"], 1);
     assert_eq!(get_media(a, &t, &id).body, b"0123456789");
 }
 

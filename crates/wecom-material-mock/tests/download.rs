@@ -176,43 +176,52 @@ fn jssdk_serves_voice_as_speex() {
 }
 
 #[test]
-fn media_ids_carry_plus_slash_and_equals_unless_safe_ids() {
+fn media_ids_use_wecoms_alphabet_unless_strict_ids() {
     let mock = MockServer::start(MockConfig::default());
     let t = mock.access_token("ww-mock-corp").unwrap();
+    for i in 0..16u8 {
+        let id = mock.insert_media(vec![i; 10], "text/plain", "a.txt");
+        assert_eq!(id.len(), 44);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{id}"
+        );
+        // What wechatpy and py-wecom-toolkit do: the id spliced into the URL unencoded.
+        let raw = get(
+            mock.addr(),
+            &format!("/cgi-bin/media/get?access_token={t}&media_id={id}"),
+        );
+        assert_eq!(raw.status, 200, "{id}");
+        assert_eq!(raw.body, vec![i; 10]);
+    }
+
+    let strict = MockServer::start(MockConfig {
+        strict_ids: true,
+        ..MockConfig::default()
+    });
+    let t = strict.access_token("ww-mock-corp").unwrap();
     let ids: Vec<String> = (0..4u8)
-        .map(|i| mock.insert_media(vec![i; 10], "text/plain", "a.txt"))
+        .map(|i| strict.insert_media(vec![i; 10], "text/plain", "a.txt"))
         .collect();
     let hostile = ids
         .iter()
         .find(|id| id.contains('+') && id.contains('/') && id.ends_with('='))
-        .expect("every second id carries + / =");
+        .expect("every second strict id carries + / =");
     assert_eq!(hostile.len(), 44);
     // Put into the URL unencoded, `+` reads as a space: the media is not found.
     let raw = get(
-        mock.addr(),
+        strict.addr(),
         &format!("/cgi-bin/media/get?access_token={t}&media_id={hostile}"),
     );
     assert_eq!(raw.errcode(), 40007);
     let encoded = get(
-        mock.addr(),
+        strict.addr(),
         &format!(
             "/cgi-bin/media/get?access_token={t}&media_id={}",
             enc(hostile)
         ),
     );
     assert_eq!(encoded.status, 200);
-    assert_eq!(encoded.body, mock.media(hostile).unwrap().bytes);
-
-    let safe = MockServer::start(MockConfig {
-        safe_ids: true,
-        ..MockConfig::default()
-    });
-    for i in 0..8u8 {
-        let id = safe.insert_media(vec![i; 10], "text/plain", "a.txt");
-        assert!(
-            id.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{id}"
-        );
-    }
+    assert_eq!(encoded.body, strict.media(hostile).unwrap().bytes);
 }

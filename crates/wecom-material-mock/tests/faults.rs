@@ -166,14 +166,38 @@ fn download_cut_short() {
 }
 
 #[test]
-fn unknown_paths_are_404_and_recorded() {
+fn unknown_paths_are_recorded_and_out_of_scope_apis_answer_wecoms_json_error() {
     let mock = MockServer::start(MockConfig::default());
-    let r = get(mock.addr(), "/cgi-bin/nothing?x=1");
+    let r = get(mock.addr(), "/nothing?x=1");
     assert_eq!(r.status, 404);
+    assert!(r.body.is_empty());
+    // An API the emulator does not implement answers as WeCom does: JSON with an errcode,
+    // the token checked first.
+    let r = get(mock.addr(), "/cgi-bin/message/send?x=1");
+    assert_eq!((r.status, r.errcode()), (200, 41001));
+    let t = token(&mock);
+    let r = get(
+        mock.addr(),
+        &format!("/cgi-bin/message/send?access_token={t}"),
+    );
+    assert_eq!((r.status, r.errcode()), (200, 48002));
+    assert!(
+        r.json()["errmsg"]
+            .as_str()
+            .unwrap()
+            .starts_with("api forbidden")
+    );
+    let r = get(mock.addr(), "/cgi-bin/message/send?access_token=nope");
+    assert_eq!(r.errcode(), 40014);
     let recs = mock.requests();
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].endpoint, None);
-    assert_eq!(recs[0].query.as_deref(), Some("x=1"));
+    let other: Vec<_> = recs.iter().filter(|r| r.endpoint.is_none()).collect();
+    assert_eq!(other.len(), 4);
+    assert_eq!(other[0].query.as_deref(), Some("x=1"));
+    assert_eq!(other[1].errcode, Some(41001));
+    assert_eq!(
+        mock.stats().iter().find(|(k, _)| k == "other").unwrap().1,
+        4
+    );
     mock.clear_requests();
     assert!(mock.requests().is_empty());
 }

@@ -34,6 +34,7 @@ fn client(mock: &MockServer) -> Client {
 fn mock() -> MockServer {
     MockServer::start(MockConfig {
         require_content_length: true,
+        strict_ids: true,
         ..MockConfig::default()
     })
 }

@@ -75,6 +75,8 @@ impl World {
     pub fn new(name: &str) -> World {
         let mock = MockServer::start(MockConfig {
             apps: vec![App::new(CORP_ID, SECRET)],
+            // Ids with `+ / =`: every command must percent-encode them.
+            strict_ids: true,
             ..MockConfig::default()
         });
         let dir = scratch(name);

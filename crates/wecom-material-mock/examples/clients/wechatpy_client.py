@@ -2,9 +2,9 @@
 
 Start the emulator and paste the `export` lines it prints, then run this file:
 
-    wecom-material mock &              # prints the base URL, then export lines
+    wecom-material-mock &              # or `wecom-material mock`: the base URL, then export lines
     export WECOM_BASE_URL=... WECOM_CORP_ID=... WECOM_SECRET=...
-    python3 wechatpy_client.py         # needs: pip install wechatpy==1.8.18 requests
+    python3 wechatpy_client.py         # needs: pip install wechatpy==1.8.18 requests cryptography
 
 The admin API (`$WECOM_BASE_URL/__mock/...`, JSON, no token) injects faults, adds media and
 shows what the client sent. Exit status 0 when every check passed.

@@ -47,14 +47,16 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 pub(crate) fn media_get(ctx: &Ctx, jssdk: bool) -> Response<MockBody> {
-    if let Err(resp) = ctx.app() {
-        return *resp;
-    }
+    let app = match ctx.app() {
+        Ok(app) => app,
+        Err(resp) => return *resp,
+    };
     let media_id = match ctx.query("media_id") {
         Some(id) if !id.is_empty() => id,
         _ => return ctx.error(41006),
     };
-    let Some(media) = ctx.state.live_media(&media_id) else {
+    let corp_id = ctx.corp_id(app);
+    let Some(media) = ctx.state.live_media(&media_id, Some(&corp_id)) else {
         return ctx.error(40007);
     };
     let content_type = if jssdk && media.kind == MediaKind::Voice {
@@ -76,7 +78,7 @@ pub(crate) fn media_get(ctx: &Ctx, jssdk: bool) -> Response<MockBody> {
         media.bytes,
         &content_type,
         disposition,
-        Some(ctx.state.config.limits.max_download_chunk),
+        Some(ctx.state.rules().limits.max_download_chunk),
         guard,
     )
 }

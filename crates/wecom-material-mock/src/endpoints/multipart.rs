@@ -16,12 +16,13 @@
 //! File names are kept as their raw bytes decoded as UTF-8 (lossily for invalid UTF-8):
 //! `filename="测试.png"` in raw UTF-8 is the way WeCom accepts non-ASCII names.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::body::TappedBody;
 use crate::config::SizeLimit;
+use crate::slab::Slabs;
 
 /// The uploaded part.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ const DRAIN_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// Reads the `media` part. `check_name` answers the errcode for a name that does not fit.
 pub(crate) async fn read_media(
+    slabs: &Slabs,
     headers: &HeaderMap,
     require_content_length: bool,
     body: TappedBody,
@@ -61,7 +63,7 @@ pub(crate) async fn read_media(
         }
     };
     let mut form = multer::Multipart::new(body, boundary);
-    let result = read_form(&mut form, limit, min_exclusive_bytes, &check_name).await;
+    let result = read_form(slabs, &mut form, limit, min_exclusive_bytes, &check_name).await;
     if result.is_err() {
         drain(&mut form).await;
     }
@@ -69,6 +71,7 @@ pub(crate) async fn read_media(
 }
 
 async fn read_form(
+    slabs: &Slabs,
     form: &mut multer::Multipart<'static>,
     limit: SizeLimit,
     min_exclusive_bytes: u64,
@@ -104,14 +107,19 @@ async fn read_form(
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut buf = BytesMut::new();
+        // The chunks are slices of the connection's read buffers; they are copied once (see
+        // `crate::slab`), so a stored media holds no slack and pins no buffer of the
+        // connection.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0u64;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
-                    if (buf.len() + chunk.len()) as u64 > limit.max_bytes {
+                    len += chunk.len() as u64;
+                    if len > limit.max_bytes {
                         return Err(limit.over_code);
                     }
-                    buf.extend_from_slice(&chunk);
+                    chunks.push(chunk);
                 }
                 Ok(None) => break,
                 Err(_) => return Err(44001),
@@ -120,7 +128,7 @@ async fn read_form(
         found = Some(MediaPart {
             filename,
             content_type,
-            bytes: buf.freeze(),
+            bytes: slabs.store(&chunks),
         });
     }
     let part = found.ok_or(41005)?;

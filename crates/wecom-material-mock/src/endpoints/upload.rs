@@ -17,16 +17,21 @@ use crate::state::StoredMedia;
 const AMR_MAGIC: &[u8] = b"#!AMR";
 
 pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody> {
-    if let Err(resp) = ctx.app() {
-        body.drain(super::super::DRAIN_LIMIT).await;
-        return *resp;
-    }
+    let app = match ctx.app() {
+        Ok(app) => app,
+        Err(resp) => {
+            body.drain(super::super::DRAIN_LIMIT).await;
+            return *resp;
+        }
+    };
     let Some(kind) = ctx.query("type").as_deref().and_then(MediaKind::from_wire) else {
         body.drain(super::super::DRAIN_LIMIT).await;
         return ctx.error(40004);
     };
-    let limits = &ctx.state.config.limits;
+    let rules = ctx.state.rules();
+    let limits = &rules.limits;
     let part = match read_media(
+        &ctx.state.slabs,
         &ctx.parts.headers,
         ctx.state.config.require_content_length,
         body,
@@ -56,6 +61,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
         content_type,
         filename: part.filename,
         created_at,
+        corp_id: Some(ctx.corp_id(app)),
     });
     ctx.ok_empty_errmsg(serde_json::json!({
         "type": kind.as_wire(),

@@ -92,6 +92,8 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
         },
     );
     let job = FetchJob {
+        generation: ctx.state.generation(),
+        corp_id: ctx.corp_id(app),
         state: ctx.state.clone(),
         job_id: job_id.clone(),
         kind,
@@ -118,6 +120,9 @@ pub(crate) fn loopback_addr(uri: &Uri) -> Option<SocketAddr> {
 
 struct FetchJob {
     state: Arc<State>,
+    /// The reset generation the job started in: after a reset it stores nothing.
+    generation: u64,
+    corp_id: String,
     job_id: String,
     kind: MediaKind,
     filename: String,
@@ -132,6 +137,7 @@ impl FetchJob {
             Ok(bytes) if hex(&Md5::digest(&bytes)) != self.md5 => {
                 JobStatus::Failed { errcode: 301019 }
             }
+            Ok(_) if self.state.generation() != self.generation => return,
             Ok(bytes) => {
                 let created_at = self.state.config.clock.now_unix();
                 let media_id = self.state.store_media(StoredMedia {
@@ -140,6 +146,7 @@ impl FetchJob {
                     content_type: super::upload::content_type_for(&self.filename, None),
                     filename: self.filename.clone(),
                     created_at,
+                    corp_id: Some(self.corp_id.clone()),
                 });
                 JobStatus::Finished {
                     media_id,
@@ -159,7 +166,7 @@ impl FetchJob {
         }
         let addr = loopback_addr(&self.uri).ok_or(830003)?;
         let chunk = self.state.config.fetch_chunk_bytes.max(1);
-        let max = self.state.config.limits.upload_by_url_max_bytes;
+        let max = self.state.rules().limits.upload_by_url_max_bytes;
         let timeout = self.state.config.fetch_timeout;
         let mut buf = BytesMut::new();
         let mut total: Option<u64> = None;
@@ -228,7 +235,7 @@ impl FetchJob {
         if first != start || last < first || last >= total {
             return Err(830003);
         }
-        let total_max = self.state.config.limits.upload_by_url_max_bytes;
+        let total_max = self.state.rules().limits.upload_by_url_max_bytes;
         if total > total_max {
             return Err(45001);
         }

@@ -23,7 +23,8 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     };
     let corp = ctx.corp_id(app);
     let day = ctx.state.config.clock.now_unix() / 86_400;
-    let quota = ctx.state.config.upload_img_daily_quota;
+    let rules = ctx.state.rules();
+    let quota = rules.upload_img_daily_quota;
     let used = ctx
         .state
         .lock()
@@ -35,8 +36,9 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
         body.drain(super::super::DRAIN_LIMIT).await;
         return ctx.error(45009);
     }
-    let limits = &ctx.state.config.limits;
+    let limits = &rules.limits;
     let part = match read_media(
+        &ctx.state.slabs,
         &ctx.parts.headers,
         ctx.state.config.require_content_length,
         body,
@@ -66,7 +68,7 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
     } else {
         "image/jpeg"
     };
-    {
+    let notes = {
         let mut inner = ctx.state.lock();
         // Re-checked under the lock: concurrent uploads must not overrun the quota.
         let used = inner.img_quota.entry((corp, day)).or_insert(0);
@@ -74,7 +76,8 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
             return ctx.error(45009);
         }
         *used += 1;
-        inner.images.insert(
+        ctx.state.store_image(
+            &mut inner,
             key.clone(),
             ServedFile {
                 bytes: part.bytes,
@@ -82,8 +85,9 @@ pub(crate) async fn handle(ctx: &Ctx, mut body: TappedBody) -> Response<MockBody
                 range_support: true,
                 gate: None,
             },
-        );
-    }
+        )
+    };
+    ctx.state.notes(notes);
     let url = format!("{}{}{key}", ctx.state.base_url, crate::IMAGE_PREFIX);
     ctx.ok_empty_errmsg(serde_json::json!({ "url": url }))
 }
