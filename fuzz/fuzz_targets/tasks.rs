@@ -275,7 +275,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             Duration::from_secs(self.u.int_in_range(0..=7200u64).unwrap_or(0))
         };
         StoredGrant {
-            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" }),
+            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" }).expect("a short token"),
             generation: self.u.arbitrary().unwrap_or(0),
             expires_in,
         }

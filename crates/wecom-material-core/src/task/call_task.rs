@@ -151,7 +151,7 @@ impl<O: Operation> Task for CallTask<O> {
             Step::WakeTokenWaiters => Action::WakeOthers,
             Step::Done(result) => {
                 self.phase = Phase::Over(None);
-                Action::Done(result)
+                Action::Done(result.map_err(|e| state.tokens.redact(e)))
             }
         }
     }
