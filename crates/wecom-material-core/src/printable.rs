@@ -23,9 +23,9 @@ pub fn is_control_or_format(c: char) -> bool {
     c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
-/// `text` with every character of [`is_control_or_format`] written as `\u{…}` (hex), and
-/// every backslash doubled so the escaped form cannot be confused with the real one; the
-/// text itself when there is nothing to escape.
+/// `text` with every character of [`is_control_or_format`] written as `\u{…}` (hex); the
+/// text itself when there is nothing to escape. (Backslashes are kept as they are: the
+/// point is what the terminal does, not a reversible encoding.)
 ///
 /// ```
 /// use wecom_material_core::printable::escape_for_terminal;
@@ -34,15 +34,15 @@ pub fn is_control_or_format(c: char) -> bool {
 /// assert_eq!(escape_for_terminal("产品图.png"), "产品图.png");
 /// ```
 pub fn escape_for_terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c == '\\' || is_control_or_format(c)) {
+    if !text.chars().any(is_control_or_format) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            c if is_control_or_format(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
+        if is_control_or_format(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -69,7 +69,7 @@ mod tests {
                 r"zw\u{200b}\u{200d}bom\u{feff}",
             ),
             ("tag\u{e0041}", r"tag\u{e0041}"),
-            (r"back\slash", r"back\\slash"),
+            (r"back\slash", r"back\slash"),
         ] {
             assert_eq!(escape_for_terminal(raw), escaped, "{raw:?}");
         }
