@@ -357,6 +357,9 @@ impl TokenCache {
     }
 
     fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
+        // Every source (gettoken, a cache file, any store) is capped at what gettoken may
+        // grant, so `now + lifetime` cannot overflow the clock.
+        let lifetime = lifetime.min(crate::ops::gettoken::MAX_EXPIRES_IN);
         let margin = self.margin.min(lifetime / 2);
         if let Some(old) = self.cached.take() {
             self.previous = Some(old.token);
