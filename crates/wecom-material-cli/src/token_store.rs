@@ -344,6 +344,8 @@ mod tests {
         assert!(TokenStore::new(other.clone()).load("app").is_none());
         assert_eq!(fs::read_to_string(&other).unwrap(), "not json");
         assert_eq!(mode(&other), 0o644);
+        let _ = fs::remove_dir_all(dir.parent().unwrap());
+        let _ = fs::remove_dir_all(&shared);
     }
 
     /// Issue 19: `--token-cache /dev/zero` was read until the OOM killer came; a 1 GiB sparse
