@@ -290,7 +290,8 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             Duration::from_secs(self.u.int_in_range(0..=7200u64).unwrap_or(0))
         };
         StoredGrant {
-            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" }).expect("a short token"),
+            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" })
+                .expect("a short token"),
             generation: self.u.arbitrary().unwrap_or(0),
             expires_in,
         }
@@ -424,8 +425,11 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             }
             10 => {
                 let len = self.u.int_in_range(500..=600usize).unwrap_or(513);
-                format!(r#"{{"access_token":"{}","expires_in":7200}}"#, "t".repeat(len))
-                    .into_bytes()
+                format!(
+                    r#"{{"access_token":"{}","expires_in":7200}}"#,
+                    "t".repeat(len)
+                )
+                .into_bytes()
             }
             7 => br#"{"errcode":0,"errmsg":"ok","status":1}"#.to_vec(),
             8 => br#"{"errcode":0,"status":2,"detail":{"media_id":"M","created_at":"1"}}"#.to_vec(),

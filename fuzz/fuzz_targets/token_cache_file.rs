@@ -39,11 +39,17 @@ fuzz_target!(|data: &[u8]| {
             TokenLookup::Ready { token, .. } => assert_eq!(token.expose(), stored.access_token),
             other => panic!("an adopted token is not served: {other:?}"),
         }
-        let exported = cache.export(now, now_unix).expect("a valid token is exported");
+        let exported = cache
+            .export(now, now_unix)
+            .expect("a valid token is exported");
         assert_eq!(exported.access_token, stored.access_token);
         assert!(exported.expires_at_unix <= now_unix.saturating_add(DAY));
         // Far in the future the token is gone, without overflow.
         let later = now + Duration::from_secs(2 * DAY);
-        assert!(cache.export(later, now_unix.saturating_add(2 * DAY)).is_none());
+        assert!(
+            cache
+                .export(later, now_unix.saturating_add(2 * DAY))
+                .is_none()
+        );
     }
 });
