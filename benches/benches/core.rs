@@ -19,7 +19,7 @@ use wecom_material_core::{AccessToken, BaseUrl, Limits, MediaId, MediaType};
 
 fn build_upload(c: &mut Criterion) {
     let base = BaseUrl::default();
-    let token = AccessToken::new("a".repeat(200));
+    let token = AccessToken::new("a".repeat(200)).unwrap();
     let payload = Bytes::from(wecom_material_benches::sample_bytes(20_000_000));
     // Framing a 20 MB upload must cost the same as framing a tiny one: the payload is shared,
     // never copied.

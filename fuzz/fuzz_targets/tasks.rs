@@ -4,6 +4,10 @@
 //! cancels, callback events during a job wait, and now and then an event that answers nothing.
 //! One run in three shares the token through a store that answers from the fuzzer's bytes
 //! too (any LOOKUP / COMMIT reply, a reply of the wrong kind, an unreachable store).
+//! Numbers from outside are huge now and then (issue 19): `expires_in` up to 2^64 − 1,
+//! tokens over 512 bytes, store grants living for centuries, `Content-Length` and
+//! `Content-Range` totals near 2^64, download deadlines of any length, and jumps of the
+//! clock by up to 136 years between events.
 //!
 //! Checked: no panic; no request asks for a Range of more than 20,000,000 bytes (or of more
 //! than the task's chunk size, or open-ended); `Stream` never asks for 0 bytes; a download's
@@ -76,6 +80,9 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         }
         if u.ratio(1, 4)? {
             options = options.max_len(u.arbitrary()?);
+        }
+        if u.ratio(1, 4)? {
+            options = options.deadline(Duration::from_secs(u.arbitrary()?));
         }
         settings.chunk_size = chunk;
         let Ok(mut task) = DownloadTask::new(MediaId::new("m"), options, &settings, 1) else {
@@ -202,6 +209,11 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             }
             let action = task.poll(self.now, state);
             let stray = self.pick(1, 50);
+            // Now and then the clock jumps far ahead (never past what `Instant` holds).
+            if self.pick(1, 40) {
+                let jump = Duration::from_secs(u64::from(self.u.arbitrary::<u32>().unwrap_or(0)));
+                self.now = self.now.checked_add(jump).unwrap_or(self.now);
+            }
             let (lane, step) = match action {
                 Action::Done(result) => return result,
                 Action::WakeOthers => continue,
@@ -317,11 +329,15 @@ impl<'u, 'a> Fuzz<'u, 'a> {
     fn grant(&mut self) -> StoredGrant {
         let expires_in = if self.pick(1, 4) {
             Duration::ZERO
+        } else if self.pick(1, 8) {
+            // A store (not only Redis: any `TokenStore`) may claim any lifetime.
+            Duration::from_millis(self.u.arbitrary().unwrap_or(u64::MAX))
         } else {
             Duration::from_secs(self.u.int_in_range(0..=7200u64).unwrap_or(0))
         };
         StoredGrant {
-            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" }),
+            token: AccessToken::new(if self.pick(1, 2) { "S1" } else { "S2" })
+                .expect("a short token"),
             generation: self.u.arbitrary().unwrap_or(0),
             expires_in,
         }
@@ -409,8 +425,13 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             }
             _ => {}
         }
-        match self.u.int_in_range(0..=3).unwrap_or(0) {
+        match self.u.int_in_range(0..=4).unwrap_or(0) {
             0 | 1 => head = head.header("content-length", body_len),
+            // A length near 2^64 (a 200 past the largest media, or a lie).
+            4 => {
+                let huge = u64::MAX - u64::from(self.u.arbitrary::<u32>().unwrap_or(0));
+                head = head.header("content-length", huge);
+            }
             2 => {
                 let text: &str = self.u.arbitrary().unwrap_or("");
                 head = head.header("content-length", text);
@@ -438,7 +459,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
         if self.u.is_empty() || self.pick(1, 10) {
             return Event::TransportFailed(TransportError::maybe_sent("reset in body"));
         }
-        let body: Vec<u8> = match self.u.int_in_range(0..=11).unwrap_or(0) {
+        let body: Vec<u8> = match self.u.int_in_range(0..=12).unwrap_or(0) {
             0 => br#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7200}"#.to_vec(),
             1 => br#"{"errcode":-1,"errmsg":"busy"}"#.to_vec(),
             2 => br#"{"errcode":42001,"errmsg":"expired"}"#.to_vec(),
@@ -447,6 +468,20 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             5 => br#"{"errcode":0,"errmsg":"ok","type":"file","media_id":"M","created_at":1}"#
                 .to_vec(),
             6 => br#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":1}"#.to_vec(),
+            // Huge numbers and long tokens from a hostile server.
+            10 if self.pick(1, 2) => {
+                let expires_in: u64 = self.u.arbitrary().unwrap_or(u64::MAX);
+                format!(r#"{{"errcode":0,"access_token":"T","expires_in":{expires_in}}}"#)
+                    .into_bytes()
+            }
+            10 => {
+                let len = self.u.int_in_range(500..=600usize).unwrap_or(513);
+                format!(
+                    r#"{{"access_token":"{}","expires_in":7200}}"#,
+                    "t".repeat(len)
+                )
+                .into_bytes()
+            }
             7 => br#"{"errcode":0,"errmsg":"ok","status":1}"#.to_vec(),
             8 => br#"{"errcode":0,"status":2,"detail":{"media_id":"M","created_at":"1"}}"#.to_vec(),
             9 => br#"{"errcode":0,"status":3,"detail":{"errcode":40004,"errmsg":"x"}}"#.to_vec(),

@@ -11,10 +11,10 @@ use wecom_material_core::MediaType;
 #[command(name = "wecom-material", version, arg_required_else_help = true)]
 pub(crate) struct Cli {
     /// API base URL.
-    #[arg(long, env = "WECOM_BASE_URL", value_name = "URL")]
+    #[arg(long, env = "WECOM_BASE_URL", value_name = "URL", global = true)]
     pub(crate) base_url: Option<String>,
     /// Corp id (企业 ID).
-    #[arg(long, env = "WECOM_CORP_ID", value_name = "ID")]
+    #[arg(long, env = "WECOM_CORP_ID", value_name = "ID", global = true)]
     pub(crate) corp_id: Option<String>,
     /// The app's secret (prefer the environment variable: the command line is visible to
     /// other users of the machine).
@@ -22,12 +22,13 @@ pub(crate) struct Cli {
         long,
         env = "WECOM_SECRET",
         value_name = "SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub(crate) secret: Option<String>,
     /// Token cache file, not used when --token-store is set [default:
     /// $XDG_CACHE_HOME/wecom-material/tokens.json or ~/.cache/wecom-material/tokens.json].
-    #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH")]
+    #[arg(long, env = "WECOM_TOKEN_CACHE", value_name = "PATH", global = true)]
     pub(crate) token_cache: Option<PathBuf>,
     /// Share the app's access token with every process that uses the same Redis store:
     /// redis://HOST:PORT/DB or redis://:PASSWORD@HOST:PORT/DB (DB optional), rediss://… (TLS)
@@ -39,7 +40,8 @@ pub(crate) struct Cli {
         long,
         env = "WECOM_TOKEN_STORE",
         value_name = "URL",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub(crate) token_store: Option<String>,
     /// Print results as JSON on stdout: one object per command (one per line for several
@@ -53,13 +55,14 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
     /// Idle timeout of a transfer, in seconds: a download or upload that moves no data for
-    /// this long is broken off (and retried). Given before the command: `job --timeout` and
-    /// `upload-by-url --timeout` are the wait's own limit.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
+    /// this long is broken off (and retried). Like every global option it may come before or
+    /// after the command; for `job` and `upload-by-url` (JSON calls only) `--timeout` is the
+    /// wait's own limit instead.
+    #[arg(long, value_name = "SECS", default_value_t = 30, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) timeout: u64,
     /// How many times a request that failed in the network (or stalled) is retried.
-    #[arg(long, value_name = "N", default_value_t = 2,
+    #[arg(long, value_name = "N", default_value_t = 2, global = true,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub(crate) retries: u32,
     #[command(subcommand)]
@@ -202,6 +205,11 @@ pub(crate) struct GetArgs {
     #[arg(long, short = 'c', value_name = "N", env = "WECOM_CONNECTIONS", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub(crate) connections: u16,
+    /// Give up a media's whole download after this many seconds (the part file is kept for
+    /// the next run) [default: no overall deadline; a stalled transfer still ends]. A
+    /// download with a deadline is fetched in one stream.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub(crate) deadline: Option<u64>,
 }
 
 /// `upload-by-url`.
@@ -291,3 +299,70 @@ pub(crate) struct CallbackDecryptArgs {
 /// `mock`: the flags are the emulator crate's own (shared with its standalone
 /// `wecom-material-mock` binary).
 pub(crate) use wecom_material_mock::cli::MockArgs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Issue 19: `--retries` / `--timeout` after the subcommand were refused; every global
+    /// option is accepted on either side now (as `gh` and `aws` do).
+    #[test]
+    fn global_options_are_accepted_after_the_subcommand() {
+        Cli::command().debug_assert();
+        let cli = parse(&[
+            "w",
+            "get",
+            "m",
+            "--timeout",
+            "5",
+            "--retries",
+            "4",
+            "--base-url",
+            "http://127.0.0.1:1",
+            "--corp-id",
+            "ww",
+            "--secret",
+            "s",
+            "--token-cache",
+            "/tmp/t.json",
+            "--json",
+        ]);
+        assert_eq!((cli.timeout, cli.retries), (5, 4));
+        assert_eq!(cli.base_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(
+            (cli.corp_id.as_deref(), cli.secret.as_deref()),
+            (Some("ww"), Some("s"))
+        );
+        assert_eq!(cli.token_cache, Some(PathBuf::from("/tmp/t.json")));
+        assert!(cli.json);
+        let cli = parse(&[
+            "w",
+            "upload",
+            "file",
+            "a.txt",
+            "--token-store",
+            "redis://127.0.0.1:1",
+        ]);
+        assert_eq!(cli.token_store.as_deref(), Some("redis://127.0.0.1:1"));
+        let cli = parse(&["w", "--timeout", "9", "get", "m"]);
+        assert_eq!((cli.timeout, cli.retries), (9, 2));
+        // `job` and `upload-by-url` have a `--timeout` of their own (the wait's limit, in
+        // seconds): on their command line, on either side, it is that limit.
+        for (args, wait) in [
+            (&["w", "job", "j1"][..], 900),
+            (&["w", "job", "j1", "--timeout", "5"], 5),
+            (&["w", "--timeout", "7", "job", "j1"], 7),
+        ] {
+            let Command::Job(job) = parse(args).command else {
+                panic!("{args:?}")
+            };
+            assert_eq!(job.timeout, wait, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["w", "get", "m", "--retries", "99"]).is_err());
+    }
+}

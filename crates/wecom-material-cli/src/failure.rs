@@ -128,11 +128,23 @@ impl fmt::Display for Failure {
                     }
                     line
                 }
-                None => e.to_string(),
+                None => chain(e),
             },
         };
         f.write_str(&one_line(&text))
     }
+}
+
+/// The error and its causes (`source()`), each said once: `a: b: c`.
+fn chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// WeCom's "MB" (which is 1 MiB): `20 MB` for a whole number of them, else the bar's units.
@@ -159,9 +171,13 @@ pub(crate) fn too_large(media_type: Option<MediaType>, size: u64, max: u64) -> S
     )
 }
 
-/// Control characters (newlines included) become spaces: an error is one line.
+/// Control characters (newlines included) become spaces: an error is one line; Unicode
+/// format characters (bidi overrides, zero-width characters) that a server put in an errmsg
+/// are written as `\u{…}` ([`output::shown`]).
 pub(crate) fn one_line(text: &str) -> String {
-    text.chars()
+    let spaced: String = text
+        .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    output::shown(&spaced).into_owned()
 }

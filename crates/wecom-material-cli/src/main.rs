@@ -10,6 +10,7 @@
 mod cli;
 mod commands;
 mod failure;
+mod interrupt;
 mod logger;
 mod output;
 mod part_file;
@@ -119,7 +120,8 @@ fn with_session(
     settings: &Settings,
     command: impl FnOnce(&Session) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let session = Session::open(settings)?;
+    let session = std::sync::Arc::new(Session::open(settings)?);
+    let _save_on_signal = interrupt::SaveOnSignal::install(std::sync::Arc::clone(&session));
     let result = command(&session);
     session.persist_after(&result);
     result

@@ -16,10 +16,16 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// Prints `json` (one line) in JSON mode, else the text `human` builds.
+    /// Prints `json` (one line) in JSON mode (serde_json escapes control characters as JSON
+    /// does), else the text `human` builds, with every control and Unicode format character
+    /// but its line breaks escaped ([`terminal_lines`]).
     pub(crate) fn emit(&self, json: Value, human: impl FnOnce() -> String) {
         let mut stdout = std::io::stdout().lock();
-        let text = if self.json { json.to_string() } else { human() };
+        let text = if self.json {
+            json.to_string()
+        } else {
+            terminal_lines(&human())
+        };
         // A closed stdout (`| head`) is not worth a panic.
         let _ = writeln!(stdout, "{}", text.trim_end_matches('\n'));
         let _ = stdout.flush();
@@ -36,9 +42,27 @@ impl Output {
     /// A note for people on stderr (nothing in JSON mode or with `--quiet`).
     pub(crate) fn note(&self, text: &str) {
         if !self.json && !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", terminal_lines(text));
         }
     }
+}
+
+/// A server string (media id, job id, URL, filename, content type, errmsg) as it may reach a
+/// terminal: control characters (ESC, CR, LF…) and Unicode format characters (bidi overrides
+/// such as U+202E, zero-width characters) written as `\u{…}`, so a hostile answer can neither
+/// rewrite the screen nor disguise a name. Every server string in text output goes through it.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    wecom_material_core::printable::escape_for_terminal(text)
+}
+
+/// Text for the terminal, line by line: the line breaks the CLI put there are kept, anything
+/// else [`shown`] escapes is escaped (the last guard for a server string that was not
+/// passed through [`shown`]).
+pub(crate) fn terminal_lines(text: &str) -> String {
+    text.split('\n')
+        .map(wecom_material_core::printable::escape_for_terminal)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `2026-11-25 17:09:39 UTC` for Unix seconds.
@@ -85,5 +109,19 @@ mod tests {
         assert_eq!(size(999), "999 B");
         assert_eq!(size(45_000_000), "42.92 MiB");
         assert_eq!(size(20 * 1024 * 1024), "20.00 MiB");
+    }
+
+    /// Issue 19: a media id `abc\n\e[31mRED…` from an upload answer was printed raw, and a
+    /// name with U+202E showed reversed.
+    #[test]
+    fn server_strings_are_escaped_for_the_terminal() {
+        assert_eq!(shown("abc\n\u{1b}[31mRED"), r"abc\u{a}\u{1b}[31mRED");
+        assert_eq!(shown("invoice\u{202e}fdp.exe"), r"invoice\u{202e}fdp.exe");
+        assert_eq!(shown("产品图.png"), "产品图.png");
+        assert_eq!(
+            terminal_lines("media_id   a\u{1b}[2J\ncreated_at x\u{200f}"),
+            "media_id   a\\u{1b}[2J\ncreated_at x\\u{200f}"
+        );
+        assert_eq!(terminal_lines(r"C:\dir\file"), r"C:\dir\file");
     }
 }

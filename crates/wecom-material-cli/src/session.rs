@@ -40,6 +40,9 @@ pub(crate) struct Session {
     store: Option<TokenStore>,
     key: String,
     loaded: Option<StoredToken>,
+    /// Held while the cache file is written: the end of a command and an interrupting
+    /// signal (see [`crate::interrupt`]) may both save the token.
+    saving: std::sync::Mutex<()>,
 }
 
 impl Session {
@@ -95,6 +98,7 @@ impl Session {
             store,
             key,
             loaded,
+            saving: std::sync::Mutex::new(()),
         })
     }
 
@@ -107,7 +111,7 @@ impl Session {
     /// ended with a token rejection (40014, 42001, or 40001 — after the one refresh the client
     /// does), the cache entry is dropped, whatever the client still holds: the next run
     /// starts with a fresh token instead of failing again with a rejected one.
-    pub(crate) fn persist_after(self, result: &Result<(), Failure>) {
+    pub(crate) fn persist_after(&self, result: &Result<(), Failure>) {
         let rejected = match result {
             Err(Failure::Wecom(error)) => token_rejected(error.errcode()),
             _ => false,
@@ -116,15 +120,19 @@ impl Session {
             return self.persist();
         }
         let Some(store) = &self.store else { return };
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         log::info!("dropping the cached token: WeCom rejected it");
         if let Err(e) = store.save(&self.key, None, now_unix()) {
             log::warn!("cannot write token cache {}: {e}", store.path().display());
         }
     }
 
-    /// Writes the client's token back when it changed (a new one, or none left).
-    pub(crate) fn persist(self) {
+    /// Writes the client's token back when it changed (a new one, or none left). Also run
+    /// when the command is interrupted (Ctrl-C, SIGTERM, SIGHUP): a token the run fetched is
+    /// never lost, so the next run makes no gettoken of its own.
+    pub(crate) fn persist(&self) {
         let Some(store) = &self.store else { return };
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_unix();
         let current = self.client.export_token();
         if let Some(token) = &current {

@@ -493,3 +493,56 @@ fn a_tls_store_url_is_accepted() {
     );
     assert!(!run.stderr.contains(PASSWORD));
 }
+
+/// Issue 19, panic 2: a 10 MB token in the Redis entry made every run of the fleet panic in
+/// the URI builder while the entry lasted. The entry is refused where its reply is parsed:
+/// the run warns once, names what is wrong (never the text) and goes on with a token of its
+/// own.
+#[test]
+fn a_10_mb_token_in_the_store_is_ignored_with_one_warning() {
+    let w = World::new("store-huge-token");
+    let server = RedisServer::start();
+    let file = arg(&w.file("h.txt", b"huge token entry"));
+    let upload = || {
+        let mut cmd = w.command();
+        cmd.args([
+            "--token-store",
+            &server.url(),
+            "--json",
+            "upload",
+            "file",
+            &file,
+        ]);
+        let run: Run = cmd.output().unwrap().into();
+        run
+    };
+    assert_clean(&upload(), "first run fills the store");
+    let (key, _) = dump(&server)
+        .into_iter()
+        .find(|(_, value)| value.contains("token "))
+        .expect("the token record");
+    let huge = "T".repeat(10 * 1024 * 1024);
+    let mut conn = server.connection();
+    let () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("token")
+        .arg(&huge)
+        .query(&mut conn)
+        .unwrap();
+    let run = upload();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let warnings = lines(&run.stderr);
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("the stored token entry is unusable (access_token is 10485760 bytes"),
+        "{}",
+        warnings[0]
+    );
+    assert!(!run.stderr.contains("TTTTTTTT"));
+    assert_eq!(
+        w.mock.count(Endpoint::GetToken),
+        2,
+        "the run used a token of its own"
+    );
+}

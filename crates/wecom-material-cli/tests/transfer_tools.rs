@@ -201,7 +201,7 @@ fn upload_reads_standard_input_with_a_filename() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(w.mock.count(Endpoint::Upload), sent);
 
-    // Too big: the whole input is counted, the MB limit and upload-by-url are named.
+    // Too big: reading stops at the limit + 1 byte; the MB limit and upload-by-url are named.
     let mut cmd = w.command();
     cmd.args(["upload", "voice", "-", "--filename", "v.amr"]);
     let size = 2 * MIB + 10;
@@ -213,12 +213,55 @@ fn upload_reads_standard_input_with_a_filename() {
         run.stderr
     );
     assert!(
-        run.stderr.contains(&format!("({size} bytes)")),
+        run.stderr
+            .contains(&format!("reading stopped after {} bytes", 2 * MIB + 1)),
         "{}",
         run.stderr
     );
     assert!(run.stderr.contains("upload-by-url"), "{}", run.stderr);
+    // Empty input: an error, never an empty upload.
+    let mut cmd = w.command();
+    cmd.args(["upload", "file", "-", "--filename", "e.bin"]);
+    let run = with_stdin(cmd, Vec::new());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("standard input is empty"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(w.mock.count(Endpoint::Upload), sent);
+}
+
+/// Issue 19: `upload file - --filename z.bin < /dev/zero` ran on past the 20 MB limit
+/// (killed after 20 s); it must stop at the limit + 1 byte with a clear error.
+#[cfg(unix)]
+#[test]
+fn endless_standard_input_is_refused_at_the_limit() {
+    let w = World::new("devzero");
+    let mut cmd = w.command();
+    cmd.args(["upload", "file", "-", "--filename", "z.bin"]);
+    let mut child = cmd
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still reading /dev/zero after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("over the 20 MB limit for type file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.mock.count(Endpoint::Upload), 0);
 }
 
 #[test]

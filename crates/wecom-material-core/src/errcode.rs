@@ -87,6 +87,10 @@ errcodes! {
     InvalidCorpId = 40013, Fatal, "invalid corpid";
     /// 40014: invalid access_token.
     InvalidAccessToken = 40014, RefreshToken, "invalid access_token";
+    /// 40058: invalid parameter (不合法的参数): a parameter does not meet the endpoint's
+    /// rules (WeCom's global error-code page; e.g. a bad `scene` or `type` of
+    /// upload-by-url). Fix the request; retrying cannot help.
+    InvalidParameter = 40058, Fatal, "invalid parameter";
     /// 40091: secret is invalid.
     InvalidSecret = 40091, Fatal, "secret is invalid";
     /// 41001: access_token missing.
@@ -148,7 +152,7 @@ mod tests {
         }
         assert_eq!(ErrCode::from_code(99999), ErrCode::Other(99999));
         assert_eq!(ErrCode::Other(99999).code(), 99999);
-        assert_eq!(ErrCode::KNOWN.len(), 28);
+        assert_eq!(ErrCode::KNOWN.len(), 29);
     }
 
     #[test]
@@ -173,5 +177,14 @@ mod tests {
             ErrCode::from_code(830002).to_string(),
             "830002 (media too large, use Range)"
         );
+    }
+
+    /// 40058 used to show as "unknown error code" though the docs use it.
+    #[test]
+    fn errcode_40058_is_known_as_invalid_parameter() {
+        let code = ErrCode::from_code(40058);
+        assert_eq!(code, ErrCode::InvalidParameter);
+        assert_eq!(code.to_string(), "40058 (invalid parameter)");
+        assert_eq!(code.disposition(), Disposition::Fatal);
     }
 }

@@ -28,6 +28,15 @@ pub enum Error {
     /// A retry was due, but the upload's payload cannot be replayed, so the request was not
     /// resent. Holds the failure that called for the retry.
     NotReplayable(Box<Error>),
+    /// A transfer made too little progress and was given up (see [`Stall`]).
+    Stalled(Stall),
+    /// The operation's overall deadline passed before it ended.
+    DeadlineExceeded {
+        /// The deadline that was given, counted from the operation's start.
+        deadline: std::time::Duration,
+        /// Bytes that reached the download's sink before it stopped (flushed).
+        bytes_written: u64,
+    },
     /// The caller cancelled the operation.
     Cancelled {
         /// Bytes that reached the download's sink before it stopped (flushed); 0 for
@@ -65,6 +74,64 @@ impl Error {
             source,
         }
     }
+
+    /// The same error with every occurrence of each of `secrets` (the client's corp secret,
+    /// its current and previous access tokens) masked as `***` in every text it holds —
+    /// WeCom's `errmsg`, a decode error's reason and body excerpt, a transport message, an
+    /// I/O context and message — and the values of secret-looking keys (`access_token=…`,
+    /// `"corpsecret": "…"`) masked too (see [`crate::secret::mask_exact`] and
+    /// [`crate::secret::mask_keyed`]). A server that echoes the credentials it was sent, in any
+    /// form, does not get them printed.
+    ///
+    /// ```
+    /// use wecom_material_core::{ApiError, ErrCode, Error};
+    /// let e = Error::Api(ApiError {
+    ///     code: ErrCode::InvalidCredential,
+    ///     errmsg: "invalid credential SECRET-abc123 for corp".into(),
+    /// });
+    /// assert_eq!(
+    ///     e.redact(&["SECRET-abc123"]).to_string(),
+    ///     "WeCom error 40001 (invalid credential (secret)): invalid credential *** for corp"
+    /// );
+    /// ```
+    pub fn redact(self, secrets: &[&str]) -> Error {
+        let clean =
+            |text: &str| crate::secret::mask_keyed(&crate::secret::mask_exact(text, secrets));
+        match self {
+            Error::Api(e) => Error::Api(e.redact(secrets)),
+            Error::RateLimited(e) => Error::RateLimited(e.redact(secrets)),
+            Error::Decode(e) => Error::Decode(DecodeError {
+                reason: clean(&e.reason),
+                excerpt: clean(&e.excerpt),
+                ..e
+            }),
+            Error::Transport(e) => Error::Transport(TransportError {
+                message: clean(&e.message),
+                ..e
+            }),
+            Error::NotReplayable(inner) => Error::NotReplayable(Box::new(inner.redact(secrets))),
+            Error::Stalled(stall) => Error::Stalled(Stall {
+                last: stall.last.map(|e| Box::new(e.redact(secrets))),
+                ..stall
+            }),
+            Error::Io { context, source } => {
+                let message = source.to_string();
+                let masked = clean(&message);
+                let source = if masked == message {
+                    source
+                } else {
+                    std::io::Error::new(source.kind(), masked)
+                };
+                Error::Io {
+                    context: clean(&context),
+                    source,
+                }
+            }
+            other @ (Error::Invalid(_)
+            | Error::Cancelled { .. }
+            | Error::DeadlineExceeded { .. }) => other,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -75,26 +142,127 @@ impl fmt::Display for Error {
             Error::RateLimited(e) => write!(f, "rate limited by WeCom, not retried: {e}"),
             Error::Decode(e) => write!(f, "{e}"),
             Error::Transport(e) => write!(f, "{e}"),
-            Error::NotReplayable(e) => write!(
-                f,
-                "not resent because the upload's payload cannot be replayed: {e}"
-            ),
-            Error::Cancelled { bytes_written: 0 } => f.write_str("cancelled"),
-            Error::Cancelled { bytes_written } => {
-                write!(f, "cancelled after {bytes_written} bytes were written")
+            // The failure that called for the retry is the `source()`, not repeated here.
+            Error::NotReplayable(_) => {
+                f.write_str("a retry was due but not sent: the upload's payload cannot be replayed")
             }
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Stalled(stall) => write!(f, "{stall}"),
+            Error::DeadlineExceeded {
+                deadline,
+                bytes_written,
+            } => write!(
+                f,
+                "the operation's deadline of {} passed; {bytes_written} bytes had reached the \
+                 sink",
+                seconds(*deadline)
+            ),
+            Error::Cancelled { bytes_written: 0 } => f.write_str(
+                "cancelled by the caller before the operation ended; nothing was written",
+            ),
+            Error::Cancelled { bytes_written } => write!(
+                f,
+                "cancelled by the caller before the operation ended; {bytes_written} bytes had \
+                 reached the sink"
+            ),
+            // The I/O error itself is the `source()`.
+            Error::Io { context, .. } => f.write_str(context),
         }
     }
 }
 
+/// A duration as people write it: `90 s`, `1.5 s`, `250 ms`.
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 impl std::error::Error for Error {
+    /// The cause, per the `std::error::Error` convention: the failure a [`Error::NotReplayable`]
+    /// could not retry, the I/O error of [`Error::Io`], the last interruption of a
+    /// [`Error::Stalled`]. Each `Display` says only its own part, so a report that walks the
+    /// chain (`anyhow`'s `{:#}`) shows every part once.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::NotReplayable(e) => Some(e.as_ref()),
             Error::Io { source, .. } => Some(source),
+            Error::Stalled(stall) => stall
+                .last
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
             _ => None,
         }
+    }
+}
+
+/// Why a transfer was found stalled ([`Error::Stalled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StallKind {
+    /// A body delivered fewer bytes than the floor over a whole measuring window.
+    SlowBody {
+        /// Bytes delivered in the window.
+        bytes: u64,
+        /// The window's length.
+        window: std::time::Duration,
+        /// The floor, in bytes per second.
+        floor_per_sec: u64,
+    },
+    /// A range was retried again and again, and each attempt delivered fewer bytes than the
+    /// floor.
+    NoProgress {
+        /// Attempts in a row that stayed under the floor.
+        attempts: u32,
+        /// The floor, in bytes per attempt.
+        floor_bytes: u64,
+    },
+}
+
+/// A transfer given up for lack of progress: what was measured, where it stood, and the
+/// interruption that ended the last attempt (its `source()`).
+#[derive(Debug)]
+pub struct Stall {
+    /// What was measured.
+    pub kind: StallKind,
+    /// The byte of the media reached (a resumed prefix included).
+    pub offset: u64,
+    /// Bytes that reached the sink in this run (flushed).
+    pub bytes_written: u64,
+    /// The failure that ended the last attempt, if one did.
+    pub last: Option<Box<Error>>,
+}
+
+impl fmt::Display for Stall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            StallKind::SlowBody {
+                bytes,
+                window,
+                floor_per_sec,
+            } => write!(
+                f,
+                "the transfer stalled: {bytes} bytes in {}, under the floor of {floor_per_sec} \
+                 bytes/s",
+                seconds(window)
+            )?,
+            StallKind::NoProgress {
+                attempts,
+                floor_bytes,
+            } => write!(
+                f,
+                "the transfer stalled: {attempts} attempts in a row each delivered under \
+                 {floor_bytes} bytes"
+            )?,
+        }
+        write!(
+            f,
+            "; stopped at byte {}, {} bytes written",
+            self.offset, self.bytes_written
+        )
     }
 }
 
@@ -126,13 +294,30 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The same error with `secrets` masked in `errmsg` (see [`Error::redact`]).
+    pub fn redact(self, secrets: &[&str]) -> ApiError {
+        let errmsg = crate::secret::mask_keyed(&crate::secret::mask_exact(&self.errmsg, secrets));
+        ApiError { errmsg, ..self }
+    }
+}
+
 impl fmt::Display for ApiError {
+    /// `40001 (invalid credential (secret)): <errmsg>`; the catalogue's meaning is left out
+    /// when WeCom's errmsg already starts with it, so nothing is said twice.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
-        if !self.errmsg.is_empty() {
-            write!(f, ": {}", self.errmsg)?;
+        let meaning = self.code.meaning();
+        let said = self.errmsg.trim_start();
+        let repeats = said.len() >= meaning.len()
+            && said.is_char_boundary(meaning.len())
+            && said[..meaning.len()].eq_ignore_ascii_case(meaning);
+        if repeats {
+            write!(f, "{}: {}", self.code.code(), self.errmsg)
+        } else if self.errmsg.is_empty() {
+            write!(f, "{}", self.code)
+        } else {
+            write!(f, "{}: {}", self.code, self.errmsg)
         }
-        Ok(())
     }
 }
 
@@ -296,6 +481,13 @@ pub enum Invalid {
         /// The maximum length in bytes.
         max: usize,
     },
+    /// A field holds a control character (an id that would corrupt a request or a terminal).
+    ControlCharacter {
+        /// The field name.
+        field: &'static str,
+        /// The offending character.
+        ch: char,
+    },
     /// A field is empty.
     EmptyField {
         /// The field name.
@@ -388,6 +580,9 @@ impl fmt::Display for Invalid {
                 write!(f, "{field} is {len} bytes; at most {max} allowed")
             }
             Invalid::EmptyField { field } => write!(f, "{field} is empty"),
+            Invalid::ControlCharacter { field, ch } => {
+                write!(f, "{field} contains the control character {ch:?}")
+            }
             Invalid::UnsupportedMediaType {
                 media_type,
                 operation,
@@ -442,6 +637,119 @@ mod tests {
             wrapped.to_string(),
             "transport failure, request MAY have been sent: reset"
         );
+    }
+
+    /// Issue 19: the errmsg of a JSON error was never masked; a 40014 errmsg with the token
+    /// printed the token. Redaction masks the client's own secret and tokens as exact
+    /// strings, and the keyed forms, in every text an error holds.
+    #[test]
+    fn redact_masks_own_secrets_and_keyed_values_in_every_text() {
+        let secrets = ["SECRET-abc123", "TOKEN-current-xyz", "TOKEN-previous-q"];
+        let errors = [
+            crate::api_json::api_error(40001, "invalid credential SECRET-abc123 for corp".into()),
+            crate::api_json::api_error(40014, "invalid access_token TOKEN-previous-q, hint".into()),
+            crate::api_json::api_error(45009, "freq, corpsecret=whatever-it-is".into()),
+            Error::Decode(DecodeError {
+                status: 500,
+                reason: "echo TOKEN-current-xyz".into(),
+                excerpt: "<p>SECRET-abc123</p>".into(),
+            }),
+            Error::Transport(TransportError {
+                sent: Sent::Maybe,
+                message: "reset after TOKEN-current-xyz".into(),
+            }),
+            Error::NotReplayable(Box::new(crate::api_json::api_error(
+                -1,
+                "busy SECRET-abc123".into(),
+            ))),
+            Error::io(
+                "reading SECRET-abc123",
+                std::io::Error::other("file TOKEN-current-xyz"),
+            ),
+        ];
+        for error in errors {
+            let before = format!("{error:?}");
+            let redacted = error.redact(&secrets);
+            let mut text = format!("{redacted} {redacted:?}");
+            let mut source = std::error::Error::source(&redacted);
+            while let Some(cause) = source {
+                text.push_str(&format!(" {cause} {cause:?}"));
+                source = cause.source();
+            }
+            for secret in secrets.iter().chain(&["whatever-it-is"]) {
+                assert!(!text.contains(secret), "{before} → {text}");
+            }
+            assert!(text.contains("***"), "{text}");
+        }
+    }
+
+    /// Issue 19: "WeCom error 40001 (invalid credential (secret)): invalid credential
+    /// (secret), hint: …" said it twice, and NotReplayable / Io put their cause in the
+    /// message and in `source()`.
+    #[test]
+    fn errors_say_their_own_part_once_and_the_cause_comes_from_source() {
+        let repeated =
+            crate::api_json::api_error(40001, "invalid credential (secret), hint: [x]".into());
+        assert_eq!(
+            repeated.to_string(),
+            "WeCom error 40001: invalid credential (secret), hint: [x]"
+        );
+        let plain = crate::api_json::api_error(40007, "no such media, hint: [y]".into());
+        assert_eq!(
+            plain.to_string(),
+            "WeCom error 40007 (invalid media_id): no such media, hint: [y]"
+        );
+        let bare = crate::api_json::api_error(40007, String::new());
+        assert_eq!(bare.to_string(), "WeCom error 40007 (invalid media_id)");
+
+        let inner = Error::Transport(TransportError::maybe_sent("reset"));
+        let e = Error::NotReplayable(Box::new(inner));
+        assert_eq!(
+            e.to_string(),
+            "a retry was due but not sent: the upload's payload cannot be replayed"
+        );
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert_eq!(
+            source,
+            "transport failure, request MAY have been sent: reset"
+        );
+        assert!(!e.to_string().contains("reset"));
+
+        let e = Error::io("writing media.bin", std::io::Error::other("disk full"));
+        assert_eq!(e.to_string(), "writing media.bin");
+        assert_eq!(
+            std::error::Error::source(&e).unwrap().to_string(),
+            "disk full"
+        );
+
+        assert_eq!(
+            Error::Cancelled { bytes_written: 0 }.to_string(),
+            "cancelled by the caller before the operation ended; nothing was written"
+        );
+        assert_eq!(
+            Error::Cancelled {
+                bytes_written: 1000
+            }
+            .to_string(),
+            "cancelled by the caller before the operation ended; 1000 bytes had reached the sink"
+        );
+        let stall = Error::Stalled(Stall {
+            kind: StallKind::NoProgress {
+                attempts: 5,
+                floor_bytes: 65536,
+            },
+            offset: 5000,
+            bytes_written: 5000,
+            last: Some(Box::new(Error::Transport(TransportError::maybe_sent(
+                "idle",
+            )))),
+        });
+        assert_eq!(
+            stall.to_string(),
+            "the transfer stalled: 5 attempts in a row each delivered under 65536 bytes; \
+             stopped at byte 5000, 5000 bytes written"
+        );
+        assert!(std::error::Error::source(&stall).is_some());
     }
 
     #[test]

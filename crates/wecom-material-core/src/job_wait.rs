@@ -315,6 +315,8 @@ fn is_transient(error: &Error) -> bool {
         | Error::RateLimited(_)
         | Error::NotReplayable(_)
         | Error::Cancelled { .. }
+        | Error::Stalled(_)
+        | Error::DeadlineExceeded { .. }
         | Error::Io { .. } => false,
     }
 }

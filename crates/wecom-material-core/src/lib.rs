@@ -24,6 +24,7 @@ pub mod media_type;
 pub mod multipart;
 pub mod operation;
 pub mod ops;
+pub mod printable;
 pub mod secret;
 pub mod shared_token;
 pub mod task;
@@ -62,7 +63,7 @@ pub use secret::{AccessToken, CorpSecret};
 pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};
 // Errors.
 pub use errcode::ErrCode;
-pub use error::{DecodeError, Error, Invalid, TransportError};
+pub use error::{DecodeError, Error, Invalid, Stall, StallKind, TransportError};
 // Sharing the token between processes.
 pub use shared_token::{Fallback, SharedTokenPolicy, StoreError, TokenStore};
 pub use token_cache::StoredToken;

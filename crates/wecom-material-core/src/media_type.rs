@@ -109,6 +109,39 @@ id_newtype!(
     /// A temporary media id, valid for 3 days and shared by all apps of the corp.
     MediaId
 );
+
+/// The longest media id sent: 256 bytes. WeCom's are about 40–70 characters; a longer one is
+/// not a media id (and a 70,000-character one used to overflow the request URI).
+pub const MAX_MEDIA_ID_LEN: usize = 256;
+
+impl MediaId {
+    /// Checks the id before it goes into a request: not empty, at most [`MAX_MEDIA_ID_LEN`]
+    /// bytes, no control characters. Every download request checks it, so nothing is sent
+    /// for an id that fails.
+    ///
+    /// ```
+    /// use wecom_material_core::{Invalid, MediaId};
+    /// assert!(MediaId::new("1G6nrLmr5EC3MMb_-zK1dDdzmd0p7cNliYu9V5w7o8K0").validate().is_ok());
+    /// assert!(matches!(MediaId::new("a\u{1b}[31m").validate(), Err(Invalid::ControlCharacter { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let field = "media_id";
+        if self.0.is_empty() {
+            return Err(Invalid::EmptyField { field });
+        }
+        if self.0.len() > MAX_MEDIA_ID_LEN {
+            return Err(Invalid::FieldTooLong {
+                field,
+                len: self.0.len(),
+                max: MAX_MEDIA_ID_LEN,
+            });
+        }
+        match self.0.chars().find(|c| c.is_control()) {
+            Some(ch) => Err(Invalid::ControlCharacter { field, ch }),
+            None => Ok(()),
+        }
+    }
+}
 id_newtype!(
     /// The id of an async upload-by-URL job.
     JobId
@@ -132,5 +165,40 @@ mod tests {
         for t in MediaType::ALL {
             assert_eq!(t.to_string().parse::<MediaType>().unwrap(), t);
         }
+    }
+
+    /// A 70,000-character media id used to panic in the URI builder (and leave an empty part
+    /// file); ids with control characters went into requests and onto terminals.
+    #[test]
+    fn media_ids_that_are_too_long_or_hold_control_characters_are_invalid() {
+        let long = MediaId::new("m".repeat(70_000));
+        assert_eq!(
+            long.validate(),
+            Err(Invalid::FieldTooLong {
+                field: "media_id",
+                len: 70_000,
+                max: 256
+            })
+        );
+        assert!(MediaId::new("m".repeat(256)).validate().is_ok());
+        assert!(MediaId::new("m".repeat(257)).validate().is_err());
+        for (id, ch) in [
+            ("abc\n\u{1b}[31mRED", '\n'),
+            ("a\u{7f}", '\u{7f}'),
+            ("a\u{85}b", '\u{85}'),
+        ] {
+            assert_eq!(
+                MediaId::new(id).validate(),
+                Err(Invalid::ControlCharacter {
+                    field: "media_id",
+                    ch
+                })
+            );
+        }
+        assert_eq!(
+            MediaId::new("").validate(),
+            Err(Invalid::EmptyField { field: "media_id" })
+        );
+        assert!(MediaId::new("a+b/c=").validate().is_ok());
     }
 }

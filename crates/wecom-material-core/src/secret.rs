@@ -6,6 +6,13 @@
 
 use std::fmt;
 
+use crate::error::Invalid;
+
+/// The longest access token accepted from any source (a gettoken answer, a cache file, a
+/// shared store): 512 bytes, the most WeCom documents (SPEC §1). A longer value is refused
+/// by [`AccessToken::new`]; it could not be sent anyway (it would blow up every request URI).
+pub const MAX_TOKEN_LEN: usize = 512;
+
 /// Query parameters whose values are secrets and are masked by [`RedactedUri`].
 pub const SECRET_QUERY_KEYS: &[&str] = &["access_token", "corpsecret"];
 
@@ -37,14 +44,36 @@ impl fmt::Display for CorpSecret {
     }
 }
 
-/// An access token returned by `gettoken` (up to 512 bytes).
+/// An access token returned by `gettoken`: 1 to [`MAX_TOKEN_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken(String);
 
 impl AccessToken {
-    /// Wraps a token.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
+    /// Wraps a token. Every source of a token (a gettoken answer, a cache file, a shared
+    /// store's entry) goes through here, so none can hand the client an empty token or one
+    /// over [`MAX_TOKEN_LEN`] bytes: those are [`Invalid::EmptyField`] and
+    /// [`Invalid::FieldTooLong`] (which name the length, never the text).
+    ///
+    /// ```
+    /// use wecom_material_core::{AccessToken, Invalid};
+    /// assert!(AccessToken::new("tok").is_ok());
+    /// assert!(matches!(AccessToken::new("t".repeat(513)), Err(Invalid::FieldTooLong { len: 513, .. })));
+    /// ```
+    pub fn new(token: impl Into<String>) -> Result<Self, Invalid> {
+        let token = token.into();
+        if token.is_empty() {
+            return Err(Invalid::EmptyField {
+                field: "access_token",
+            });
+        }
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Invalid::FieldTooLong {
+                field: "access_token",
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            });
+        }
+        Ok(Self(token))
     }
 
     /// The token text, for the one place that must send it.
@@ -110,10 +139,55 @@ pub fn redact_query(query: &str) -> String {
         .join("&")
 }
 
-/// The shortest run of base64/base64url characters that [`mask_secrets`] masks: 43, the length
-/// of an `EncodingAESKey`. Access tokens are longer; media ids of WeCom are too, so an error
-/// excerpt may show a media id as `***` — an excerpt is for diagnosis, not for data.
-pub const MASKED_RUN_LEN: usize = 43;
+/// The shortest run of base64/base64url characters that [`mask_secrets`] masks: 20. A token
+/// quoted in a proxy's page may be cut or short (a 29-character token was shown in full when
+/// the floor was 43, an `EncodingAESKey`'s length); media ids and job ids are longer too, so an
+/// error excerpt may show one as `***` — an excerpt is for diagnosis, not for data.
+pub const MASKED_RUN_LEN: usize = 20;
+
+/// The shortest run holding `/` that [`mask_secrets`] masks: 43, the length of an
+/// `EncodingAESKey` (shorter runs with `/` are URL paths far more often than secrets).
+pub const MASKED_SLASH_RUN_LEN: usize = 43;
+
+/// The shortest value [`mask_exact`] masks: 6 bytes. Shorter ones would mask ordinary words
+/// of a message (a test secret `s` would eat every `s`); real secrets are 43 characters and
+/// tokens longer.
+pub const MIN_EXACT_MASK_LEN: usize = 6;
+
+/// Replaces every occurrence of each of `secrets` in `text` with `***` (values shorter than
+/// [`MIN_EXACT_MASK_LEN`] are left alone). For the secrets a client knows it holds: its corp
+/// secret and its current and previous access tokens, which a server may echo in any form.
+///
+/// ```
+/// use wecom_material_core::secret::mask_exact;
+/// assert_eq!(
+///     mask_exact("invalid credential S3cr3t-Value for corp", &["S3cr3t-Value"]),
+///     "invalid credential *** for corp"
+/// );
+/// ```
+pub fn mask_exact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        if secret.len() >= MIN_EXACT_MASK_LEN && out.contains(secret) {
+            out = out.replace(secret, "***");
+        }
+    }
+    out
+}
+
+/// Masks the value after a secret-looking key (rule 1 of [`mask_secrets`]) and nothing else:
+/// for texts whose long runs are data, such as WeCom's `errmsg` (it quotes media ids).
+///
+/// ```
+/// use wecom_material_core::secret::mask_keyed;
+/// assert_eq!(
+///     mask_keyed("invalid access_token: abc123, hint: [x]"),
+///     "invalid access_token: ***, hint: [x]"
+/// );
+/// ```
+pub fn mask_keyed(text: &str) -> String {
+    mask_keyed_values(text)
+}
 
 /// How many leading bytes of a text [`mask_secrets`] scans (an excerpt needs far fewer).
 const MASK_WINDOW: usize = 4096;
@@ -126,8 +200,12 @@ const MASK_WINDOW: usize = 4096;
 ///    `corpsecret`, `EncodingAESKey`), optionally quoted, then `=` or `:`, then the value
 ///    (optionally quoted) up to the next `&`, quote, whitespace, `,`, `;`, `:`, `<`, `>`, `}`
 ///    or `)` — so `?access_token=…&` and `"access_token": "…"` are both masked;
-/// 2. every run of at least [`MASKED_RUN_LEN`] characters of the base64 / base64url alphabets
-///    (`A-Z a-z 0-9 + / _ -`), which covers AES keys and tokens that appear without a key.
+/// 2. every run of at least [`MASKED_RUN_LEN`] characters of the base64url alphabet
+///    (`A-Z a-z 0-9 + _ -`) that mixes letters and digits, as random tokens do (a word such
+///    as `upload_media_job_finish` is kept), and every run of at least
+///    [`MASKED_SLASH_RUN_LEN`] characters that also holds `/` (standard base64: AES keys) —
+///    URL paths (`/cgi-bin/media/get`) stay readable. This covers keys and tokens that
+///    appear without a key.
 ///
 /// Each masked value becomes `***`. Only the first 4 KiB of `text` are kept.
 ///
@@ -216,7 +294,14 @@ fn mask_long_runs(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= MASKED_RUN_LEN {
+        let secret_like = if run.contains('/') {
+            run.len() >= MASKED_SLASH_RUN_LEN
+        } else {
+            run.len() >= MASKED_RUN_LEN
+                && run.bytes().any(|b| b.is_ascii_digit())
+                && run.bytes().any(|b| b.is_ascii_alphabetic())
+        };
+        if secret_like {
             out.push_str("***");
         } else {
             out.push_str(run);
@@ -242,7 +327,7 @@ mod tests {
     #[test]
     fn debug_and_display_never_show_secret() {
         let s = CorpSecret::new("topsecret");
-        let t = AccessToken::new("tok123");
+        let t = AccessToken::new("tok123").unwrap();
         for text in [
             format!("{s:?}"),
             format!("{s}"),
@@ -275,14 +360,62 @@ mod tests {
             ("tokens are fine; media_id=m", "tokens are fine; media_id=m"),
             (&format!("key {aes}."), "key ***."),
             (
-                &format!("short {}", &aes[..42]),
-                &format!("short {}", &aes[..42]),
+                &format!("short {}", &aes[..19]),
+                &format!("short {}", &aes[..19]),
+            ),
+            ("upload_media_job_finish", "upload_media_job_finish"),
+            (
+                "a/b/c/d/e/f/g/h/i/j/k/l/1/2/3",
+                "a/b/c/d/e/f/g/h/i/j/k/l/1/2/3",
+            ),
+            ("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2/2C", "***"),
+            // A 29-character token in an HTML error page (it used to be shown in full).
+            (
+                "<p>bad token Zx9_Qw3-Er5Ty7Ui9Op1As3Df5Gh</p>",
+                "<p>bad token ***</p>",
             ),
             ("ünïcode access_token=ü€ ok", "ünïcode access_token=*** ok"),
         ] {
             assert_eq!(mask_secrets(input), want, "{input}");
         }
         assert_eq!(mask_secrets(&"é".repeat(5000)).len(), 4096);
+    }
+
+    /// A 10 MB token (from a tampered store entry) used to reach the URI builder and panic
+    /// there; the constructor refuses it, and the boundary lengths behave.
+    #[test]
+    fn access_token_constructor_refuses_empty_and_oversized_tokens() {
+        assert_eq!(
+            AccessToken::new("").unwrap_err(),
+            Invalid::EmptyField {
+                field: "access_token"
+            }
+        );
+        assert_eq!(
+            AccessToken::new("a".repeat(512)).unwrap().expose().len(),
+            512
+        );
+        let huge = "A".repeat(10 * 1024 * 1024);
+        let err = AccessToken::new(huge).unwrap_err();
+        assert_eq!(
+            err,
+            Invalid::FieldTooLong {
+                field: "access_token",
+                len: 10 * 1024 * 1024,
+                max: 512
+            }
+        );
+        assert!(!err.to_string().contains("AAAA"), "{err}");
+    }
+
+    #[test]
+    fn exact_values_are_masked_everywhere_and_short_ones_never() {
+        let text = "a S3CRET-123 b S3CRET-123 c tok.with.dots";
+        assert_eq!(
+            mask_exact(text, &["S3CRET-123", "tok.with.dots", "", "b"]),
+            "a *** b *** c ***"
+        );
+        assert_eq!(mask_exact("short s", &["s"]), "short s");
     }
 
     #[test]

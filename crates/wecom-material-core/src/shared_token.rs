@@ -920,7 +920,7 @@ mod tests {
     impl ScriptedStore {
         fn grant(&self, t: &(String, u64, u64, u64)) -> StoredGrant {
             StoredGrant {
-                token: AccessToken::new(t.0.clone()),
+                token: AccessToken::new(t.0.clone()).unwrap(),
                 generation: t.1,
                 expires_in: Duration::from_millis(t.2 - self.now),
             }
@@ -1016,7 +1016,7 @@ mod tests {
 
     fn grant(token: &str) -> TokenGrant {
         TokenGrant {
-            token: AccessToken::new(token),
+            token: AccessToken::new(token).unwrap(),
             expires_in: Duration::from_secs(7200),
         }
     }
@@ -1502,10 +1502,10 @@ mod tests {
         };
         let invalidate = StoreCommand::Invalidate {
             generation: 1,
-            token: Some(AccessToken::new("tok-VISIBLE")),
+            token: Some(AccessToken::new("tok-VISIBLE").unwrap()),
         };
         let replacing = SharedTokenFetch::replacing(Generation::Shared(1), policy, 2)
-            .of_token(AccessToken::new("tok-VISIBLE"));
+            .of_token(AccessToken::new("tok-VISIBLE").unwrap());
         let action = crate::task::Action::<()>::Exchange(
             crate::task::LaneId::MAIN,
             crate::task::Exchange::Store(commit.clone()),

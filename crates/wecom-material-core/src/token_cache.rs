@@ -62,7 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::Body;
 use crate::endpoint::BaseUrl;
 use crate::error::Error;
-use crate::ops::gettoken::{GetToken, MAX_TOKEN_LEN};
+use crate::ops::gettoken::GetToken;
 use crate::secret::AccessToken;
 use crate::shared_token::{
     Generation, SharedToken, SharedTokenFetch, SharedTokenPolicy, SharedTokenState,
@@ -74,9 +74,6 @@ pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Default length of a refresh lease: how long other callers wait for one refresher before
 /// one of them may take the refresh over.
 pub(crate) const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
-
-/// The longest a token is kept, whatever its source says (WeCom's live 7,200 s).
-const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// What a caller should do to get a token.
 #[derive(Debug)]
@@ -144,6 +141,9 @@ pub struct TokenCache {
     held_from_store: Option<Generation>,
     /// The store generation and token WeCom rejected, for the next refresher to invalidate.
     rejected: Option<(Generation, AccessToken)>,
+    /// The token held before the current one (replaced or dropped): a server may still echo
+    /// it, so [`TokenCache::redact`] masks it too.
+    previous: Option<AccessToken>,
 }
 
 impl TokenCache {
@@ -162,6 +162,7 @@ impl TokenCache {
             shared_state: SharedTokenState::default(),
             held_from_store: None,
             rejected: None,
+            previous: None,
         }
     }
 
@@ -356,10 +357,13 @@ impl TokenCache {
     }
 
     fn store(&mut self, token: AccessToken, now: Instant, lifetime: Duration) {
-        // A lifetime from outside (an answer, a file, a store) is never trusted past a day:
-        // WeCom's tokens live 2 hours, and the clock arithmetic below must not overflow.
-        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+        // Every source (gettoken, a cache file, any store) is capped at what gettoken may
+        // grant, so `now + lifetime` cannot overflow the clock.
+        let lifetime = lifetime.min(crate::ops::gettoken::MAX_EXPIRES_IN);
         let margin = self.margin.min(lifetime / 2);
+        if let Some(old) = self.cached.take() {
+            self.previous = Some(old.token);
+        }
         self.generation += 1;
         self.held_from_store = None;
         self.cached = Some(Cached {
@@ -379,8 +383,19 @@ impl TokenCache {
             return;
         }
         if let Some(cached) = self.cached.take() {
+            self.previous = Some(cached.token.clone());
             self.rejected = self.held_from_store.take().map(|g| (g, cached.token));
         }
+    }
+
+    /// `error` with this client's secrets masked in every text it holds: the corp secret and
+    /// the current and previous tokens as exact strings, plus the keyed forms
+    /// ([`Error::redact`]). Applied where a call's result leaves the core.
+    pub fn redact(&self, error: Error) -> Error {
+        let mut secrets = vec![self.credentials.secret.expose()];
+        secrets.extend(self.cached.as_ref().map(|c| c.token.expose()));
+        secrets.extend(self.previous.as_ref().map(AccessToken::expose));
+        error.redact(&secrets)
     }
 
     /// The token held, for a shared store (a file, another process). `now_unix` is the wall
@@ -403,20 +418,24 @@ impl TokenCache {
     /// Returns whether the token was adopted. A malformed token (empty, over 512 bytes) is
     /// ignored.
     pub fn import(&mut self, stored: StoredToken, now: Instant, now_unix: u64) -> bool {
-        if stored.expires_at_unix <= now_unix
-            || stored.access_token.is_empty()
-            || stored.access_token.len() > MAX_TOKEN_LEN
-        {
+        if stored.expires_at_unix <= now_unix {
             return false;
         }
-        let lifetime =
-            Duration::from_secs(stored.expires_at_unix - now_unix).min(MAX_TOKEN_LIFETIME);
+        let Ok(token) = AccessToken::new(stored.access_token) else {
+            return false;
+        };
+        let lifetime = Duration::from_secs(stored.expires_at_unix - now_unix);
+        // A lifetime past what gettoken may grant is a tampered entry (and `now + lifetime`
+        // could overflow the clock).
+        if lifetime > crate::ops::gettoken::MAX_EXPIRES_IN {
+            return false;
+        }
         let held_valid = self.cached.as_ref().filter(|c| now < c.expires_at);
         if held_valid.is_some_and(|c| c.expires_at >= now + lifetime) {
             return false;
         }
         self.generation = self.generation.max(stored.generation);
-        self.store(AccessToken::new(stored.access_token), now, lifetime);
+        self.store(token, now, lifetime);
         self.stored_by_ticket = self.next_ticket;
         true
     }
@@ -760,7 +779,9 @@ mod tests {
                 expires_at_unix: u64::MAX,
                 generation: 9,
             };
-            assert!(c.import(stored, t0, 1_700_000_000) || c.expires_at().is_some());
+            let _ = c.import(stored, t0, 1_700_000_000);
+            let day = Duration::from_secs(24 * 3600);
+            assert!(c.expires_at().is_none_or(|at| at <= t0 + day));
         }
     }
 }

@@ -471,7 +471,7 @@ fn operations_and_secrets_never_print_the_secret() {
         shown,
         "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=ww0123456789abcdef&corpsecret=***"
     );
-    let token = wecom_material_core::AccessToken::new(TOKEN_IN_FIXTURE);
+    let token = wecom_material_core::AccessToken::new(TOKEN_IN_FIXTURE).unwrap();
     let base = wecom_material_core::BaseUrl::default();
     let uris = [
         upload_op(MediaType::Image)

@@ -42,7 +42,7 @@ const MP4: &[u8] = b"\0\0\0\x18ftypmp42";
 const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
 
 fn token() -> AccessToken {
-    AccessToken::new(TOKEN)
+    AccessToken::new(TOKEN).unwrap()
 }
 
 fn base() -> BaseUrl {
@@ -301,7 +301,7 @@ fn get_media_whole_ranged_and_hd_voice() {
 
     // A media id with reserved characters is percent-encoded; so is an odd token.
     let op = GetMedia::new(MediaEndpoint::HdVoice, MediaId::new("3a+b/c=d&e")).unwrap();
-    let request = op.build(&base(), &AccessToken::new("tok+/="));
+    let request = op.build(&base(), &AccessToken::new("tok+/=").unwrap());
     assert_eq!(
         request.uri().query(),
         Some("access_token=tok%2B%2F%3D&media_id=3a%2Bb%2Fc%3Dd%26e")

@@ -86,7 +86,7 @@ fn build_file_upload(filename: &str, payload: Bytes) -> Result<http::Request<Bod
     )?;
     Ok(op.build(
         &Default::default(),
-        &wecom_material_core::AccessToken::new("t"),
+        &wecom_material_core::AccessToken::new("t").unwrap(),
     ))
 }
 
@@ -129,7 +129,7 @@ fn every_media_type_round_trips_through_multer() {
         .unwrap();
         let request = op.build(
             &Default::default(),
-            &wecom_material_core::AccessToken::new("t"),
+            &wecom_material_core::AccessToken::new("t").unwrap(),
         );
         let (content_type, body) = wire(&request);
         for piece in [1, 7, body.len()] {
@@ -161,7 +161,7 @@ fn uploadimg_round_trips_through_multer() {
     .unwrap();
     let request = op.build(
         &Default::default(),
-        &wecom_material_core::AccessToken::new("t"),
+        &wecom_material_core::AccessToken::new("t").unwrap(),
     );
     let (content_type, body) = wire(&request);
     let parts = multer_parts(&content_type, body, 5);

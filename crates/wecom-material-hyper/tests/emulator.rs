@@ -181,7 +181,8 @@ async fn a_reader_shorter_than_announced_fails_locally_and_is_not_resent() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
-    assert!(err.to_string().contains("1000 of 5000"), "{err}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("1000 of 5000")), "{err}");
     assert!(
         mock.count(Endpoint::Upload) <= 1,
         "a local failure ends the call: nothing is resent"

@@ -342,16 +342,38 @@ fn array(v: Value) -> Result<(String, Vec<Value>), StoreError> {
     Ok((tag, items))
 }
 
+/// The longest life a stored token may claim: what gettoken may grant (one day). A longer
+/// one is a tampered entry (and would overflow the client's clock arithmetic).
+const MAX_STORED_LIFE: Duration = wecom_material_core::ops::gettoken::MAX_EXPIRES_IN;
+
+/// The stored token of a reply. Its text goes through [`AccessToken::new`] (1 to 512 bytes)
+/// and its life is at most a day: an entry that fails is refused with an error that names
+/// what is wrong, never the text — the client then warns once and goes on with a token of
+/// its own (see [`parse_lookup`]).
 fn grant(items: &[Value]) -> Result<Option<StoredGrant>, StoreError> {
     match items {
         [] => Ok(None),
-        [token, generation, expires_in] => Ok(Some(StoredGrant {
-            token: AccessToken::new(text(token)?),
-            generation: int(generation)?,
-            expires_in: Duration::from_millis(int(expires_in)?),
-        })),
+        [token, generation, expires_in] => {
+            let token = AccessToken::new(text(token)?).map_err(unusable)?;
+            let expires_in = Duration::from_millis(int(expires_in)?);
+            if expires_in > MAX_STORED_LIFE {
+                return Err(unusable(format!(
+                    "it claims to live {} s, more than a day",
+                    expires_in.as_secs()
+                )));
+            }
+            Ok(Some(StoredGrant {
+                token,
+                generation: int(generation)?,
+                expires_in,
+            }))
+        }
         _ => Err(bad("token fields")),
     }
+}
+
+fn unusable(why: impl fmt::Display) -> StoreError {
+    StoreError::new(format!("the stored token entry is unusable ({why})"))
 }
 
 pub(crate) fn parse_lookup(v: Value) -> Result<LookupReply, StoreError> {
@@ -360,10 +382,12 @@ pub(crate) fn parse_lookup(v: Value) -> Result<LookupReply, StoreError> {
         ("ready", rest) => grant(rest)?
             .map(LookupReply::Ready)
             .ok_or_else(|| bad("ready")),
+        // This process refreshes: an unusable current entry is simply not used (the
+        // refresh replaces it).
         ("refresh", [fence, lease, rest @ ..]) => Ok(LookupReply::Refresh {
             fence: int(fence)?,
             lease: Duration::from_millis(int(lease)?),
-            current: grant(rest)?,
+            current: grant(rest).unwrap_or(None),
         }),
         ("wait", [ttl, cooling]) => Ok(LookupReply::Wait {
             retry_in: Duration::from_millis(int(ttl)?),
@@ -409,7 +433,7 @@ mod tests {
         assert_eq!(
             parse_lookup(ready).unwrap(),
             LookupReply::Ready(StoredGrant {
-                token: AccessToken::new("tok"),
+                token: AccessToken::new("tok").unwrap(),
                 generation: 3,
                 expires_in: Duration::from_millis(1500)
             })
@@ -449,5 +473,48 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// A 10 MB token in the store made every run of the fleet panic in the URI builder; a
+    /// lifetime of 2^62 ms would overflow the clock. Both are refused with an error that
+    /// names the problem (the client warns once with it and uses a token of its own), and an
+    /// unusable entry under a refresh is just not used.
+    #[test]
+    fn an_oversized_token_or_lifetime_in_the_store_is_refused_without_echoing_it() {
+        let huge = "T".repeat(10 * 1024 * 1024);
+        let ready = |token: &str, ms: i64| {
+            Value::Array(vec![
+                bulk("ready"),
+                bulk(token),
+                Value::Int(3),
+                Value::Int(ms),
+            ])
+        };
+        let err = parse_lookup(ready(&huge, 1500)).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "the stored token entry is unusable (access_token is 10485760 bytes; at most 512 allowed)"
+        );
+        let err = parse_lookup(ready("", 1500)).unwrap_err();
+        assert!(err.message().contains("access_token is empty"), "{err}");
+        let err = parse_lookup(ready("tok", 1 << 62)).unwrap_err();
+        assert!(err.message().contains("more than a day"), "{err}");
+        assert!(parse_lookup(ready("tok", 86_400_000)).is_ok());
+        let refresh = Value::Array(vec![
+            bulk("refresh"),
+            Value::Int(4),
+            Value::Int(30000),
+            bulk(&huge),
+            Value::Int(3),
+            Value::Int(1500),
+        ]);
+        assert_eq!(
+            parse_lookup(refresh).unwrap(),
+            LookupReply::Refresh {
+                fence: 4,
+                lease: Duration::from_secs(30),
+                current: None
+            }
+        );
     }
 }

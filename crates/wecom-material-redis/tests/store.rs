@@ -18,7 +18,7 @@ fn keys() -> AppKeys {
 
 fn grant(token: &str, secs: u64) -> TokenGrant {
     TokenGrant {
-        token: AccessToken::new(token),
+        token: AccessToken::new(token).unwrap(),
         expires_in: Duration::from_secs(secs),
     }
 }
@@ -54,7 +54,7 @@ fn invalidate(store: &RedisTokenStore, generation: u64) {
 }
 
 fn invalidate_token(store: &RedisTokenStore, generation: u64, token: Option<&str>) {
-    let token = token.map(AccessToken::new);
+    let token = token.map(|t| AccessToken::new(t).unwrap());
     let reply = store
         .run(StoreCommand::Invalidate { generation, token })
         .unwrap();

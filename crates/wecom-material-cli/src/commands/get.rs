@@ -25,6 +25,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use wecom_material_core::md5sum::Md5Hex;
@@ -188,7 +189,7 @@ pub(crate) fn run(
     if let [id] = args.media_ids.as_slice() {
         let media_id = MediaId::new(id.clone());
         if let Target::Stdout = target {
-            return to_stdout(session, out, &media_id, source);
+            return to_stdout(session, out, &media_id, args, source);
         }
         let saved = save(session, out, &media_id, &target, args, source)?;
         out.emit(saved_json(&saved), || saved_text(&saved));
@@ -244,8 +245,8 @@ fn saved_json(saved: &Saved) -> Value {
 fn saved_text(saved: &Saved) -> String {
     format!(
         "saved {} ({}, {})",
-        saved.path.display(),
-        saved.info.content_type,
+        output::shown(&saved.path.display().to_string()),
+        output::shown(&saved.info.content_type),
         output::size(saved.total)
     )
 }
@@ -255,11 +256,14 @@ fn to_stdout(
     session: &Session,
     out: Output,
     media_id: &MediaId,
+    args: &GetArgs,
     source: Source,
 ) -> Result<(), Failure> {
-    let bar = TransferBar::new(format!("get {media_id}"), out);
+    // Checked before anything is opened or sent (a 70,000-character id used to panic).
+    media_id.validate().map_err(|e| Failure::Wecom(e.into()))?;
+    let bar = TransferBar::new(format!("get {}", output::shown(media_id.as_str())), out);
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let options = options(source, 0);
+    let options = options(source, 0, deadline(args));
     let report = |p| bar.report(p);
     let transfer = Transfer {
         progress: Some(&report),
@@ -280,8 +284,8 @@ fn to_stdout(
     bar.finish(done.bytes_written, 0);
     out.note(&format!(
         "wrote {} ({}, {}) to standard output",
-        done.info.filename,
-        done.info.content_type,
+        output::shown(&done.info.filename),
+        output::shown(&done.info.content_type),
         output::size(done.total)
     ));
     Ok(())
@@ -296,6 +300,9 @@ fn save(
     args: &GetArgs,
     source: Source,
 ) -> Result<Saved, Failure> {
+    // Checked before the part file is created (a 70,000-character id used to leave an empty
+    // `.part` behind a panic).
+    media_id.validate().map_err(|e| Failure::Wecom(e.into()))?;
     let endpoint = source.record_name();
     let part_name = part_name(media_id.as_str(), source);
     let mut part = PartFile::open(&target.dir(), &part_name, media_id.as_str(), endpoint)?;
@@ -308,12 +315,13 @@ fn save(
             output::size(offset)
         ));
     }
-    let connections = if source == Source::Media {
+    // The parallel download does not take a deadline yet: a download with one is one stream.
+    let connections = if source == Source::Media && args.deadline.is_none() {
         usize::from(args.connections)
     } else {
         1
     };
-    let bar = TransferBar::new(format!("get {media_id}"), out);
+    let bar = TransferBar::new(format!("get {}", output::shown(media_id.as_str())), out);
     let mut resumed_at = offset;
     let mut result = fetch(
         session.client(),
@@ -321,6 +329,7 @@ fn save(
         media_id,
         &mut part,
         connections,
+        deadline(args),
         &bar,
     );
     let restart = offset > 0
@@ -337,6 +346,7 @@ fn save(
             media_id,
             &mut part,
             connections,
+            deadline(args),
             &bar,
         );
     }
@@ -369,12 +379,18 @@ fn save(
     })
 }
 
-fn options(source: Source, offset: u64) -> DownloadOptions {
-    let options = DownloadOptions::default().resume_from(offset);
+fn options(source: Source, offset: u64, deadline: Option<Duration>) -> DownloadOptions {
+    let mut options = DownloadOptions::default().resume_from(offset);
+    options.deadline = deadline;
     match source {
         Source::Media => options,
         Source::HdVoice => options.hd_voice(),
     }
+}
+
+/// `--deadline`.
+fn deadline(args: &GetArgs) -> Option<Duration> {
+    args.deadline.map(Duration::from_secs)
 }
 
 /// Downloads the rest of the media into the part file: appended after its bytes, or with
@@ -386,6 +402,7 @@ fn fetch(
     media_id: &MediaId,
     part: &mut PartFile,
     connections: usize,
+    deadline: Option<Duration>,
     bar: &TransferBar,
 ) -> Result<Downloaded, Error> {
     let offset = part.offset();
@@ -405,7 +422,7 @@ fn fetch(
     if connections <= 1 && ranges.is_none() {
         file.seek(SeekFrom::End(0))
             .map_err(|e| Error::io("resuming the part file", e))?;
-        return client.download(media_id, file, options(source, offset), transfer);
+        return client.download(media_id, file, options(source, offset, deadline), transfer);
     }
     // Before any byte is written at an offset, the record says the part may have holes: a
     // run killed midway leaves a part that the next one never continues by its length.

@@ -57,7 +57,7 @@ pub(crate) fn report_end(
                 if errmsg.is_empty() {
                     String::new()
                 } else {
-                    format!(": {errmsg}")
+                    format!(": {}", output::shown(errmsg))
                 }
             ),
             errcode: Some(errcode.code()),
@@ -121,6 +121,7 @@ pub(crate) fn status_json(jobid: &JobId, status: &JobStatus) -> Value {
 }
 
 fn status_text(jobid: &JobId, status: &JobStatus) -> String {
+    let jobid = output::shown(jobid.as_str());
     match status {
         JobStatus::Processing => format!("job {jobid}: processing"),
         JobStatus::Finished {
@@ -128,7 +129,8 @@ fn status_text(jobid: &JobId, status: &JobStatus) -> String {
             created_at,
             expires_at,
         } => format!(
-            "job {jobid}: finished\nmedia_id   {media_id}\ncreated_at {}\nexpires_at {}",
+            "job {jobid}: finished\nmedia_id   {}\ncreated_at {}\nexpires_at {}",
+            output::shown(media_id.as_str()),
             output::utc(*created_at),
             output::utc(*expires_at)
         ),
@@ -139,7 +141,7 @@ fn status_text(jobid: &JobId, status: &JobStatus) -> String {
             if errmsg.is_empty() {
                 String::new()
             } else {
-                format!(": {errmsg}")
+                format!(": {}", output::shown(errmsg))
             }
         ),
     }

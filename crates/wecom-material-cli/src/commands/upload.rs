@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use bytes::Bytes;
 use indicatif::MultiProgress;
 use serde_json::{Value, json};
-use wecom_material_core::{Error, Invalid, Limits, MediaType, Uploaded};
+use wecom_material_core::{Limits, MediaType, Uploaded};
 use wecom_material_ureq::{Client, Transfer, Upload};
 
 use crate::cli::UploadArgs;
@@ -52,7 +52,7 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(
                 "uploaded {} ({}) as {media_type}\nmedia_id   {}\ncreated_at {}\nexpires_at {}",
                 path.display(),
                 output::size(size),
-                uploaded.media_id,
+                output::shown(uploaded.media_id.as_str()),
                 output::utc(uploaded.created_at),
                 output::utc(uploaded.expires_at),
             )
@@ -162,7 +162,7 @@ fn print_item(
                 format!(
                     "uploaded {shown} ({}) as {media_type}: media_id {} expires_at {}",
                     output::size(size),
-                    uploaded.media_id,
+                    output::shown(uploaded.media_id.as_str()),
                     output::utc(uploaded.expires_at)
                 )
             });
@@ -226,26 +226,90 @@ fn upload_one(
     }
 }
 
-/// Standard input, whole, when it fits the type's limit; else a too-large error with its
-/// true size (the excess is counted, not kept).
+/// Standard input, whole, when it fits the type's limit. At most the limit + 1 byte is read:
+/// one byte more is a clear error at once (`< /dev/zero` used to run on past the limit),
+/// a failed read is an error, and an empty input is an error, never an empty upload.
 fn read_stdin(media_type: MediaType) -> Result<Bytes, Failure> {
+    read_limited(std::io::stdin().lock(), media_type)
+}
+
+fn read_limited(input: impl Read, media_type: MediaType) -> Result<Bytes, Failure> {
     let max = Limits::default().max_for(media_type);
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
     let mut kept = Vec::new();
     let unreadable = |e: std::io::Error| Failure::usage(format!("cannot read standard input: {e}"));
-    Read::by_ref(&mut input)
+    input
         .take(max.saturating_add(1))
         .read_to_end(&mut kept)
         .map_err(unreadable)?;
     let size = kept.len() as u64;
     if size > max {
-        let rest = std::io::copy(&mut input, &mut std::io::sink()).map_err(unreadable)?;
-        return Err(Failure::Wecom(Error::Invalid(Invalid::TooLarge {
-            media_type: Some(media_type),
-            size: size + rest,
-            max,
-        })));
+        return Err(Failure::usage(format!(
+            "standard input is over the {} limit for type {media_type} (WeCom's MB is 1 MiB): \
+             reading stopped after {size} bytes; files up to 200 MB go through \
+             `wecom-material upload-by-url` (types video and file)",
+            crate::failure::wecom_mb(max)
+        )));
+    }
+    if kept.is_empty() {
+        return Err(Failure::usage(
+            "standard input is empty: nothing to upload (was the file or pipe given?)",
+        ));
     }
     Ok(Bytes::from(kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that never ends (`/dev/zero`) and counts what was read from it.
+    struct Endless(u64);
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(0);
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+    }
+
+    /// Issue 19: `upload file - < /dev/zero` ran on past the 20 MB limit; a failed or empty
+    /// read must be an error, never an empty upload.
+    #[test]
+    fn stdin_is_read_up_to_the_limit_plus_one_byte_then_refused() {
+        let mut endless = Endless(0);
+        let failure = read_limited(&mut endless, MediaType::Voice).unwrap_err();
+        let max = Limits::default().max_for(MediaType::Voice);
+        assert!(endless.0 <= max + 1 + 64 * 1024, "read {} bytes", endless.0);
+        assert_eq!(failure.exit_code(), crate::failure::EXIT_USAGE);
+        assert!(
+            failure
+                .to_string()
+                .contains("over the 2 MB limit for type voice"),
+            "{failure}"
+        );
+
+        let failure = read_limited(std::io::empty(), MediaType::File).unwrap_err();
+        assert!(
+            failure.to_string().contains("standard input is empty"),
+            "{failure}"
+        );
+
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("EIO"))
+            }
+        }
+        let failure = read_limited(Broken, MediaType::File).unwrap_err();
+        assert!(
+            failure
+                .to_string()
+                .contains("cannot read standard input: EIO"),
+            "{failure}"
+        );
+
+        let ok = read_limited(&b"0123456789"[..], MediaType::File).unwrap();
+        assert_eq!(&ok[..], b"0123456789");
+    }
 }

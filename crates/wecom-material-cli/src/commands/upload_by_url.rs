@@ -29,11 +29,12 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadByUrlArgs) -> Res
     )?;
     if !args.wait {
         out.emit(json!({ "jobid": job.jobid.as_str() }), || {
-            format!("job started: {}", job.jobid)
+            format!("job started: {}", crate::output::shown(job.jobid.as_str()))
         });
         return Ok(());
     }
-    out.note(&format!("job {} started; waiting", job.jobid));
+    let shown = crate::output::shown(job.jobid.as_str());
+    out.note(&format!("job {shown} started; waiting"));
     let status = super::job::wait(session, &job.jobid, args.timeout)?;
     super::job::report_end(out, &job.jobid, &status, args.timeout)
 }

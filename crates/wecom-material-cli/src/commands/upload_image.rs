@@ -13,6 +13,8 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadImageArgs) -> Res
     super::check_input_file(&args.path)?;
     let upload = super::file_upload(&args.path, args.filename.as_deref());
     let uploaded = session.client().upload_image(upload, Transfer::default())?;
-    out.emit(json!({ "url": uploaded.url }), || uploaded.url.clone());
+    out.emit(json!({ "url": uploaded.url }), || {
+        crate::output::shown(&uploaded.url).into_owned()
+    });
     Ok(())
 }

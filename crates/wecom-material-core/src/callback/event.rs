@@ -45,8 +45,8 @@ impl CallbackEvent {
 /// Parses a decrypted callback message.
 ///
 /// `MsgType` `event` with `Event` `upload_media_job_finish` becomes
-/// [`CallbackEvent::UploadMediaJobFinish`] (it must then carry a non-empty `JobId` and a
-/// numeric `CreateTime`); every other well-formed message becomes [`CallbackEvent::Other`].
+/// [`CallbackEvent::UploadMediaJobFinish`] (it must then carry a non-empty `JobId` without
+/// control or Unicode format characters, and a numeric `CreateTime`); every other well-formed message becomes [`CallbackEvent::Other`].
 /// Values may be CDATA or plain text; unknown elements are ignored.
 pub fn parse_event(xml: &[u8]) -> Result<CallbackEvent, CallbackError> {
     let xml = std::str::from_utf8(xml)
@@ -61,6 +61,13 @@ pub fn parse_event(xml: &[u8]) -> Result<CallbackEvent, CallbackError> {
             .ok_or_else(|| {
                 CallbackError::MalformedXml("job-finished event without JobId".into())
             })?;
+        // Refused rather than escaped: a job id is matched against the one upload-by-url
+        // returned, and WeCom's are letters, digits and `_`; one with ESC or U+202E is forged.
+        if job_id.chars().any(crate::printable::is_control_or_format) {
+            return Err(CallbackError::MalformedXml(
+                "JobId holds control or format characters".into(),
+            ));
+        }
         let create_time = field(&children, "CreateTime")
             .and_then(|t| t.trim().parse::<u64>().ok())
             .ok_or_else(|| {
@@ -242,6 +249,23 @@ mod tests {
         ));
     }
 
+    /// A job id with ESC or U+202E used to pass through to the terminal and the waits.
+    #[test]
+    fn a_job_id_with_control_or_format_characters_is_refused() {
+        for job in ["job\u{1b}[31m", "job\u{202e}1", "job\u{200b}", "j\u{7f}"] {
+            let xml = format!(
+                "<xml><MsgType>event</MsgType><Event>upload_media_job_finish</Event>\
+                 <CreateTime>1</CreateTime><JobId><![CDATA[{job}]]></JobId></xml>"
+            );
+            match parse_event(xml.as_bytes()) {
+                Err(CallbackError::MalformedXml(why)) => {
+                    assert_eq!(why, "JobId holds control or format characters")
+                }
+                other => panic!("{job:?}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn job_finish_without_job_id_or_time_is_an_error() {
         for bad in [
@@ -289,7 +313,7 @@ mod tests {
         fn produced_events_parse_back(
             corp in "\\PC{0,30}",
             time in any::<u64>(),
-            job in "[^\\s]\\PC{0,40}[^\\s]",
+            job in "[^\\s\\p{C}]\\PC{0,40}[^\\s\\p{C}]",
         ) {
             let xml = event_xml_upload_media_job_finish(&corp, time, &JobId::new(job.clone()));
             let parsed = parse_event(xml.as_bytes()).unwrap();

@@ -105,12 +105,15 @@ fn decode_ext_value(value: &[u8]) -> Option<String> {
 }
 
 /// Makes a server-given name safe to create in a directory: path separators, `..`, control
-/// characters and characters Windows forbids become `_`; leading and trailing dots and spaces
-/// go; the name is cut to [`MAX_FILENAME_BYTES`] keeping its extension. `None` when nothing
-/// usable is left.
+/// characters and characters Windows forbids become `_`; invisible Unicode format
+/// characters (Cf: bidi overrides such as U+202E, which make `invoice\u{202e}fdp.exe` read
+/// as `invoiceexe.pdf`, zero-width characters, the BOM) are dropped; leading and trailing
+/// dots and spaces go; the name is cut to [`MAX_FILENAME_BYTES`] keeping its extension.
+/// `None` when nothing usable is left.
 pub fn sanitize_filename(name: &str) -> Option<String> {
     let replaced: String = name
         .chars()
+        .filter(|&c| c.is_control() || !crate::printable::is_control_or_format(c))
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
             c if c.is_control() => '_',
@@ -271,5 +274,20 @@ mod tests {
             cut.len() <= MAX_FILENAME_BYTES && cut.ends_with(".pdf"),
             "{cut}"
         );
+    }
+
+    /// `filename*=…invoice%E2%80%AEfdp.exe` was saved with the right-to-left override in the
+    /// name (shown as `invoiceexe.pdf`); format characters are dropped now.
+    #[test]
+    fn bidi_overrides_and_other_format_characters_are_dropped_from_saved_names() {
+        let header = b"attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe";
+        let name = filename_from_content_disposition(header).unwrap();
+        assert_eq!(name, "invoice\u{202e}fdp.exe");
+        assert_eq!(sanitize_filename(&name).as_deref(), Some("invoicefdp.exe"));
+        assert_eq!(
+            sanitize_filename("\u{feff}a\u{200b}b\u{2066}c\u{2069}\u{e0041}.txt").as_deref(),
+            Some("abc.txt")
+        );
+        assert_eq!(sanitize_filename("\u{202e}\u{202c}"), None);
     }
 }

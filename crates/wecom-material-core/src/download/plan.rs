@@ -29,15 +29,27 @@
 
 use crate::download::content_range::{ByteRange, ContentRange};
 use crate::errcode::ErrCode;
-use crate::error::{DecodeError, Error, Invalid};
+use crate::error::{DecodeError, Error, Invalid, Stall, StallKind};
 use crate::media_type::MediaId;
 use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaInfo};
 
 /// WeCom's largest Range chunk: 20 MB.
 pub const MAX_CHUNK_SIZE: u64 = 20_000_000;
 
-/// How many interruptions in a row without progress end a download.
-pub(crate) const MAX_STALLED_INTERRUPTIONS: u32 = 3;
+/// How many interruptions in a row, each after less than [`MIN_PROGRESS_PER_ATTEMPT`] bytes,
+/// end a download with [`Error::Stalled`] (a typed stall, its `source()` the last
+/// interruption).
+pub(crate) const MAX_STALLED_INTERRUPTIONS: u32 = 5;
+
+/// The progress an interrupted attempt must make to count as progress: 64 KiB. A server that
+/// breaks every answer after a trickle (1,000 bytes, then an idle timeout) would otherwise be
+/// resumed forever.
+pub(crate) const MIN_PROGRESS_PER_ATTEMPT: u64 = 64 * 1024;
+
+/// The largest media WeCom serves: 200 MB (upload-by-url's limit for a file or video; WeCom's
+/// MB is a MiB). A head announcing more, or a body of unknown length running past it, is a
+/// decode error: no body is read past what it can legitimately be.
+pub(crate) const MAX_MEDIA_LEN: u64 = 200 * 1024 * 1024;
 
 /// Whether the plan asks for the whole media or for chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +81,9 @@ pub struct Download {
     /// Bytes the current response should still deliver.
     expected_in_response: Option<u64>,
     stalled: u32,
-    offset_at_last_interruption: Option<u64>,
+    /// The offset when the current attempt began (the last interruption, the last complete
+    /// answer, or the start): what an interruption's progress is measured from.
+    progress_mark: u64,
     info: Option<MediaInfo>,
     /// Where this plan stops (exclusive), for one range of a parallel download.
     end: Option<u64>,
@@ -89,9 +103,7 @@ impl Download {
                 reason: format!("chunk size {chunk_size} must be 1 ..= {MAX_CHUNK_SIZE} bytes"),
             });
         }
-        if media_id.as_str().is_empty() {
-            return Err(Invalid::EmptyField { field: "media_id" });
-        }
+        media_id.validate()?;
         Ok(Self {
             endpoint,
             media_id,
@@ -101,7 +113,7 @@ impl Download {
             total: None,
             expected_in_response: None,
             stalled: 0,
-            offset_at_last_interruption: None,
+            progress_mark: 0,
             info: None,
             end: None,
             until_end: false,
@@ -118,6 +130,7 @@ impl Download {
     /// in chunks.
     pub fn resume_from(mut self, offset: u64) -> Self {
         self.offset = offset;
+        self.progress_mark = offset;
         if offset > 0 {
             self.mode = Mode::Chunked;
         }
@@ -213,6 +226,18 @@ impl Download {
     pub fn on_media_head(&mut self, info: &MediaInfo) -> Result<Expect, Error> {
         let status = info.status;
         let total = info.total_len();
+        let announced = [total, info.content_length].into_iter().flatten().max();
+        if let Some(len) = announced.filter(|&len| len > MAX_MEDIA_LEN) {
+            return Err(DecodeError::new(
+                status,
+                format!(
+                    "the answer announces {len} bytes, more than the {MAX_MEDIA_LEN} bytes of \
+                     the largest media WeCom serves"
+                ),
+                b"",
+            )
+            .into());
+        }
         if let (Some(known), Some(now)) = (self.total, total)
             && known != now
         {
@@ -295,6 +320,17 @@ impl Download {
     pub fn on_bytes(&mut self, n: u64) -> Result<(), Error> {
         if self.until_end {
             self.offset = self.offset.saturating_add(n);
+            if self.offset > MAX_MEDIA_LEN {
+                return Err(DecodeError::new(
+                    200,
+                    format!(
+                        "a body without Content-Length ran past {MAX_MEDIA_LEN} bytes, the \
+                         largest media WeCom serves"
+                    ),
+                    b"",
+                )
+                .into());
+            }
             return Ok(());
         }
         let left = self.expected_in_response.unwrap_or(0);
@@ -306,10 +342,11 @@ impl Download {
             )
             .into());
         }
-        self.offset += n;
+        self.offset = self.offset.saturating_add(n);
         self.expected_in_response = Some(left - n).filter(|&l| l > 0);
         if self.expected_in_response.is_none() {
             self.stalled = 0;
+            self.progress_mark = self.offset;
         }
         Ok(())
     }
@@ -321,6 +358,7 @@ impl Download {
             self.until_end = false;
             self.total = Some(self.offset);
             self.stalled = 0;
+            self.progress_mark = self.offset;
             return Ok(());
         }
         match self.expected_in_response {
@@ -331,19 +369,32 @@ impl Download {
         }
     }
 
-    /// The body broke (connection dropped, truncated). Returns `Ok` when the download can go on
-    /// from the byte reached, in chunks; the error when it stalled too often without progress.
+    /// The body broke (connection dropped, truncated, too slow). Returns `Ok` when the
+    /// download can go on from the byte reached, in chunks. An attempt that delivered less than
+    /// [`MIN_PROGRESS_PER_ATTEMPT`] bytes counts as stalled; the
+    /// [`MAX_STALLED_INTERRUPTIONS`]th stalled attempt in a row ends the download with
+    /// [`Error::Stalled`] ([`StallKind::NoProgress`]; `cause` is its `source()`, and its
+    /// `bytes_written` is left 0 for the task to fill in).
     pub fn on_interrupted(&mut self, cause: Error) -> Result<(), Error> {
         self.expected_in_response = None;
         self.until_end = false;
-        if self.offset_at_last_interruption == Some(self.offset) {
+        let progress = self.offset.saturating_sub(self.progress_mark);
+        self.progress_mark = self.offset;
+        if progress < MIN_PROGRESS_PER_ATTEMPT {
             self.stalled += 1;
         } else {
-            self.stalled = 1;
+            self.stalled = 0;
         }
-        self.offset_at_last_interruption = Some(self.offset);
         if self.stalled >= MAX_STALLED_INTERRUPTIONS {
-            return Err(cause);
+            return Err(Error::Stalled(Stall {
+                kind: StallKind::NoProgress {
+                    attempts: self.stalled,
+                    floor_bytes: MIN_PROGRESS_PER_ATTEMPT,
+                },
+                offset: self.offset,
+                bytes_written: 0,
+                last: Some(Box::new(cause)),
+            }));
         }
         self.mode = Mode::Chunked;
         Ok(())
@@ -471,20 +522,101 @@ mod tests {
             .unwrap()
             .resume_from(7);
         assert_eq!(dl.next_request().unwrap().range().unwrap().start, 7);
-        assert!(
-            dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
-                .is_ok()
-        );
-        assert!(
-            dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
-                .is_ok()
-        );
-        assert!(matches!(
-            dl.on_interrupted(Error::Cancelled { bytes_written: 0 }),
-            Err(Error::Cancelled { bytes_written: 0 })
-        ));
+        for _ in 1..MAX_STALLED_INTERRUPTIONS {
+            assert!(
+                dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
+                    .is_ok()
+            );
+        }
+        match dl.on_interrupted(Error::Cancelled { bytes_written: 0 }) {
+            Err(Error::Stalled(stall)) => {
+                assert_eq!(stall.offset, 7);
+                assert!(matches!(*stall.last.unwrap(), Error::Cancelled { .. }));
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE + 1).is_err());
         assert!(Download::new(MediaEndpoint::Media, "m".into(), 0).is_err());
+    }
+
+    /// Issue 19, item 8: answers that broke after every 1,000 bytes were resumed forever
+    /// (the offset moved, so no attempt counted as stalled). Attempts under the progress floor
+    /// now end the download with a typed stall after a bounded number; an attempt with real
+    /// progress resets the count.
+    #[test]
+    fn a_range_that_keeps_breaking_after_a_trickle_ends_with_a_typed_stall() {
+        let total = 10_000_000u64;
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE).unwrap();
+        let mut attempts = 0;
+        let trickle = |dl: &mut Download, n: u64| {
+            let req = dl.next_request().expect("a request");
+            let start = req.range().map_or(0, |r| r.start);
+            let info = if req.range().is_some() {
+                let cr = format!("bytes {start}-{}/{total}", total - 1);
+                media(&req, &head(206, &[("content-range", &cr)]))
+            } else {
+                media(&req, &head(200, &[("content-length", &total.to_string())]))
+            };
+            dl.on_media(&info).unwrap();
+            dl.on_bytes(n).unwrap();
+            dl.on_interrupted(Error::Transport(crate::error::TransportError::maybe_sent(
+                "idle timeout",
+            )))
+        };
+        // Real progress between trickles keeps the download going.
+        for _ in 0..3 {
+            assert!(trickle(&mut dl, 1000).is_ok());
+        }
+        assert!(trickle(&mut dl, MIN_PROGRESS_PER_ATTEMPT).is_ok());
+        let error = loop {
+            attempts += 1;
+            match trickle(&mut dl, 1000) {
+                Ok(()) => assert!(attempts < 100, "never ends"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(attempts, MAX_STALLED_INTERRUPTIONS);
+        let Error::Stalled(stall) = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            stall.kind,
+            StallKind::NoProgress {
+                attempts: MAX_STALLED_INTERRUPTIONS,
+                floor_bytes: MIN_PROGRESS_PER_ATTEMPT
+            }
+        );
+        assert_eq!(stall.offset, 3000 + MIN_PROGRESS_PER_ATTEMPT + 5000);
+        let source = std::error::Error::source(&error).unwrap().to_string();
+        assert!(source.contains("idle timeout"), "{source}");
+    }
+
+    /// Issue 19, item 2: a 200 without Content-Length streamed 2 GB and exited 0. Heads
+    /// announcing more than the largest media, and unbounded bodies running past it, are
+    /// decode errors.
+    #[test]
+    fn no_body_is_read_past_the_largest_media_wecom_serves() {
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE).unwrap();
+        let req = dl.next_request().unwrap();
+        let info = media(&req, &head(200, &[]));
+        assert_eq!(dl.on_media_head(&info).unwrap(), Expect::UntilEnd);
+        dl.on_bytes(MAX_MEDIA_LEN).unwrap();
+        match dl.on_bytes(1) {
+            Err(Error::Decode(e)) => assert!(e.reason.contains("ran past"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE).unwrap();
+        let req = dl.next_request().unwrap();
+        let too_long = (MAX_MEDIA_LEN + 1).to_string();
+        let info = media(&req, &head(200, &[("content-length", &too_long)]));
+        assert!(matches!(dl.on_media_head(&info), Err(Error::Decode(_))));
+        let mut dl = Download::new(MediaEndpoint::Media, "m".into(), 10)
+            .unwrap()
+            .chunked();
+        let req = dl.next_request().unwrap();
+        let cr = format!("bytes 0-9/{}", MAX_MEDIA_LEN + 1);
+        let info = media(&req, &head(206, &[("content-range", &cr)]));
+        assert!(matches!(dl.on_media_head(&info), Err(Error::Decode(_))));
     }
 
     #[test]

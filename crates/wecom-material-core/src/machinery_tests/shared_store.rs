@@ -68,7 +68,7 @@ impl MemoryStore {
 
 fn grant((token, generation, expires_in): &(String, u64, Duration)) -> StoredGrant {
     StoredGrant {
-        token: AccessToken::new(token.clone()),
+        token: AccessToken::new(token.clone()).unwrap(),
         generation: *generation,
         expires_in: *expires_in,
     }
@@ -94,7 +94,7 @@ impl TokenStore for MemoryStore {
                 held.log.push("LOOKUP".to_owned());
                 if self.expired_tokens.load(Ordering::SeqCst) {
                     return Ok(StoreReply::Lookup(LookupReply::Ready(StoredGrant {
-                        token: AccessToken::new("EXPIRED"),
+                        token: AccessToken::new("EXPIRED").unwrap(),
                         generation: 1,
                         expires_in: Duration::ZERO,
                     })));

@@ -388,12 +388,14 @@ fn a_body_that_ends_early_resumes_from_the_byte_reached() {
 }
 
 #[test]
-fn three_stalls_without_progress_end_the_download() {
+fn five_attempts_without_progress_end_the_download_with_a_typed_stall() {
     let media = noise(1_000, 11);
     let server = Server::scripted(
         [token("T1")],
         [
             media_whole(&media).cut(Cut::EndAfter(0)),
+            media_range(&media, 0, 999).cut(Cut::FailAfter(0)),
+            media_range(&media, 0, 999).cut(Cut::EndAfter(0)),
             media_range(&media, 0, 999).cut(Cut::FailAfter(0)),
             media_range(&media, 0, 999).cut(Cut::EndAfter(0)),
             media_range(&media, 0, 999),
@@ -405,12 +407,16 @@ fn three_stalls_without_progress_end_the_download() {
 
     let error = t.run(&mut task, &mut state).unwrap_err();
 
-    let Error::Transport(cause) = &error else {
+    let Error::Stalled(stall) = &error else {
         panic!("{error:?}");
+    };
+    assert_eq!(stall.offset, 0);
+    let Some(Error::Transport(cause)) = stall.last.as_deref() else {
+        panic!("{stall:?}");
     };
     assert_eq!(cause.sent, Sent::Maybe);
     assert!(cause.message.contains("1000 bytes early"), "{cause:?}");
-    assert_eq!(t.server.lines().len(), 4, "{:?}", t.server.lines());
+    assert_eq!(t.server.lines().len(), 6, "{:?}", t.server.lines());
     assert!(t.sink.is_empty());
     assert_eq!(t.count(Note::Flush), 1, "flushed before the error");
 }
@@ -593,7 +599,8 @@ fn a_failed_flush_is_the_result_of_a_complete_download_but_not_of_a_cancelled_on
     let mut task = download("m10", DownloadOptions::default());
     let error = t.run(&mut task, &mut state).unwrap_err();
     assert!(matches!(&error, Error::Io { .. }), "{error:?}");
-    assert!(error.to_string().contains("disk full"), "{error}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("disk full")), "{error}");
 
     let server = Server::scripted([token("T1")], [media_whole(&media)]);
     let mut t = Transport::new(server);

@@ -18,6 +18,10 @@
 //!    most [`PROBE_LIMIT`] bytes (its `Content-Length` says so, or there is none), and the
 //!    body is a WeCom error object — a JSON object whose `errcode` is a non-zero integer.
 //!
+//! A media answer must not be content-coded: requests say `Accept-Encoding: identity`, and
+//! a media head with any other `Content-Encoding` (`gzip`, `br`, …) is a decode error — the
+//! bytes are never saved still compressed, and never decompressed either.
+//!
 //! Rules 1–3 need the head only: [`GetMedia::classify`]. Rule 4 is the *probe*: when
 //! [`GetMedia::probe_limit`] returns `Some(n)`, a transport buffers up to `n` body bytes
 //! before it writes anything, and [`GetMedia::classify_probe`] gives the final verdict. An
@@ -129,10 +133,9 @@ pub struct Media {
 
 impl GetMedia {
     /// A request for the whole media (or an error 830002 when it is too large).
+    /// The id is checked first ([`MediaId::validate`]).
     pub fn new(endpoint: MediaEndpoint, media_id: MediaId) -> Result<Self, Invalid> {
-        if media_id.as_str().is_empty() {
-            return Err(Invalid::EmptyField { field: "media_id" });
-        }
+        media_id.validate()?;
         Ok(Self {
             endpoint,
             media_id,
@@ -182,6 +185,18 @@ impl GetMedia {
             || error_code_header(headers).is_some_and(|code| code != 0)
         {
             return Ok(MediaHead::Error);
+        }
+        // `Accept-Encoding: identity` was sent: a coded body would be saved still coded.
+        if let Some(coding) = headers.get(http::header::CONTENT_ENCODING) {
+            let coding = String::from_utf8_lossy(coding.as_bytes());
+            let coding = coding.trim();
+            if !coding.eq_ignore_ascii_case("identity") {
+                let reason = format!(
+                    "media sent with Content-Encoding {:?}; only identity was accepted",
+                    crate::printable::escape_for_terminal(coding)
+                );
+                return Err(DecodeError::new(status, reason, b"").into());
+            }
         }
         let content_length = match headers.get(http::header::CONTENT_LENGTH) {
             None => None,
@@ -368,8 +383,10 @@ impl Operation for GetMedia {
                 ("media_id", self.media_id.as_str()),
             ],
         );
-        let range = self.range.map(|r| (http::header::RANGE, r.header_value()));
-        let headers: Vec<_> = range.into_iter().collect();
+        // The media is saved byte for byte: no content coding is accepted (an answer that
+        // uses one anyway is a decode error, see `classify`).
+        let mut headers = vec![(http::header::ACCEPT_ENCODING, "identity".to_owned())];
+        headers.extend(self.range.map(|r| (http::header::RANGE, r.header_value())));
         crate::endpoint::request(http::Method::GET, uri, &headers, Body::Empty)
     }
 
@@ -418,6 +435,39 @@ mod tests {
             Some("text/plain")
         );
         assert_eq!(media_essence("not a type"), None);
+    }
+
+    /// A gzip answer used to be saved as the compressed bytes, exit 0.
+    #[test]
+    fn media_with_a_content_coding_is_a_decode_error_and_identity_is_asked() {
+        let request = GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
+        let built = request.build(&BaseUrl::default(), &AccessToken::new("t").unwrap());
+        assert_eq!(built.headers()["accept-encoding"], "identity");
+        for (coding, ok) in [
+            ("gzip", false),
+            ("br", false),
+            (" GZIP ", false),
+            ("identity", true),
+            ("Identity", true),
+        ] {
+            let (head, ()) = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/octet-stream")
+                .header("content-disposition", "attachment; filename=\"a.bin\"")
+                .header("content-encoding", coding)
+                .header("content-length", "10")
+                .body(())
+                .unwrap()
+                .into_parts();
+            match request.classify(&head) {
+                Ok(MediaHead::Media(_)) if ok => {}
+                Err(Error::Decode(e)) if !ok => {
+                    assert!(e.reason.contains("Content-Encoding"), "{e}");
+                    assert!(e.reason.contains(coding.trim()), "{e}");
+                }
+                other => panic!("{coding}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -20,8 +20,12 @@ pub const PATH: &str = "/cgi-bin/gettoken";
 /// token.
 pub const MIN_EXPIRES_IN: Duration = Duration::from_secs(60);
 
-/// The longest token WeCom documents.
-pub const MAX_TOKEN_LEN: usize = 512;
+/// The longest `expires_in` accepted: one day. WeCom grants 7200 s; a larger value (up to
+/// 2^64 − 1 from a hostile server) would overflow the clock arithmetic of the token cache or
+/// cache a token for decades, so it is a decode error.
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(86_400);
+
+pub use crate::secret::MAX_TOKEN_LEN;
 
 /// The credentials of one app: corp id and that app's secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,28 +84,34 @@ impl GetToken {
             }),
             other => other,
         })?;
-        if answer.access_token.is_empty() || answer.access_token.len() > MAX_TOKEN_LEN {
+        let status = response.status().as_u16();
+        let token = AccessToken::new(answer.access_token)
+            .map_err(|e| DecodeError::new(status, format!("unusable access_token: {e}"), b""))?;
+        let (min, max) = (MIN_EXPIRES_IN.as_secs(), MAX_EXPIRES_IN.as_secs());
+        if answer.expires_in < min {
             return Err(DecodeError::new(
-                response.status().as_u16(),
-                format!("access_token of {} bytes", answer.access_token.len()),
+                status,
+                format!(
+                    "expires_in of {} s is below the floor of {min} s",
+                    answer.expires_in
+                ),
                 b"",
             )
             .into());
         }
-        if answer.expires_in < MIN_EXPIRES_IN.as_secs() {
+        if answer.expires_in > max {
             return Err(DecodeError::new(
-                response.status().as_u16(),
+                status,
                 format!(
-                    "expires_in of {} s is below the floor of {} s",
-                    answer.expires_in,
-                    MIN_EXPIRES_IN.as_secs()
+                    "expires_in of {} s is above the ceiling of {max} s",
+                    answer.expires_in
                 ),
                 b"",
             )
             .into());
         }
         Ok(TokenGrant {
-            token: AccessToken::new(answer.access_token),
+            token,
             expires_in: Duration::from_secs(answer.expires_in),
         })
     }
@@ -146,5 +156,53 @@ mod tests {
             op.parse(http::Response::new(body)).unwrap().expires_in,
             MIN_EXPIRES_IN
         );
+    }
+
+    /// `expires_in` near 2^63 overflowed the token cache's `Instant` arithmetic (a panic);
+    /// 10^18 was cached for decades. Anything above one day is a decode error now.
+    #[test]
+    fn expires_in_above_one_day_is_a_decode_error() {
+        let op = GetToken::new("ww", CorpSecret::new("s"));
+        for expires_in in [
+            86_401u64,
+            1_000_000_000_000_000_000,
+            1 << 63,
+            (1 << 63) + 12345,
+            u64::MAX,
+        ] {
+            let body = format!(
+                r#"{{"errcode":0,"access_token":"TOKEN-abc123","expires_in":{expires_in}}}"#
+            );
+            match op.parse(http::Response::new(body)).unwrap_err() {
+                Error::Decode(e) => {
+                    assert!(
+                        e.reason.contains("above the ceiling of 86400 s"),
+                        "{}",
+                        e.reason
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let body = r#"{"errcode":0,"access_token":"TOKEN-abc123","expires_in":86400}"#;
+        assert_eq!(
+            op.parse(http::Response::new(body)).unwrap().expires_in,
+            MAX_EXPIRES_IN
+        );
+    }
+
+    #[test]
+    fn an_oversized_or_empty_token_is_a_decode_error_that_names_only_its_length() {
+        let op = GetToken::new("ww", CorpSecret::new("s"));
+        for token in [String::new(), "T".repeat(513)] {
+            let body = format!(r#"{{"access_token":"{token}","expires_in":7200}}"#);
+            match op.parse(http::Response::new(body)).unwrap_err() {
+                Error::Decode(e) => {
+                    assert!(e.reason.starts_with("unusable access_token"), "{e}");
+                    assert!(!e.to_string().contains("TTTT"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

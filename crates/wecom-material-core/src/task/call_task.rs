@@ -177,7 +177,12 @@ impl<O: Operation> Machine for CallMachine<O> {
             Action::Done(_) => Phase::Over(None),
             _ => Phase::Idle,
         };
-        action
+        // The call's error leaves the core here: the client's own secret and tokens are
+        // masked in its text (an errmsg or a body quoted back may hold them).
+        match action {
+            Action::Done(result) => Action::Done(result.map_err(|e| state.tokens.redact(e))),
+            other => other,
+        }
     }
 
     fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {

@@ -21,14 +21,14 @@
 //! that resumes from the size of a partial file resumes from the right byte; the result (or
 //! [`Error::Cancelled`]) says how many bytes reached the sink.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::client_settings::ClientSettings;
+use crate::client_settings::{ClientSettings, DEFAULT_MEDIA_IDLE_TIMEOUT};
 use crate::download::content_range::ContentRange;
 use crate::download::plan::{Download, Expect};
 use crate::driver::RetryPolicy;
 use crate::endpoint::BaseUrl;
-use crate::error::{DecodeError, Error};
+use crate::error::{DecodeError, Error, Stall, StallKind};
 use crate::media_type::MediaId;
 use crate::ops::get_media::{GetMedia, MediaEndpoint, MediaHead};
 use crate::task::call_task::CallMachine;
@@ -48,6 +48,10 @@ pub struct DownloadOptions {
     /// How many ranges may be in flight at once for a download into a file (see
     /// [`DownloadTask`](crate::DownloadTask)); 0 and 1 mean one at a time.
     pub connections: usize,
+    /// The longest the whole download may take, counted from the task's first poll; when it
+    /// passes, the download flushes its sink and ends with [`Error::DeadlineExceeded`].
+    /// `None`: no overall deadline (stalls still end it, see [`MIN_BODY_BYTES_PER_SEC`]).
+    pub deadline: Option<Duration>,
 }
 
 impl DownloadOptions {
@@ -76,6 +80,12 @@ impl DownloadOptions {
         self
     }
 
+    /// Gives the whole download at most `deadline`, from its first poll.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     fn endpoint(&self) -> MediaEndpoint {
         if self.hd_voice {
             MediaEndpoint::HdVoice
@@ -84,6 +94,12 @@ impl DownloadOptions {
         }
     }
 }
+
+/// The slowest body accepted: 1 KiB/s, measured over windows as long as the media idle
+/// timeout. A server that trickles a byte now and then never trips the idle timeout; a body
+/// under this floor for a whole window is broken off as stalled and resumed from the byte
+/// reached (and counts toward the plan's bound on attempts without progress).
+pub(super) const MIN_BODY_BYTES_PER_SEC: u64 = 1024;
 
 enum Phase {
     /// Between requests, or a call is running.
@@ -101,6 +117,9 @@ enum Phase {
     },
     /// The probed body is media: its bytes go to the sink, then the rest of the body.
     Writing { bytes: bytes::Bytes, left: u64 },
+    /// A range without `Content-Length` delivered every byte of its `Content-Range`: the body
+    /// must end here (`ReadBody { limit: 0 }`); a byte more is a decode error.
+    Verifying,
     /// The result is known; the sink is flushed before it is returned.
     Finishing {
         result: Result<Downloaded, Error>,
@@ -133,6 +152,14 @@ pub(crate) struct RangeDownload {
     phase: Phase,
     /// A call dropped while it held the token refresh: the others are to be woken.
     wake: bool,
+    /// The window a streamed body's rate is measured over (the media idle timeout).
+    stall_window: Duration,
+    /// The current window's start and the offset then.
+    window: Option<(Instant, u64)>,
+    /// The answer being streamed has no `Content-Length`: its end is checked.
+    unframed: bool,
+    /// The first poll's time: the deadline counts from it.
+    started: Option<Instant>,
 }
 
 impl std::fmt::Debug for RangeDownload {
@@ -167,6 +194,10 @@ impl RangeDownload {
             written: 0,
             phase: Phase::Calling(None),
             wake: false,
+            stall_window: DEFAULT_MEDIA_IDLE_TIMEOUT,
+            window: None,
+            unframed: false,
+            started: None,
         })
     }
 
@@ -178,14 +209,22 @@ impl RangeDownload {
         jitter_seed: u64,
     ) -> Result<Self, Error> {
         let (base, policy) = (settings.base.clone(), settings.retry_policy);
-        Self::new(
+        let task = Self::new(
             media_id,
             options,
             settings.chunk_size,
             base,
             policy,
             jitter_seed,
-        )
+        )?;
+        Ok(task.with_stall_window(settings.media_idle_timeout))
+    }
+
+    /// Measures a streamed body's rate over windows of `window` (default: the media idle
+    /// timeout, [`DEFAULT_MEDIA_IDLE_TIMEOUT`]); see [`MIN_BODY_BYTES_PER_SEC`].
+    pub(super) fn with_stall_window(mut self, window: Duration) -> Self {
+        self.stall_window = window;
+        self
     }
 
     /// One range `[start, end)` of a parallel download, in chunks of at most `chunk_size`.
@@ -207,7 +246,7 @@ impl RangeDownload {
             jitter_seed,
         )?;
         task.plan = task.plan.ending_at(end);
-        Ok(task)
+        Ok(task.with_stall_window(settings.media_idle_timeout))
     }
 
     /// Bytes of the media received so far (a resumed prefix included) and its size once
@@ -224,10 +263,60 @@ impl RangeDownload {
             call.cancel(state);
             self.wake |= call.take_wake();
         }
+        let written = self.written;
+        let result = result.map_err(|error| match error {
+            Error::Stalled(stall) => Error::Stalled(Stall {
+                bytes_written: written,
+                ..stall
+            }),
+            // The download's own errors quote server text too (a decode reason, an excerpt).
+            other => state.tokens.redact(other),
+        });
         self.phase = Phase::Finishing {
             result,
             flush: Flush::Due,
         };
+    }
+
+    /// When the deadline passes, if one was given (`None` also when it is too far to count).
+    fn deadline_at(&self) -> Option<Instant> {
+        let deadline = self.options.deadline?;
+        self.started?.checked_add(deadline)
+    }
+
+    /// Whether the operation is still running (not finishing, not returned).
+    fn running(&self) -> bool {
+        !matches!(self.phase, Phase::Finishing { .. } | Phase::Returned)
+    }
+
+    /// Checks the rate of the body streamed so far at `now` (see [`MIN_BODY_BYTES_PER_SEC`]):
+    /// a whole window under the floor is a stall.
+    fn check_rate(&mut self, now: Instant) -> Result<(), Error> {
+        let offset = self.plan.offset();
+        let Some((start, mark)) = self.window else {
+            self.window = Some((now, offset));
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < self.stall_window || elapsed.is_zero() {
+            return Ok(());
+        }
+        let delivered = offset.saturating_sub(mark);
+        let floor = u128::from(MIN_BODY_BYTES_PER_SEC) * elapsed.as_millis() / 1000;
+        if u128::from(delivered) < floor {
+            return Err(Error::Stalled(Stall {
+                kind: StallKind::SlowBody {
+                    bytes: delivered,
+                    window: elapsed,
+                    floor_per_sec: MIN_BODY_BYTES_PER_SEC,
+                },
+                offset,
+                bytes_written: self.written,
+                last: None,
+            }));
+        }
+        self.window = Some((now, offset));
+        Ok(())
     }
 
     fn complete(&self) -> Result<Downloaded, Error> {
@@ -280,6 +369,8 @@ impl RangeDownload {
             );
             return self.finish(state, Err(error.into()));
         }
+        self.unframed = info.content_range.is_some() && info.content_length.is_none();
+        self.window = Some((now, self.plan.offset()));
         // A 206 with its Content-Range is a range of the media, never an error object; a
         // short whole answer without Content-Disposition is read first and classified.
         let whole = info.content_range.is_none() && info.content_length.is_some();
@@ -352,6 +443,7 @@ impl RangeDownload {
 
     fn on_stream_event(
         &mut self,
+        now: Instant,
         state: &mut ClientState,
         left: u64,
         until_end: bool,
@@ -379,9 +471,15 @@ impl RangeDownload {
                 }
                 self.phase = match left - n {
                     _ if until_end => Phase::Streaming { left, until_end },
+                    0 if self.unframed => Phase::Verifying,
                     0 => Phase::Calling(None),
                     left => Phase::Streaming { left, until_end },
                 };
+                if matches!(self.phase, Phase::Streaming { .. })
+                    && let Err(stall) = self.check_rate(now)
+                {
+                    self.interrupted(state, stall);
+                }
             }
             Event::BodyEnd => {
                 let cause = crate::error::TransportError::maybe_sent(format!(
@@ -408,9 +506,26 @@ impl RangeDownload {
     }
 
     fn interrupted(&mut self, state: &mut ClientState, cause: Error) {
+        self.window = None;
         match self.plan.on_interrupted(cause) {
             Ok(()) => self.phase = Phase::Calling(None),
             Err(error) => self.finish(state, Err(error)),
+        }
+    }
+
+    /// The answer to `ReadBody { limit: 0 }` after an unframed range: its body must be over.
+    fn on_verified(&mut self, state: &mut ClientState, event: Event) {
+        match event {
+            Event::Body(bytes) if bytes.is_empty() => self.phase = Phase::Calling(None),
+            // Every byte of the range arrived; a connection that breaks after it costs none.
+            Event::BodyEnd | Event::TransportFailed(_) => self.phase = Phase::Calling(None),
+            Event::Body(_) | Event::Local(Error::Decode(_)) => {
+                let reason = "a 206 answer ran past the end of its Content-Range";
+                let error = DecodeError::new(206, reason, b"");
+                self.finish(state, Err(error.into()));
+            }
+            Event::Local(error) => self.finish(state, Err(error)),
+            other => self.finish(state, Err(misuse(&other, "Body"))),
         }
     }
 }
@@ -421,6 +536,20 @@ impl Machine for RangeDownload {
     fn poll(&mut self, now: Instant, state: &mut ClientState) -> Action<Downloaded> {
         if std::mem::take(&mut self.wake) {
             return Action::WakeOthers;
+        }
+        self.started.get_or_insert(now);
+        if let (Some(deadline), Some(at)) = (self.options.deadline, self.deadline_at())
+            && now >= at
+            && self.running()
+        {
+            let bytes_written = self.written;
+            self.finish(
+                state,
+                Err(Error::DeadlineExceeded {
+                    deadline,
+                    bytes_written,
+                }),
+            );
         }
         loop {
             match &mut self.phase {
@@ -455,6 +584,9 @@ impl Machine for RangeDownload {
                     let (at, bytes) = (self.plan.offset(), bytes.clone());
                     return Action::Exchange(LaneId::MAIN, Exchange::Write { at, bytes });
                 }
+                Phase::Verifying => {
+                    return Action::Exchange(LaneId::MAIN, Exchange::ReadBody { limit: 0 });
+                }
                 Phase::Calling(None) => {
                     let Some(op) = self.plan.next_request() else {
                         let result = self.complete();
@@ -468,6 +600,14 @@ impl Machine for RangeDownload {
                     self.phase = Phase::Calling(Some(Box::new(call)));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state).forward() {
+                    // A wait never outlasts the deadline: the poll after it ends the task.
+                    Ok(Action::Wait { until, wakeable }) => {
+                        let until = match (until, self.deadline_at()) {
+                            (Some(until), Some(at)) => Some(until.min(at)),
+                            (until, at) => until.or(at),
+                        };
+                        return Action::Wait { until, wakeable };
+                    }
                     Ok(action) => return action,
                     Err(Ok(_)) => {
                         let error = DecodeError::new(200, "a media answer was not streamed", b"");
@@ -499,8 +639,9 @@ impl Machine for RangeDownload {
                 }
             }
             Phase::Streaming { left, until_end } => {
-                self.on_stream_event(state, left, until_end, event)
+                self.on_stream_event(now, state, left, until_end, event)
             }
+            Phase::Verifying => self.on_verified(state, event),
             probe @ Phase::Probing { .. } => self.on_probe(now, state, probe, event),
             Phase::Writing { bytes, left } => match event {
                 Event::Written(n) if n == bytes.len() as u64 => {
@@ -510,7 +651,7 @@ impl Machine for RangeDownload {
                         left: n + left,
                         until_end: false,
                     };
-                    self.on_stream_event(state, n + left, false, Event::Written(n));
+                    self.on_stream_event(now, state, n + left, false, Event::Written(n));
                     if left > 0 && matches!(self.phase, Phase::Streaming { .. }) {
                         self.body_ended_early(state, left);
                     }
@@ -569,8 +710,7 @@ impl Machine for RangeDownload {
         if let Phase::Probing { call, .. } = &mut self.phase {
             call.cancel(state);
         }
-        let running = matches!(self.phase, Phase::Calling(_) | Phase::Streaming { .. });
-        if running || matches!(self.phase, Phase::Probing { .. } | Phase::Writing { .. }) {
+        if self.running() {
             let bytes_written = self.written;
             self.finish(state, Err(Error::Cancelled { bytes_written }));
         }
@@ -651,4 +791,282 @@ mod tests {
     }
 
     const MAX_CHUNK: u64 = crate::download::plan::MAX_CHUNK_SIZE;
+
+    /// A client state holding a valid token, so the first poll sends the media request.
+    fn state_with_token(now: Instant) -> ClientState {
+        let wall = SystemTime::now();
+        let mut state = ClientState::new(GetToken::new("ww", CorpSecret::new("s")));
+        let unix = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let token = StoredToken {
+            access_token: "TOKEN-in-the-state".into(),
+            expires_at_unix: unix + 7200,
+            generation: 1,
+        };
+        assert!(state.import_token(token, now, wall));
+        state
+    }
+
+    fn new_task(options: DownloadOptions) -> RangeDownload {
+        let base = BaseUrl::parse("http://127.0.0.1:9").unwrap();
+        RangeDownload::new(
+            "m".into(),
+            options,
+            MAX_CHUNK,
+            base,
+            RetryPolicy::default(),
+            1,
+        )
+        .unwrap()
+        .with_stall_window(Duration::from_secs(10))
+    }
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    /// Polls until the task ends, answering `FlushSink`; returns the result.
+    fn finish(task: &mut RangeDownload, state: &mut ClientState, now: Instant) -> Error {
+        loop {
+            match task.poll(now, state) {
+                Action::Exchange(_, Exchange::FlushSink) => {
+                    task.on_event(now, state, Event::Flushed(None))
+                }
+                Action::Done(Err(error)) => return error,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// The Range start of a `Send`.
+    fn range_start(action: Action<Downloaded>) -> u64 {
+        let Action::Exchange(_, Exchange::Send { request, .. }) = action else {
+            panic!("{action:?}")
+        };
+        let range = request
+            .headers()
+            .get("range")
+            .map(|v| v.to_str().unwrap().to_owned());
+        range.map_or(0, |r| {
+            r.trim_start_matches("bytes=")
+                .split('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+    }
+
+    /// Issue 19, item 2: a 1-byte-per-second trickle held a download for as long as it
+    /// lasted. A body under 1 KiB/s over a whole window is broken off and resumed; attempts
+    /// that stay under the progress floor end with a typed stall whose source is the slow
+    /// body.
+    #[test]
+    fn a_body_slower_than_the_floor_is_a_stall_and_repeated_stalls_end_the_download() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default());
+        let mut now = t0;
+        let mut starts = vec![];
+        let error = loop {
+            let action = task.poll(now, &mut state);
+            if let Action::Exchange(_, Exchange::FlushSink) = action {
+                task.on_event(now, &mut state, Event::Flushed(None));
+                break finish(&mut task, &mut state, now);
+            }
+            let start = range_start(action);
+            starts.push(start);
+            let total = "1000000";
+            let h = if start == 0 && starts.len() == 1 {
+                head(
+                    200,
+                    &[
+                        ("content-length", total),
+                        ("content-disposition", "attachment; filename=\"a.bin\""),
+                    ],
+                )
+            } else {
+                let cr = format!("bytes {start}-999999/{total}");
+                let len = (1_000_000 - start).to_string();
+                head(206, &[("content-range", &cr), ("content-length", &len)])
+            };
+            task.on_event(now, &mut state, Event::Head(h));
+            // 100 bytes now, 100 more after 11 s: under 1 KiB/s over the 10 s window.
+            for _ in 0..2 {
+                assert!(matches!(
+                    task.poll(now, &mut state),
+                    Action::Exchange(_, Exchange::Stream { .. })
+                ));
+                task.on_event(now, &mut state, Event::Written(100));
+                now += Duration::from_secs(11);
+            }
+            assert!(starts.len() < 50, "never ends");
+        };
+        assert_eq!(starts, vec![0, 200, 400, 600, 800]);
+        let Error::Stalled(stall) = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(stall.bytes_written, 1000);
+        assert!(matches!(
+            stall.kind,
+            StallKind::NoProgress { attempts: 5, .. }
+        ));
+        let Some(Error::Stalled(slow)) = stall.last.as_deref() else {
+            panic!("{stall:?}")
+        };
+        assert!(
+            matches!(slow.kind, StallKind::SlowBody { bytes: 200, .. }),
+            "{slow:?}"
+        );
+    }
+
+    /// A body at or above the floor is never cut, however long it takes.
+    #[test]
+    fn a_body_at_the_floor_is_not_a_stall() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default());
+        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
+        let h = head(
+            200,
+            &[
+                ("content-length", "100000"),
+                ("content-disposition", "attachment"),
+            ],
+        );
+        task.on_event(t0, &mut state, Event::Head(h));
+        let mut now = t0;
+        for _ in 0..9 {
+            assert!(matches!(
+                task.poll(now, &mut state),
+                Action::Exchange(_, Exchange::Stream { .. })
+            ));
+            now += Duration::from_secs(10);
+            task.on_event(now, &mut state, Event::Written(10_240));
+        }
+        assert!(matches!(
+            task.poll(now, &mut state),
+            Action::Exchange(_, Exchange::Stream { max: 7840, .. })
+        ));
+    }
+
+    /// Issue 19, item 2: an optional overall deadline per download.
+    #[test]
+    fn the_deadline_ends_a_download_and_caps_its_waits() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default().deadline(Duration::from_secs(5)));
+        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
+        let h = head(
+            200,
+            &[
+                ("content-length", "100000"),
+                ("content-disposition", "attachment"),
+            ],
+        );
+        task.on_event(t0, &mut state, Event::Head(h));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::Stream { .. })
+        ));
+        task.on_event(t0, &mut state, Event::Written(5000));
+        let error = finish(&mut task, &mut state, t0 + Duration::from_secs(5));
+        assert!(
+            matches!(error, Error::DeadlineExceeded { bytes_written: 5000, deadline } if deadline == Duration::from_secs(5)),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the operation's deadline of 5 s passed; 5000 bytes had reached the sink"
+        );
+
+        // A retry's backoff never sleeps past the deadline.
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default().deadline(Duration::from_secs(1)));
+        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
+        let busy = head(200, &[("content-type", "application/json")]);
+        task.on_event(t0, &mut state, Event::Head(busy));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::ReadBody { .. })
+        ));
+        let body = bytes::Bytes::from_static(br#"{"errcode":-1,"errmsg":"busy"}"#);
+        task.on_event(t0, &mut state, Event::Body(body));
+        match task.poll(t0, &mut state) {
+            Action::Wait { until, .. } => {
+                assert!(until.is_some_and(|u| u <= t0 + Duration::from_secs(1)))
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = finish(&mut task, &mut state, t0 + Duration::from_secs(1));
+        assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error:?}");
+    }
+
+    /// Issue 19, item 2: a 206 without Content-Length is checked to end where its
+    /// Content-Range does; a byte more is a decode error.
+    #[test]
+    fn an_unframed_range_that_runs_past_its_content_range_is_a_decode_error() {
+        for (answer, ok) in [
+            (Event::Body(bytes::Bytes::new()), true),
+            (Event::Body(bytes::Bytes::from_static(b"x")), false),
+            (
+                Event::Local(DecodeError::new(206, "answer larger than 0 bytes", b"").into()),
+                false,
+            ),
+        ] {
+            let t0 = Instant::now();
+            let mut state = state_with_token(t0);
+            let mut task = new_task(DownloadOptions::default().resume_from(10));
+            assert_eq!(range_start(task.poll(t0, &mut state)), 10);
+            let h = head(206, &[("content-range", "bytes 10-19/30")]);
+            task.on_event(t0, &mut state, Event::Head(h));
+            assert!(matches!(
+                task.poll(t0, &mut state),
+                Action::Exchange(_, Exchange::Stream { max: 10, .. })
+            ));
+            task.on_event(t0, &mut state, Event::Written(10));
+            assert!(matches!(
+                task.poll(t0, &mut state),
+                Action::Exchange(_, Exchange::ReadBody { limit: 0 })
+            ));
+            task.on_event(t0, &mut state, answer);
+            if ok {
+                assert_eq!(range_start(task.poll(t0, &mut state)), 20);
+            } else {
+                match finish(&mut task, &mut state, t0) {
+                    Error::Decode(e) => assert!(e.reason.contains("ran past"), "{e}"),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+
+    /// The download's errors leave the core with the token in state masked.
+    #[test]
+    fn a_download_error_quoting_the_token_is_redacted() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default());
+        range_start(task.poll(t0, &mut state));
+        let h = head(200, &[("content-type", "application/json")]);
+        task.on_event(t0, &mut state, Event::Head(h));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::ReadBody { .. })
+        ));
+        let body = br#"{"errcode":40007,"errmsg":"invalid media_id, token TOKEN-in-the-state"}"#;
+        task.on_event(t0, &mut state, Event::Body(bytes::Bytes::from_static(body)));
+        let error = finish(&mut task, &mut state, t0);
+        assert!(
+            !format!("{error} {error:?}").contains("TOKEN-in-the-state"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("token ***"), "{error}");
+    }
 }

@@ -555,8 +555,9 @@ mod tests {
         let mut m = PayloadMeter::new(10, Replay::Replayable);
         let err = drain(&mut m, b"0123456789X").unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
         assert!(
-            err.to_string().contains("longer than the 10 bytes"),
+            cause.is_some_and(|c| c.contains("longer than the 10 bytes")),
             "{err}"
         );
     }
@@ -565,7 +566,11 @@ mod tests {
     fn a_short_source_is_refused() {
         let mut m = PayloadMeter::new(10, Replay::OneShot);
         let err = drain(&mut m, b"0123").unwrap_err();
-        assert!(err.to_string().contains("ended after 4 of 10"), "{err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            cause.is_some_and(|c| c.contains("ended after 4 of 10")),
+            "{err}"
+        );
     }
 
     #[test]
