@@ -34,6 +34,14 @@ pub enum Error {
         /// anything but a download.
         bytes_written: u64,
     },
+    /// The object storage of a relayed upload refused a request or answered what could not
+    /// be understood ([`crate::relay`]).
+    ObjectStorage(ObjectStorageError),
+    /// An async upload job was still processing when the wait for it ended.
+    JobUnfinished {
+        /// The job.
+        job_id: crate::media_type::JobId,
+    },
     /// A local file or writer failed (transports only; the core does no I/O).
     Io {
         /// What was being done.
@@ -82,6 +90,13 @@ impl fmt::Display for Error {
             Error::Cancelled { bytes_written: 0 } => f.write_str("cancelled"),
             Error::Cancelled { bytes_written } => {
                 write!(f, "cancelled after {bytes_written} bytes were written")
+            }
+            Error::ObjectStorage(e) => write!(f, "{e}"),
+            Error::JobUnfinished { job_id } => {
+                write!(
+                    f,
+                    "upload job {job_id} was still processing at the deadline"
+                )
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
@@ -135,6 +150,47 @@ impl fmt::Display for ApiError {
         Ok(())
     }
 }
+
+/// What an S3-compatible object storage answered to a request it refused: the bucket and
+/// key asked for, the HTTP status, the S3 error code and message (secrets masked). Never
+/// holds the secret key, the session token or a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStorageError {
+    /// The request: `PUT` (the upload), `DELETE` (the clean-up).
+    pub operation: &'static str,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The S3 error code (`SignatureDoesNotMatch`, `InvalidAccessKeyId`, `NoSuchBucket`, …),
+    /// when the answer carried one.
+    pub code: Option<String>,
+    /// The server's message (masked as [`crate::secret::mask_secrets`] masks), or an excerpt
+    /// of an answer that was not S3 error XML.
+    pub message: String,
+}
+
+impl fmt::Display for ObjectStorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (op, bucket, key, status) = (self.operation, &self.bucket, &self.key, self.status);
+        write!(
+            f,
+            "object storage refused {op} s3://{bucket}/{key} (HTTP {status}"
+        )?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        f.write_str(")")?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ObjectStorageError {}
 
 /// A response that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +394,12 @@ pub enum Invalid {
         /// The scene given.
         scene: u32,
     },
+    /// An object-storage relay that cannot be used: a bad `s3://` URL, endpoint, bucket name
+    /// or option (see [`crate::relay`]).
+    BadRelay {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Invalid {
@@ -409,6 +471,7 @@ impl fmt::Display for Invalid {
                 f.write_str("a boundary is 1 to 70 letters, digits or ' + _ - .")
             }
             Invalid::BadScene { scene } => write!(f, "unsupported scene {scene}: only 1 exists"),
+            Invalid::BadRelay { reason } => write!(f, "bad object-storage relay: {reason}"),
         }
     }
 }

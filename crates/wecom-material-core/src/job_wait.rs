@@ -315,6 +315,8 @@ fn is_transient(error: &Error) -> bool {
         | Error::RateLimited(_)
         | Error::NotReplayable(_)
         | Error::Cancelled { .. }
+        | Error::ObjectStorage(_)
+        | Error::JobUnfinished { .. }
         | Error::Io { .. } => false,
     }
 }

@@ -20,6 +20,8 @@ pub mod media_type;
 pub mod multipart;
 pub mod operation;
 pub mod ops;
+#[cfg(feature = "s3-relay")]
+pub mod relay;
 pub mod secret;
 pub mod shared_token;
 pub mod task;
@@ -34,7 +36,7 @@ pub use download::plan::{Download, Expect, MAX_CHUNK_SIZE};
 pub use driver::{Call, RetryPolicy, Step};
 pub use endpoint::{BaseUrl, DEFAULT_BASE_URL};
 pub use errcode::{Disposition, ErrCode};
-pub use error::{ApiError, DecodeError, Error, Invalid, Sent, TransportError};
+pub use error::{ApiError, DecodeError, Error, Invalid, ObjectStorageError, Sent, TransportError};
 pub use job_wait::{JobWait, JobWaitStep, Mailboxes, PollPolicy};
 pub use limits::Limits;
 pub use media_type::{JobId, MediaId, MediaType};
@@ -54,7 +56,7 @@ pub use shared_token::{
 };
 pub use task::{
     Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, Lane,
-    PayloadMeter, Task, Upload, UploadInput, UploadPlan,
+    PayloadDigest, PayloadMeter, Task, Upload, UploadInput, UploadPlan,
 };
 pub use token_cache::{RefreshTicket, StoredToken, TokenCache, TokenLookup};
 pub use transfer::{BatchProgress, CancelFlag, Downloaded, Progress, Transfer};

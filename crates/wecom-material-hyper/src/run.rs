@@ -261,7 +261,7 @@ async fn pump(
             }
         }
         (Payload::External { .. }, Some((source, meter))) => {
-            let mut meter = meter.clone();
+            let mut meter = meter.for_attempt(&upload);
             let mut reader: Box<dyn AsyncRead + Send + Unpin + '_> = match source {
                 Source::File(file) => {
                     file.seek(io::SeekFrom::Start(0)).await.map_err(local)?;
@@ -278,9 +278,8 @@ async fn pump(
                 }
                 let mut buf = BytesMut::with_capacity(want);
                 let read = (&mut reader).take(want as u64).read_buf(&mut buf).await;
-                meter
-                    .on_read(read.map_err(local)? as u64)
-                    .map_err(Event::Local)?;
+                read.map_err(local)?;
+                meter.on_chunk(&buf).map_err(Event::Local)?;
                 if !buf.is_empty() && !out.push(buf.freeze()).await? {
                     return Ok(());
                 }

@@ -71,6 +71,7 @@ pub mod download_task;
 pub mod job_wait_task;
 pub mod parallel_download;
 pub mod payload;
+pub mod payload_digest;
 
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -82,6 +83,7 @@ pub use download_task::{DownloadOptions, DownloadTask};
 pub use job_wait_task::JobWaitTask;
 pub use parallel_download::{ParallelDownload, ParallelStep, RangeJob, ResumeRecord};
 pub use payload::{PayloadMeter, Upload, UploadInput, UploadPlan, UploadReader};
+pub use payload_digest::PayloadDigest;
 
 use crate::body::Body;
 use crate::client_settings::ClientSettings;
@@ -273,7 +275,7 @@ pub fn response_head(status: http::StatusCode, headers: http::HeaderMap) -> http
 
 /// The error a task ends with when the transport reports an event that does not answer the
 /// last action.
-fn misuse(event: &Event, expected: &str) -> Error {
+pub(crate) fn misuse(event: &Event, expected: &str) -> Error {
     Error::Transport(TransportError::maybe_sent(format!(
         "transport misuse: {} reported where {expected} was due",
         event.name()

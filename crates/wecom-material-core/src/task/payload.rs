@@ -31,6 +31,7 @@ pub struct PayloadMeter {
     read: u64,
     probe_end: bool,
     ended: bool,
+    digest: Option<super::PayloadDigest>,
 }
 
 impl PayloadMeter {
@@ -41,7 +42,33 @@ impl PayloadMeter {
             read: 0,
             probe_end: replay == Replay::Replayable,
             ended: false,
+            digest: None,
         }
+    }
+
+    /// This meter, fresh, for one attempt at sending `upload`: when the upload carries a
+    /// [`PayloadDigest`](super::PayloadDigest), it is restarted here and fed by
+    /// [`PayloadMeter::on_chunk`].
+    pub fn for_attempt(&self, upload: &crate::body::UploadBody) -> Self {
+        let (len, probe_end, digest) = (self.len, self.probe_end, upload.digest.clone());
+        let fresh = Self {
+            len,
+            read: 0,
+            probe_end,
+            ended: false,
+            digest,
+        };
+        fresh.restarted()
+    }
+
+    /// Counts the bytes just read (empty = the source ended, as [`PayloadMeter::on_read`])
+    /// and feeds them to the upload's digest, if any.
+    pub fn on_chunk(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.on_read(chunk.len() as u64)?;
+        if let Some(digest) = &self.digest {
+            digest.update(chunk);
+        }
+        Ok(())
     }
 
     /// How many bytes to ask the source for next, given a buffer of `buf` bytes; 0 when the
@@ -56,6 +83,13 @@ impl PayloadMeter {
         } else {
             0
         }
+    }
+
+    fn restarted(self) -> Self {
+        if let Some(digest) = &self.digest {
+            digest.restart();
+        }
+        self
     }
 
     /// Counts `n` bytes read (0 = the source ended).
@@ -122,6 +156,7 @@ impl<'a> UploadReader<'a> {
         source: Option<Box<dyn std::io::Read + Send + 'a>>,
         transfer: crate::transfer::Transfer<'a>,
     ) -> Result<Self, Error> {
+        let digest = upload.digest.clone();
         let (payload, meter): (Box<dyn std::io::Read + Send + 'a>, _) =
             match (upload.payload, source) {
                 (Payload::Bytes(bytes), _) => {
@@ -129,7 +164,9 @@ impl<'a> UploadReader<'a> {
                     (Box::new(std::io::Cursor::new(bytes)), meter)
                 }
                 (Payload::External { len, replay }, Some(source)) => {
-                    (source, PayloadMeter::new(len, replay))
+                    let mut meter = PayloadMeter::new(len, replay);
+                    meter.digest = digest;
+                    (source, meter.restarted())
                 }
                 (Payload::External { .. }, None) => {
                     return Err(payload_error("no source for an external payload".into()));
@@ -169,7 +206,7 @@ impl<'a> UploadReader<'a> {
             }
         };
         // Also checks the length rule: a byte past a file's length is an error, never sent.
-        self.meter.on_read(n as u64)?;
+        self.meter.on_chunk(&buf[..n])?;
         if n > 0 {
             let progress = self.meter.progress();
             self.transfer.report(progress.done, progress.total);
@@ -476,6 +513,7 @@ mod tests {
             head: Bytes::from_static(b"HEAD|"),
             payload,
             tail: Bytes::from_static(b"|TAIL"),
+            digest: None,
         }
     }
 
