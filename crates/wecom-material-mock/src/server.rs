@@ -195,6 +195,7 @@ async fn handle(
         status,
         errcode,
         response_len,
+        fetched_for_job: None,
     };
     state.lock().requests.push(record.clone());
     if let Some(hook) = &state.config.on_request {
