@@ -9,4 +9,6 @@ pub use wecom_material_core::{self as core, DownloadOptions, Downloaded, Transfe
 
 mod client;
 mod operations;
+#[cfg(feature = "s3-relay")]
+mod relay;
 mod run;
