@@ -73,9 +73,14 @@ pub fn scratch(name: &str) -> PathBuf {
 
 impl World {
     pub fn new(name: &str) -> World {
+        Self::with_config(name, MockConfig::default())
+    }
+
+    /// A world whose emulator has `config` (its app replaced by the tests' one).
+    pub fn with_config(name: &str, config: MockConfig) -> World {
         let mock = MockServer::start(MockConfig {
             apps: vec![App::new(CORP_ID, SECRET)],
-            ..MockConfig::default()
+            ..config
         });
         let dir = scratch(name);
         let cache = dir.join("cache").join("tokens.json");
