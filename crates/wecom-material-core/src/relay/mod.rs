@@ -286,6 +286,9 @@ pub struct RelayOptions {
     /// Keep the object in the bucket afterwards (it is deleted by default, whatever the
     /// outcome).
     pub keep_object: bool,
+    /// How the job is polled; default: the client's poll policy. A caller who waits
+    /// interactively may poll more often (the job cannot be seen done before the next poll).
+    pub poll_policy: Option<PollPolicy>,
 }
 
 impl Default for RelayOptions {
@@ -294,6 +297,7 @@ impl Default for RelayOptions {
             url_expiry: Duration::from_secs(3600),
             job_timeout: None,
             keep_object: false,
+            poll_policy: None,
         }
     }
 }
@@ -314,6 +318,12 @@ impl RelayOptions {
     /// Keeps the object in the bucket.
     pub fn keep_object(mut self, keep: bool) -> Self {
         self.keep_object = keep;
+        self
+    }
+
+    /// Polls the job with `policy`.
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = Some(policy);
         self
     }
 }
@@ -690,7 +700,10 @@ impl RelayUploadTask {
     fn on_job(&mut self, now: Instant, job: UploadJob) {
         self.job = Some(job.jobid.clone());
         let timeout = self.options.job_timeout.unwrap_or(self.options.url_expiry);
-        let poll: PollPolicy = self.settings.poll_policy;
+        let poll = self
+            .options
+            .poll_policy
+            .unwrap_or(self.settings.poll_policy);
         let (base, policy, seed) = (self.settings.base.clone(), self.policy(), self.jitter_seed);
         match JobWaitTask::new(job.jobid, now + timeout, poll, base, policy, seed) {
             Ok(wait) => self.phase = Phase::Wait(Box::new(wait)),
