@@ -173,7 +173,7 @@ pub(crate) struct UploadArgs {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) jobs: u16,
     /// Relay a video or file over the direct limit (up to 200 MB) through S3-compatible
-    /// object storage: PUT to s3://BUCKET/PREFIX/<unique name>, WeCom fetches a presigned
+    /// object storage: PUT under s3://BUCKET/PREFIX/ (a unique name), WeCom fetches a presigned
     /// URL (async upload by URL), the object is deleted afterwards. Credentials, region and
     /// endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
     /// AWS_REGION (or AWS_DEFAULT_REGION; default us-east-1) and AWS_ENDPOINT_URL_S3 (or

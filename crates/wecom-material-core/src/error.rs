@@ -35,7 +35,7 @@ pub enum Error {
         bytes_written: u64,
     },
     /// The object storage of a relayed upload refused a request or answered what could not
-    /// be understood ([`crate::relay`]).
+    /// be understood (the `relay` module, feature `s3-relay`).
     ObjectStorage(ObjectStorageError),
     /// An async upload job was still processing when the wait for it ended.
     JobUnfinished {
@@ -395,7 +395,7 @@ pub enum Invalid {
         scene: u32,
     },
     /// An object-storage relay that cannot be used: a bad `s3://` URL, endpoint, bucket name
-    /// or option (see [`crate::relay`]).
+    /// or option (see the `relay` module, feature `s3-relay`).
     BadRelay {
         /// What is wrong.
         reason: String,
