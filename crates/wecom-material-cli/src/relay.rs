@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use wecom_material_core::PollPolicy;
 use wecom_material_core::relay::{AddressingStyle, BucketRelay, RelayOptions, S3Credentials};
+use wecom_material_core::{CancelFlag, PollPolicy};
 
 use crate::cli::UploadArgs;
 use crate::failure::Failure;
@@ -35,6 +35,8 @@ pub(crate) struct Relay {
     pub(crate) options: RelayOptions,
     /// `s3://BUCKET/PREFIX/` as given (no secret in it).
     pub(crate) url: String,
+    /// Set by Ctrl-C once a relayed upload started (see [`cancel_on_interrupt`]).
+    pub(crate) cancel: CancelFlag,
 }
 
 /// The relay of `--via` / `WECOM_RELAY`, if one is given; a missing credential or a bad URL
@@ -79,7 +81,50 @@ pub(crate) fn from_args(args: &UploadArgs) -> Result<Option<Relay>, Failure> {
         bucket,
         options,
         url: url.to_owned(),
+        cancel: CancelFlag::new(),
     }))
+}
+
+/// Makes the first Ctrl-C (SIGINT) set `flag` (the relay then stops and still deletes its
+/// object) instead of killing the process; a second one exits at once (status 130). For the
+/// rest of the run; returns once the handler is in place.
+pub(crate) fn cancel_on_interrupt(flag: CancelFlag) {
+    let (ready, registered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let Ok(runtime) = runtime else { return };
+        runtime.block_on(async {
+            #[cfg(unix)]
+            let mut interrupts = {
+                use tokio::signal::unix::{SignalKind, signal};
+                // Registered here, synchronously: SIGINT no longer ends the process by itself.
+                let Ok(interrupts) = signal(SignalKind::interrupt()) else {
+                    return;
+                };
+                interrupts
+            };
+            let _ = ready.send(());
+            #[cfg(unix)]
+            let interrupted = interrupts.recv().await.is_some();
+            #[cfg(not(unix))]
+            let interrupted = tokio::signal::ctrl_c().await.is_ok();
+            if interrupted {
+                eprintln!(
+                    "interrupted: stopping, then deleting the object (Ctrl-C again to quit now)"
+                );
+                flag.cancel();
+                #[cfg(unix)]
+                interrupts.recv().await;
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        });
+    });
+    // Without a handler (no runtime), Ctrl-C keeps its default: the run ends at once.
+    let _ = registered.recv_timeout(std::time::Duration::from_secs(2));
 }
 
 fn var(name: &str) -> Option<String> {

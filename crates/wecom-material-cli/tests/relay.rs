@@ -243,3 +243,47 @@ fn a_relay_without_credentials_or_with_a_bad_url_is_a_usage_error() {
     assert_eq!(keep.code, 2, "{}", keep.stderr);
     assert_eq!(w.mock.requests().len(), 0);
 }
+
+#[test]
+fn ctrl_c_during_the_put_stops_it_and_leaves_no_object() {
+    let (w, s3) = (World::new("relay-interrupt"), S3Server::start(BUCKET));
+    let path = big_file(&w, "big.mp4", 150_000_000, 48);
+    let mut cmd = relayed(&w, &s3, SECRET_KEY);
+    cmd.args(["upload", "video", &path, "--via", VIA])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run the binary");
+    // The PUT is under way once the server writes its part file (s3s-fs: `.tmp.N.internal.part`).
+    let started = std::time::Instant::now();
+    let receiving = || {
+        std::fs::read_dir(s3.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().starts_with(".tmp.")
+                    && e.metadata().is_ok_and(|m| m.len() > 1_000_000)
+            })
+    };
+    while !receiving() {
+        assert!(started.elapsed().as_secs() < 60, "the PUT never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let stopped: support::Run = child.wait_with_output().unwrap().into();
+    assert_eq!(stopped.code, 1, "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("interrupted: stopping"),
+        "{}",
+        stopped.stderr
+    );
+    assert!(
+        stopped.stderr.ends_with("error: cancelled\n"),
+        "{}",
+        stopped.stderr
+    );
+    assert_eq!(s3.objects(BUCKET), Vec::<String>::new());
+    assert_eq!(w.mock.requests().len(), 0, "nothing reached WeCom");
+}

@@ -244,6 +244,8 @@ fn upload_one(
                 crate::failure::wecom_mb(limit),
                 relay.url
             ));
+            static INTERRUPTS: std::sync::Once = std::sync::Once::new();
+            INTERRUPTS.call_once(|| crate::relay::cancel_on_interrupt(relay.cancel.clone()));
             return relay_one(client, out, media_type, path, filename, group, relay);
         }
     }
@@ -309,7 +311,7 @@ fn relay_one(
     };
     let transfer = Transfer {
         progress: Some(&report),
-        cancel: None,
+        cancel: Some(&relay.cancel),
     };
     let (bucket, options) = (&relay.bucket, relay.options.clone());
     let result = client.upload_via_bucket(media_type, path, filename, bucket, options, transfer);
