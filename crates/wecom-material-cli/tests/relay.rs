@@ -247,7 +247,7 @@ fn a_relay_without_credentials_or_with_a_bad_url_is_a_usage_error() {
 #[test]
 fn ctrl_c_during_the_put_stops_it_and_leaves_no_object() {
     let (w, s3) = (World::new("relay-interrupt"), S3Server::start(BUCKET));
-    let path = big_file(&w, "big.mp4", 150_000_000, 48);
+    let path = big_file(&w, "big.mp4", 80_000_000, 48);
     let mut cmd = relayed(&w, &s3, SECRET_KEY);
     cmd.args(["upload", "video", &path, "--via", VIA])
         .stdout(std::process::Stdio::piped())
