@@ -141,3 +141,34 @@ impl tokio::io::AsyncWrite for Checked {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_name_the_bucket_and_nothing_reaches_wecom() {
+    let (s3, mock, client, _) = setup();
+    let wrong = S3Credentials::new(ACCESS_KEY, "not-the-SECRET");
+    let endpoint = s3.endpoint();
+    let url = format!("s3://{BUCKET}/");
+    let relay =
+        BucketRelay::from_s3_url(&url, Some(&endpoint), REGION, AddressingStyle::Path, wrong)
+            .unwrap();
+    let path = large_file("clip.mp4", 12 * MB, 33);
+    let options = RelayOptions::default();
+    let result = client
+        .upload_via_bucket(
+            MediaType::Video,
+            &path,
+            None,
+            &relay,
+            options,
+            Transfer::default(),
+        )
+        .await;
+    let Err(Error::ObjectStorage(e)) = &result else {
+        panic!("{result:?}");
+    };
+    assert_eq!((e.bucket.as_str(), e.status), (BUCKET, 403), "{e}");
+    assert!(!format!("{e} {e:?}").contains("not-the-SECRET"));
+    assert_eq!(mock.requests().len(), 0, "nothing reached WeCom");
+    assert_eq!(s3.objects(BUCKET), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
