@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{CommitReply, LookupReply, StoredGrant};
+use wecom_material_core::shared_token::CommitReply;
+use wecom_material_core::shared_token::LookupReply;
+use wecom_material_core::shared_token::StoredGrant;
 use wecom_material_redis::fuzzing::{Value, parse_commit, parse_flag, parse_lookup};
 
 fuzz_target!(|data: &[u8]| {

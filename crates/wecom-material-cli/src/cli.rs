@@ -174,6 +174,21 @@ pub(crate) struct UploadArgs {
     #[arg(long, short, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) jobs: u16,
+    /// Relay a video or file over the direct limit (up to 200 MB) through S3-compatible
+    /// object storage: PUT under s3://BUCKET/PREFIX/ (a unique name), WeCom fetches a presigned
+    /// URL (async upload by URL), the object is deleted afterwards. Credentials, region and
+    /// endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    /// AWS_REGION (or AWS_DEFAULT_REGION; default us-east-1) and AWS_ENDPOINT_URL_S3 (or
+    /// AWS_ENDPOINT_URL; default AWS S3 of the region).
+    #[arg(long, env = "WECOM_RELAY", value_name = "s3://BUCKET/PREFIX/")]
+    pub(crate) via: Option<String>,
+    /// Path-style object URLs (ENDPOINT/BUCKET/KEY) for a custom endpoint; on by default for
+    /// an IP or localhost endpoint.
+    #[arg(long)]
+    pub(crate) s3_path_style: bool,
+    /// Keep the relayed object in the bucket (by default it is deleted, whatever the outcome).
+    #[arg(long)]
+    pub(crate) keep_object: bool,
 }
 
 /// `upload-image`.

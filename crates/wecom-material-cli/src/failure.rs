@@ -166,7 +166,8 @@ pub(crate) fn too_large(media_type: Option<MediaType>, size: u64, max: u64) -> S
     };
     format!(
         "{what} is {} ({size} bytes), over {limit} (WeCom's MB is 1 MiB); files up to 200 MB \
-         go through `wecom-material upload-by-url` (types video and file)",
+         go through `wecom-material upload-by-url` or `upload --via s3://BUCKET/PREFIX/` \
+         (types video and file)",
         output::size(size)
     )
 }

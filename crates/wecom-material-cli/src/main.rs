@@ -15,6 +15,7 @@ mod logger;
 mod output;
 mod part_file;
 mod progress;
+mod relay;
 mod session;
 mod token_store;
 

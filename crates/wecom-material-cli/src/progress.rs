@@ -101,6 +101,53 @@ impl TransferBar {
     }
 }
 
+/// A spinner for a wait with no bytes to count (WeCom's job fetching a relayed file): drawn
+/// from [`Spinner::start`] to [`Spinner::finish`], only when a bar would be.
+pub(crate) struct Spinner {
+    enabled: bool,
+    label: String,
+    group: Option<MultiProgress>,
+    bar: OnceLock<ProgressBar>,
+}
+
+impl Spinner {
+    /// A spinner called `label`, drawn with others in `group` if given.
+    pub(crate) fn new(label: String, out: Output, group: Option<&MultiProgress>) -> Self {
+        Self {
+            enabled: !out.json && !out.quiet && std::io::stderr().is_terminal(),
+            label,
+            group: group.cloned(),
+            bar: OnceLock::new(),
+        }
+    }
+
+    /// Starts spinning (once; later calls do nothing).
+    pub(crate) fn start(&self) {
+        if !self.enabled {
+            return;
+        }
+        self.bar.get_or_init(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_message(self.label.clone());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            match &self.group {
+                Some(group) => group.add(bar),
+                None => bar,
+            }
+        });
+    }
+
+    /// Removes the spinner.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// The bar: `label [=====>    ] 1.20 MiB/2.86 MiB 850.00 KiB/s 2s`, speed and time left from
 /// the bytes moved since `base`.
 fn style(base: u64) -> ProgressStyle {

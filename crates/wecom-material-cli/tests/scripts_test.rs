@@ -1,7 +1,8 @@
 //! `scripts/test` (issue 12): cargo-nextest when it is installed, plain `cargo test`
 //! otherwise, doctests either way, and never a cargo install on the way (redis-server, when
-//! missing, comes from scripts/ensure-redis). Run with a stand-in
-//! `cargo` first on PATH that records its arguments, so nothing is built.
+//! missing, comes from scripts/ensure-redis; s3s-fs from scripts/ensure-s3, which `cargo
+//! install`s it only when it is missing). Run with a stand-in `cargo` first on PATH that
+//! records its arguments, so nothing is built, and a stand-in `s3s-fs`.
 
 #![cfg(unix)]
 
@@ -35,6 +36,10 @@ fn run_with_fake_cargo(name: &str, nextest_installed: bool) -> (i32, Vec<String>
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // scripts/ensure-s3 installs s3s-fs only when it is missing: present, nothing is built.
+    let s3s = dir.join("s3s-fs");
+    std::fs::write(&s3s, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&s3s, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!(
         "{}:{}",
         dir.display(),

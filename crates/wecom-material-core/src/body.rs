@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::task::PayloadDigest;
+
 /// The body of a request built by the core.
 ///
 /// Cloning is cheap: every variant holds reference-counted [`Bytes`].
@@ -35,7 +37,8 @@ impl Body {
     }
 }
 
-/// A multipart upload framed as `head ‖ payload ‖ tail`, with its exact length known up front.
+/// An upload framed as `head ‖ payload ‖ tail` (multipart; head and tail empty for a plain
+/// object PUT), with its exact length known up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadBody {
     /// Everything before the file bytes: boundary line and part headers.
@@ -44,6 +47,9 @@ pub struct UploadBody {
     pub payload: Payload,
     /// Everything after the file bytes: the closing boundary.
     pub tail: Bytes,
+    /// A digest the transport's meter feeds with the external payload bytes it sends (see
+    /// [`PayloadDigest`]); `None` for every upload but the object-storage relay's PUT.
+    pub digest: Option<PayloadDigest>,
 }
 
 impl UploadBody {

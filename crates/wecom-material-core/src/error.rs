@@ -43,6 +43,14 @@ pub enum Error {
         /// anything but a download.
         bytes_written: u64,
     },
+    /// The object storage of a relayed upload refused a request or answered what could not
+    /// be understood (the `relay` module, feature `s3-relay`).
+    ObjectStorage(ObjectStorageError),
+    /// An async upload job was still processing when the wait for it ended.
+    JobUnfinished {
+        /// The job.
+        job_id: crate::media_type::JobId,
+    },
     /// A local file or writer failed (transports only; the core does no I/O).
     Io {
         /// What was being done.
@@ -84,7 +92,8 @@ impl Error {
     /// form, does not get them printed.
     ///
     /// ```
-    /// use wecom_material_core::{ApiError, ErrCode, Error};
+    /// use wecom_material_core::error::ApiError;
+    /// use wecom_material_core::{ErrCode, Error};
     /// let e = Error::Api(ApiError {
     ///     code: ErrCode::InvalidCredential,
     ///     errmsg: "invalid credential SECRET-abc123 for corp".into(),
@@ -127,9 +136,12 @@ impl Error {
                     source,
                 }
             }
+            // Object storage's answers and a job id hold none of the client's secrets.
             other @ (Error::Invalid(_)
             | Error::Cancelled { .. }
-            | Error::DeadlineExceeded { .. }) => other,
+            | Error::DeadlineExceeded { .. }
+            | Error::ObjectStorage(_)
+            | Error::JobUnfinished { .. }) => other,
         }
     }
 }
@@ -164,6 +176,13 @@ impl fmt::Display for Error {
                 "cancelled by the caller before the operation ended; {bytes_written} bytes had \
                  reached the sink"
             ),
+            Error::ObjectStorage(e) => write!(f, "{e}"),
+            Error::JobUnfinished { job_id } => {
+                write!(
+                    f,
+                    "upload job {job_id} was still processing at the deadline"
+                )
+            }
             // The I/O error itself is the `source()`.
             Error::Io { context, .. } => f.write_str(context),
         }
@@ -320,6 +339,47 @@ impl fmt::Display for ApiError {
         }
     }
 }
+
+/// What an S3-compatible object storage answered to a request it refused: the bucket and
+/// key asked for, the HTTP status, the S3 error code and message (secrets masked). Never
+/// holds the secret key, the session token or a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStorageError {
+    /// The request: `PUT` (the upload), `DELETE` (the clean-up).
+    pub operation: &'static str,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The S3 error code (`SignatureDoesNotMatch`, `InvalidAccessKeyId`, `NoSuchBucket`, …),
+    /// when the answer carried one.
+    pub code: Option<String>,
+    /// The server's message (masked as [`crate::secret::mask_secrets`] masks), or an excerpt
+    /// of an answer that was not S3 error XML.
+    pub message: String,
+}
+
+impl fmt::Display for ObjectStorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (op, bucket, key, status) = (self.operation, &self.bucket, &self.key, self.status);
+        write!(
+            f,
+            "object storage refused {op} s3://{bucket}/{key} (HTTP {status}"
+        )?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        f.write_str(")")?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ObjectStorageError {}
 
 /// A response that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -530,6 +590,12 @@ pub enum Invalid {
         /// The scene given.
         scene: u32,
     },
+    /// An object-storage relay that cannot be used: a bad `s3://` URL, endpoint, bucket name
+    /// or option (see the `relay` module, feature `s3-relay`).
+    BadRelay {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Invalid {
@@ -604,6 +670,7 @@ impl fmt::Display for Invalid {
                 f.write_str("a boundary is 1 to 70 letters, digits or ' + _ - .")
             }
             Invalid::BadScene { scene } => write!(f, "unsupported scene {scene}: only 1 exists"),
+            Invalid::BadRelay { reason } => write!(f, "bad object-storage relay: {reason}"),
         }
     }
 }

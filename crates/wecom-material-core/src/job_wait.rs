@@ -317,6 +317,8 @@ fn is_transient(error: &Error) -> bool {
         | Error::Cancelled { .. }
         | Error::Stalled(_)
         | Error::DeadlineExceeded { .. }
+        | Error::ObjectStorage(_)
+        | Error::JobUnfinished { .. }
         | Error::Io { .. } => false,
     }
 }

@@ -25,6 +25,8 @@ pub mod multipart;
 pub mod operation;
 pub mod ops;
 pub mod printable;
+#[cfg(feature = "s3-relay")]
+pub mod relay;
 pub mod secret;
 pub mod shared_token;
 pub mod task;
@@ -63,7 +65,9 @@ pub use secret::{AccessToken, CorpSecret};
 pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};
 // Errors.
 pub use errcode::ErrCode;
-pub use error::{DecodeError, Error, Invalid, Stall, StallKind, TransportError};
+pub use error::{
+    DecodeError, Error, Invalid, ObjectStorageError, Stall, StallKind, TransportError,
+};
 // Sharing the token between processes.
 pub use shared_token::{Fallback, SharedTokenPolicy, StoreError, TokenStore};
 pub use token_cache::StoredToken;

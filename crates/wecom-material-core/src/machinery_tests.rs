@@ -14,6 +14,8 @@
 mod download_plan_edges;
 mod driver;
 mod lanes;
+#[cfg(feature = "s3-relay")]
+mod relay;
 mod shared_store;
 mod support;
 mod tasks;

@@ -14,7 +14,14 @@ use crate::error::Invalid;
 pub const MAX_TOKEN_LEN: usize = 512;
 
 /// Query parameters whose values are secrets and are masked by [`RedactedUri`].
-pub const SECRET_QUERY_KEYS: &[&str] = &["access_token", "corpsecret"];
+/// The last two are an S3 presigned URL's signature and session token (the object-storage
+/// relay's URLs).
+pub const SECRET_QUERY_KEYS: &[&str] = &[
+    "access_token",
+    "corpsecret",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
 
 /// An application's corp secret (`corpsecret` of `gettoken`).
 #[derive(Clone, PartialEq, Eq)]
@@ -94,7 +101,8 @@ impl fmt::Display for AccessToken {
     }
 }
 
-/// Displays a URI with the values of `access_token` and `corpsecret` replaced by `***`.
+/// Displays a URI with the values of `access_token`, `corpsecret` and a presigned URL's
+/// `X-Amz-Signature` and `X-Amz-Security-Token` replaced by `***`.
 ///
 /// ```
 /// use wecom_material_core::secret::RedactedUri;

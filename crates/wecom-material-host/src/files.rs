@@ -39,6 +39,24 @@ pub fn open_upload<R>(upload: Upload<R>) -> Result<Opened<R>, Error> {
     Ok(Opened::File(input, file))
 }
 
+/// Opens the file at `path` for an upload shown as `filename` (by default the file's own
+/// name): what the core needs to know about it, and the file.
+pub fn open_file(path: &Path, filename: Option<&str>) -> Result<(UploadInput, File), Error> {
+    let upload = Upload::<io::Empty>::path(path);
+    let upload = match filename {
+        Some(name) => upload.named(name),
+        None => upload,
+    };
+    match open_upload(upload)? {
+        Opened::File(input, file) => Ok((input, file)),
+        // A path always opens as a file; a plan that says otherwise has nothing to send.
+        Opened::Ready(_) | Opened::Reader(..) => Err(Error::io(
+            format!("opening {}", path.display()),
+            io::ErrorKind::InvalidInput.into(),
+        )),
+    }
+}
+
 /// A download's file, written at the offsets the core's download task gives (its ranges
 /// arrive in any order, from several lanes at once: positioned writes need no shared cursor).
 #[derive(Debug, Clone, Copy)]

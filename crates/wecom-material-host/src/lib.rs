@@ -5,7 +5,7 @@
 mod files;
 mod shared;
 
-pub use files::{FileSink, Opened, md5_file, open_upload};
+pub use files::{FileSink, Opened, md5_file, open_file, open_upload};
 pub use shared::{JobEvents, Shared};
 
 /// The methods every client has that only reach the shared part (a client is a tuple struct

@@ -201,6 +201,24 @@ impl<S: ?Sized> Shared<S> {
         Ok(self.call(GetUploadByUrlResult::new(jobid.clone())?, Timeouts::Json))
     }
 
+    /// The upload of a local file `input` through object storage (see the core's `relay`
+    /// module): the wall clock and the object key's entropy are taken here.
+    #[cfg(feature = "s3-relay")]
+    pub fn relay(
+        &self,
+        kind: MediaType,
+        input: &UploadInput,
+        relay: &wecom_material_core::relay::BucketRelay,
+        options: wecom_material_core::relay::RelayOptions,
+    ) -> Result<wecom_material_core::relay::RelayUploadTask, Error> {
+        let clock = (Instant::now(), SystemTime::now());
+        let (entropy, seed) = (self.seeds.next(), self.seeds.next());
+        let settings = &self.settings;
+        wecom_material_core::relay::RelayUploadTask::new(
+            kind, input, relay, options, settings, clock, entropy, seed,
+        )
+    }
+
     /// Waiting for a job until `deadline`.
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobWaitTask, Error> {
         JobWaitTask::new(jobid.clone(), deadline, &self.settings, self.seeds.next())

@@ -331,7 +331,8 @@ async fn pump(
                 let reader = reader.as_mut().ok_or_else(no_source)?;
                 let mut buf = BytesMut::with_capacity(max.min(FRAME));
                 let read = reader.take(max.min(FRAME) as u64).read_buf(&mut buf).await;
-                frames.on_read(read.map_err(local)?).map_err(Event::Local)?;
+                read.map_err(local)?;
+                frames.on_read(&buf).map_err(Event::Local)?;
                 buf.freeze()
             }
         };

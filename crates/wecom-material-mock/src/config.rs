@@ -297,6 +297,10 @@ pub struct MockConfig {
     pub fetch_chunk_bytes: u64,
     /// Time allowed for each chunk fetched by `upload_by_url` (real time); default 30 s.
     pub fetch_timeout: Duration,
+    /// How long an `upload_by_url` job waits in the queue before its first fetch, on the
+    /// emulator's clock (moving the clock forward ends the wait early); default zero. With a
+    /// presigned URL that expires sooner, the job fails as WeCom's does (830003).
+    pub fetch_delay: Duration,
     /// Refuse uploads sent without `Content-Length` (chunked transfer encoding) with 44001.
     /// Off by default: SPEC only infers that WeCom needs an exact length (every working client
     /// sends one); turn it on to check that a client does.
@@ -349,6 +353,7 @@ impl Default for MockConfig {
             clock: Clock::adjustable(),
             fetch_chunk_bytes: 4 * MIB,
             fetch_timeout: Duration::from_secs(30),
+            fetch_delay: Duration::ZERO,
             require_content_length: false,
             on_job_finished: None,
             callback: None,
@@ -376,6 +381,7 @@ impl fmt::Debug for MockConfig {
             .field("clock", &self.clock)
             .field("fetch_chunk_bytes", &self.fetch_chunk_bytes)
             .field("fetch_timeout", &self.fetch_timeout)
+            .field("fetch_delay", &self.fetch_delay)
             .field("require_content_length", &self.require_content_length)
             .field(
                 "on_job_finished",

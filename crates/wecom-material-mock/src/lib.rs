@@ -14,6 +14,8 @@ mod fault;
 mod query;
 mod receiver;
 mod record;
+#[cfg(feature = "s3-server")]
+pub mod s3_server;
 pub mod samples;
 mod server;
 mod slab;

@@ -17,10 +17,17 @@ pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     None
 }
 
-/// Query parameters whose values are never shown.
-const SECRET_PARAMS: [&str; 2] = ["access_token", "corpsecret"];
+/// Query parameters whose values are never shown (the last two: a presigned URL's signature
+/// and session token, in the URLs `upload_by_url` jobs fetch).
+const SECRET_PARAMS: [&str; 4] = [
+    "access_token",
+    "corpsecret",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
 
-/// `query` with the value of every `access_token` and `corpsecret` parameter replaced by `***`
+/// `query` with the value of every secret parameter (`access_token`, `corpsecret`,
+/// `X-Amz-Signature`, `X-Amz-Security-Token`) replaced by `***`
 /// (the names are compared decoded, so `access%5Ftoken` is masked too).
 pub(crate) fn mask_secrets(query: &str) -> String {
     query

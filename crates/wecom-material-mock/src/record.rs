@@ -29,6 +29,11 @@ pub struct RecordedRequest {
     pub errcode: Option<i64>,
     /// The `Content-Length` of the answer, if it had one.
     pub response_len: Option<u64>,
+    /// Set when the emulator made this request itself: a Range GET of the URL an
+    /// `upload_by_url` job fetches, for that job id. `path` is then the URL without its query
+    /// (`http://127.0.0.1:9000/bucket/key`), `query` its query (a presigned URL's signature
+    /// and session token masked whenever shown), `status` the fetched server's answer.
+    pub fetched_for_job: Option<String>,
 }
 
 impl RecordedRequest {
@@ -45,7 +50,8 @@ impl RecordedRequest {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
-    /// The raw query with the values of `access_token` and `corpsecret` replaced by `***`:
+    /// The raw query with the values of `access_token`, `corpsecret`, `X-Amz-Signature` and
+    /// `X-Amz-Security-Token` replaced by `***`:
     /// the only form in which the emulator ever shows a query (admin API, `mock -v`).
     pub fn masked_query(&self) -> Option<String> {
         self.query.as_deref().map(crate::query::mask_secrets)
@@ -74,7 +80,8 @@ impl RecordedRequest {
     }
 
     /// The JSON object `GET /__mock/requests` shows: `method`, `path`, `query` (masked),
-    /// `status`, `errcode` (or null), `body_len`, `response_len` (or null), `range` (or null).
+    /// `status`, `errcode` (or null), `body_len`, `response_len` (or null), `range` (or null),
+    /// `fetched_for_job` (the job id for a fetch the emulator made, else null).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "method": self.method.as_str(),
@@ -85,6 +92,7 @@ impl RecordedRequest {
             "body_len": self.body_len,
             "response_len": self.response_len,
             "range": self.range(),
+            "fetched_for_job": self.fetched_for_job,
         })
     }
 }

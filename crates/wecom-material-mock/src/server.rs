@@ -195,6 +195,7 @@ async fn handle(
         status,
         errcode,
         response_len,
+        fetched_for_job: None,
     };
     if let Some(hook) = &state.config.on_request {
         hook(&record);

@@ -202,3 +202,66 @@ fn submission_is_validated() {
     );
     assert_eq!(result(&mock, &t, "jobid_unknown").errcode(), 40058);
 }
+
+#[test]
+fn every_range_a_job_fetches_is_in_the_request_log_with_a_signature_masked() {
+    let mock = start(Arc::new(Mutex::new(Vec::new())));
+    let t = token(&mock);
+    let data: Vec<u8> = (0..2500u32).map(|i| (i * 3 % 256) as u8).collect();
+    let url = mock.serve_file("signed.bin", data.clone(), true);
+    let signed = format!("{url}?X-Amz-Date=20261206T060000Z&X-Amz-Signature=0123abcd");
+    let job = job_id(&submit(
+        &mock,
+        &t,
+        "file",
+        "a.bin",
+        &signed,
+        &md5_hex(&data),
+    ));
+    mock.wait_for_job(&job, WAIT).unwrap();
+    let fetches: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.fetched_for_job.as_deref() == Some(job.as_str()))
+        .collect();
+    let ranges: Vec<_> = fetches.iter().map(|r| r.range().unwrap()).collect();
+    assert_eq!(
+        ranges,
+        ["bytes=0-999", "bytes=1000-1999", "bytes=2000-2999"]
+    );
+    assert!(
+        fetches
+            .iter()
+            .all(|r| r.status == 206 && r.endpoint.is_none())
+    );
+    assert_eq!(fetches[0].path, url);
+    let shown = fetches[0].summary();
+    assert!(
+        shown.starts_with(&format!(
+            "GET {url}?X-Amz-Date=20261206T060000Z&X-Amz-Signature=*** 206"
+        )),
+        "{shown}"
+    );
+    assert_eq!(fetches[0].to_json()["fetched_for_job"], job.as_str());
+    assert!(!fetches[0].to_json().to_string().contains("0123abcd"));
+}
+
+#[test]
+fn a_job_waits_its_fetch_delay_on_the_emulator_clock() {
+    let mock = MockServer::start(MockConfig {
+        fetch_delay: Duration::from_secs(3600),
+        ..MockConfig::default()
+    });
+    let t = token(&mock);
+    let data = vec![7u8; 100];
+    let url = mock.serve_file("late.bin", data.clone(), true);
+    let job = job_id(&submit(&mock, &t, "file", "a.bin", &url, &md5_hex(&data)));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(mock.job_status(&job), Some(JobStatus::Processing));
+    mock.clock().advance(Duration::from_secs(3600));
+    let status = mock.wait_for_job(&job, WAIT);
+    assert!(
+        matches!(status, Some(JobStatus::Finished { .. })),
+        "{status:?}"
+    );
+}

@@ -24,6 +24,18 @@ pub mod proto {
     pub use wecom_material_core::*;
 }
 
+/// A local file up to 200 MB through S3-compatible object storage (feature `s3-relay`): the
+/// relay value ([`relay::BucketRelay`]) and options that each client's `upload_via_bucket`
+/// takes, and what it returns.
+#[cfg(feature = "s3-relay")]
+pub mod relay {
+    pub use wecom_material_core::ObjectStorageError;
+    pub use wecom_material_core::relay::{
+        AddressingStyle, BucketRelay, ObjectFate, RelayOptions, RelayedUpload, S3Credentials,
+        parse_s3_url,
+    };
+}
+
 /// The blocking client over ureq 3 (feature `ureq`).
 #[cfg(feature = "ureq")]
 pub mod blocking {

@@ -7,6 +7,12 @@
 //! `"path"` added, a failed file as `{"path", "error", "errcode", "exit"}`); the exit status is
 //! 0 when every file was uploaded, else the highest status of the failed ones.
 //!
+//! With a relay (`--via s3://BUCKET/PREFIX/` or `WECOM_RELAY`), a video or file over the
+//! direct limit (up to 200 MB) goes through S3-compatible object storage instead of failing,
+//! with one notice line: PUT (a progress bar), WeCom's async upload by URL (a spinner while
+//! the job runs), DELETE; its result is the same, plus `jobid` (and `object` when the object
+//! is still in the bucket: `--keep-object`, or a failed clean-up, which is also warned about).
+//!
 //! `-` reads standard input (the only PATH, with `--filename`). Standard input is read into
 //! memory first: WeCom's largest upload is 20 MB, so memory is bounded (at most the type's
 //! limit plus one byte is kept; a longer input is counted, not kept, and refused), and an
@@ -22,13 +28,15 @@ use std::sync::mpsc;
 use bytes::Bytes;
 use indicatif::MultiProgress;
 use serde_json::{Value, json};
+use wecom_material_core::relay::{ObjectFate, RelayedUpload};
 use wecom_material_core::{Limits, MediaType, Uploaded};
 use wecom_material_ureq::{Client, Transfer, Upload};
 
 use crate::cli::UploadArgs;
 use crate::failure::Failure;
 use crate::output::{self, Output};
-use crate::progress::TransferBar;
+use crate::progress::{Spinner, TransferBar};
+use crate::relay::Relay;
 use crate::session::Session;
 
 /// The PATH that means standard input.
@@ -38,28 +46,46 @@ const STDIN: &str = "-";
 pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(), Failure> {
     let media_type = MediaType::from(args.media_type);
     check_args(args)?;
+    let relay = crate::relay::from_args(args)?;
+    let relay = relay.as_ref();
     if let [path] = args.paths.as_slice() {
-        let (uploaded, size) = upload_one(
+        let filename = args.filename.as_deref();
+        let (uploaded, size, relayed) = upload_one(
             session.client(),
             out,
             media_type,
             path,
-            args.filename.as_deref(),
+            filename,
             None,
+            relay,
         )?;
-        out.emit(uploaded_json(&uploaded), || {
-            format!(
+        out.emit(uploaded_json(&uploaded, relayed.as_ref()), || {
+            let mut text = format!(
                 "uploaded {} ({}) as {media_type}\nmedia_id   {}\ncreated_at {}\nexpires_at {}",
                 path.display(),
                 output::size(size),
                 output::shown(uploaded.media_id.as_str()),
                 output::utc(uploaded.created_at),
                 output::utc(uploaded.expires_at),
-            )
+            );
+            if let Some(relayed) = &relayed {
+                text.push_str(&format!("\njobid      {}", relayed.job_id));
+                if relayed.fate != ObjectFate::Deleted {
+                    text.push_str(&format!("\nobject     {}", relayed.object));
+                }
+            }
+            text
         });
         return Ok(());
     }
-    upload_many(session.client(), out, media_type, &args.paths, args.jobs)
+    upload_many(
+        session.client(),
+        out,
+        media_type,
+        &args.paths,
+        args.jobs,
+        relay,
+    )
 }
 
 /// The checks on the arguments that clap cannot express (exit 2, nothing sent).
@@ -85,14 +111,22 @@ fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == STDIN
 }
 
-/// `{"type","media_id","created_at","expires_at"}` (the contract of issue 6).
-fn uploaded_json(uploaded: &Uploaded) -> Value {
-    json!({
+/// `{"type","media_id","created_at","expires_at"}` (the contract of issue 6); a relayed
+/// upload adds `"jobid"`, and `"object"` when the object is still in the bucket.
+fn uploaded_json(uploaded: &Uploaded, relayed: Option<&RelayedUpload>) -> Value {
+    let mut object = json!({
         "type": uploaded.media_type.as_str(),
         "media_id": uploaded.media_id.as_str(),
         "created_at": uploaded.created_at,
         "expires_at": uploaded.expires_at,
-    })
+    });
+    if let Some(relayed) = relayed {
+        object["jobid"] = json!(relayed.job_id.as_str());
+        if relayed.fate != ObjectFate::Deleted {
+            object["object"] = json!(relayed.object);
+        }
+    }
+    object
 }
 
 /// Several files, at most `jobs` at once, results printed in the order given.
@@ -102,6 +136,7 @@ fn upload_many(
     media_type: MediaType,
     paths: &[PathBuf],
     jobs: u16,
+    relay: Option<&Relay>,
 ) -> Result<(), Failure> {
     let group = MultiProgress::new();
     let next = AtomicUsize::new(0);
@@ -116,7 +151,8 @@ fn upload_many(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
-                    let result = upload_one(&client, out, media_type, path, None, Some(group));
+                    let result =
+                        upload_one(&client, out, media_type, path, None, Some(group), relay);
                     if results.send((i, result)).is_err() {
                         break;
                     }
@@ -151,12 +187,12 @@ fn print_item(
     out: Output,
     path: &Path,
     media_type: MediaType,
-    result: Result<(Uploaded, u64), Failure>,
+    result: Result<(Uploaded, u64, Option<RelayedUpload>), Failure>,
 ) {
     let shown = path.display().to_string();
     match result {
-        Ok((uploaded, size)) => {
-            let mut object = uploaded_json(&uploaded);
+        Ok((uploaded, size, relayed)) => {
+            let mut object = uploaded_json(&uploaded, relayed.as_ref());
             object["path"] = json!(shown);
             out.emit(object, || {
                 format!(
@@ -181,8 +217,12 @@ fn print_item(
     }
 }
 
+/// What one upload gives: the result, the size, and the relay's outcome when it went through.
+type UploadedOne = (Uploaded, u64, Option<RelayedUpload>);
+
 /// Uploads one file (or standard input) with a progress bar; returns the result and the size.
-/// The one place the CLI calls the client's uploads.
+/// The one place the CLI calls the client's uploads. A video or file over the direct limit
+/// goes through `relay` when there is one.
 fn upload_one(
     client: &Client,
     out: Output,
@@ -190,7 +230,25 @@ fn upload_one(
     path: &Path,
     filename: Option<&str>,
     group: Option<&MultiProgress>,
-) -> Result<(Uploaded, u64), Failure> {
+    relay: Option<&Relay>,
+) -> Result<UploadedOne, Failure> {
+    let relayable = matches!(media_type, MediaType::Video | MediaType::File);
+    if let Some(relay) = relay.filter(|_| relayable && !is_stdin(path)) {
+        let size = super::check_input_file(path)?;
+        let limit = Limits::default().max_for(media_type);
+        if size > limit {
+            out.note(&format!(
+                "{} is {}, over the {} direct limit for {media_type}: relaying through {}",
+                path.display(),
+                output::size(size),
+                crate::failure::wecom_mb(limit),
+                relay.url
+            ));
+            static INTERRUPTS: std::sync::Once = std::sync::Once::new();
+            INTERRUPTS.call_once(|| crate::relay::cancel_on_interrupt(relay.cancel.clone()));
+            return relay_one(client, out, media_type, path, filename, group, relay);
+        }
+    }
     let (upload, size) = if is_stdin(path) {
         let filename = filename.ok_or_else(|| Failure::usage("stdin needs --filename"))?;
         // In memory, so that a retry or a token refresh can resend it.
@@ -217,13 +275,59 @@ fn upload_one(
     match result {
         Ok(uploaded) => {
             bar.finish(size, 0);
-            Ok((uploaded, size))
+            Ok((uploaded, size, None))
         }
         Err(e) => {
             bar.abandon();
             Err(e.into())
         }
     }
+}
+
+/// One file through the object-storage relay: a bar for the PUT, a spinner while WeCom's
+/// job fetches it.
+fn relay_one(
+    client: &Client,
+    out: Output,
+    media_type: MediaType,
+    path: &Path,
+    filename: Option<&str>,
+    group: Option<&MultiProgress>,
+    relay: &Relay,
+) -> Result<UploadedOne, Failure> {
+    let mut bar = TransferBar::new(format!("relay {}", path.display()), out);
+    if let Some(group) = group {
+        bar = bar.in_group(group);
+    }
+    let spinner = Spinner::new(format!("WeCom is fetching {}", path.display()), out, group);
+    let stored = std::sync::Once::new();
+    let report = |p: wecom_material_core::Progress| {
+        bar.report(p);
+        if p.total == Some(p.done) {
+            // The PUT's bytes are all out: its summary line, then the job's spinner.
+            stored.call_once(|| bar.finish(p.done, 0));
+            spinner.start();
+        }
+    };
+    let transfer = Transfer {
+        progress: Some(&report),
+        cancel: Some(&relay.cancel),
+    };
+    let (bucket, options) = (&relay.bucket, relay.options.clone());
+    let result = client.upload_via_bucket(media_type, path, filename, bucket, options, transfer);
+    spinner.finish();
+    bar.abandon();
+    let relayed = result?;
+    if let ObjectFate::NotDeleted(why) = &relayed.fate {
+        eprintln!("warning: {} is still in the bucket: {why}", relayed.object);
+    }
+    let uploaded = Uploaded {
+        media_type,
+        media_id: relayed.media_id.clone(),
+        created_at: relayed.created_at,
+        expires_at: relayed.expires_at,
+    };
+    Ok((uploaded, relayed.len, Some(relayed)))
 }
 
 /// Standard input, whole, when it fits the type's limit. At most the limit + 1 byte is read:

@@ -73,11 +73,19 @@ pub fn scratch(name: &str) -> PathBuf {
 
 impl World {
     pub fn new(name: &str) -> World {
-        let mock = MockServer::start(MockConfig {
-            apps: vec![App::new(CORP_ID, SECRET)],
-            // Ids with `+ / =`: every command must percent-encode them.
+        // Ids with `+ / =`: every command must percent-encode them.
+        let strict = MockConfig {
             strict_ids: true,
             ..MockConfig::default()
+        };
+        Self::with_config(name, strict)
+    }
+
+    /// A world whose emulator has `config` (its app replaced by the tests' one).
+    pub fn with_config(name: &str, config: MockConfig) -> World {
+        let mock = MockServer::start(MockConfig {
+            apps: vec![App::new(CORP_ID, SECRET)],
+            ..config
         });
         let dir = scratch(name);
         let cache = dir.join("cache").join("tokens.json");

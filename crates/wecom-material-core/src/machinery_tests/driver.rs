@@ -115,6 +115,7 @@ impl Operation for OneShotUpload {
                 replay: Replay::OneShot,
             },
             tail: Bytes::from_static(b"\r\n--b--\r\n"),
+            digest: None,
         });
         http::Request::post(base.uri("/cgi-bin/upload", &[("access_token", token.expose())]))
             .body(body)

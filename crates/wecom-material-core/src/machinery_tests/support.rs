@@ -451,9 +451,13 @@ impl Transport {
                 .query()
                 .unwrap_or("")
                 .split('&')
-                .find_map(|kv| kv.strip_prefix("access_token="))
-                .expect("a business request carries the token");
-            let mut line = format!("{} {} token={token}", request.method(), uri.path());
+                .find_map(|kv| kv.strip_prefix("access_token="));
+            let mut line = format!("{} {}", request.method(), uri.path());
+            // Every WeCom request carries the token; an object-storage request a signature.
+            match token {
+                Some(token) => line.push_str(&format!(" token={token}")),
+                None => assert!(uri.query().is_some_and(|q| q.contains("X-Amz-Signature="))),
+            }
             if let Some(range) = request.headers().get(http::header::RANGE) {
                 line.push_str(" range=");
                 line.push_str(range.to_str().unwrap());
@@ -500,7 +504,8 @@ impl Transport {
                             assert_eq!(source.reads, 0, "a one-shot source was read twice");
                         }
                         source.reads += 1;
-                        let mut meter = PayloadMeter::new(*len, *replay);
+                        let meter = PayloadMeter::new(*len, *replay);
+                        let mut meter = meter.for_attempt(upload);
                         let mut from = source.bytes.as_slice();
                         let mut buf = [0u8; 4096];
                         loop {
@@ -509,7 +514,8 @@ impl Transport {
                                 break;
                             }
                             let n = std::io::Read::read(&mut from, &mut buf[..want]).unwrap();
-                            meter.on_read(n as u64).expect("the source fits its length");
+                            let chunk = &buf[..n];
+                            meter.on_chunk(chunk).expect("the source fits its length");
                             wire.extend_from_slice(&buf[..n]);
                         }
                     }

@@ -66,6 +66,7 @@ pub(crate) fn frame_upload(
         head,
         payload,
         tail,
+        digest: None,
     })
 }
 

@@ -95,6 +95,7 @@ mod download_task;
 mod job_wait_task;
 mod parallel_download;
 mod payload;
+mod payload_digest;
 mod seeds;
 
 use std::fmt;
@@ -102,13 +103,18 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
+#[cfg(feature = "s3-relay")]
+pub(crate) use call_task::CallMachine;
 pub use call_task::CallTask;
 pub use download_task::DownloadOptions;
+#[cfg(feature = "s3-relay")]
+pub(crate) use job_wait_task::JobWaitMachine;
 pub use job_wait_task::JobWaitTask;
 pub use parallel_download::{DownloadTask, PROBE_LEN, ResumeRecord};
 pub use payload::{
     NextFrame, PayloadMeter, Upload, UploadFrames, UploadInput, UploadPlan, UploadReader,
 };
+pub use payload_digest::PayloadDigest;
 pub use seeds::Seeds;
 
 use crate::body::Body;
@@ -361,7 +367,7 @@ pub fn response_head(status: http::StatusCode, headers: http::HeaderMap) -> http
 
 /// The error a task ends with when the transport reports an event that does not answer the
 /// last action.
-fn misuse(event: &Event, expected: &str) -> Error {
+pub(crate) fn misuse(event: &Event, expected: &str) -> Error {
     Error::Transport(TransportError::maybe_sent(format!(
         "transport misuse: {} reported where {expected} was due",
         event.name()

@@ -32,6 +32,7 @@ pub struct PayloadMeter {
     read: u64,
     probe_end: bool,
     ended: bool,
+    digest: Option<super::PayloadDigest>,
 }
 
 impl PayloadMeter {
@@ -42,7 +43,33 @@ impl PayloadMeter {
             read: 0,
             probe_end: replay == Replay::Replayable,
             ended: false,
+            digest: None,
         }
+    }
+
+    /// This meter, fresh, for one attempt at sending `upload`: when the upload carries a
+    /// [`PayloadDigest`](super::PayloadDigest), it is restarted here and fed by
+    /// [`PayloadMeter::on_chunk`].
+    pub fn for_attempt(&self, upload: &crate::body::UploadBody) -> Self {
+        let (len, probe_end, digest) = (self.len, self.probe_end, upload.digest.clone());
+        let fresh = Self {
+            len,
+            read: 0,
+            probe_end,
+            ended: false,
+            digest,
+        };
+        fresh.restarted()
+    }
+
+    /// Counts the bytes just read (empty = the source ended, as [`PayloadMeter::on_read`])
+    /// and feeds them to the upload's digest, if any.
+    pub fn on_chunk(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.on_read(chunk.len() as u64)?;
+        if let Some(digest) = &self.digest {
+            digest.update(chunk);
+        }
+        Ok(())
     }
 
     /// How many bytes to ask the source for next, given a buffer of `buf` bytes; 0 when the
@@ -57,6 +84,13 @@ impl PayloadMeter {
         } else {
             0
         }
+    }
+
+    fn restarted(self) -> Self {
+        if let Some(digest) = &self.digest {
+            digest.restart();
+        }
+        self
     }
 
     /// Counts `n` bytes read (0 = the source ended).
@@ -127,7 +161,7 @@ pub enum NextFrame {
 ///         NextFrame::Bytes(bytes) => send(bytes),
 ///         NextFrame::Read { max } => {
 ///             let n = source.read(&mut buf[..max]);   // or an async read
-///             frames.on_read(n)?;                     // the length rule, progress
+///             frames.on_read(&buf[..n])?;             // the length rule, digest, progress
 ///             if n > 0 { send(&buf[..n]) }
 ///         }
 ///         NextFrame::End => break,
@@ -158,13 +192,15 @@ impl std::fmt::Debug for UploadFrames<'_> {
 impl<'a> UploadFrames<'a> {
     /// The frames of `upload`; `transfer` gets the payload's progress and may cancel.
     pub fn new(upload: crate::body::UploadBody, transfer: crate::transfer::Transfer<'a>) -> Self {
-        let (held, meter) = match upload.payload {
+        let (held, meter) = match &upload.payload {
             Payload::Bytes(bytes) => {
                 let meter = PayloadMeter::new(bytes.len() as u64, Replay::OneShot);
-                (Some(bytes), meter)
+                (Some(bytes.clone()), meter)
             }
-            Payload::External { len, replay } => (None, PayloadMeter::new(len, replay)),
+            Payload::External { len, replay } => (None, PayloadMeter::new(*len, *replay)),
         };
+        // A digest the upload carries restarts with this attempt and sees every payload byte.
+        let meter = meter.for_attempt(&upload);
         Self {
             head: upload.head,
             held,
@@ -196,7 +232,7 @@ impl<'a> UploadFrames<'a> {
                 return Ok(NextFrame::Read { max });
             };
             let frame = held.split_to(self.meter.want(HELD_FRAME).min(held.len()));
-            self.on_read(frame.len())?;
+            self.on_read(&frame)?;
             return Ok(NextFrame::Bytes(frame));
         }
         if !self.tail.is_empty() {
@@ -205,11 +241,11 @@ impl<'a> UploadFrames<'a> {
         Ok(NextFrame::End)
     }
 
-    /// Counts `n` payload bytes read from the source (0: it ended), checks the length rule
-    /// and reports progress.
-    pub fn on_read(&mut self, n: usize) -> Result<(), Error> {
-        self.meter.on_read(n as u64)?;
-        if n > 0 {
+    /// Counts the payload bytes just read from the source (none: it ended), checks the
+    /// length rule, feeds the upload's digest (if any) and reports progress.
+    pub fn on_read(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.meter.on_chunk(chunk)?;
+        if !chunk.is_empty() {
             let progress = self.meter.progress();
             self.transfer.report(progress.done, progress.total);
         }
@@ -280,7 +316,7 @@ impl<'a> UploadReader<'a> {
                         read => read.map_err(|e| Error::io("reading the upload payload", e))?,
                     };
                     // Also checks the length rule: a byte past a file's length is an error.
-                    self.frames.on_read(n)?;
+                    self.frames.on_read(&buf[..n])?;
                     if n > 0 {
                         return Ok(n);
                     }
@@ -584,6 +620,7 @@ mod tests {
             head: Bytes::from_static(b"HEAD|"),
             payload,
             tail: Bytes::from_static(b"|TAIL"),
+            digest: None,
         }
     }
 

@@ -132,6 +132,11 @@ struct FetchJob {
 
 impl FetchJob {
     async fn run(self) {
+        let clock = &self.state.config.clock;
+        let start = clock.now() + self.state.config.fetch_delay;
+        while clock.now() < start {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let status = match self.fetch().await {
             Err(code) => JobStatus::Failed { errcode: code },
             Ok(bytes) if hex(&Md5::digest(&bytes)) != self.md5 => {
@@ -215,12 +220,18 @@ impl FetchJob {
             .authority()
             .map(|a| a.as_str())
             .unwrap_or("127.0.0.1");
+        let range = format!("bytes={start}-{end}");
         let req = Request::get(path)
             .header(HOST, host)
-            .header(RANGE, format!("bytes={start}-{end}"))
+            .header(RANGE, &range)
             .body(Empty::<Bytes>::new())
             .map_err(|_| 830003)?;
-        let resp = sender.send_request(req).await.map_err(|_| 830003)?;
+        let resp = sender.send_request(req).await;
+        let answered = resp.as_ref().ok();
+        let length = answered.and_then(|r| r.headers().get(http::header::CONTENT_LENGTH));
+        let length = length.and_then(|v| v.to_str().ok()?.parse().ok());
+        self.record_fetch(&range, answered.map_or(0, |r| r.status().as_u16()), length);
+        let resp = resp.map_err(|_| 830003)?;
         match resp.status() {
             StatusCode::OK => return Err(830001),
             StatusCode::PARTIAL_CONTENT => {}
@@ -249,6 +260,38 @@ impl FetchJob {
             return Err(830003);
         }
         Ok((total, body))
+    }
+}
+
+impl FetchJob {
+    /// Puts the Range GET the job made into the request log (see
+    /// [`RecordedRequest::fetched_for_job`](crate::RecordedRequest::fetched_for_job)).
+    fn record_fetch(&self, range: &str, status: u16, response_len: Option<u64>) {
+        let mut headers = http::HeaderMap::new();
+        if let Ok(value) = http::HeaderValue::from_str(range) {
+            headers.insert(RANGE, value);
+        }
+        let (scheme, authority) = (
+            self.uri.scheme_str().unwrap_or("http"),
+            self.uri.authority().map_or("", |a| a.as_str()),
+        );
+        let record = crate::RecordedRequest {
+            endpoint: None,
+            method: http::Method::GET,
+            path: format!("{scheme}://{authority}{}", self.uri.path()),
+            query: self.uri.query().map(str::to_owned),
+            headers,
+            body_len: 0,
+            body_md5: hex(&Md5::digest(b"")),
+            status,
+            errcode: None,
+            response_len,
+            fetched_for_job: Some(self.job_id.clone()),
+        };
+        self.state.record(record.clone());
+        if let Some(hook) = &self.state.config.on_request {
+            hook(&record);
+        }
     }
 }
 

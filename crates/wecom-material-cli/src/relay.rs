@@ -1,0 +1,132 @@
+//! `upload --via s3://BUCKET/PREFIX/` (or `WECOM_RELAY`): the object-storage relay a file over
+//! WeCom's direct limit goes through, configured from the standard AWS variables.
+
+use std::time::Duration;
+
+use wecom_material_core::relay::{AddressingStyle, BucketRelay, RelayOptions, S3Credentials};
+use wecom_material_core::{CancelFlag, PollPolicy};
+
+use crate::cli::UploadArgs;
+use crate::failure::Failure;
+use crate::logger;
+
+/// The AWS variables read, in order of preference where there are two.
+const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+const REGION: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+const ENDPOINT: [&str; 2] = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"];
+/// How a relayed file's job is polled: someone is waiting at the terminal, and the job
+/// cannot be seen done before the next poll (0.25 s, then doubling up to 2 s; the client's
+/// default starts at 1 s and grows to 15 s).
+const INTERACTIVE_POLLS: PollPolicy = PollPolicy {
+    first_interval: Duration::from_millis(250),
+    max_interval: Duration::from_secs(2),
+    max_consecutive_errors: 3,
+};
+/// The region when no variable names one (AWS's own default).
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// A configured relay and how it runs.
+pub(crate) struct Relay {
+    /// Where the objects go.
+    pub(crate) bucket: BucketRelay,
+    /// Keep the object or not.
+    pub(crate) options: RelayOptions,
+    /// `s3://BUCKET/PREFIX/` as given (no secret in it).
+    pub(crate) url: String,
+    /// Set by Ctrl-C once a relayed upload started (see [`cancel_on_interrupt`]).
+    pub(crate) cancel: CancelFlag,
+}
+
+/// The relay of `--via` / `WECOM_RELAY`, if one is given; a missing credential or a bad URL
+/// is a usage error (exit 2, nothing sent). The secret key and session token are masked in
+/// every log line from here on.
+pub(crate) fn from_args(args: &UploadArgs) -> Result<Option<Relay>, Failure> {
+    let Some(url) = args.via.as_deref().filter(|u| !u.is_empty()) else {
+        if args.keep_object || args.s3_path_style {
+            return Err(Failure::usage(
+                "--keep-object and --s3-path-style need a relay: --via s3://BUCKET/PREFIX/",
+            ));
+        }
+        return Ok(None);
+    };
+    let missing = |name: &str| {
+        Failure::usage(format!(
+            "relaying through {url} needs {name} (and {ACCESS_KEY_ID} / {SECRET_ACCESS_KEY})"
+        ))
+    };
+    let key_id = var(ACCESS_KEY_ID).ok_or_else(|| missing(ACCESS_KEY_ID))?;
+    let secret = var(SECRET_ACCESS_KEY).ok_or_else(|| missing(SECRET_ACCESS_KEY))?;
+    logger::mask(&secret);
+    let mut credentials = S3Credentials::new(key_id, secret);
+    if let Some(token) = var(SESSION_TOKEN) {
+        logger::mask(&token);
+        credentials = credentials.with_session_token(token);
+    }
+    let region = REGION.iter().find_map(|name| var(name));
+    let region = region.unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let endpoint = ENDPOINT.iter().find_map(|name| var(name));
+    let style = match args.s3_path_style {
+        true => AddressingStyle::Path,
+        false => AddressingStyle::Auto,
+    };
+    let bucket = BucketRelay::from_s3_url(url, endpoint.as_deref(), &region, style, credentials)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    log::debug!("relay {bucket:?}");
+    let options = RelayOptions::default()
+        .keep_object(args.keep_object)
+        .poll_policy(INTERACTIVE_POLLS);
+    Ok(Some(Relay {
+        bucket,
+        options,
+        url: url.to_owned(),
+        cancel: CancelFlag::new(),
+    }))
+}
+
+/// Makes the first Ctrl-C (SIGINT) set `flag` (the relay then stops and still deletes its
+/// object) instead of killing the process; a second one exits at once (status 130). For the
+/// rest of the run; returns once the handler is in place.
+pub(crate) fn cancel_on_interrupt(flag: CancelFlag) {
+    let (ready, registered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let Ok(runtime) = runtime else { return };
+        runtime.block_on(async {
+            #[cfg(unix)]
+            let mut interrupts = {
+                use tokio::signal::unix::{SignalKind, signal};
+                // Registered here, synchronously: SIGINT no longer ends the process by itself.
+                let Ok(interrupts) = signal(SignalKind::interrupt()) else {
+                    return;
+                };
+                interrupts
+            };
+            let _ = ready.send(());
+            #[cfg(unix)]
+            let interrupted = interrupts.recv().await.is_some();
+            #[cfg(not(unix))]
+            let interrupted = tokio::signal::ctrl_c().await.is_ok();
+            if interrupted {
+                eprintln!(
+                    "interrupted: stopping, then deleting the object (Ctrl-C again to quit now)"
+                );
+                flag.cancel();
+                #[cfg(unix)]
+                interrupts.recv().await;
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        });
+    });
+    // Without a handler (no runtime), Ctrl-C keeps its default: the run ends at once.
+    let _ = registered.recv_timeout(std::time::Duration::from_secs(2));
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

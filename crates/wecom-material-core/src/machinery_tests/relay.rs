@@ -1,0 +1,380 @@
+//! The object-storage relay as a task, at virtual time against a scripted server (the
+//! transport loop of `tests/support`): which requests go out in which order, what they
+//! carry, and what happens after every kind of failure. The same task against a real S3
+//! server and the emulator: `wecom-material-ureq/tests/relay.rs`.
+#![cfg(feature = "s3-relay")]
+
+use std::time::{Duration, SystemTime};
+
+use super::support::{Reply, Server, Transport, answer, json, token};
+use wecom_material_core::md5sum::Md5Hex;
+use wecom_material_core::relay::{
+    AddressingStyle, BucketRelay, ObjectFate, RelayOptions, RelayUploadTask, S3Credentials,
+    parse_s3_url,
+};
+use wecom_material_core::task::UploadInput;
+use wecom_material_core::{
+    ClientSettings, ErrCode, Error, Invalid, MediaType, RetryPolicy, Task, Timeouts,
+};
+
+const SECRET_KEY: &str = "wJalrXUtnFEMI-SECRET-bPxRfiCY";
+const KEY: &str = "/media/in/00000000000000ff-clip.mp4";
+/// 2026-12-06 06:00:00 UTC.
+const WALL: u64 = 1_796_536_800;
+
+fn relay() -> BucketRelay {
+    let credentials = S3Credentials::new("AKIDEXAMPLE", SECRET_KEY);
+    BucketRelay::from_s3_url(
+        "s3://media/in/",
+        Some("http://127.0.0.1:9000"),
+        "us-east-1",
+        AddressingStyle::Auto,
+        credentials,
+    )
+    .unwrap()
+}
+
+fn settings() -> ClientSettings {
+    let mut settings = ClientSettings::new("ww1", "secret-xyz");
+    settings.base = wecom_material_core::BaseUrl::parse("http://wecom.test").unwrap();
+    settings.retry_policy = RetryPolicy {
+        base_backoff: Duration::from_millis(100),
+        ..RetryPolicy::default()
+    };
+    settings
+}
+
+fn file() -> Vec<u8> {
+    (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn task(t: &Transport, kind: MediaType, options: RelayOptions) -> RelayUploadTask {
+    let input = UploadInput::file("clip.mp4".as_ref(), None, 10_000, Vec::new()).unwrap();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(WALL);
+    let (settings, relay) = (settings(), relay());
+    RelayUploadTask::new(
+        kind,
+        &input,
+        &relay,
+        options,
+        &settings,
+        (t.now, wall),
+        0xff,
+        1,
+    )
+    .unwrap()
+}
+
+fn empty(status: u16) -> Reply {
+    answer(status, &[], Vec::new())
+}
+
+fn s3_error(status: u16, code: &str) -> Reply {
+    let xml = format!("<Error><Code>{code}</Code><Message>refused</Message></Error>");
+    answer(status, &[], xml)
+}
+
+fn job(id: &str) -> Reply {
+    json(&format!(r#"{{"errcode":0,"errmsg":"ok","jobid":"{id}"}}"#))
+}
+
+fn finished(media_id: &str) -> Reply {
+    json(&format!(
+        r#"{{"errcode":0,"errmsg":"ok","status":2,"detail":{{"errcode":0,"errmsg":"",
+            "media_id":"{media_id}","created_at":"1796536860"}}}}"#
+    ))
+}
+
+fn job_failed(code: i64) -> Reply {
+    json(&format!(
+        r#"{{"errcode":0,"errmsg":"ok","status":3,"detail":{{"errcode":{code},"errmsg":"fetch failed"}}}}"#
+    ))
+}
+
+const UPLOAD_BY_URL: &str = "POST /cgi-bin/media/upload_by_url token=T";
+const JOB_RESULT: &str = "POST /cgi-bin/media/get_upload_by_url_result token=T";
+
+#[test]
+fn check_put_upload_by_url_wait_delete_in_that_order_with_the_md5_of_the_bytes_sent() {
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J1"),
+            finished("M1"),
+            empty(204),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let done = t
+        .run(&mut relay_task, &mut super::support::client())
+        .unwrap();
+    let (delete, put) = (format!("DELETE {KEY}"), format!("PUT {KEY}"));
+    assert_eq!(
+        t.server.lines(),
+        [
+            delete.as_str(),
+            put.as_str(),
+            "gettoken",
+            UPLOAD_BY_URL,
+            JOB_RESULT,
+            delete.as_str()
+        ]
+    );
+    let put_sent = &t.server.seen[1];
+    assert_eq!(
+        (put_sent.lane, put_sent.body.as_slice()),
+        (Timeouts::Media, &file()[..])
+    );
+    assert_eq!(t.source.as_ref().unwrap().reads, 1, "the file is read once");
+    let md5 = Md5Hex::of(&file());
+    assert_eq!(done.md5, md5);
+    assert_eq!(done.media_id.as_str(), "M1");
+    assert_eq!(done.job_id.as_str(), "J1");
+    assert_eq!(done.fate, ObjectFate::Deleted);
+    assert_eq!(done.object, "s3://media/in/00000000000000ff-clip.mp4");
+    // The URL WeCom gets: presigned GET of the object, signed at the virtual wall clock.
+    let request: serde_json::Value =
+        serde_json::from_slice(t.server.bodies(UPLOAD_BY_URL)[0]).unwrap();
+    assert_eq!(request["md5"], md5.as_str());
+    assert_eq!(request["type"], "video");
+    assert_eq!(request["filename"], "clip.mp4");
+    let url = request["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:9000{KEY}?")),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Date=20261206T060000Z"), "{url}");
+    assert!(url.contains("X-Amz-Expires=3600"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert!(!url.contains(SECRET_KEY));
+}
+
+#[test]
+fn a_put_answered_503_is_sent_again_after_a_backoff_and_the_digest_starts_over() {
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            s3_error(503, "SlowDown"),
+            empty(200),
+            job("J1"),
+            finished("M1"),
+            empty(204),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::File, RelayOptions::default());
+    let done = t
+        .run(&mut relay_task, &mut super::support::client())
+        .unwrap();
+    assert_eq!(
+        done.md5,
+        Md5Hex::of(&file()),
+        "the digest of one whole attempt"
+    );
+    assert_eq!(t.source.as_ref().unwrap().reads, 2);
+    let (slept, wakeable) = t.waits()[0];
+    let backoff = Duration::from_millis(100)..Duration::from_millis(200);
+    assert!(
+        backoff.contains(&slept) && !wakeable,
+        "the backoff: {slept:?}"
+    );
+}
+
+#[test]
+fn a_refused_access_check_ends_before_a_byte_of_the_file_is_read_or_wecom_is_asked() {
+    let server = Server::scripted([], [s3_error(403, "InvalidAccessKeyId")]);
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    let Err(Error::ObjectStorage(e)) = &result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(
+        (e.bucket.as_str(), e.status, e.code.as_deref()),
+        ("media", 403, Some("InvalidAccessKeyId"))
+    );
+    assert!(
+        e.to_string()
+            .contains("s3://media/in/00000000000000ff-clip.mp4"),
+        "{e}"
+    );
+    assert_eq!(t.server.lines().len(), 1);
+    assert_eq!(t.source.as_ref().unwrap().reads, 0);
+}
+
+#[test]
+fn a_refused_put_stored_nothing_so_nothing_is_deleted() {
+    let server = Server::scripted([], [empty(204), s3_error(400, "EntityTooLarge")]);
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    assert!(
+        matches!(&result, Err(Error::ObjectStorage(e)) if e.operation == "PUT"),
+        "{result:?}"
+    );
+    assert_eq!(t.server.lines().len(), 2, "no DELETE, no WeCom request");
+}
+
+#[test]
+fn a_failed_job_and_a_cancel_during_the_wait_still_delete_the_object() {
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J1"),
+            job_failed(830003),
+            empty(204),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    let Err(Error::Api(api)) = &result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(api.code, ErrCode::from(830003));
+    assert_eq!(api.errmsg, "upload job J1 failed: fetch failed");
+    assert_eq!(
+        t.server.lines().last(),
+        Some(&format!("DELETE {KEY}").as_str())
+    );
+
+    let processing = r#"{"errcode":0,"errmsg":"ok","status":1}"#;
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J2"),
+            json(processing),
+            empty(204),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut state = super::support::client();
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    // Up to the first job poll (check, PUT, gettoken, upload_by_url, job result).
+    while t.server.seen.len() < 5 {
+        assert!(t.step(&mut relay_task, &mut state).is_none());
+    }
+    relay_task.cancel(&mut state);
+    relay_task.cancel(&mut state); // a transport cancels at every turn once the flag is set
+    let result = t.run(&mut relay_task, &mut state);
+    assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
+    assert_eq!(
+        t.server.lines().last(),
+        Some(&format!("DELETE {KEY}").as_str())
+    );
+    assert_eq!(state.waiting_jobs(), 0, "the job wait's mailbox is closed");
+}
+
+#[test]
+fn keep_object_skips_the_delete_and_a_failed_delete_is_reported_not_fatal() {
+    let server = Server::scripted(
+        [token("T")],
+        [empty(204), empty(200), job("J1"), finished("M1")],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(
+        &t,
+        MediaType::Video,
+        RelayOptions::default().keep_object(true),
+    );
+    let done = t
+        .run(&mut relay_task, &mut super::support::client())
+        .unwrap();
+    assert_eq!(done.fate, ObjectFate::Kept);
+
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J1"),
+            finished("M1"),
+            s3_error(403, "AccessDenied"),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let done = t
+        .run(&mut relay_task, &mut super::support::client())
+        .unwrap();
+    let ObjectFate::NotDeleted(why) = &done.fate else {
+        panic!("{:?}", done.fate);
+    };
+    assert!(why.contains("HTTP 403 AccessDenied"), "{why}");
+}
+
+#[test]
+fn what_wecom_would_refuse_is_refused_before_anything_is_sent() {
+    let input = UploadInput::file("photo.jpg".as_ref(), None, 11_000_000, Vec::new()).unwrap();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(WALL);
+    let now = std::time::Instant::now();
+    let new = |kind, input: &UploadInput, relay: &BucketRelay| {
+        let options = RelayOptions::default();
+        RelayUploadTask::new(kind, input, relay, options, &settings(), (now, wall), 1, 1)
+    };
+    assert!(matches!(
+        new(MediaType::Image, &input, &relay()),
+        Err(Error::Invalid(Invalid::UnsupportedMediaType { .. }))
+    ));
+    let video = UploadInput::file("a.mov".as_ref(), None, 11_000_000, Vec::new()).unwrap();
+    assert!(matches!(
+        new(MediaType::Video, &video, &relay()),
+        Err(Error::Invalid(Invalid::ExtensionMismatch { .. }))
+    ));
+    let huge = UploadInput::file("a.mp4".as_ref(), None, 210 * 1024 * 1024, Vec::new()).unwrap();
+    assert!(matches!(
+        new(MediaType::Video, &huge, &relay()),
+        Err(Error::Invalid(Invalid::TooLarge { .. }))
+    ));
+    // A prefix so long (spaces are sent as %20) that the presigned URL would pass WeCom's
+    // 1024 bytes.
+    let long = relay().with_prefix(&"x y/".repeat(120)).unwrap();
+    let ok = UploadInput::file("a.mp4".as_ref(), None, 11_000_000, Vec::new()).unwrap();
+    assert!(matches!(
+        new(MediaType::Video, &ok, &long),
+        Err(Error::Invalid(Invalid::FieldTooLong { field: "url", .. }))
+    ));
+}
+
+#[test]
+fn relays_parse_their_url_pick_the_addressing_style_and_never_show_a_secret() {
+    assert_eq!(parse_s3_url("s3://b/p/q/").unwrap(), ("b", "p/q/"));
+    assert_eq!(parse_s3_url("s3://b").unwrap(), ("b", ""));
+    assert!(parse_s3_url("https://b/").is_err() && parse_s3_url("s3:///p").is_err());
+    let credentials = || S3Credentials::new("AKID", SECRET_KEY).with_session_token("TOKEN-abc");
+    let style = |endpoint: &str| {
+        let relay = BucketRelay::new(endpoint, "b", "r", AddressingStyle::Auto, credentials());
+        relay.unwrap().is_path_style()
+    };
+    assert!(style("http://127.0.0.1:9000") && style("http://localhost:9000"));
+    assert!(!style("https://cos.ap-guangzhou.myqcloud.com"));
+    let aws = BucketRelay::from_s3_url(
+        "s3://b/",
+        None,
+        "eu-west-1",
+        AddressingStyle::Auto,
+        credentials(),
+    );
+    assert_eq!(
+        aws.unwrap().endpoint(),
+        "https://s3.eu-west-1.amazonaws.com"
+    );
+    let shown = format!("{:?} {:?}", relay(), credentials());
+    assert!(shown.contains("AKID") && shown.contains("***"), "{shown}");
+    assert!(
+        !shown.contains(SECRET_KEY) && !shown.contains("TOKEN-abc"),
+        "{shown}"
+    );
+    assert_eq!(
+        relay().object_key("季度 report (final).mp4", 0xab),
+        "in/00000000000000ab-___report__final_.mp4"
+    );
+}
