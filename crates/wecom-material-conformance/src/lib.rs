@@ -61,7 +61,7 @@ impl Io<'_> {
 }
 
 /// An in-memory stream sink that records the bytes written and the flushes (blocking:
-/// [`std::io::Write`]; async: [`tokio::io::AsyncWrite`]).
+/// [`std::io::Write`] and [`std::io::Seek`] to where it is; async: [`tokio::io::AsyncWrite`]).
 #[derive(Debug, Default)]
 pub struct Recorder {
     /// Every byte written, in order.
@@ -79,6 +79,21 @@ impl io::Write for Recorder {
     fn flush(&mut self) -> io::Result<()> {
         self.flushes += 1;
         Ok(())
+    }
+}
+
+/// A stream only "seeks" to where it is: a transport that positions every write (as for a
+/// file) works with it, and a write out of order is an error.
+impl io::Seek for Recorder {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let here = self.bytes.len() as u64;
+        match to {
+            io::SeekFrom::Start(at) if at == here => Ok(here),
+            io::SeekFrom::Current(0) => Ok(here),
+            _ => Err(io::Error::other(format!(
+                "a stream at byte {here} cannot seek"
+            ))),
+        }
     }
 }
 
