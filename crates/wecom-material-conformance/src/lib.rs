@@ -279,10 +279,10 @@ async fn join_all<O>(mut futures: Vec<Pin<Box<dyn Future<Output = O> + '_>>>) ->
     let mut outputs: Vec<Option<O>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                if let Poll::Ready(o) = future.as_mut().poll(cx) {
-                    *output = Some(o);
-                }
+            if output.is_none()
+                && let Poll::Ready(o) = future.as_mut().poll(cx)
+            {
+                *output = Some(o);
             }
         }
         match outputs.iter().all(Option::is_some) {
@@ -318,8 +318,11 @@ where
     run_all(&Async(factory)).await;
 }
 
-/// Every scenario of [`scenarios`], in order.
+/// Every scenario of [`scenarios`], in order. Their temporary files (under the system's
+/// temporary directory, named after the process) are removed at the end, also after a
+/// failure: run one kit at a time per process.
 pub async fn run_all<D: Driver>(driver: &D) {
+    let _cleanup = scenarios::TempCleanup;
     macro_rules! each {
         ($($scenario:ident),* $(,)?) => {$(
             let started = Instant::now();

@@ -66,11 +66,29 @@ fn media(len: usize) -> Bytes {
     Bytes::from((0..len).map(byte).collect::<Vec<_>>())
 }
 
+/// The prefix of this process's scenario directories (under the system's temporary one).
+fn temp_prefix() -> String {
+    format!("wecom-kit-{}-", std::process::id())
+}
+
+/// Removes this process's scenario directories when dropped (also when a scenario panics).
+pub(crate) struct TempCleanup;
+
+impl Drop for TempCleanup {
+    fn drop(&mut self) {
+        let (dir, prefix) = (std::env::temp_dir(), temp_prefix());
+        let entries = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        for entry in entries.filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A file named `name` holding `bytes`, in a directory of its own.
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wecom-kit-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("{}{n}", temp_prefix()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -31,7 +31,7 @@ use wecom_material_core::task::{Exchange, NextFrame, Seeds, UploadInput, respons
 use wecom_material_core::{body::Body, callback::CallbackEvent, md5sum::Md5Hex, *};
 
 /// Where a download's bytes go: a file, or a stream that "seeks" only to where it is.
-pub trait Sink: Write + Seek {}
+pub(crate) trait Sink: Write + Seek {}
 impl<S: Write + Seek> Sink for S {}
 /// A task's upload file and download sink: a lane's step uses them between two awaits only.
 type Io<'a> = (
@@ -45,7 +45,7 @@ type Lane = (Option<reqwest::Response>, Bytes);
 type Store = Option<Arc<dyn shared_token::AsyncTokenStore>>;
 
 /// A client: reqwest's pool, the state its tasks share, the wake-ups of its waiting tasks.
-pub struct Stack {
+pub(crate) struct Stack {
     http: reqwest::Client,
     state: Mutex<ClientState>,
     woken: Notify,
@@ -55,7 +55,7 @@ pub struct Stack {
 
 impl Stack {
     /// A client with `settings`, sharing its token through `store` if given.
-    pub fn new(settings: ClientSettings, store: Store) -> reqwest::Result<Self> {
+    pub(crate) fn new(settings: ClientSettings, store: Store) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder().connect_timeout(settings.json_timeout);
         let http = http.redirect(reqwest::redirect::Policy::none()).build()?; // token in URI
         let state = Mutex::new(ClientState::for_client(&settings));
@@ -73,7 +73,8 @@ impl Stack {
     }
 
     /// Hands a received callback event to the job waits, and wakes them.
-    pub fn job_finished(&self, event: &CallbackEvent) {
+    #[allow(dead_code)] // for a callback receiver (the kit's test uses it)
+    pub(crate) fn job_finished(&self, event: &CallbackEvent) {
         if self.lock().deliver_event(event) {
             self.woken.notify_waiters();
         }
@@ -81,19 +82,21 @@ impl Stack {
 
     /// The loop: poll; start each exchange step as a future (lanes run at once); wait for a
     /// step, a wake-up or the time given; report; repeat.
-    pub async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
+    pub(crate) async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
         let (mut lanes, mut running) = (HashMap::new(), FuturesUnordered::new());
         loop {
             let mut woken = pin!(self.woken.notified());
-            let mut state = self.lock();
-            if io.2.is_cancelled() {
-                task.cancel(&mut state);
-            }
-            let action = task.poll(std::time::Instant::now(), &mut state);
-            if action.is_wakeable() {
-                woken.as_mut().enable(); // before the lock is released: no wake-up is lost
-            }
-            drop(state);
+            let action = {
+                let mut state = self.lock();
+                if io.2.is_cancelled() {
+                    task.cancel(&mut state);
+                }
+                let action = task.poll(std::time::Instant::now(), &mut state);
+                if action.is_wakeable() {
+                    woken.as_mut().enable(); // before the lock is released: no wake-up is lost
+                }
+                action
+            };
             let far = || Instant::now() + Duration::from_secs(86_400);
             let (id, lane, event) = match action {
                 Action::Exchange(id, step) => {
@@ -227,7 +230,7 @@ type Stepped = (LaneId, Lane, Event);
 type Answer = Result<reqwest::Response, Event>;
 
 /// A task's upload file, download sink and transfer.
-pub fn io<'a>(file: Option<File>, sink: &'a mut dyn Sink, t: &'a Transfer<'a>) -> Io<'a> {
+pub(crate) fn io<'a>(file: Option<File>, sink: &'a mut dyn Sink, t: &'a Transfer<'a>) -> Io<'a> {
     (file.into(), sink.into(), t)
 }
 
@@ -255,7 +258,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// The example's command line (see the top of the file).
-pub async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [base, corp_id, secret, media_id @ ..] = args else {
         return Err("usage: reqwest_transport BASE_URL CORP_ID SECRET [MEDIA_ID]".into());
     };
