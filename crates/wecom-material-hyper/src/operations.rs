@@ -54,7 +54,7 @@ impl Client {
             Opened::Reader(input, reader) => (input, Some(Source::Reader(Some(reader)))),
             Opened::File(input, file) => (input, Some(Source::File(file.into()))),
         };
-        self.run(&mut task(&input)?, source, Sink::None, &t).await
+        self.drive(&mut task(&input)?, source, Sink::None, &t).await
     }
 
     /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the
@@ -65,7 +65,7 @@ impl Client {
         let mut task = self.0.shared.get(media_id, options)?;
         let sink = Sink::Stream(Mutex::new(&mut bytes));
         let done = self
-            .run(&mut task, None, sink, &Transfer::default())
+            .drive(&mut task, None, sink, &Transfer::default())
             .await?;
         Ok(Media {
             info: done.info,
@@ -87,7 +87,7 @@ impl Client {
     ) -> Result<Downloaded, Error> {
         let mut task = self.0.shared.download(media_id, options)?;
         let sink = Sink::Stream(Mutex::new(writer));
-        self.run(&mut task, None, sink, &t).await
+        self.drive(&mut task, None, sink, &t).await
     }
 
     /// Downloads a media into `file` with up to `options.connections` Range requests in
@@ -107,7 +107,7 @@ impl Client {
     ) -> Result<Downloaded, Error> {
         let mut task = self.0.shared.download_file(id, options, record.take())?;
         let sink = Sink::File(FileSink::new(file));
-        let result = self.run(&mut task, None, sink, &t).await;
+        let result = self.drive(&mut task, None, sink, &t).await;
         *record = task.resume_record();
         result
     }
@@ -154,14 +154,14 @@ impl Client {
         md5: &str,
     ) -> Result<UploadJob, Error> {
         let mut task = self.0.shared.upload_by_url(kind, filename, url, md5)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
             .await
     }
 
     /// Asks how an async upload job stands.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         let mut task = self.0.shared.job_result(jobid)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
             .await
     }
 
@@ -172,7 +172,7 @@ impl Client {
     /// [`JobWaitTask`](wecom_material_core::JobWaitTask).
     pub async fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
         let mut task = self.0.shared.wait_job(jobid, deadline)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
             .await
     }
 }

@@ -120,7 +120,7 @@ impl Client {
     /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
     /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
     /// Dropping the future cancels the task.
-    pub async fn run<T: Task>(
+    pub async fn drive<T: Task>(
         &self,
         task: &mut T,
         source: Option<Source<'_>>,

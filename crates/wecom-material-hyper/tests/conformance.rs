@@ -30,7 +30,7 @@ impl AsyncTransport for Hyper {
             Sink::Memory(out) => To::Stream(tokio::sync::Mutex::new(out)),
             Sink::File(file) => To::File(FileSink::new(file)),
         };
-        self.0.run(task, source, sink, t)
+        self.0.drive(task, source, sink, t)
     }
 }
 

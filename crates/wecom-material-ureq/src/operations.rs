@@ -40,7 +40,7 @@ impl Client {
             Opened::Reader(input, reader) => (input, Some(Source::Reader(Some(reader)))),
             Opened::File(input, file) => (input, Some(Source::File(file))),
         };
-        self.run(&mut task(&input)?, source, Sink::None, &t)
+        self.drive(&mut task(&input)?, source, Sink::None, &t)
     }
 
     /// Fetches a whole media into memory: at most `options.max_len` bytes, by default the
@@ -49,7 +49,7 @@ impl Client {
     pub fn get(&self, media_id: &MediaId, options: DownloadOptions) -> Result<Media, Error> {
         let mut bytes = Vec::new();
         let mut task = self.0.shared.get(media_id, options)?;
-        let done = self.run(
+        let done = self.drive(
             &mut task,
             None,
             Sink::Stream(&mut bytes),
@@ -74,7 +74,7 @@ impl Client {
         t: Transfer<'_>,
     ) -> Result<Downloaded, Error> {
         let mut task = self.0.shared.download(media_id, options)?;
-        self.run(&mut task, None, Sink::Stream(writer), &t)
+        self.drive(&mut task, None, Sink::Stream(writer), &t)
     }
 
     /// Downloads a media into `file` with up to `options.connections` Range requests in
@@ -92,7 +92,7 @@ impl Client {
         t: Transfer,
     ) -> Result<Downloaded, Error> {
         let mut task = self.0.shared.download_file(id, options, record.take())?;
-        let result = self.run(&mut task, None, Sink::File(FileSink::new(file)), &t);
+        let result = self.drive(&mut task, None, Sink::File(FileSink::new(file)), &t);
         *record = task.resume_record();
         result
     }
@@ -138,13 +138,13 @@ impl Client {
         md5: &str,
     ) -> Result<UploadJob, Error> {
         let mut task = self.0.shared.upload_by_url(kind, filename, url, md5)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
     }
 
     /// Asks how an async upload job stands.
     pub fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         let mut task = self.0.shared.job_result(jobid)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
     }
 
     /// Waits for an async upload job until `deadline`: polls it (at once, then with the
@@ -154,6 +154,6 @@ impl Client {
     /// core's [`JobWaitTask`](wecom_material_core::JobWaitTask).
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobStatus, Error> {
         let mut task = self.0.shared.wait_job(jobid, deadline)?;
-        self.run(&mut task, None, Sink::None, &Transfer::default())
+        self.drive(&mut task, None, Sink::None, &Transfer::default())
     }
 }

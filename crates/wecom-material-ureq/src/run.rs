@@ -63,7 +63,7 @@ impl Client {
     /// cache and wake-ups): the entry point for an operation the client has no method for,
     /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
     /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
-    pub fn run<T: Task>(
+    pub fn drive<T: Task>(
         &self,
         task: &mut T,
         mut source: Option<Source<'_>>,

@@ -24,7 +24,7 @@ impl BlockingTransport for Ureq {
             Sink::Memory(out) => To::Stream(out),
             Sink::File(file) => To::File(FileSink::new(file)),
         };
-        self.0.run(task, source, sink, t)
+        self.0.drive(task, source, sink, t)
     }
 }
 
