@@ -84,14 +84,15 @@ impl Stack {
     /// step, a wake-up or the time given; report; repeat.
     pub(crate) async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
         let (mut lanes, mut running) = (HashMap::new(), FuturesUnordered::new());
+        let mut run = Running(self, task, false);
         loop {
             let mut woken = pin!(self.woken.notified());
             let action = {
                 let mut state = self.lock();
                 if io.2.is_cancelled() {
-                    task.cancel(&mut state);
+                    run.1.cancel(&mut state);
                 }
-                let action = task.poll(std::time::Instant::now(), &mut state);
+                let action = run.1.poll(std::time::Instant::now(), &mut state);
                 if action.is_wakeable() {
                     woken.as_mut().enable(); // before the lock is released: no wake-up is lost
                 }
@@ -114,12 +115,16 @@ impl Stack {
                     self.woken.notify_waiters();
                     continue;
                 }
-                Action::Done(result) => return result,
+                Action::Done(result) => {
+                    run.2 = true;
+                    return result;
+                }
             };
             lanes.insert(id, lane);
             let written = matches!(event, Event::Written(_));
-            task.on_event(std::time::Instant::now(), &mut self.lock(), id, event);
-            if let (true, Some(p)) = (written, task.progress()) {
+            run.1
+                .on_event(std::time::Instant::now(), &mut self.lock(), id, event);
+            if let (true, Some(p)) = (written, run.1.progress()) {
                 io.2.report(p.done, p.total);
             }
         }
@@ -221,6 +226,19 @@ impl Stack {
         }
         let response = timeout(limit, response).await;
         response.map_err(|_| late())?.map_err(failed)
+    }
+}
+
+/// A task being run: cancelled if its future is dropped before it ended, so that a token
+/// refresh it holds is handed back at once.
+struct Running<'a, T: Task>(&'a Stack, &'a mut T, bool);
+
+impl<T: Task> Drop for Running<'_, T> {
+    fn drop(&mut self) {
+        if !self.2 {
+            self.1.cancel(&mut self.0.lock());
+            self.0.woken.notify_waiters();
+        }
     }
 }
 
