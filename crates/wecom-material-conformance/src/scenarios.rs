@@ -246,17 +246,19 @@ pub async fn every_operation<D: Driver>(d: &D) {
     );
 }
 
-/// A reader read once uploads; one shorter than it announced fails locally with an I/O
+/// A reader read once uploads (every media type); one shorter than it announced fails locally with an I/O
 /// error naming both lengths, and is not resent.
 pub async fn upload_sources<D: Driver>(d: &D) {
     let mock = mock(MockConfig::default());
     let s = Subject::new(d, settings(&mock), None);
-    let bytes = sample(MediaType::File, 300_001);
-    let once = Payload::Once("一次.bin", bytes.clone(), bytes.len() as u64);
-    let up = s.upload(MediaType::File, once, &none()).await.unwrap();
-    let stored = mock.media(up.media_id.as_str()).expect("stored");
-    assert_eq!(stored.filename, "一次.bin");
-    assert!(stored.bytes == bytes, "the reader's upload differs");
+    for (kind, name) in NAMES {
+        let bytes = sample(kind, 300_001);
+        let once = Payload::Once(name, bytes.clone(), bytes.len() as u64);
+        let up = s.upload(kind, once, &none()).await;
+        let stored = mock.media(up.unwrap().media_id.as_str()).expect("stored");
+        assert_eq!(stored.filename, name);
+        assert!(stored.bytes == bytes, "{name}: the reader's upload differs");
+    }
 
     mock.clear_requests();
     let short = Payload::Once("short.bin", sample(MediaType::File, 1000), 5000);

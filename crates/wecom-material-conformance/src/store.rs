@@ -138,3 +138,117 @@ impl AsyncTokenStore for MemoryStore {
         Box::pin(std::future::ready(Ok(self.answer(command))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wecom_material_core::AccessToken;
+    use wecom_material_core::ops::gettoken::TokenGrant;
+    use wecom_material_core::shared_token::{
+        CommitReply, LookupReply, StoreCommand, StoreReply, TokenStore,
+    };
+
+    use super::MemoryStore;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn lookup(store: &MemoryStore) -> LookupReply {
+        match store.run(StoreCommand::Lookup { lease: LEASE }) {
+            Ok(StoreReply::Lookup(reply)) => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn commit(store: &MemoryStore, fence: u64, token: &str) -> CommitReply {
+        let grant = TokenGrant {
+            token: AccessToken::new(token),
+            expires_in: Duration::from_secs(7200),
+        };
+        let command = StoreCommand::Commit {
+            fence,
+            grant,
+            refresh_margin: Duration::from_secs(300),
+        };
+        match store.run(command) {
+            Ok(StoreReply::Commit(reply)) => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_refresher_the_others_wait_then_read_what_it_committed() {
+        let store = MemoryStore::default();
+        let LookupReply::Refresh { fence, .. } = lookup(&store) else {
+            panic!("the first lookup refreshes")
+        };
+        assert!(matches!(
+            lookup(&store),
+            LookupReply::Wait {
+                cooling_down: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            commit(&store, fence, "T1"),
+            CommitReply::Stored { generation: fence }
+        );
+        let LookupReply::Ready(grant) = lookup(&store) else {
+            panic!("a stored token is ready")
+        };
+        assert_eq!((grant.token.expose(), grant.generation), ("T1", fence));
+        assert_eq!(store.token().as_deref(), Some("T1"));
+    }
+
+    #[test]
+    fn a_stale_fence_is_superseded_and_invalidate_names_its_generation() {
+        let store = MemoryStore::default();
+        let LookupReply::Refresh { fence: old, .. } = lookup(&store) else {
+            panic!("refresh")
+        };
+        let fail = StoreCommand::Fail {
+            fence: old,
+            cooldown: Duration::ZERO,
+        };
+        assert_eq!(store.run(fail), Ok(StoreReply::Failed));
+        let LookupReply::Refresh { fence: new, .. } = lookup(&store) else {
+            panic!("after a failed refresh (no cool-down) another one refreshes")
+        };
+        assert!(matches!(
+            commit(&store, old, "OLD"),
+            CommitReply::Superseded { current: None }
+        ));
+        assert_eq!(
+            commit(&store, new, "NEW"),
+            CommitReply::Stored { generation: new }
+        );
+        let stale = StoreCommand::Invalidate {
+            generation: old,
+            token: None,
+        };
+        assert_eq!(store.run(stale), Ok(StoreReply::Invalidated));
+        assert_eq!(
+            store.token().as_deref(),
+            Some("NEW"),
+            "another generation stays"
+        );
+        let named = StoreCommand::Invalidate {
+            generation: new,
+            token: Some(AccessToken::new("NEW")),
+        };
+        assert_eq!(store.run(named), Ok(StoreReply::Invalidated));
+        assert_eq!(store.token(), None);
+        assert_eq!(
+            store.log(),
+            [
+                "LOOKUP",
+                "FAIL",
+                "LOOKUP",
+                "COMMIT",
+                "COMMIT",
+                "INVALIDATE",
+                "INVALIDATE"
+            ]
+        );
+    }
+}

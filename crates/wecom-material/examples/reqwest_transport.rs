@@ -186,9 +186,10 @@ impl Stack {
         let ((parts, body), http) = (request.into_parts(), &self.http);
         let request = http.request(parts.method, parts.uri.to_string());
         let request = request.headers(parts.headers);
-        let limit = match timeouts {
-            Timeouts::Json => self.settings.json_timeout,
-            Timeouts::Media => self.settings.media_idle_timeout,
+        let (json, idle) = (self.settings.json_timeout, self.settings.media_idle_timeout);
+        let (request, limit) = match timeouts {
+            Timeouts::Json => (request.timeout(json), json), // head and body: one overall timeout
+            Timeouts::Media => (request, idle),              // an idle timeout for every wait
         };
         let (request, upload) = match body {
             Body::Empty => (request, None),
