@@ -347,6 +347,7 @@ pub async fn run_all<D: Driver>(driver: &D) {
         progress_counts_payload_bytes,
         cancel_mid_upload_and_mid_download,
         parallel_download_byte_identical_and_bounded,
+        parallel_ranges_run_at_once,
         parallel_download_halves_under_45033,
         parallel_download_retries_single_ranges,
         cancelled_parallel_download_resumes_from_its_record,
