@@ -225,6 +225,7 @@ impl Stack {
                 },
             };
         }
+        drop(tx); // the body's end
         let response = timeout(limit, response).await;
         response.map_err(|_| late())?.map_err(failed)
     }
