@@ -4,8 +4,10 @@
 
 pub use client::{Client, ClientBuilder};
 pub use operations::Upload;
+pub use run::{Sink, Source};
 pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT};
 pub use wecom_material_core::{self as core, DownloadOptions, Downloaded, Transfer};
+pub use wecom_material_host::FileSink;
 pub use wecom_material_host::JobEvents;
 
 mod client;

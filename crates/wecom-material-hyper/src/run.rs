@@ -45,7 +45,7 @@ pub(crate) type HttpClient = hyper_util::client::legacy::Client<
 >;
 
 /// Where an upload's external payload comes from.
-pub(crate) enum Source<'a> {
+pub enum Source<'a> {
     /// A file, rewound for each attempt.
     File(File),
     /// A reader that can be read once.
@@ -53,7 +53,7 @@ pub(crate) enum Source<'a> {
 }
 
 /// Where a download's bytes go.
-pub(crate) enum Sink<'a> {
+pub enum Sink<'a> {
     /// Nowhere (a JSON call).
     None,
     /// A stream: bytes come in order, from lane 0 only.
@@ -115,8 +115,12 @@ impl<T: Task> Drop for Running<'_, T> {
 type Step<'f> = Pin<Box<dyn Future<Output = (LaneId, LaneIo, Event)> + Send + 'f>>;
 
 impl Client {
-    /// Runs `task` to its end.
-    pub(crate) async fn drive<T: Task>(
+    /// Runs any core [`Task`] to its end over this client (its connection pool, token
+    /// cache and wake-ups): the entry point for an operation the client has no method for,
+    /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
+    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
+    /// Dropping the future cancels the task.
+    pub async fn drive<T: Task>(
         &self,
         task: &mut T,
         source: Option<Source<'_>>,

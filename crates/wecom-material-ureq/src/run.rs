@@ -19,7 +19,7 @@ use wecom_material_host::FileSink;
 use crate::client::Client;
 
 /// Where an upload's external payload comes from.
-pub(crate) enum Source<'a> {
+pub enum Source<'a> {
     /// A file, rewound for each attempt.
     File(File),
     /// A reader that can be read once.
@@ -27,7 +27,7 @@ pub(crate) enum Source<'a> {
 }
 
 /// Where a download's bytes go.
-pub(crate) enum Sink<'a> {
+pub enum Sink<'a> {
     /// Nowhere (a JSON call).
     None,
     /// A stream: bytes come in order, from lane 0 only.
@@ -59,8 +59,11 @@ struct LaneIo {
 }
 
 impl Client {
-    /// Runs `task` to its end.
-    pub(crate) fn drive<T: Task>(
+    /// Runs any core [`Task`] to its end over this client (its connection pool, token
+    /// cache and wake-ups): the entry point for an operation the client has no method for,
+    /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
+    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
+    pub fn drive<T: Task>(
         &self,
         task: &mut T,
         mut source: Option<Source<'_>>,

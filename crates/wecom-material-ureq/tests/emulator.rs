@@ -1,15 +1,16 @@
-//! The blocking client against the emulator on 127.0.0.1: every operation and the failure
-//! paths the driver and the download plan own.
+//! What is the blocking client's own, against the emulator on 127.0.0.1: its public methods
+//! (each runs the task the shared part builds), `upload_all`, its Debug and error texts, its
+//! error mapping. Every behaviour of the task protocol is the conformance kit's
+//! (`tests/conformance.rs`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wecom_material_core::RetryPolicy;
-use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress};
-use wecom_material_mock::{Clock, Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
+use wecom_material_core::error::Sent;
+use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress, RetryPolicy};
+use wecom_material_mock::{Endpoint, MediaKind, MockConfig, MockServer, samples};
 use wecom_material_ureq::{Client, DownloadOptions, Transfer, Upload, md5_file};
 
 const CORP: &str = "ww-mock-corp";
@@ -58,353 +59,123 @@ fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Each public method once: they build their task with the shared part and run it.
 #[test]
-fn uploads_every_type_with_chinese_names_and_gets_them_back() {
+fn every_public_method_runs_its_operation() {
     let mock = mock();
     let client = client(&mock);
-    for (media_type, name) in [
-        (MediaType::Image, "测试图片.jpg"),
-        (MediaType::Voice, "语音 留言.amr"),
-        (MediaType::Video, "视频\"引号\".mp4"),
-        (MediaType::File, "报告（终稿）.pdf"),
-    ] {
-        let bytes = sample(media_type, 4096);
-        let uploaded = client
-            .upload(
-                media_type,
-                Upload::bytes(name, bytes.clone()),
-                Transfer::default(),
-            )
-            .unwrap();
-        assert_eq!(uploaded.media_type, media_type);
-        assert_eq!(uploaded.expires_at, uploaded.created_at + 3 * 24 * 3600);
-        let stored = mock
-            .media(uploaded.media_id.as_str())
-            .expect("stored by the emulator");
-        assert_eq!(
-            stored.filename, name,
-            "the display name arrives as raw UTF-8"
-        );
-        let media = client
-            .get(&uploaded.media_id, DownloadOptions::default())
-            .unwrap();
-        assert_eq!(media.bytes, bytes);
-        assert_eq!(media.info.server_filename.as_deref(), Some(name));
-    }
+    let bytes = sample(MediaType::File, 300_001);
+    let path = temp_file("报告.pdf", &bytes);
+    let from_path = client
+        .upload(MediaType::File, Upload::path(&path), Transfer::default())
+        .unwrap();
     assert_eq!(
-        mock.count(Endpoint::GetToken),
-        1,
-        "one token for the whole run"
+        mock.media(from_path.media_id.as_str()).unwrap().filename,
+        "报告.pdf"
+    );
+    let reader: &[u8] = &bytes;
+    let upload = Upload::reader("r.pdf", Box::new(reader), bytes.len() as u64);
+    let from_reader = client
+        .upload(MediaType::File, upload, Transfer::default())
+        .unwrap();
+    let png = Upload::bytes("头像.png", Bytes::from(samples::png(100)));
+    let image = client.upload_image(png, Transfer::default()).unwrap();
+    assert!(image.url.starts_with(&mock.base_url()));
+
+    let got = client
+        .get(&from_reader.media_id, DownloadOptions::default())
+        .unwrap();
+    assert!(got.bytes == bytes);
+    let mut out = Vec::new();
+    let options = DownloadOptions::default();
+    let done = client.download(&from_path.media_id, &mut out, options, Transfer::default());
+    assert_eq!(done.unwrap().bytes_written, bytes.len() as u64);
+    assert!(out == bytes);
+    let (target, mut record) = (temp_file("out.bin", b""), None);
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&target)
+        .unwrap();
+    let options = DownloadOptions::default().connections(2);
+    let id = &from_path.media_id;
+    client
+        .download_file(id, &file, options, &mut record, Transfer::default())
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == bytes);
+    assert!(record.unwrap().is_complete());
+
+    let md5 = md5_file(&path).unwrap();
+    let url = mock.serve_file("big.pdf", bytes.clone(), true);
+    let job = client
+        .upload_by_url(MediaType::File, "big.pdf", &url, &md5)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = client.wait_job(&job.jobid, deadline).unwrap();
+    assert!(matches!(status, JobStatus::Finished { .. }), "{status:?}");
+    let again = client.job_result(&job.jobid).unwrap();
+    assert_eq!(again, status);
+    assert_eq!(mock.count(Endpoint::GetToken), 1);
+}
+
+#[test]
+fn connection_refused_is_not_sent() {
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder(CORP, SECRET)
+        .base_url(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .retry_policy(RetryPolicy::no_retries())
+        .build();
+    let err = client
+        .get(&MediaId::new("x"), DownloadOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(e) if e.sent == Sent::No),
+        "{err}"
     );
 }
 
 #[test]
-fn upload_from_path_streams_the_file_and_reports_progress() {
+fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure() {
     let mock = mock();
     let client = client(&mock);
-    let bytes = sample(MediaType::File, 3_000_000);
-    let path = temp_file("大文件.bin", &bytes);
-    let last = std::sync::Mutex::new(None::<Progress>);
-    let progress = |p: Progress| *last.lock().unwrap() = Some(p);
+    let mut uploads: Vec<wecom_material_ureq::Upload> = (0..12)
+        .map(|i| {
+            let body = Bytes::from(format!("file number {i}"));
+            wecom_material_ureq::Upload::bytes(format!("f{i}.txt"), body)
+        })
+        .collect();
+    uploads[5] = wecom_material_ureq::Upload::bytes("bad\nname.txt", Bytes::from("x".repeat(9)));
+    let progress_seen = AtomicU64::new(0);
+    let progress = |p: Progress| {
+        progress_seen.fetch_max(p.done, Ordering::Relaxed);
+    };
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
     };
-    let uploaded = client
-        .upload(MediaType::File, Upload::path(&path), transfer)
-        .unwrap();
-    let stored = mock.media(uploaded.media_id.as_str()).unwrap();
-    assert_eq!(stored.bytes, bytes);
-    assert_eq!(stored.filename, "大文件.bin");
-    let p = last.lock().unwrap().unwrap();
-    assert_eq!(
-        (p.done, p.total),
-        (bytes.len() as u64, Some(bytes.len() as u64)),
-        "progress counts the payload, not the multipart framing"
-    );
-}
-
-#[test]
-fn token_expiring_mid_run_is_refreshed_once_and_the_upload_resent_byte_identical() {
-    let mock = MockServer::start(MockConfig {
-        clock: Clock::manual(1_700_000_000),
-        ..MockConfig::default()
-    });
-    let client = client(&mock);
-    let first = client
-        .upload(
-            MediaType::File,
-            Upload::bytes("a.txt", sample(MediaType::File, 100)),
-            Transfer::default(),
-        )
-        .unwrap();
-    // The server's clock moves past the token's lifetime; the client's cache still holds it.
-    mock.clock().advance(Duration::from_secs(7201));
-    let path = temp_file("b.bin", &sample(MediaType::File, 50_000));
-    let second = client
-        .upload(MediaType::File, Upload::path(&path), Transfer::default())
-        .unwrap();
-    assert_ne!(first.media_id, second.media_id);
-    assert_eq!(mock.count(Endpoint::GetToken), 2);
-    let uploads = mock.requests_to(Endpoint::Upload);
-    assert_eq!(
-        uploads.len(),
-        3,
-        "first upload, the 42001 attempt, the resend"
-    );
-    assert_eq!(
-        uploads[1].body_md5, uploads[2].body_md5,
-        "the resent body is byte-identical"
-    );
-    assert_eq!(uploads[1].body_len, uploads[2].body_len);
-}
-
-#[test]
-fn dropped_upload_is_replayed_from_a_file_but_not_from_a_one_shot_reader() {
-    let mock = mock();
-    let client = client(&mock);
-    let bytes = sample(MediaType::File, 200_000);
-    let path = temp_file("c.bin", &bytes);
-    mock.fault(
-        Endpoint::Upload,
-        Fault::DropMidRequest {
-            after_bytes: 50_000,
-            times: 1,
-        },
-    );
-    let uploaded = client
-        .upload(MediaType::File, Upload::path(&path), Transfer::default())
-        .unwrap();
-    assert_eq!(mock.media(uploaded.media_id.as_str()).unwrap().bytes, bytes);
-    assert_eq!(mock.count(Endpoint::Upload), 2);
-
-    mock.clear_requests();
-    mock.fault(
-        Endpoint::Upload,
-        Fault::DropMidRequest {
-            after_bytes: 50_000,
-            times: 1,
-        },
-    );
-    let err = client
-        .upload(
-            MediaType::File,
-            Upload::reader(
-                "d.bin",
-                Box::new(std::io::Cursor::new(bytes.to_vec())),
-                bytes.len() as u64,
-            ),
-            Transfer::default(),
-        )
-        .unwrap_err();
-    assert!(matches!(err, Error::NotReplayable(_)), "{err}");
-    assert_eq!(
-        mock.count(Endpoint::Upload),
-        1,
-        "a one-shot reader is not resent"
-    );
-}
-
-#[test]
-fn large_media_downloads_in_20mb_ranges_byte_identical() {
-    let mock = mock();
-    let client = client(&mock);
-    let bytes = Bytes::from(
-        (0..45_000_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect::<Vec<_>>(),
-    );
-    let id = MediaId::new(mock.insert_media(bytes.clone(), "video/mp4", "大视频.mp4"));
-    let mut out = Vec::with_capacity(bytes.len());
-    let done = client
-        .download(
-            &id,
-            &mut out,
-            DownloadOptions::default(),
-            Transfer::default(),
-        )
-        .unwrap();
-    assert_eq!(done.total, 45_000_000);
-    assert_eq!(done.info.filename, "大视频.mp4");
-    assert!(out == bytes, "downloaded bytes differ");
-    let ranges: Vec<Option<String>> = mock
-        .requests_to(Endpoint::Get)
-        .iter()
-        .map(|r| {
-            r.headers
-                .get("range")
-                .map(|v| v.to_str().unwrap().to_owned())
-        })
-        .collect();
-    assert_eq!(
-        ranges,
-        vec![
-            None,
-            Some("bytes=0-19999999".into()),
-            Some("bytes=20000000-39999999".into()),
-            Some("bytes=40000000-44999999".into()),
-        ],
-        "a whole request answered 830002, then three chunks"
-    );
-}
-
-#[test]
-fn truncated_download_resumes_from_the_byte_reached() {
-    let mock = mock();
-    let client = Client::builder(CORP, SECRET)
-        .base_url(&mock.base_url())
-        .unwrap()
-        .retry_policy(fast_retries())
-        .chunk_size(100_000)
-        .unwrap()
-        .build();
-    let bytes = sample(MediaType::File, 250_000);
-    let id = MediaId::new(mock.insert_media(bytes.clone(), "application/octet-stream", "x.bin"));
-    mock.fault(
-        Endpoint::Get,
-        Fault::TruncateBody {
-            after_bytes: 30_000,
-            times: 1,
-        },
-    );
-    mock.fault(
-        Endpoint::Get,
-        Fault::DropMidBody {
-            after_bytes: 10_000,
-            times: 1,
-        },
-    );
-    let mut out = Vec::new();
-    let done = client
-        .download(
-            &id,
-            &mut out,
-            DownloadOptions::default(),
-            Transfer::default(),
-        )
-        .unwrap();
-    assert!(out == bytes, "resumed download differs");
-    assert_eq!(done.bytes_written, 250_000);
-    let requests = mock.requests_to(Endpoint::Get);
-    let second_range = requests[1].headers.get("range").unwrap().to_str().unwrap();
-    assert!(
-        second_range.starts_with("bytes=") && !second_range.starts_with("bytes=0-"),
-        "resumed at {second_range}"
-    );
-}
-
-#[test]
-fn sixty_four_threads_share_one_gettoken() {
-    let mock = mock();
-    let client = client(&mock);
-    std::thread::scope(|s| {
-        for i in 0..64 {
-            let client = client.clone();
-            s.spawn(move || {
-                client
-                    .upload(
-                        MediaType::File,
-                        Upload::bytes(format!("f{i}.txt"), sample(MediaType::File, 64)),
-                        Transfer::default(),
-                    )
-                    .unwrap();
-            });
+    let results = client.upload_all(wecom_material_core::MediaType::File, uploads, 4, transfer);
+    assert_eq!(results.len(), 12);
+    for (i, result) in results.into_iter().enumerate() {
+        if i == 5 {
+            assert!(matches!(result, Err(Error::Invalid(_))), "{result:?}");
+            continue;
         }
-    });
+        let stored = mock.media(result.unwrap().media_id.as_str()).unwrap();
+        assert_eq!(stored.filename, format!("f{i}.txt"));
+        assert_eq!(&stored.bytes[..], format!("file number {i}").as_bytes());
+    }
     assert_eq!(mock.count(Endpoint::GetToken), 1);
-    assert_eq!(mock.count(Endpoint::Upload), 64);
-}
-
-#[test]
-fn upload_image_hd_voice_upload_by_url_and_job() {
-    let mock = mock();
-    let client = client(&mock);
-    let image = client.upload_image(
-        Upload::bytes("头像.png", {
-            let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-            v.extend([7u8; 100]);
-            Bytes::from(v)
-        }),
-        Transfer::default(),
-    );
-    assert!(image.unwrap().url.starts_with(&mock.base_url()));
-
-    let voice = sample(MediaType::Voice, 1000);
-    let id = MediaId::new(mock.insert_media(voice.clone(), "audio/amr", "v.amr"));
-    let hd = client
-        .get(&id, DownloadOptions::default().hd_voice())
-        .unwrap();
-    assert_eq!(hd.info.content_type, "voice/speex");
-
-    let big = sample(MediaType::File, 3_000_000);
-    let path = temp_file("big.zip", &big);
-    let md5 = md5_file(&path).unwrap();
-    let url = mock.serve_file("big.zip", big.clone(), true);
-    let job = client
-        .upload_by_url(MediaType::File, "big.zip", &url, &md5)
-        .unwrap();
-    let status = client
-        .wait_job(&job.jobid, Instant::now() + Duration::from_secs(30))
-        .unwrap();
-    let JobStatus::Finished { media_id, .. } = status else {
-        panic!("job did not finish: {status:?}")
-    };
-    let mut out = Vec::new();
-    client
-        .download(
-            &media_id,
-            &mut out,
-            DownloadOptions::default(),
-            Transfer::default(),
-        )
-        .unwrap();
-    assert!(out == big);
-
-    let wrong = client
-        .upload_by_url(MediaType::File, "big.zip", &url, &"0".repeat(32))
-        .unwrap();
-    let status = client
-        .wait_job(&wrong.jobid, Instant::now() + Duration::from_secs(30))
-        .unwrap();
-    assert!(
-        matches!(
-            status,
-            JobStatus::Failed {
-                errcode: ErrCode::Md5Mismatch,
-                ..
-            }
-        ),
-        "{status:?}"
-    );
-}
-
-#[test]
-fn cancellation_stops_a_download_between_buffers() {
-    let mock = mock();
-    let client = client(&mock);
-    let bytes = sample(MediaType::File, 1_000_000);
-    let id = MediaId::new(mock.insert_media(bytes, "application/octet-stream", "c.bin"));
-    let cancel = wecom_material_core::CancelFlag::new();
-    let progress = |p: Progress| {
-        if p.done > 0 {
-            cancel.cancel();
-        }
-    };
-    let mut out = Vec::new();
-    let err = client
-        .download(
-            &id,
-            &mut out,
-            DownloadOptions::default(),
-            Transfer {
-                progress: Some(&progress),
-                cancel: Some(&cancel),
-            },
-        )
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
-    assert!(out.len() < 1_000_000);
-    out.flush().unwrap();
+    let payload: u64 = (0..12)
+        .filter(|&i| i != 5)
+        .map(|i| format!("file number {i}").len() as u64)
+        .sum();
+    assert_eq!(progress_seen.load(Ordering::Relaxed), payload);
 }
 
 #[test]
