@@ -210,7 +210,14 @@ async fn client(addr: SocketAddr, token: Arc<str>, body: Bytes, stop: Arc<Atomic
         let got = call(
             &mut sender,
             Method::GET,
-            &format!("/cgi-bin/media/get?access_token={token}&media_id={media_id}"),
+            &format!(
+                "/cgi-bin/media/get?access_token={token}&media_id={}",
+                // Encoded, so that an emulator handing out `+ / =` ids is measured fairly too.
+                percent_encoding::utf8_percent_encode(
+                    &media_id,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            ),
             None,
             Bytes::new(),
         )
