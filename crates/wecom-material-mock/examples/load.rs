@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Everything after `--` is the emulator's command line; it must print the `--json` line
-//! first. Linux only (it reads `/proc`).
+//! first (or, as emulators before `--json` did, its base URL, with the default credentials).
+//! Linux only (it reads `/proc`).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -90,8 +91,18 @@ fn start(command: &[String]) -> (Child, SocketAddr, serde_json::Value) {
         &mut line,
     )
     .unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not the --json line ({e}): {line}"));
+    // The `--json` line; an emulator from before `--json` printed its base URL first.
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        let base = line.trim();
+        let port = base
+            .strip_prefix("http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("neither the --json line ({e}) nor a base URL: {line}"));
+        serde_json::json!({
+            "port": port.parse::<u16>().unwrap(),
+            "corp_id": "ww-mock-corp",
+            "secret": "mock-secret",
+        })
+    });
     let port = info["port"].as_u64().unwrap() as u16;
     (child, SocketAddr::from(([127, 0, 0, 1], port)), info)
 }
@@ -199,7 +210,14 @@ async fn client(addr: SocketAddr, token: Arc<str>, body: Bytes, stop: Arc<Atomic
         let got = call(
             &mut sender,
             Method::GET,
-            &format!("/cgi-bin/media/get?access_token={token}&media_id={media_id}"),
+            &format!(
+                "/cgi-bin/media/get?access_token={token}&media_id={}",
+                // Encoded, so that an emulator handing out `+ / =` ids is measured fairly too.
+                percent_encoding::utf8_percent_encode(
+                    &media_id,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            ),
             None,
             Bytes::new(),
         )
