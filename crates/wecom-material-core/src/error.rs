@@ -327,9 +327,9 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let meaning = self.code.meaning();
         let said = self.errmsg.trim_start();
-        let repeats = said.len() >= meaning.len()
-            && said.is_char_boundary(meaning.len())
-            && said[..meaning.len()].eq_ignore_ascii_case(meaning);
+        let repeats = said
+            .get(..meaning.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(meaning));
         if repeats {
             write!(f, "{}: {}", self.code.code(), self.errmsg)
         } else if self.errmsg.is_empty() {
