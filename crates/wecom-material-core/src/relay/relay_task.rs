@@ -1,5 +1,5 @@
 //! The relayed upload as one [`Task`]: its phases, what each answer leads to, and the
-//! clean-up that always runs (see the [module docs](super) for the flow).
+//! clean-up that always runs (see the [`relay`](crate::relay) module docs for the flow).
 
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -52,7 +52,7 @@ enum Phase {
     Over,
 }
 
-/// The whole relayed upload as one [`Task`] (see the [module docs](self)).
+/// The whole relayed upload as one [`Task`] (see the [module docs](crate::relay)).
 pub struct RelayUploadTask {
     relay: BucketRelay,
     key: String,
