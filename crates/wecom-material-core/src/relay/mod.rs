@@ -1,14 +1,14 @@
 //! A local file up to 200 MB into WeCom through S3-compatible object storage (feature
 //! `s3-relay`).
 //!
-//! WeCom takes at most 20 MB in a direct upload (10 MB for video); bigger files (≤ 200 MB)
-//! only by URL, fetched by WeCom with Range requests. [`RelayUploadTask`] is that whole
-//! operation as one [`Task`]: it PUTs the file to `s3://BUCKET/PREFIX/<unique name>`
-//! (streamed by the transport in constant memory, its MD5 computed in the same pass),
-//! presigns a GET URL valid long enough for the job, asks `upload_by_url` with that URL and
-//! MD5, waits for the job (polls and callback events, as a [`JobWaitTask`] does), and
-//! DELETEs the object at the end — after success, failure and cancel — unless asked to keep
-//! it. Signing is rusty-s3's (SigV4 presigned URLs, sans-IO); the wall clock for the
+//! WeCom takes at most 20 MB in a direct upload (10 MB for video); bigger files (≤ 200 MB) only
+//! by URL, fetched by WeCom with Range requests. [`RelayUploadTask`] is that whole operation as
+//! one [`Task`](crate::task::Task): it PUTs the file to `s3://BUCKET/PREFIX/<unique name>`
+//! (streamed by the transport in constant memory, its MD5 computed in the same pass), presigns
+//! a GET URL valid long enough for the job, asks `upload_by_url` with that URL and MD5, waits
+//! for the job (polls and callback events, as a [`JobWaitTask`](crate::task::JobWaitTask)
+//! does), and DELETEs the object at the end — after success, failure and cancel — unless asked
+//! to keep it. Signing is rusty-s3's (SigV4 presigned URLs, sans-IO); the wall clock for the
 //! signatures and the entropy of the object name are inputs.
 //!
 //! ```text
@@ -22,8 +22,9 @@
 //!   any failure or cancel before Clean ──▶ Clean ──▶ Done(that failure)
 //! ```
 //!
-//! The transports run it like any task: every request is an [`Action::Send`]; the PUT's
-//! body is a [`Body::Upload`](crate::Body) whose external payload is the file.
+//! The transports run it like any task: every request is an
+//! [`Action::Send`](crate::task::Action::Send); the PUT's body is a
+//! [`Body::Upload`](crate::Body) whose external payload is the file.
 
 mod delete_object;
 pub mod presign;

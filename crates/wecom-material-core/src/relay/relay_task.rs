@@ -1,5 +1,5 @@
 //! The relayed upload as one [`Task`]: its phases, what each answer leads to, and the
-//! clean-up that always runs (see the [module docs](super) for the flow).
+//! clean-up that always runs (see the [`relay`](crate::relay) module docs for the flow).
 
 use std::fmt;
 use std::time::{Instant, SystemTime};
@@ -54,7 +54,7 @@ enum Phase {
 }
 
 /// The whole relayed upload as one [`Task`](crate::task::Task) (see the
-/// [module docs](super)), on one lane.
+/// [module docs](crate::relay)), on one lane.
 pub struct RelayUploadTask(OneLane<RelayMachine>);
 
 one_lane_task!(RelayUploadTask, RelayedUpload);
