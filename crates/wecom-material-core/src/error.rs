@@ -41,6 +41,8 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Saving to a file was refused or stopped (see [`crate::save`]).
+    Save(crate::save::SaveError),
 }
 
 impl Error {
@@ -49,6 +51,7 @@ impl Error {
         match self {
             Error::Api(e) | Error::RateLimited(e) => Some(e.code),
             Error::NotReplayable(inner) => inner.errcode(),
+            Error::Save(crate::save::SaveError::Stopped { cause, .. }) => cause.errcode(),
             _ => None,
         }
     }
@@ -84,6 +87,7 @@ impl fmt::Display for Error {
                 write!(f, "cancelled after {bytes_written} bytes were written")
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Save(e) => write!(f, "{e}"),
         }
     }
 }

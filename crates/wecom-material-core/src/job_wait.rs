@@ -315,7 +315,8 @@ fn is_transient(error: &Error) -> bool {
         | Error::RateLimited(_)
         | Error::NotReplayable(_)
         | Error::Cancelled { .. }
-        | Error::Io { .. } => false,
+        | Error::Io { .. }
+        | Error::Save(_) => false,
     }
 }
 

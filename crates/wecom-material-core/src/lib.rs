@@ -24,6 +24,7 @@ pub mod media_type;
 pub mod multipart;
 pub mod operation;
 pub mod ops;
+pub mod save;
 pub mod secret;
 pub mod shared_token;
 pub mod task;

@@ -14,6 +14,7 @@
 mod download_plan_edges;
 mod driver;
 mod lanes;
+mod save;
 mod shared_store;
 mod support;
 mod tasks;
