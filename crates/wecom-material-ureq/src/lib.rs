@@ -13,3 +13,4 @@ pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MED
 pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};
 pub use wecom_material_host::JobEvents;
 pub use wecom_material_host::md5_file;
+pub use wecom_material_host::{BatchNames, Overwrite, SaveOptions, Saved};
