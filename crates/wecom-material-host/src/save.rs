@@ -53,8 +53,8 @@ use wecom_material_core::ops::get_media::MediaEndpoint;
 use wecom_material_core::save::{MAX_RECORD_LEN, ResumeDecision, SaveError, SaveRecord};
 use wecom_material_core::task::{Action, ClientState, Event, LaneId, Task};
 use wecom_material_core::{
-    ClientSettings, DownloadOptions, DownloadTask, Downloaded, Error, MediaId, MediaInfo,
-    Progress, ResumeRecord, Transfer,
+    ClientSettings, DownloadOptions, DownloadTask, Downloaded, Error, MediaId, MediaInfo, Progress,
+    ResumeRecord, Transfer,
 };
 
 use crate::FileSink;
@@ -298,7 +298,8 @@ impl<'a> SaveJob<'a> {
             Some(path) => path,
             None => task.place(&done.info)?,
         };
-        self.part.complete(&path, done.total, task.options.overwrite)?;
+        self.part
+            .complete(&path, done.total, task.options.overwrite)?;
         Ok(Some(Saved {
             path,
             bytes: done.total,
@@ -835,16 +836,12 @@ mod tests {
             FileSink::new(&part.file).write_at(0, b"new!").unwrap();
             part
         };
-        let error = open()
-            .complete(&target, 5, Overwrite::Refuse)
-            .unwrap_err();
+        let error = open().complete(&target, 5, Overwrite::Refuse).unwrap_err();
         assert!(error.to_string().contains("4 bytes"), "{error}");
         assert!(!target.exists() && !dir.join(".m.part").exists());
 
         fs::write(&target, b"mine").unwrap();
-        let error = open()
-            .complete(&target, 4, Overwrite::Refuse)
-            .unwrap_err();
+        let error = open().complete(&target, 4, Overwrite::Refuse).unwrap_err();
         assert!(matches!(error, Error::Save(SaveError::TargetExists { .. })));
         assert_eq!(fs::read(&target).unwrap(), b"mine");
 
