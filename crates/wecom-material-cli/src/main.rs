@@ -14,6 +14,7 @@ mod logger;
 mod output;
 mod progress;
 mod session;
+mod stop_signal;
 mod token_store;
 
 use std::process::ExitCode;

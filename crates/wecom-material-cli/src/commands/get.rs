@@ -16,14 +16,12 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use serde_json::{Value, json};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::SIGINT;
 use wecom_material_core::ops::get_media::MediaEndpoint;
 use wecom_material_core::save::SaveError;
-use wecom_material_core::{CancelFlag, Error, MediaId};
+use wecom_material_core::{Error, MediaId};
 use wecom_material_ureq::{BatchNames, DownloadOptions, Overwrite, SaveOptions, Saved, Transfer};
 
 use crate::cli::GetArgs;
@@ -31,6 +29,7 @@ use crate::failure::Failure;
 use crate::output::{self, Output};
 use crate::progress::TransferBar;
 use crate::session::Session;
+use crate::stop_signal::Stop;
 
 /// Downloads each media into a file (or standard output) and prints where it went.
 pub(crate) fn run(
@@ -65,13 +64,12 @@ pub(crate) fn run(
             target.display()
         )));
     }
-    let stop = Stop::install();
-    let names = BatchNames::new();
-    let mut worst = 0u8;
+    let (stop, names, mut worst) = (Stop::install(), BatchNames::new(), 0u8);
     for id in &args.media_ids {
         let media_id = MediaId::new(id.clone());
-        let result = save(session, out, &media_id, target, args, endpoint, &stop, &names);
-        let failure = match result {
+        let failure = match save(
+            session, out, &media_id, target, args, endpoint, &stop, &names,
+        ) {
             Ok(saved) => {
                 let mut object = saved_json(&saved);
                 if args.media_ids.len() > 1 {
@@ -103,40 +101,6 @@ pub(crate) fn run(
     }
 }
 
-/// SIGINT and SIGTERM, turned into a cancel of the save in progress.
-struct Stop {
-    cancel: CancelFlag,
-    signal: Arc<AtomicI32>,
-}
-
-impl Stop {
-    /// Listens for the signals on a thread of its own; a second one exits at once. Without
-    /// it (the handler cannot be installed), the signals keep their default action.
-    fn install() -> Self {
-        let (cancel, signal) = (CancelFlag::new(), Arc::new(AtomicI32::new(0)));
-        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
-            Ok(mut signals) => {
-                let (flag, seen) = (cancel.clone(), Arc::clone(&signal));
-                std::thread::spawn(move || {
-                    for sig in signals.forever() {
-                        if seen.swap(sig, Ordering::SeqCst) != 0 {
-                            std::process::exit(128 + sig);
-                        }
-                        flag.cancel();
-                    }
-                });
-            }
-            Err(e) => log::warn!("cannot handle SIGINT/SIGTERM (Ctrl-C keeps nothing): {e}"),
-        }
-        Self { cancel, signal }
-    }
-
-    /// The signal received, if any.
-    fn signal(&self) -> Option<i32> {
-        Some(self.signal.load(Ordering::SeqCst)).filter(|&s| s != 0)
-    }
-}
-
 /// Saves one media through the library; maps its refusals to the CLI's lines and exits.
 #[allow(clippy::too_many_arguments)]
 fn save(
@@ -151,17 +115,14 @@ fn save(
 ) -> Result<Saved, Failure> {
     let bar = TransferBar::new(format!("get {media_id}"), out);
     let report = |p| bar.report(p);
+    let overwrite = [Overwrite::Refuse, Overwrite::Replace][usize::from(args.force)];
     let options = SaveOptions {
         connections: usize::from(args.connections),
-        overwrite: if args.force {
-            Overwrite::Replace
-        } else {
-            Overwrite::Refuse
-        },
+        overwrite,
         hd_voice: endpoint == MediaEndpoint::HdVoice,
         transfer: Transfer {
             progress: Some(&report),
-            cancel: Some(&stop.cancel),
+            cancel: Some(stop.flag()),
         },
         names: Some(names),
     };
@@ -187,7 +148,11 @@ fn save(
 fn failure(error: Error, stop: &Stop, out: Output) -> Failure {
     match (&error, stop.signal()) {
         (Error::Save(SaveError::Stopped { .. }) | Error::Cancelled { .. }, Some(signal)) => {
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
             eprintln!("interrupted by {name}: {error}");
             if out.json {
                 Output::json_line(&json!({
@@ -206,7 +171,12 @@ fn failure(error: Error, stop: &Stop, out: Output) -> Failure {
             "another run is downloading this media (it holds {}); wait for it to end",
             part.display()
         )),
-        (Error::Save(SaveError::Stopped { kept, total, part, .. }), _) => {
+        (
+            Error::Save(SaveError::Stopped {
+                kept, total, part, ..
+            }),
+            _,
+        ) => {
             let of = total.map_or(String::new(), |t| format!(" of {}", output::size(t)));
             out.note(&format!(
                 "partial download kept in {} ({}{of}); the same command continues it",
@@ -250,18 +220,14 @@ fn to_stdout(
 ) -> Result<(), Failure> {
     let bar = TransferBar::new(format!("get {media_id}"), out);
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut options = DownloadOptions::default();
-    if endpoint == MediaEndpoint::HdVoice {
-        options = options.hd_voice();
-    }
-    let report = |p| bar.report(p);
-    let transfer = Transfer {
-        progress: Some(&report),
-        cancel: None,
+    let options = DownloadOptions {
+        hd_voice: endpoint == MediaEndpoint::HdVoice,
+        ..DownloadOptions::default()
     };
-    let result = session
-        .client()
-        .download(media_id, &mut stdout, options, transfer);
+    let report = |p| bar.report(p);
+    let transfer = Transfer::default().with_progress(&report);
+    let client = session.client();
+    let result = client.download(media_id, &mut stdout, options, transfer);
     let flushed = stdout.flush();
     let done = result.inspect_err(|_| bar.abandon())?;
     flushed.map_err(|e| Failure::other(format!("cannot write to standard output: {e}")))?;
