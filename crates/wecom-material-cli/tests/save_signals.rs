@@ -45,7 +45,7 @@ fn sigint_sigterm_and_sigkill_during_get_c4_then_a_rerun_fetch_little_twice() {
         let id = w.insert_safe(&bytes, "video/mp4", "big.mp4");
         bandwidth(&w, Some(5_000_000));
         let record = w.dir.join(format!(".{id}.part.json"));
-        let mut child = w
+        let child = w
             .command()
             .args(["get", &id, "-c", "4"])
             .stdout(std::process::Stdio::piped())
