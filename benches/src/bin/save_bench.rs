@@ -49,7 +49,11 @@ fn main() {
 /// Child: an emulator holding one 200 MB media; prints `BASE MEDIA_ID TOKEN` and serves
 /// until its stdin closes.
 fn serve() {
-    let mock = MockServer::start(MockConfig::default());
+    // Ids without `+ / =`: curl is given the URL as it is.
+    let mock = MockServer::start(MockConfig {
+        safe_ids: true,
+        ..MockConfig::default()
+    });
     let media = wecom_material_benches::sample_bytes(MEDIA_BYTES);
     let id = mock.insert_media(media, "video/mp4", "big.mp4");
     let token = mock.access_token(CORP).unwrap();
@@ -109,7 +113,7 @@ fn save(me: &Path, base: &str, id: &str, dir: &Path, connections: usize) -> (f64
     let start = Instant::now();
     let mut child = Command::new(me)
         .args(["save", base, id])
-        .arg(dir)
+        .arg(format!("{}/", dir.display()))
         .arg(connections.to_string())
         .spawn()
         .unwrap();
@@ -177,10 +181,15 @@ fn orchestrate(runs: usize, connections: usize) {
         );
     }
     let (plain, synced, saved) = (median(plain), median(synced), median(saved));
-    println!("| 200,000,000 B on 127.0.0.1 | wall (median of {runs}) | vs curl + fsync | vs curl |");
+    println!(
+        "| 200,000,000 B on 127.0.0.1 | wall (median of {runs}) | vs curl + fsync | vs curl |"
+    );
     println!("|---|---|---|---|");
     println!("| curl | {plain:.3} s | {:.2}× | 1.00× |", plain / synced);
-    println!("| curl + fsync | {synced:.3} s | 1.00× | {:.2}× |", synced / plain);
+    println!(
+        "| curl + fsync | {synced:.3} s | 1.00× | {:.2}× |",
+        synced / plain
+    );
     println!(
         "| `save`, {connections} connections (peak RSS {:.1} MiB) | {saved:.3} s | {:.2}× | {:.2}× |",
         rss as f64 / 1024.0,
