@@ -204,7 +204,7 @@ pub fn part_name(media_id: &MediaId, endpoint: MediaEndpoint) -> String {
 }
 
 /// A save in progress: the locked part file and the task that fills it. Drive
-/// [`SaveJob::task`] with [`SaveJob::sink`] as the download's file, then hand the result to
+/// the task [`SaveJob::task`] hands out, with the file sink beside it, then hand the result to
 /// [`SaveJob::finish`], which moves the file into place, or says to drive again (the media
 /// changed size: the part was set aside).
 #[derive(Debug)]
