@@ -513,7 +513,11 @@ impl PartFile {
                 continue;
             }
             let len = file.metadata().map_err(|e| fail("inspecting", e))?.len();
-            let record = read_record(&record_path);
+            // A record beside a part this open created belongs to no part: not read.
+            let record = existing
+                .is_some()
+                .then(|| read_record(&record_path))
+                .flatten();
             let part = Self {
                 path: path.clone(),
                 record_path: record_path.clone(),
@@ -823,6 +827,24 @@ mod tests {
         // The same media continues from its record.
         let (_part, resume) = PartFile::open(path, &id, MediaEndpoint::Media).unwrap();
         assert_eq!(resume, Some(progress));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_without_its_part_is_dropped_not_set_aside() {
+        let dir = scratch("orphan");
+        let id = MediaId::new("m");
+        let path = dir.join(".m.part");
+        let progress = ResumeRecord {
+            total: 9,
+            done: vec![(0, 5)],
+        };
+        let record = SaveRecord::new(&id, MediaEndpoint::Media, &progress);
+        write_replacing(&sibling(&path, ".json"), &record.to_json()).unwrap();
+        let (part, resume) = PartFile::open(path.clone(), &id, MediaEndpoint::Media).unwrap();
+        assert_eq!(resume, None);
+        assert!(!part.record_path.exists());
+        assert!(!sibling(&path, ".stale-1").exists());
         let _ = fs::remove_dir_all(&dir);
     }
 
