@@ -6,6 +6,7 @@
 //! A partial download is kept as on any stop: the next run resumes it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -13,8 +14,17 @@ use signal_hook::iterator::{Handle, Signals};
 
 use crate::session::Session;
 
-/// While alive, a signal saves the session's token and exits; dropping it restores the
-/// default action.
+/// Set by a command that stops itself on a signal (a save writes its record, a relay deletes
+/// its object: see `stop_signal`): a signal then saves the token and leaves the exit to it.
+static COMMAND_STOPS_ITSELF: AtomicBool = AtomicBool::new(false);
+
+/// The running command takes SIGINT/SIGTERM as a cancel and exits once it has cleaned up.
+pub(crate) fn command_stops_itself() {
+    COMMAND_STOPS_ITSELF.store(true, Ordering::SeqCst);
+}
+
+/// While alive, a signal saves the session's token and exits (unless the command stops
+/// itself); dropping it restores the default action.
 pub(crate) struct SaveOnSignal {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
@@ -32,10 +42,12 @@ impl SaveOnSignal {
         };
         let handle = signals.handle();
         let thread = std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
                 log::info!("interrupted (signal {signal}): saving the token first");
                 session.persist();
-                std::process::exit(128 + signal);
+                if !COMMAND_STOPS_ITSELF.load(Ordering::SeqCst) {
+                    std::process::exit(128 + signal);
+                }
             }
         });
         Some(Self {

@@ -13,18 +13,19 @@ mod failure;
 mod interrupt;
 mod logger;
 mod output;
-mod part_file;
 mod progress;
 mod relay;
 mod session;
+mod stop_signal;
 mod token_store;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use wecom_material_core::ops::get_media::MediaEndpoint;
+
 use crate::cli::{CallbackCommand, Cli, Command};
-use crate::commands::get::Source;
 use crate::failure::{EXIT_USAGE, Failure};
 use crate::output::Output;
 use crate::session::{Session, Settings};
@@ -97,10 +98,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             with_session(&settings, |s| commands::upload_image::run(s, out, &args))
         }
         Command::Get(args) => with_session(&settings, |s| {
-            commands::get::run(s, out, &args, Source::Media)
+            commands::get::run(s, out, &args, MediaEndpoint::Media)
         }),
         Command::HdVoice(args) => with_session(&settings, |s| {
-            commands::get::run(s, out, &args, Source::HdVoice)
+            commands::get::run(s, out, &args, MediaEndpoint::HdVoice)
         }),
         Command::UploadByUrl(args) => {
             with_session(&settings, |s| commands::upload_by_url::run(s, out, &args))

@@ -89,42 +89,9 @@ pub(crate) fn from_args(args: &UploadArgs) -> Result<Option<Relay>, Failure> {
 /// object) instead of killing the process; a second one exits at once (status 130). For the
 /// rest of the run; returns once the handler is in place.
 pub(crate) fn cancel_on_interrupt(flag: CancelFlag) {
-    let (ready, registered) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build();
-        let Ok(runtime) = runtime else { return };
-        runtime.block_on(async {
-            #[cfg(unix)]
-            let mut interrupts = {
-                use tokio::signal::unix::{SignalKind, signal};
-                // Registered here, synchronously: SIGINT no longer ends the process by itself.
-                let Ok(interrupts) = signal(SignalKind::interrupt()) else {
-                    return;
-                };
-                interrupts
-            };
-            let _ = ready.send(());
-            #[cfg(unix)]
-            let interrupted = interrupts.recv().await.is_some();
-            #[cfg(not(unix))]
-            let interrupted = tokio::signal::ctrl_c().await.is_ok();
-            if interrupted {
-                eprintln!(
-                    "interrupted: stopping, then deleting the object (Ctrl-C again to quit now)"
-                );
-                flag.cancel();
-                #[cfg(unix)]
-                interrupts.recv().await;
-                #[cfg(not(unix))]
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
-            }
-        });
-    });
-    // Without a handler (no runtime), Ctrl-C keeps its default: the run ends at once.
-    let _ = registered.recv_timeout(std::time::Duration::from_secs(2));
+    // The same handling as a save's: the first SIGINT/SIGTERM cancels, a second one exits.
+    let notice = "interrupted: stopping, then deleting the object (Ctrl-C again to quit now)";
+    drop(crate::stop_signal::Stop::install_with(flag, Some(notice)));
 }
 
 fn var(name: &str) -> Option<String> {

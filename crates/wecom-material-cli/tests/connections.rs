@@ -48,8 +48,8 @@ fn a_parallel_run_killed_midway_is_continued_without_a_wrong_byte() {
     child.wait().unwrap();
     let record = std::fs::read_to_string(w.dir.join(format!(".{id}.part.json"))).unwrap();
     assert!(
-        record.contains("\"ranges\""),
-        "the record marks the part as ranged: {record}"
+        record.contains("\"done\":[[0,"),
+        "the record names the intervals that arrived: {record}"
     );
     w.mock.set_settings(Settings {
         latency: Duration::ZERO,

@@ -280,7 +280,7 @@ fn ctrl_c_during_the_put_stops_it_and_leaves_no_object() {
         stopped.stderr
     );
     assert!(
-        stopped.stderr.ends_with("error: cancelled\n"),
+        stopped.stderr.contains("error: cancelled by the caller"),
         "{}",
         stopped.stderr
     );

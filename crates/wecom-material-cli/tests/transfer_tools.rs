@@ -425,7 +425,7 @@ fn a_resumed_download_reports_only_the_bytes_of_this_run() {
     let done = MIB as usize;
     std::fs::write(w.dir.join(format!(".{id}.part")), &bytes[..done]).unwrap();
     // The record a run leaves next to its part file: without it a part is not resumed.
-    let record = serde_json::json!({"version": 1, "media_id": id, "endpoint": "media", "total": bytes.len()});
+    let record = serde_json::json!({"version": 2, "media_id": id, "endpoint": "media", "total": bytes.len(), "done": [[0, done]]});
     std::fs::write(w.dir.join(format!(".{id}.part.json")), record.to_string()).unwrap();
     let run = w.run(["get", &id]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -438,7 +438,11 @@ fn a_resumed_download_reports_only_the_bytes_of_this_run() {
     );
     assert!(run.stderr.contains("resumed at 1.00 MiB"), "{}", run.stderr);
     // The notice of the resume uses the same units.
-    assert!(run.stderr.contains("(1.00 MiB)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("continued an earlier run: 1.00 MiB"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains(" MB"), "{}", run.stderr);
 }
 
@@ -448,7 +452,7 @@ fn quiet_drops_notices_and_progress_but_not_errors() {
     let bytes = support::pattern(3 * MIB as usize);
     let id = safe_id(&w, &bytes);
     std::fs::write(w.dir.join(format!(".{id}.part")), &bytes[..1000]).unwrap();
-    let record = serde_json::json!({"version": 1, "media_id": id, "endpoint": "media", "total": bytes.len()});
+    let record = serde_json::json!({"version": 2, "media_id": id, "endpoint": "media", "total": bytes.len(), "done": [[0, 1000]]});
     std::fs::write(w.dir.join(format!(".{id}.part.json")), record.to_string()).unwrap();
     let run = w.run(["--quiet", "get", &id]);
     assert_eq!(run.code, 0, "{}", run.stderr);

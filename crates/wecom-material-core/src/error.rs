@@ -58,6 +58,8 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Saving to a file was refused or stopped (see [`crate::save`]).
+    Save(crate::save::SaveError),
 }
 
 impl Error {
@@ -66,6 +68,7 @@ impl Error {
         match self {
             Error::Api(e) | Error::RateLimited(e) => Some(e.code),
             Error::NotReplayable(inner) => inner.errcode(),
+            Error::Save(crate::save::SaveError::Stopped { cause, .. }) => cause.errcode(),
             _ => None,
         }
     }
@@ -136,12 +139,25 @@ impl Error {
                     source,
                 }
             }
-            // Object storage's answers and a job id hold none of the client's secrets.
+            Error::Save(crate::save::SaveError::Stopped {
+                kept,
+                total,
+                part,
+                cause,
+            }) => Error::Save(crate::save::SaveError::Stopped {
+                kept,
+                total,
+                part,
+                cause: Box::new(cause.redact(secrets)),
+            }),
+            // Object storage's answers, a job id and a save's paths hold none of the client's
+            // secrets.
             other @ (Error::Invalid(_)
             | Error::Cancelled { .. }
             | Error::DeadlineExceeded { .. }
             | Error::ObjectStorage(_)
-            | Error::JobUnfinished { .. }) => other,
+            | Error::JobUnfinished { .. }
+            | Error::Save(_)) => other,
         }
     }
 }
@@ -185,6 +201,7 @@ impl fmt::Display for Error {
             }
             // The I/O error itself is the `source()`.
             Error::Io { context, .. } => f.write_str(context),
+            Error::Save(e) => write!(f, "{e}"),
         }
     }
 }

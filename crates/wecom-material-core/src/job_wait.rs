@@ -319,7 +319,8 @@ fn is_transient(error: &Error) -> bool {
         | Error::DeadlineExceeded { .. }
         | Error::ObjectStorage(_)
         | Error::JobUnfinished { .. }
-        | Error::Io { .. } => false,
+        | Error::Io { .. }
+        | Error::Save(_) => false,
     }
 }
 

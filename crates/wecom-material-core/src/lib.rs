@@ -27,6 +27,7 @@ pub mod ops;
 pub mod printable;
 #[cfg(feature = "s3-relay")]
 pub mod relay;
+pub mod save;
 pub mod secret;
 pub mod shared_token;
 pub mod task;

@@ -16,6 +16,7 @@ mod driver;
 mod lanes;
 #[cfg(feature = "s3-relay")]
 mod relay;
+mod save;
 mod shared_store;
 mod support;
 mod tasks;

@@ -3,9 +3,11 @@
 #![deny(missing_docs)]
 
 mod files;
+pub mod save;
 mod shared;
 
 pub use files::{FileSink, Opened, md5_file, open_file, open_upload};
+pub use save::{BatchNames, Overwrite, SaveJob, SaveOptions, Saved};
 pub use shared::{JobEvents, Shared};
 
 /// The methods every client has that only reach the shared part (a client is a tuple struct

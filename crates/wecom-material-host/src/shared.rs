@@ -184,6 +184,20 @@ impl<S: ?Sized> Shared<S> {
         DownloadTask::in_ranges(id.clone(), options, &self.settings, seed, record)
     }
 
+    /// A save of `id` to `target` (a directory or a file path), ready to drive: see
+    /// [`SaveJob`](crate::SaveJob).
+    pub fn save<'a>(
+        &self,
+        id: &MediaId,
+        target: &std::path::Path,
+        options: &crate::SaveOptions<'a>,
+    ) -> Result<crate::SaveJob<'a>, Error> {
+        // Checked before a part file is made for it (a 70,000-character id left an empty
+        // `.part` behind).
+        id.validate()?;
+        crate::SaveJob::start(&self.settings, self.seeds.next(), id, target, options)
+    }
+
     /// Asking WeCom to fetch a file from `url`.
     pub fn upload_by_url(
         &self,

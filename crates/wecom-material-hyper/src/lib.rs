@@ -9,6 +9,7 @@ pub use wecom_material_core::client_settings::{DEFAULT_JSON_TIMEOUT, DEFAULT_MED
 pub use wecom_material_core::{self as core, DownloadOptions, Downloaded, Transfer};
 pub use wecom_material_host::FileSink;
 pub use wecom_material_host::JobEvents;
+pub use wecom_material_host::{BatchNames, Overwrite, SaveOptions, Saved};
 
 mod client;
 mod operations;

@@ -12,7 +12,7 @@ use wecom_material_core::transfer::BatchProgress;
 use wecom_material_core::{DownloadOptions, Downloaded, Error, JobId, JobStatus, Media, MediaId};
 use wecom_material_core::{MediaType, Progress, ResumeRecord, Transfer};
 use wecom_material_core::{UploadJob, Uploaded, UploadedImage};
-use wecom_material_host::{FileSink, Opened, open_upload};
+use wecom_material_host::{FileSink, Opened, SaveOptions, Saved, open_upload};
 
 use crate::client::Client;
 use crate::run::{Sink, Source};
@@ -110,6 +110,33 @@ impl Client {
         let result = self.drive(&mut task, None, sink, &t).await;
         *record = task.resume_record();
         result
+    }
+
+    /// Saves a media to `target`: into a directory (created when missing, or named with a
+    /// trailing `/`) under the media's own sanitized filename, or at a file path. The way to
+    /// save media: resumable (a later save of the same media continues what an interrupted
+    /// one left, fetching only the missing bytes), with `options.connections` ranges at once,
+    /// never over an existing file unless told ([`Overwrite`](crate::Overwrite)), the file
+    /// moved into place only when complete and synced. See
+    /// [`wecom_material_host::save`] for the files and rules; [`Client::download`] to a
+    /// writer stays for streams. The file-system calls (open, lock, the record, the final
+    /// sync and move) are short and run in place, on the caller's task.
+    pub async fn save(
+        &self,
+        media_id: &MediaId,
+        target: impl AsRef<std::path::Path>,
+        options: SaveOptions<'_>,
+    ) -> Result<Saved, Error> {
+        let mut job = self.0.shared.save(media_id, target.as_ref(), &options)?;
+        loop {
+            let (task, sink) = job.task();
+            let result = self
+                .drive(task, None, Sink::File(sink), &options.transfer)
+                .await;
+            if let Some(saved) = job.finish(result)? {
+                return Ok(saved);
+            }
+        }
     }
 
     /// Uploads every input with at most `jobs` at once over this client (one token, one

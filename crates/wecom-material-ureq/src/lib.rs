@@ -17,3 +17,4 @@ pub use wecom_material_core::{DownloadOptions, Downloaded, Transfer};
 pub use wecom_material_host::FileSink;
 pub use wecom_material_host::JobEvents;
 pub use wecom_material_host::md5_file;
+pub use wecom_material_host::{BatchNames, Overwrite, SaveOptions, Saved};

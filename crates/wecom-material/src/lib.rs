@@ -9,6 +9,7 @@ pub use wecom_material_core::download::MAX_CHUNK_SIZE;
 pub use wecom_material_core::endpoint::DEFAULT_BASE_URL;
 pub use wecom_material_core::errcode::Disposition;
 pub use wecom_material_core::error::{ApiError, Sent};
+pub use wecom_material_core::save::SaveError;
 pub use wecom_material_core::{
     AccessToken, BaseUrl, CancelFlag, CorpSecret, DecodeError, DownloadOptions, Downloaded,
     ErrCode, Error, Fallback, Invalid, JobId, JobStatus, Limits, Media, MediaId, MediaInfo,
@@ -40,8 +41,8 @@ pub mod relay {
 #[cfg(feature = "ureq")]
 pub mod blocking {
     pub use wecom_material_ureq::{
-        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, JobEvents, Upload,
-        md5_file,
+        BatchNames, Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT,
+        JobEvents, Overwrite, SaveOptions, Saved, Upload, md5_file,
     };
     #[doc(no_inline)]
     pub use wecom_material_ureq::{DownloadOptions, Downloaded, Transfer};
@@ -51,8 +52,8 @@ pub mod blocking {
 #[cfg(feature = "hyper")]
 pub mod tokio {
     pub use wecom_material_hyper::{
-        Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT, JobEvents, Upload,
-        md5_file,
+        BatchNames, Client, ClientBuilder, DEFAULT_JSON_TIMEOUT, DEFAULT_MEDIA_IDLE_TIMEOUT,
+        JobEvents, Overwrite, SaveOptions, Saved, Upload, md5_file,
     };
     #[doc(no_inline)]
     pub use wecom_material_hyper::{DownloadOptions, Downloaded, Transfer};

@@ -12,11 +12,11 @@ use super::names::{
 use super::support::{Reply, client, errcode, media_range, parse_range, token};
 
 /// Media of `len` bytes that no bug reproduces by accident.
-fn media(len: usize) -> Vec<u8> {
+pub(super) fn media(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-fn settings() -> ClientSettings {
+pub(super) fn settings() -> ClientSettings {
     let mut settings = ClientSettings::new("ww1", "secret-xyz");
     settings.base = super::names::BaseUrl::parse("http://127.0.0.1:1").unwrap();
     settings.retry_policy.base_backoff = Duration::from_millis(10);
@@ -26,16 +26,16 @@ fn settings() -> ClientSettings {
 /// A transport that keeps every lane's step pending until it has taken all the steps the
 /// task hands out, then answers them newest first: the task sees its lanes finish out of
 /// order. `answer` serves each business request; gettoken answers `T1`.
-struct Lanes {
-    now: Instant,
-    sink: Vec<u8>,
+pub(super) struct Lanes {
+    pub(super) now: Instant,
+    pub(super) sink: Vec<u8>,
     bodies: std::collections::HashMap<LaneId, VecDeque<u8>>,
-    most_in_flight: usize,
+    pub(super) most_in_flight: usize,
     requests: usize,
 }
 
 impl Lanes {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             now: Instant::now(),
             sink: Vec::new(),
@@ -45,7 +45,7 @@ impl Lanes {
         }
     }
 
-    fn run<T: Task>(
+    pub(super) fn run<T: Task>(
         &mut self,
         task: &mut T,
         state: &mut ClientState,
@@ -87,7 +87,7 @@ impl Lanes {
         panic!("the task did not end");
     }
 
-    fn step(
+    pub(super) fn step(
         &mut self,
         lane: LaneId,
         step: Exchange,

@@ -258,6 +258,11 @@ impl RangeDownload {
         }
     }
 
+    /// What the response head of this stream said about the media, once one arrived.
+    pub(crate) fn info(&self) -> Option<&crate::ops::get_media::MediaInfo> {
+        self.plan.info()
+    }
+
     fn finish(&mut self, state: &mut ClientState, result: Result<Downloaded, Error>) {
         if let Phase::Calling(Some(call)) = &mut self.phase {
             call.cancel(state);

@@ -182,6 +182,14 @@ struct Ranges {
     cancelling: bool,
     cancel_sent: bool,
     finish: Finish,
+    /// The whole download's deadline, and when it passes (from the first poll).
+    deadline: (Option<Duration>, Option<Instant>),
+    /// A save (see [`DownloadTask::for_save`]): one range runs until the first one is done.
+    save: bool,
+    /// The size a resumed save's first range found, when it is not the record's.
+    total_changed: Option<u64>,
+    /// When the record was last brought up to date, and `written` then.
+    recorded: (Option<Instant>, u64),
 }
 
 enum Mode {
@@ -248,6 +256,96 @@ impl DownloadTask {
             record.validate()?;
         }
         Ranges::task(media_id, &options, settings, jitter_seed, record)
+    }
+
+    /// A save of `media_id` into a file (see [`crate::save`]): in ranges, `options.connections`
+    /// at once, except HD voice, which is one stream from byte 0. The first range (at most
+    /// [`PROBE_LEN`] bytes: the first missing ones of `record`, or the media's first) runs
+    /// alone: its head names the file ([`DownloadTask::media_info`]) and tells whether the
+    /// media still has the record's size ([`DownloadTask::total_changed`]) before any other
+    /// range is asked for. `record` must pass [`ResumeRecord::validate`] (see
+    /// [`ResumeDecision`](crate::save::ResumeDecision)).
+    pub fn for_save(
+        media_id: MediaId,
+        options: DownloadOptions,
+        settings: &ClientSettings,
+        jitter_seed: u64,
+        record: Option<ResumeRecord>,
+    ) -> Result<Self, Error> {
+        if options.hd_voice {
+            let options = DownloadOptions {
+                deadline: options.deadline,
+                ..DownloadOptions::default().hd_voice()
+            };
+            return Self::new(media_id, options, settings, jitter_seed);
+        }
+        if let Some(record) = &record {
+            record.validate()?;
+        }
+        let options = DownloadOptions {
+            deadline: options.deadline,
+            ..DownloadOptions::default().connections(options.connections)
+        };
+        let mut task = Ranges::task(media_id, &options, settings, jitter_seed, record)?;
+        if let Mode::Ranges(r) = &mut task.mode {
+            r.save = true;
+            // The first range is a probe: split it off the front of the plan.
+            if let Some(first) = r.queue.front_mut()
+                && first.end - first.start > PROBE_LEN
+            {
+                let rest = Queued::new(first.start + PROBE_LEN, first.end);
+                first.end = first.start + PROBE_LEN;
+                r.queue.insert(1, rest);
+            }
+        }
+        Ok(task)
+    }
+
+    /// What the first response head said about the media (its filename, type), as soon as
+    /// one arrived: a save checks its target then, before the body is read.
+    pub fn media_info(&self) -> Option<&MediaInfo> {
+        match &self.mode {
+            Mode::One(slot) => slot.machine.info(),
+            Mode::Ranges(r) => r
+                .info
+                .as_ref()
+                .or_else(|| r.lanes.iter().find_map(|l| l.slot.machine.info())),
+        }
+    }
+
+    /// The size the media has now, when a resumed save's first range found it differs from
+    /// the record's: the save starts over with the part set aside.
+    pub fn total_changed(&self) -> Option<u64> {
+        match &self.mode {
+            Mode::Ranges(r) => r.total_changed,
+            Mode::One(_) => None,
+        }
+    }
+
+    /// Whether the record kept beside the file is due to be brought up to date
+    /// ([`DownloadTask::resume_record`], then [`DownloadTask::mark_recorded`]): bytes arrived
+    /// since the last time and either [`RECORD_EVERY_BYTES`](crate::save::RECORD_EVERY_BYTES)
+    /// of them or [`RECORD_EVERY`](crate::save::RECORD_EVERY) passed (or it was never
+    /// recorded). Check it after each event; never due in one stream.
+    pub fn record_due(&self, now: Instant) -> bool {
+        let Mode::Ranges(r) = &self.mode else {
+            return false;
+        };
+        let (at, bytes) = r.recorded;
+        let fresh = r.written.saturating_sub(bytes);
+        r.record.is_some()
+            && fresh > 0
+            && (fresh >= crate::save::RECORD_EVERY_BYTES
+                || at.is_none_or(|at| {
+                    now.saturating_duration_since(at) >= crate::save::RECORD_EVERY
+                }))
+    }
+
+    /// The record was brought up to date at `now` (see [`DownloadTask::record_due`]).
+    pub fn mark_recorded(&mut self, now: Instant) {
+        if let Mode::Ranges(r) = &mut self.mode {
+            r.recorded = (Some(now), r.written);
+        }
     }
 
     /// A one-stream download with explicit parts (the machinery's tests).
@@ -382,6 +480,10 @@ impl Ranges {
             cancelling: false,
             cancel_sent: false,
             finish: Finish::Running,
+            deadline: (options.deadline, None),
+            save: false,
+            total_changed: None,
+            recorded: (None, 0),
         };
         match resume {
             Some(record) => {
@@ -414,6 +516,21 @@ impl Ranges {
                 let error = misuse(&Event::BodyEnd, "nothing: the task had ended");
                 return Action::Done(Err(error));
             }
+        }
+        // The deadline: every range is stopped, the record keeps what arrived.
+        let (deadline, at) = &mut self.deadline;
+        let at =
+            *at.get_or_insert_with(|| deadline.and_then(|d| now.checked_add(d)).unwrap_or(now));
+        if let Some(deadline) = *deadline
+            && now >= at
+            && self.failure.is_none()
+            && !self.cancelling
+        {
+            let bytes_written = self.written;
+            self.fail(Error::DeadlineExceeded {
+                deadline,
+                bytes_written,
+            });
         }
         let stopping = self.failure.is_some() || self.cancelling;
         if stopping && !std::mem::replace(&mut self.cancel_sent, true) {
@@ -464,12 +581,19 @@ impl Ranges {
         if self.lanes.len() < self.limit && self.failure.is_none() && !self.cancelling {
             until = earliest(until, self.queue.front().and_then(|q| q.not_before));
         }
+        if self.deadline.0.is_some() {
+            until = earliest(until, self.deadline.1);
+        }
         Action::Wait { until, wakeable }
     }
 
     /// Starts the next queued range on a free lane if there is room and it is due.
     fn start_due(&mut self, now: Instant) -> bool {
         if self.failure.is_some() || self.cancelling || self.lanes.len() >= self.limit {
+            return false;
+        }
+        if self.save && self.info.is_none() && !self.lanes.is_empty() {
+            // A save's first range runs alone: its answer decides the rest.
             return false;
         }
         let due = self
@@ -558,6 +682,9 @@ impl Ranges {
                         self.plan_ranges(record);
                     }
                     Some(record) if record.total != done.total => {
+                        if self.save {
+                            self.total_changed = Some(done.total);
+                        }
                         let message = format!(
                             "media size changed from {} to {} bytes",
                             record.total, done.total
@@ -639,6 +766,10 @@ impl Ranges {
         if let Some(error) = self.failure.take() {
             return Err(match error {
                 Error::Cancelled { .. } => Error::Cancelled {
+                    bytes_written: self.written,
+                },
+                Error::DeadlineExceeded { deadline, .. } => Error::DeadlineExceeded {
+                    deadline,
                     bytes_written: self.written,
                 },
                 error => error,
