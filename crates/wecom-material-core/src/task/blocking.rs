@@ -11,7 +11,7 @@ use crate::error::{DecodeError, TransportError};
 use crate::task::Event;
 
 /// The largest buffer [`stream_once`] moves at a time.
-pub const STREAM_BUFFER: usize = 64 * 1024;
+pub const STREAM_BUFFER: usize = 256 * 1024;
 
 /// Answers [`Exchange::ReadBody`](crate::task::Exchange::ReadBody): the rest of `body`, at most
 /// `limit` bytes (a longer answer is a decode error of a response with `status`; reading
