@@ -51,13 +51,7 @@ pub(crate) fn run(
             _ if out.json => Err(Failure::usage(
                 "--output - cannot be used with --json: standard output carries the media",
             )),
-            [id] => to_stdout(
-                session,
-                out,
-                &MediaId::new(id.clone()),
-                endpoint,
-                args.deadline,
-            ),
+            [id] => to_stdout(session, out, &MediaId::new(id.clone()), endpoint, args),
             [] => Ok(()),
         };
     }
@@ -225,7 +219,7 @@ fn to_stdout(
     out: Output,
     media_id: &MediaId,
     endpoint: MediaEndpoint,
-    deadline: Option<u64>,
+    args: &GetArgs,
 ) -> Result<(), Failure> {
     // Checked before anything is opened or sent (a 70,000-character id used to panic).
     media_id.validate().map_err(|e| Failure::Wecom(e.into()))?;
@@ -233,7 +227,7 @@ fn to_stdout(
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let options = DownloadOptions {
         hd_voice: endpoint == MediaEndpoint::HdVoice,
-        deadline: deadline.map(Duration::from_secs),
+        deadline: args.deadline.map(Duration::from_secs),
         ..DownloadOptions::default()
     };
     let report = |p| bar.report(p);
