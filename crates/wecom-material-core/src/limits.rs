@@ -10,7 +10,7 @@
 //! | `media/upload_by_url` | ..= 200 MiB (209,715,200) | video: mp4 | — | 45001 (job fails) |
 //!
 //! Five bytes or fewer: 40006. WeCom's "MB" is read as MiB (1,048,576 bytes); a download's
-//! Range chunk is at most [`crate::MAX_CHUNK_SIZE`] (20,000,000 bytes, else 830002). The
+//! Range chunk is at most [`crate::download::MAX_CHUNK_SIZE`] (20,000,000 bytes, else 830002). The
 //! documents disagree with each other (older text says images ≤ 2 MB); the server has the last
 //! word, so every number is a public field a client's builder takes new values of, and
 //! [`Limits::relaxed`] turns the checks off.

@@ -87,7 +87,7 @@ pub struct SaveOptions<'a> {
     /// The names already taken by other saves of one batch (see [`BatchNames`]).
     pub names: Option<&'a BatchNames>,
     /// The longest the whole save may take (its download ends with
-    /// [`Error::DeadlineExceeded`](wecom_material_core::Error::DeadlineExceeded), the record
+    /// [`Error::DeadlineExceeded`], the record
     /// kept); `None`: no overall deadline (stalls still end it).
     pub deadline: Option<std::time::Duration>,
 }

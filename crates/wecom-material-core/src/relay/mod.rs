@@ -23,8 +23,8 @@
 //! ```
 //!
 //! The transports run it like any task: every request is an
-//! [`Action::Send`](crate::task::Action::Send); the PUT's body is a
-//! [`Body::Upload`](crate::Body) whose external payload is the file.
+//! [`Exchange::Send`](crate::task::Exchange::Send); the PUT's body is a
+//! [`Body::Upload`](crate::body::Body::Upload) whose external payload is the file.
 
 mod delete_object;
 pub mod presign;

@@ -50,7 +50,7 @@ pub struct DownloadOptions {
     pub connections: usize,
     /// The longest the whole download may take, counted from the task's first poll; when it
     /// passes, the download flushes its sink and ends with [`Error::DeadlineExceeded`].
-    /// `None`: no overall deadline (stalls still end it, see [`MIN_BODY_BYTES_PER_SEC`]).
+    /// `None`: no overall deadline (a stall still ends it: under 1 KiB/s over an idle timeout).
     pub deadline: Option<Duration>,
 }
 

@@ -10,7 +10,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A shared MD5 of the payload bytes of the current attempt (see the [module docs](self)).
+/// A shared MD5 of the payload bytes of the current attempt, fed by the upload frames as the
+/// transport streams the payload (the file is read once).
 /// Clones share the same digest. Without the `md5` feature it digests nothing and
 /// [`PayloadDigest::finish`] is always `None`.
 #[derive(Clone, Default)]
