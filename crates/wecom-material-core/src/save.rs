@@ -397,8 +397,8 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "cancelled after 100 bytes were written; kept 4096 of 10000 bytes in d/.m.part \
-             for the next run"
+            "cancelled by the caller before the operation ended; 100 bytes had reached the \
+             sink; kept 4096 of 10000 bytes in d/.m.part for the next run"
         );
     }
 }

@@ -866,7 +866,9 @@ mod tests {
             part
         };
         let error = open().complete(&target, 5, Overwrite::Refuse).unwrap_err();
-        assert!(error.to_string().contains("4 bytes"), "{error}");
+        // The message says this layer's part; the length found is its cause.
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(cause.is_some_and(|c| c.contains("4 bytes")), "{error}");
         assert!(!target.exists() && !dir.join(".m.part").exists());
 
         fs::write(&target, b"mine").unwrap();
