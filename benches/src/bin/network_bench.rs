@@ -173,7 +173,8 @@ fn cli(cli: &Path, base: &str, work: &Path) -> Command {
     cmd.env("WECOM_BASE_URL", base)
         .env("WECOM_CORP_ID", CORP)
         .env("WECOM_SECRET", SECRET)
-        .env("WECOM_TOKEN_CACHE", work.join("tokens.json"))
+        // A directory of its own, which the command creates private (no warning about it).
+        .env("WECOM_TOKEN_CACHE", work.join("cache").join("tokens.json"))
         .stdout(Stdio::null());
     cmd
 }
