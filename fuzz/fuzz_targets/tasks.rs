@@ -32,7 +32,11 @@ use wecom_material_core::shared_token::StoreReply;
 use wecom_material_core::shared_token::StoredGrant;
 use wecom_material_core::task::{Exchange, LaneId};
 use wecom_material_core::{AccessToken, ClientSettings, Fallback, SharedTokenPolicy, StoreError};
-use wecom_material_core::{Action, BaseUrl, CallTask, ClientState, DecodeError, DownloadOptions, DownloadTask, Error, Event, JobId, JobWaitTask, Limits, MediaId, MediaType, PollPolicy, ResumeRecord, RetryPolicy, Task, Timeouts, TransportError};
+use wecom_material_core::{
+    Action, BaseUrl, CallTask, ClientState, DecodeError, DownloadOptions, DownloadTask, Error,
+    Event, JobId, JobWaitTask, Limits, MediaId, MediaType, PollPolicy, ResumeRecord, RetryPolicy,
+    Task, Timeouts, TransportError,
+};
 
 /// Turns allowed once the input is used up.
 const TAIL_STEPS: usize = 500;

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use wecom_material_core::{CorpSecret, StoredToken};
-use wecom_material_core::ops::gettoken::GetToken;
 use wecom_material_core::internals::TokenCache;
 use wecom_material_core::internals::TokenLookup;
+use wecom_material_core::ops::gettoken::GetToken;
+use wecom_material_core::{CorpSecret, StoredToken};
 
 const DAY: u64 = 86_400;
 

@@ -416,7 +416,8 @@ pub const EXCERPT_LEN: usize = 120;
 
 impl DecodeError {
     /// Builds an error with an excerpt of `body`: secrets are masked in the first 4 KiB
-    /// ([`crate::secret::mask_secrets`]), then the first [`EXCERPT_LEN`] bytes are kept.
+    /// ([`crate::secret::mask_secrets`]), the first [`EXCERPT_LEN`] bytes are kept and masked
+    /// once more (a run cut short is judged as it is shown).
     pub fn new(status: u16, reason: impl Into<String>, body: &[u8]) -> Self {
         let window = &body[..body.len().min(4096)];
         let masked = crate::secret::mask_secrets(&String::from_utf8_lossy(window));
@@ -424,7 +425,10 @@ impl DecodeError {
         while !masked.is_char_boundary(end) {
             end -= 1;
         }
-        let excerpt = masked[..end]
+        // Masked again after the cut: a run cut short may look like a secret where the whole
+        // run did not (a run with `/` is masked only from 43 characters; its first 20 are not
+        // a word either).
+        let excerpt = crate::secret::mask_secrets(&masked[..end])
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
