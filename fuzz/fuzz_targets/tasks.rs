@@ -179,6 +179,8 @@ struct Fuzz<'u, 'a> {
     written: u64,
     /// At wakeable waits, deliver job-finished events (for job waits).
     deliver_events: bool,
+    /// Lanes whose step was answered on another lane: still owed their one event.
+    misrouted: Vec<LaneId>,
 }
 
 impl<'u, 'a> Fuzz<'u, 'a> {
@@ -191,6 +193,7 @@ impl<'u, 'a> Fuzz<'u, 'a> {
             body_left: Default::default(),
             written: 0,
             deliver_events: false,
+            misrouted: Vec::new(),
         }
     }
 
@@ -225,8 +228,17 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                             continue;
                         }
                     }
-                    // This transport answers every step at once: a wait always has an end.
-                    let until = until.expect("a wait with no step in flight has an end");
+                    // This transport answers every step at once, so a wait without an end
+                    // waits for a step answered on the wrong lane: its event comes now.
+                    let Some(until) = until else {
+                        let lane = self
+                            .misrouted
+                            .pop()
+                            .expect("a wait with nothing in flight has an end");
+                        let late = Event::TransportFailed(TransportError::maybe_sent("late"));
+                        task.on_event(self.now, state, lane, late);
+                        continue;
+                    };
                     // Virtual time: the wait is over at once.
                     assert!(
                         until <= self.now + Duration::from_secs(24 * 3600),
@@ -269,13 +281,17 @@ impl<'u, 'a> Fuzz<'u, 'a> {
                     }
                 }
             };
-            // Now and then the answer is reported on another lane.
-            let lane = if self.pick(1, 100) {
+            // Now and then the answer is reported on another lane (the step's own lane is then
+            // still owed its event, which comes when the task waits for it).
+            let to = if self.pick(1, 100) {
                 LaneId(self.u.arbitrary().unwrap_or(0))
             } else {
                 lane
             };
-            task.on_event(self.now, state, lane, event);
+            if to != lane {
+                self.misrouted.push(lane);
+            }
+            task.on_event(self.now, state, to, event);
         }
         panic!("the task did not end {tail} turns after the input was used up");
     }

@@ -182,6 +182,8 @@ struct Ranges {
     cancelling: bool,
     cancel_sent: bool,
     finish: Finish,
+    /// How long the ranges cut from the queued gaps are (set when the size is known).
+    range_size: u64,
     /// The whole download's deadline, and when it passes (from the first poll).
     deadline: (Option<Duration>, Option<Instant>),
     /// A save (see [`DownloadTask::for_save`]): one range runs until the first one is done.
@@ -480,6 +482,7 @@ impl Ranges {
             cancelling: false,
             cancel_sent: false,
             finish: Finish::Running,
+            range_size: PROBE_LEN,
             deadline: (options.deadline, None),
             save: false,
             total_changed: None,
@@ -600,9 +603,14 @@ impl Ranges {
             .queue
             .front()
             .is_some_and(|q| q.not_before.is_none_or(|t| t <= now));
-        let Some(queued) = due.then(|| self.queue.pop_front()).flatten() else {
+        let Some(mut queued) = due.then(|| self.queue.pop_front()).flatten() else {
             return false;
         };
+        if queued.end - queued.start > self.range_size {
+            let cut = queued.start + self.range_size;
+            self.queue.push_front(Queued::new(cut, queued.end));
+            queued.end = cut;
+        }
         self.started = self.started.wrapping_add(1);
         let seed = self.seed.wrapping_add(self.started);
         let media_id = self.media_id.clone();
@@ -649,9 +657,13 @@ impl Ranges {
             return self.fail(misuse(&event, "no event on a lane that is not running"));
         };
         if let Event::Written(n) = event {
-            // Counted only when the range takes it (a count past what it asked for ends it).
+            // Counted only when the range takes it, and never past the range's end: a count past
+            // what it asked for ends the range, and must not put bytes into the record that no
+            // one wrote there.
             if running.slot.is_busy() {
-                running.written = running.written.saturating_add(n);
+                let room = (running.range.end - running.range.start) - running.written;
+                let n = n.min(room);
+                running.written += n;
                 self.written = self.written.saturating_add(n);
             }
         }
@@ -746,14 +758,11 @@ impl Ranges {
         let per_range = missing
             .div_ceil((self.max as u64).saturating_mul(4))
             .max(PROBE_LEN);
-        let size = per_range.min(self.settings.chunk_size).max(1);
+        // The gaps are queued whole and cut into ranges of this size as they start: the
+        // queue stays as small as the record, whatever the media's size and the chunk size.
+        self.range_size = per_range.min(self.settings.chunk_size).max(1);
         for (start, end) in gaps {
-            let mut at = start;
-            while at < end {
-                let next = at.saturating_add(size).min(end);
-                self.queue.push_back(Queued::new(at, next));
-                at = next;
-            }
+            self.queue.push_back(Queued::new(start, end));
         }
         self.record = Some(record);
     }
