@@ -26,10 +26,7 @@ use wecom_material_host::FileSink;
 
 use crate::client::Client;
 
-/// Frames of an upload payload: big enough for throughput, small enough that a few of them
-/// in flight keep memory constant.
-const FRAME: usize = 512 * 1024;
-/// Frames queued between the task reading the payload and hyper writing the socket.
+/// Frames (at most the core's `FRAME` each) queued between the task reading the payload and hyper writing the socket.
 const QUEUED_FRAMES: usize = 4;
 const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
 
@@ -333,8 +330,8 @@ async fn pump(
             NextFrame::Read { max } => {
                 let no_source = || local(io::Error::other("no source (or one already sent)"));
                 let reader = reader.as_mut().ok_or_else(no_source)?;
-                let mut buf = BytesMut::with_capacity(max.min(FRAME));
-                let read = reader.take(max.min(FRAME) as u64).read_buf(&mut buf).await;
+                let mut buf = BytesMut::with_capacity(max);
+                let read = reader.take(max as u64).read_buf(&mut buf).await;
                 read.map_err(local)?;
                 frames.on_read(&buf).map_err(Event::Local)?;
                 buf.freeze()

@@ -211,7 +211,7 @@ impl Stack {
                 NextFrame::End => break,
                 NextFrame::Bytes(bytes) => bytes,
                 NextFrame::Read { max } => {
-                    let mut buf = vec![0; max.min(512 * 1024)];
+                    let mut buf = vec![0; max];
                     let read = io.0.borrow_mut().as_mut().map(|f| f.read(&mut buf));
                     buf.truncate(read.unwrap_or(Ok(0)).map_err(local)?);
                     frames.on_read(&buf).map_err(Event::Local)?;

@@ -137,8 +137,9 @@ fn payload_error(message: String) -> Error {
 pub enum NextFrame {
     /// Send these bytes: the multipart head or tail, or a piece of a payload held in memory.
     Bytes(Bytes),
-    /// Read at most `max` bytes (never 0) of the payload from the source, send them, and
-    /// report how many with [`UploadFrames::on_read`] (0: the source ended).
+    /// Read at most `max` bytes (never 0, never over 512 KiB) of the payload from the
+    /// source, send them, and report how many with [`UploadFrames::on_read`] (0: the source
+    /// ended).
     Read {
         /// The most bytes to read.
         max: usize,
@@ -177,9 +178,9 @@ pub struct UploadFrames<'a> {
     transfer: crate::transfer::Transfer<'a>,
 }
 
-/// The largest payload frame of a payload held in memory (big enough for throughput, small
-/// enough for fine-grained progress).
-const HELD_FRAME: usize = 512 * 1024;
+/// The largest payload frame, held in memory or read from a source (big enough for
+/// throughput, small enough for fine-grained progress and a bounded buffer per frame).
+pub(crate) const FRAME: usize = 512 * 1024;
 
 impl std::fmt::Debug for UploadFrames<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,10 +229,10 @@ impl<'a> UploadFrames<'a> {
                 });
             }
             let Some(held) = &mut self.held else {
-                let max = self.meter.want(usize::MAX);
+                let max = self.meter.want(FRAME);
                 return Ok(NextFrame::Read { max });
             };
-            let frame = held.split_to(self.meter.want(HELD_FRAME).min(held.len()));
+            let frame = held.split_to(self.meter.want(FRAME).min(held.len()));
             self.on_read(&frame)?;
             return Ok(NextFrame::Bytes(frame));
         }
@@ -647,6 +648,31 @@ mod tests {
         let mut sent = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut sent).unwrap();
         assert_eq!(sent, b"HEAD|abc|TAIL");
+    }
+
+    /// The frame size is the core's: an async transport reads `max` and never sizes a buffer
+    /// of its own, so a 1 MiB + 7 file is read in 512 KiB frames, then the rest, then a
+    /// one-byte probe that the file ends there.
+    #[test]
+    fn a_source_is_asked_for_at_most_one_frame_at_a_time() {
+        let len = 2 * FRAME as u64 + 7;
+        let external = Payload::External {
+            len,
+            replay: Replay::Replayable,
+        };
+        let mut frames = UploadFrames::new(upload(external), Default::default());
+        assert_eq!(
+            frames.next_frame().unwrap(),
+            NextFrame::Bytes(Bytes::from_static(b"HEAD|"))
+        );
+        let mut asked = Vec::new();
+        while let NextFrame::Read { max } = frames.next_frame().unwrap() {
+            asked.push(max);
+            let left = len - frames.progress().done;
+            frames.on_read(&vec![7; max.min(left as usize)]).unwrap();
+        }
+        assert_eq!(asked, [FRAME, FRAME, 7, 1]);
+        assert_eq!(frames.progress().done, len);
     }
 
     #[test]
