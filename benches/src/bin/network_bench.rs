@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wecom_material_benches::timed;
 use wecom_material_mock::{MockConfig, MockServer, Settings};
 
 const CORP: &str = "ww-mock-corp";
@@ -177,31 +178,6 @@ fn cli(cli: &Path, base: &str, work: &Path) -> Command {
         .env("WECOM_TOKEN_CACHE", work.join("cache").join("tokens.json"))
         .stdout(Stdio::null());
     cmd
-}
-
-/// Runs the command, sampling its peak RSS (`VmHWM`) until it exits.
-fn timed(mut cmd: Command) -> (f64, u64) {
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if let Ok(text) = std::fs::read_to_string(&status_file)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kib);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let wall = start.elapsed().as_secs_f64();
-    assert!(status.success(), "the command failed: {status}");
-    (wall, peak)
 }
 
 fn cli_download(cli_path: &Path, base: &str, id: &str, n: usize, work: &Path) -> (f64, u64) {

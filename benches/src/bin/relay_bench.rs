@@ -15,11 +15,12 @@
 //! access check, `upload_by_url`, polling the job, DELETE), its wall time and peak RSS
 //! (`VmHWM`). The emulator runs in this process, s3s-fs in its own. Medians of RUNS runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use wecom_material_benches::timed;
 use wecom_material_core::MediaType;
 use wecom_material_mock::s3_server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 use wecom_material_mock::{JobStatus, MockConfig, MockServer};
@@ -133,29 +134,4 @@ fn cli_path() -> PathBuf {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Runs the command, sampling its peak RSS (`VmHWM`, KiB) until it exits.
-fn timed(mut cmd: Command) -> (f64, u64) {
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        peak = peak.max(vm_hwm(Path::new(&status_file)).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let wall = start.elapsed().as_secs_f64();
-    assert!(status.success(), "the relay failed: {status}");
-    (wall, peak)
-}
-
-fn vm_hwm(status_file: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(status_file).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -22,8 +22,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use wecom_material_benches::timed;
 use wecom_material_core::MediaId;
 use wecom_material_mock::{MockConfig, MockServer};
 use wecom_material_ureq::SaveOptions;
@@ -109,31 +110,11 @@ fn curl(base: &str, token: &str, id: &str, out: &Path, fsync: bool) -> f64 {
 /// The save child: wall time and peak RSS (KiB), sampled from `/proc` until it exits.
 fn save(me: &Path, base: &str, id: &str, dir: &Path, connections: usize) -> (f64, u64) {
     let _ = std::fs::remove_dir_all(dir);
-    let start = Instant::now();
-    let mut child = Command::new(me)
-        .args(["save", base, id])
+    let mut cmd = Command::new(me);
+    cmd.args(["save", base, id])
         .arg(format!("{}/", dir.display()))
-        .arg(connections.to_string())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if let Ok(text) = std::fs::read_to_string(&status_file)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kib);
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let wall = start.elapsed().as_secs_f64();
-    assert!(status.success(), "the save failed: {status}");
+        .arg(connections.to_string());
+    let (wall, peak) = timed(cmd);
     assert_eq!(
         std::fs::metadata(dir.join("big.mp4")).unwrap().len(),
         MEDIA_BYTES as u64
