@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde_json::{Map, Value, json};
-use wecom_material_core::{Error, Invalid, MediaType};
+use wecom_material_core::{Error, Invalid, MediaType, error::with_causes};
 
 use crate::output;
 
@@ -128,23 +128,11 @@ impl fmt::Display for Failure {
                     }
                     line
                 }
-                None => chain(e),
+                None => with_causes(e),
             },
         };
         f.write_str(&one_line(&text))
     }
-}
-
-/// The error and its causes (`source()`), each said once: `a: b: c`.
-fn chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// WeCom's "MB" (which is 1 MiB): `20 MB` for a whole number of them, else the bar's units.

@@ -463,6 +463,19 @@ pub enum Sent {
     Maybe,
 }
 
+/// An error and its causes (`source()`), each said once: `a: b: c`. For the one line a
+/// transport or a front end prints; the error types themselves keep message and cause apart.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A network-level failure reported by a transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportError {
@@ -769,6 +782,19 @@ mod tests {
             }
             assert!(text.contains("***"), "{text}");
         }
+    }
+
+    #[test]
+    fn with_causes_joins_every_cause_once_in_order() {
+        let io = std::io::Error::other("connection reset");
+        let error = Error::io("reading the upload payload", io);
+        assert_eq!(
+            super::with_causes(&error),
+            format!("{error}: connection reset")
+        );
+        assert!(!error.to_string().contains("connection reset"));
+        let bare = std::io::Error::other("alone");
+        assert_eq!(super::with_causes(&bare), "alone");
     }
 
     /// Issue 19: "WeCom error 40001 (invalid credential (secret)): invalid credential

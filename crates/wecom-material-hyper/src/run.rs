@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, Notify};
 use wecom_material_core::task::UploadFrames;
 use wecom_material_core::task::{Action, Event, Exchange, LaneId, NextFrame, Task, Timeouts};
 use wecom_material_core::{DecodeError, Error, Transfer, TransportError};
-use wecom_material_core::{body::Body, secret::RedactedUri};
+use wecom_material_core::{body::Body, error::with_causes, secret::RedactedUri};
 use wecom_material_host::FileSink;
 
 use crate::client::Client;
@@ -249,7 +249,7 @@ impl Client {
         log::debug!("{} {}", parts.method, RedactedUri(&parts.uri));
         let client = &self.0.http;
         let failed = |e: hyper_util::client::legacy::Error| {
-            let message = error_chain(&e);
+            let message = with_causes(&e);
             match e.is_connect() {
                 true => Event::TransportFailed(TransportError::not_sent(message)),
                 false => Event::TransportFailed(TransportError::maybe_sent(message)),
@@ -363,10 +363,7 @@ async fn read_whole(body: Option<(u16, Incoming, Limit)>, limit: usize) -> Event
             let message = format!("answer larger than {limit} bytes");
             Event::Local(DecodeError::new(status, message, b"").into())
         }
-        Ok(Err(e)) => Event::TransportFailed(TransportError::maybe_sent(match e.downcast_ref() {
-            Some(e) => error_chain::<hyper::Error>(e),
-            None => e.to_string(),
-        })),
+        Ok(Err(e)) => Event::TransportFailed(TransportError::maybe_sent(with_causes(&*e))),
     }
 }
 
@@ -381,7 +378,7 @@ async fn next_chunk(io: &mut LaneIo, max: u64) -> Result<Bytes, Event> {
             Ok(None) => return Ok(Bytes::new()),
             Ok(Some(Err(e))) => {
                 return Err(Event::TransportFailed(TransportError::maybe_sent(
-                    error_chain(&e),
+                    with_causes(&e),
                 )));
             }
             Ok(Some(Ok(frame))) => io.pending = frame.into_data().unwrap_or_default(),
@@ -389,16 +386,4 @@ async fn next_chunk(io: &mut LaneIo, max: u64) -> Result<Bytes, Event> {
     }
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     Ok(io.pending.split_to(io.pending.len().min(max)))
-}
-
-/// An error with its causes, which never hold the URI (and so never the token).
-fn error_chain<E: std::error::Error + 'static>(error: &E) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
