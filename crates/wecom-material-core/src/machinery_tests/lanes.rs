@@ -274,3 +274,45 @@ fn an_event_on_a_lane_that_is_not_running_ends_the_download_as_a_misuse() {
     let error = result.expect("the task ended").unwrap_err();
     assert!(error.to_string().contains("misuse"), "{error}");
 }
+
+/// A `Written` reported on a lane whose step was already answered (a transport that reports
+/// twice) is a misuse, and its bytes never enter the record: the record names only bytes a
+/// step of the range asked for and the sink took.
+#[test]
+fn a_written_reported_twice_is_not_counted_in_the_record() {
+    // Larger than one streamed chunk: the range has room for the bogus bytes.
+    let bytes = media(2_000_000);
+    let mut state = client();
+    let record = ResumeRecord {
+        total: bytes.len() as u64,
+        done: Vec::new(),
+    };
+    let options = DownloadOptions::default().connections(1);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, Some(record)).unwrap();
+    let mut t = Lanes::new();
+    let mut serve = |_, (a, b): (usize, usize)| media_range(&bytes, a, b.min(bytes.len() - 1));
+    let mut streamed = 0;
+    while streamed == 0 {
+        let (lane, step) = match task.poll(t.now, &mut state) {
+            Action::Exchange(lane, step) => (lane, step),
+            Action::WakeOthers => continue,
+            other => panic!("a step is due, not {other:?}"),
+        };
+        let is_stream = matches!(step, Exchange::Stream { .. });
+        let event = t.step(lane, step, &mut serve);
+        if let (true, Event::Written(n)) = (is_stream, &event) {
+            streamed = *n;
+        }
+        task.on_event(t.now, &mut state, lane, event);
+        if streamed > 0 {
+            // Reported again, with no step out on the lane.
+            task.on_event(t.now, &mut state, lane, Event::Written(100));
+        }
+    }
+    let error = t.run(&mut task, &mut state, serve).unwrap_err();
+    assert!(error.to_string().contains("misuse"), "{error}");
+    let record = task.resume_record().unwrap();
+    assert_eq!(record.bytes_done(), streamed, "{record:?}");
+    assert_eq!(record.done, [(0, streamed)]);
+}

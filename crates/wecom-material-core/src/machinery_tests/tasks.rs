@@ -863,6 +863,63 @@ fn a_cancelled_job_wait_closes_its_mailbox() {
     assert!(!state.deliver_job_finished(&JobId::new("J1")));
 }
 
+/// The transport hands every received callback event to `deliver_event`: only a
+/// job-finished event reaches the waits (and asks for a wake-up); any other message does not.
+#[cfg(feature = "callback")]
+#[test]
+fn only_a_job_finished_callback_event_wakes_a_job_wait() {
+    use crate::callback::{event_xml_upload_media_job_finish, parse_event};
+    let server = Server::scripted([token("T1")], [json(PROCESSING), json(FINISHED)]);
+    let mut t = Transport::new(server);
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = log.clone();
+    t.on_wakeable_wait = Some(Box::new(move |state| {
+        let text = parse_event(b"<xml><MsgType>text</MsgType><Content>hi</Content></xml>");
+        let finished = event_xml_upload_media_job_finish("corp", 1, &JobId::new("J1"));
+        let finished = parse_event(finished.as_bytes());
+        let (text, finished) = (text.unwrap(), finished.unwrap());
+        let woke = (state.deliver_event(&text), state.deliver_event(&finished));
+        seen.borrow_mut().push(woke);
+        woke.1
+    }));
+    let mut state = client();
+    let mut task = job_wait(&t, "J1");
+
+    assert_finished_m9(&t.run(&mut task, &mut state).unwrap());
+
+    assert_eq!(*log.borrow(), [(false, true)]);
+    assert_eq!(t.waits(), [(Duration::ZERO, true)], "woken at once");
+    assert_eq!(t.server.lines(), ["gettoken", POLL, POLL]);
+}
+
+/// What a client exports for a store shared between processes is the token it holds, with
+/// its remaining lifetime on the wall clock; nothing before it holds one.
+#[test]
+fn the_token_held_is_exported_with_its_remaining_lifetime() {
+    let wall = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut state = client();
+    let start = Instant::now();
+    assert_eq!(state.export_token(start, wall), None);
+
+    let payload = noise(100, 2);
+    let server = Server::scripted([token("T1")], [uploaded("M1")]);
+    let mut t = Transport::new(server).with_source(payload.clone());
+    t.now = start;
+    let (mut call, _) = file_upload(&payload);
+    t.run(&mut call, &mut state).unwrap();
+
+    let later = start + Duration::from_secs(200);
+    let exported = state.export_token(later, wall).expect("a token is held");
+    assert_eq!(exported.access_token, "T1");
+    assert_eq!(exported.expires_at_unix, 1_700_000_000 + 7200 - 200);
+    assert_eq!(exported.generation, 1);
+    assert_eq!(
+        state.export_token(start + Duration::from_secs(7200), wall),
+        None,
+        "an expired token is not exported"
+    );
+}
+
 // ---- several tasks, one client ----
 
 fn parts(reply: Reply) -> (http::response::Parts, bytes::Bytes) {

@@ -535,7 +535,11 @@ impl<M: Machine> Slot<M> {
     }
 
     pub(crate) fn on_event(&mut self, now: Instant, state: &mut ClientState, event: Event) {
-        self.busy = false;
+        if !std::mem::replace(&mut self.busy, false) {
+            // No step is out on this lane: the transport reported twice, or before polling.
+            let misuse = misuse(&event, "no event (no step of this lane was out)");
+            return self.machine.on_event(now, state, Event::Local(misuse));
+        }
         if std::mem::take(&mut self.late) {
             if let Event::Written(n) = event {
                 self.machine.on_late_write(n);
@@ -633,3 +637,89 @@ macro_rules! one_lane_task {
     };
 }
 pub(crate) use one_lane_task;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_wakeable_wait_asks_the_transport_to_register_for_wake_ups() {
+        let now = Instant::now();
+        let wait = |wakeable| Action::<()>::Wait {
+            until: Some(now),
+            wakeable,
+        };
+        assert!(wait(true).is_wakeable());
+        assert!(!wait(false).is_wakeable());
+        assert!(!Action::<()>::WakeOthers.is_wakeable());
+        assert!(!Action::<()>::Done(Ok(())).is_wakeable());
+        assert!(!Action::<()>::Exchange(LaneId::MAIN, Exchange::FlushSink).is_wakeable());
+    }
+
+    /// Actions are what a transport logs: each says what it is, and a request's token and
+    /// secret never show.
+    #[test]
+    fn an_action_debugs_as_its_step_and_never_shows_the_token() -> Result<(), http::Error> {
+        let uri = "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=C&corpsecret=S3CR3T-S3CR3T";
+        let request = http::Request::get(uri).body(Body::Empty)?;
+        let send = Exchange::Send {
+            request,
+            timeouts: Timeouts::Json,
+        };
+        let text = format!("{:?}", Action::<()>::Exchange(LaneId(3), send));
+        assert!(
+            text.starts_with(
+                "Send(GET https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=C&corpsecret="
+            ) && text.ends_with(", Json) on LaneId(3)"),
+            "{text}"
+        );
+        assert!(!text.contains("S3CR3T"), "{text}");
+        let write = Exchange::Write {
+            at: 7,
+            bytes: Bytes::from_static(b"abc"),
+        };
+        assert_eq!(format!("{write:?}"), "Write(3 bytes at 7)");
+        assert_eq!(
+            format!("{:?}", Exchange::Stream { max: 9, at: 4 }),
+            "Stream(9 at 4)"
+        );
+        assert_eq!(
+            format!("{:?}", Exchange::ReadBody { limit: 5 }),
+            "ReadBody(5)"
+        );
+        assert_eq!(format!("{:?}", Action::<u8>::Done(Ok(1))), "Done(Ok(1))");
+        assert_eq!(format!("{:?}", Action::<u8>::WakeOthers), "WakeOthers");
+        Ok(())
+    }
+
+    /// A misuse error names the event the transport reported and what was due, so that the
+    /// author of a transport sees which rule they broke.
+    #[test]
+    fn a_misuse_names_the_event_reported() {
+        let events = [
+            (Event::Body(Bytes::new()), "Body"),
+            (Event::Written(1), "Written"),
+            (Event::BodyEnd, "BodyEnd"),
+            (Event::Flushed(None), "Flushed"),
+            (
+                Event::TransportFailed(TransportError::not_sent("x")),
+                "TransportFailed",
+            ),
+            (
+                Event::Local(Error::JobUnfinished {
+                    job_id: JobId::new("J"),
+                }),
+                "Local",
+            ),
+        ];
+        for (event, name) in events {
+            match misuse(&event, "a Head") {
+                Error::Transport(e) => assert_eq!(
+                    e.message,
+                    format!("transport misuse: {name} reported where a Head was due")
+                ),
+                other => panic!("not a transport error: {other:?}"),
+            }
+        }
+    }
+}
