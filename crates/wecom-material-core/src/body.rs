@@ -112,3 +112,21 @@ pub enum Replay {
     /// The source is consumed by reading (a pipe, a socket, stdin).
     OneShot,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_knows_its_length_and_whether_it_is_empty() {
+        let external = |len| Payload::External {
+            len,
+            replay: Replay::OneShot,
+        };
+        assert!(Payload::Bytes(Bytes::new()).is_empty());
+        assert!(!Payload::Bytes(Bytes::from_static(b"x")).is_empty());
+        assert!(external(0).is_empty());
+        assert!(!external(3).is_empty());
+        assert_eq!(external(3).len(), 3);
+    }
+}

@@ -225,6 +225,10 @@ mod tests {
         assert_eq!((built.0.chunk_size, built.0.max_in_memory), (1_000, 5));
         assert_eq!(built.0.json_timeout, DEFAULT_JSON_TIMEOUT);
         let builder = ClientBuilder::<Recorded>::new("ww", "s3cr3t");
+        assert!(
+            builder.clone().chunk_size(MAX_CHUNK_SIZE).is_ok(),
+            "20 MB is allowed"
+        );
         assert!(matches!(
             builder.clone().chunk_size(20_000_001),
             Err(Invalid::BadRange { .. })
@@ -233,6 +237,24 @@ mod tests {
             builder.clone().base_url("ftp://x"),
             Err(Invalid::BadBaseUrl { .. })
         ));
-        assert!(!format!("{builder:?}").contains("s3cr3t"));
+        let shown = format!("{builder:?}");
+        assert!(
+            shown.starts_with("ClientBuilder { settings: ClientSettings {")
+                && shown.contains("\"ww\"")
+                && shown.ends_with("token_store: false }"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    /// The defaults the README and the docs promise: 20 MiB held in memory by `get`, 64 KiB
+    /// read of a JSON answer, 30 s per JSON call, 60 s idle for media.
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let settings = ClientSettings::new("ww", "s");
+        assert_eq!(settings.max_in_memory, 20 << 20);
+        assert_eq!(crate::api_json::MAX_JSON_RESPONSE, 64 << 10);
+        assert_eq!(settings.json_timeout, Duration::from_secs(30));
+        assert_eq!(settings.media_idle_timeout, Duration::from_secs(60));
     }
 }

@@ -145,6 +145,42 @@ fn busy_forever_ends_after_four_attempts_with_the_api_error() {
     }
 }
 
+/// `RetryPolicy::no_retries`: a busy answer and a transport failure each end the call at
+/// once (one attempt, no backoff).
+#[test]
+fn without_retries_busy_and_transport_failures_end_the_call_at_once() {
+    let payload = noise(1000, 2);
+    let input =
+        UploadInput::file(Path::new("/d/x.bin"), None, 1000, payload[..16].to_vec()).unwrap();
+    let op = |input: &UploadInput| {
+        input
+            .upload_media(
+                MediaType::File,
+                Boundary::new("b-no-retries").unwrap(),
+                &Limits::default(),
+            )
+            .unwrap()
+    };
+    let call = |op| CallTask::new(op, base(), RetryPolicy::no_retries(), 7, Timeouts::Media);
+
+    let server = Server::scripted([token("T1")], [errcode(-1), uploaded("M1")]);
+    let mut t = Transport::new(server).with_source(payload.clone());
+    let error = t.run(&mut call(op(&input)), &mut client()).unwrap_err();
+    assert!(
+        matches!(&error, Error::Api(e) if e.code == ErrCode::SystemBusy),
+        "{error:?}"
+    );
+    assert_eq!(t.server.bodies(UPLOAD).len(), 1);
+    assert!(t.waits().is_empty(), "no backoff");
+
+    let failed = Reply::Fail(TransportError::not_sent("refused"));
+    let server = Server::scripted([token("T1")], [failed, uploaded("M1")]);
+    let mut t = Transport::new(server).with_source(payload);
+    let error = t.run(&mut call(op(&input)), &mut client()).unwrap_err();
+    assert!(matches!(&error, Error::Transport(_)), "{error:?}");
+    assert!(t.waits().is_empty(), "no backoff");
+}
+
 #[test]
 fn expired_token_42001_refreshes_once_and_resends_the_upload_byte_identical() {
     let payload = noise(5000, 3);
