@@ -210,17 +210,34 @@ impl TokenCache {
         now: Instant,
         got: SharedToken,
     ) -> (AccessToken, u64) {
-        let current = self.release(&ticket).is_some();
+        let (token, generation, stored) = self.settle(&ticket, now, got.token, got.expires_in);
+        if stored {
+            self.held_from_store = Some(got.generation);
+        }
+        (token, generation)
+    }
+
+    /// Ends `ticket`'s refresh with the token it got, stored under a new generation — unless
+    /// the ticket is late (another caller took its lease over) and a token stored by a newer
+    /// ticket, or imported after it was issued, is still held: that newer token is kept. Returns
+    /// the token held, its generation and whether `token` was stored.
+    fn settle(
+        &mut self,
+        ticket: &RefreshTicket,
+        now: Instant,
+        token: AccessToken,
+        lifetime: Duration,
+    ) -> (AccessToken, u64, bool) {
+        let current = self.release(ticket).is_some();
         if !current
             && ticket.id < self.stored_by_ticket
             && let Some(held) = self.cached.as_ref().filter(|c| now < c.expires_at)
         {
-            return (held.token.clone(), self.generation);
+            return (held.token.clone(), self.generation, false);
         }
-        self.store(got.token.clone(), now, got.expires_in);
-        self.held_from_store = Some(got.generation);
+        self.store(token.clone(), now, lifetime);
         self.stored_by_ticket = ticket.id;
-        (got.token, self.generation)
+        (token, self.generation, true)
     }
 
     /// Sets how long before expiry the cache refreshes ahead (capped at half a token's
@@ -311,16 +328,8 @@ impl TokenCache {
                 return Err(error);
             }
         };
-        let current = self.release(&ticket).is_some();
-        if !current
-            && ticket.id < self.stored_by_ticket
-            && let Some(held) = self.cached.as_ref().filter(|c| now < c.expires_at)
-        {
-            return Ok((held.token.clone(), self.generation));
-        }
-        self.store(grant.token.clone(), now, grant.expires_in);
-        self.stored_by_ticket = ticket.id;
-        Ok((grant.token, self.generation))
+        let (token, generation, _) = self.settle(&ticket, now, grant.token, grant.expires_in);
+        Ok((token, generation))
     }
 
     /// Gives the refresh up (the request failed or was abandoned) so another caller can try
@@ -497,6 +506,63 @@ mod tests {
             TokenLookup::Ready { token, generation } => (token.expose().to_owned(), generation),
             other => panic!("expected Ready, got {other:?}"),
         }
+    }
+
+    /// A late refresh (its lease taken over) never replaces the token of a newer refresh,
+    /// whichever completes first; it is stored when the newer token has expired, and it
+    /// replaces a token imported before it was issued.
+    #[test]
+    fn a_late_refresh_never_replaces_a_newer_token_whatever_the_order() {
+        let (t0, s) = (Instant::now(), Duration::from_secs);
+        for newer_first in [true, false] {
+            let mut c = cache().with_refresh_lease(s(10));
+            let late = fetch(&mut c, t0);
+            let newer = fetch(&mut c, t0 + s(11));
+            let (from_late, from_newer) = if newer_first {
+                let n = c.complete_refresh(newer, t0 + s(12), grant("NEW", 7200));
+                let l = c.complete_refresh(late, t0 + s(13), grant("OLD", 7200));
+                (l.unwrap(), n.unwrap())
+            } else {
+                let l = c.complete_refresh(late, t0 + s(12), grant("OLD", 7200));
+                let n = c.complete_refresh(newer, t0 + s(13), grant("NEW", 7200));
+                (l.unwrap(), n.unwrap())
+            };
+            assert_eq!(from_newer.0.expose(), "NEW");
+            let expected_late = if newer_first { ("NEW", 1) } else { ("OLD", 1) };
+            assert_eq!((from_late.0.expose(), from_late.1), expected_late);
+            assert_eq!(ready(&mut c, t0 + s(14)), ("NEW".into(), from_newer.1));
+            assert!(!c.is_refreshing(t0 + s(14)));
+        }
+
+        // The newer token expired before the late one came: the late one is stored.
+        let mut c = cache().with_refresh_lease(s(10));
+        let late = fetch(&mut c, t0);
+        let newer = fetch(&mut c, t0 + s(11));
+        c.complete_refresh(newer, t0 + s(12), grant("NEW", 60))
+            .unwrap();
+        let (token, generation) = c
+            .complete_refresh(late, t0 + s(80), grant("OLD", 7200))
+            .unwrap();
+        assert_eq!((token.expose(), generation), ("OLD", 2));
+        assert_eq!(ready(&mut c, t0 + s(81)), ("OLD".into(), 2));
+
+        // A ticket issued after an import is not late against the imported token.
+        let mut c = cache().with_refresh_lease(s(10));
+        let wall = 1_700_000_000;
+        let imported = StoredToken {
+            access_token: "IMP".into(),
+            expires_at_unix: wall + 7200,
+            generation: 5,
+        };
+        assert!(c.import(imported, t0, wall));
+        let margin = t0 + s(7200 - 300);
+        let ahead = fetch(&mut c, margin);
+        let _taken_over = fetch(&mut c, margin + s(11));
+        let (token, _) = c
+            .complete_refresh(ahead, margin + s(12), grant("AHEAD", 7200))
+            .unwrap();
+        assert_eq!(token.expose(), "AHEAD");
+        assert_eq!(ready(&mut c, margin + s(13)).0, "AHEAD");
     }
 
     #[test]

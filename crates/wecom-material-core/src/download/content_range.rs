@@ -176,4 +176,57 @@ mod tests {
             "bytes=10-"
         );
     }
+
+    /// A range's length is what it asks for: `end - start + 1`, 0 when it ends before it
+    /// starts, unknown when open or when it spans all 2^64 bytes.
+    #[test]
+    fn a_range_counts_what_it_asks_for() {
+        let range = |start, end_inclusive| ByteRange {
+            start,
+            end_inclusive,
+        };
+        assert_eq!(range(10, Some(19)).len(), Some(10));
+        assert_eq!(range(7, Some(7)).len(), Some(1));
+        assert!(!range(7, Some(7)).is_empty());
+        assert_eq!(range(8, Some(7)).len(), Some(0));
+        assert!(range(8, Some(7)).is_empty());
+        assert_eq!(range(0, None).len(), None);
+        assert!(!range(0, None).is_empty());
+        assert_eq!(range(0, Some(u64::MAX)).len(), None);
+        assert_eq!(range(1, Some(u64::MAX)).len(), Some(u64::MAX));
+    }
+
+    /// The part's length and the whole's size, as the answer states them; a part of the
+    /// largest size a `u64` counts is accepted, one byte more is not.
+    #[test]
+    fn an_answer_states_its_part_and_the_whole() {
+        let part = ContentRange::parse(b"bytes 100-199/1000").unwrap();
+        assert_eq!((part.part_len(), part.complete()), (Some(100), Some(1000)));
+        let open = ContentRange::parse(b" bytes  5-5/* ").unwrap();
+        assert_eq!((open.part_len(), open.complete()), (Some(1), None));
+        let unsatisfied = ContentRange::parse(b"bytes */77").unwrap();
+        assert_eq!(
+            (unsatisfied.part_len(), unsatisfied.complete()),
+            (None, Some(77))
+        );
+        assert_eq!(ContentRange::parse(b"bytes */*"), None);
+        assert_eq!(
+            ContentRange::parse(b"bytes 0-9/9"),
+            None,
+            "last must be below the whole"
+        );
+        assert_eq!(
+            ContentRange::parse(b"bytes 0-8/9").and_then(|r| r.part_len()),
+            Some(9)
+        );
+        let max = format!("bytes 1-{}/*", u64::MAX);
+        assert_eq!(
+            ContentRange::parse(max.as_bytes()).and_then(|r| r.part_len()),
+            Some(u64::MAX)
+        );
+        let over = format!("bytes 0-{}/*", u64::MAX);
+        assert_eq!(ContentRange::parse(over.as_bytes()), None);
+        assert_eq!(ContentRange::parse(b"bytes 0-/9"), None);
+        assert_eq!(ContentRange::parse(b"bytes0-1/9"), None);
+    }
 }
