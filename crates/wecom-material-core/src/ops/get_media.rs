@@ -481,4 +481,76 @@ mod tests {
             .into_parts();
         assert_eq!(request.classify(&head).unwrap(), MediaHead::Error);
     }
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    /// An error answer is an API error only when it carries a non-zero code, in the body or
+    /// in the `Error-Code` header; `errcode: 0` or `Error-Code: 0` where media was due is a
+    /// decode error, never "API error 0".
+    #[test]
+    fn only_a_non_zero_code_makes_an_api_error() {
+        let api = |e: Error| e.errcode().map(crate::ErrCode::code);
+        let html = b"<html>bad gateway</html>";
+        assert_eq!(api(error_answer(&head(502, &[]), html)), None);
+        assert_eq!(
+            api(error_answer(&head(200, &[("error-code", "0")]), html)),
+            None
+        );
+        assert_eq!(
+            api(error_answer(&head(200, &[("error-code", "40007")]), html)),
+            Some(40007)
+        );
+        let zero = br#"{"errcode":0,"errmsg":"ok"}"#;
+        let error = parse_error_body(200, zero);
+        assert!(
+            matches!(&error, Error::Decode(d) if d.to_string().contains("errcode 0 where media was expected")),
+            "{error:?}"
+        );
+        assert_eq!(
+            api(error_answer(&head(200, &[("error-code", "0")]), zero)),
+            None
+        );
+        let coded = br#"{"errcode":40007,"errmsg":"invalid media_id"}"#;
+        assert_eq!(api(parse_error_body(200, coded)), Some(40007));
+        // The body's code wins over the header's.
+        let both = error_answer(&head(200, &[("error-code", "45009")]), coded);
+        assert_eq!(api(both), Some(40007));
+    }
+
+    /// A 200 to a Range request is the whole media: usable when the range started at byte
+    /// 0, a decode error otherwise (its bytes would land at the wrong offset).
+    #[test]
+    fn a_whole_answer_to_a_range_is_usable_only_from_byte_zero() {
+        let media = [
+            ("content-type", "application/octet-stream"),
+            ("content-disposition", "attachment; filename=\"a.bin\""),
+            ("content-length", "10"),
+        ];
+        let request = |start| {
+            GetMedia::new(MediaEndpoint::Media, MediaId::new("m"))
+                .unwrap()
+                .with_range(ByteRange {
+                    start,
+                    end_inclusive: Some(start + 4),
+                })
+                .unwrap()
+        };
+        assert!(matches!(
+            request(0).classify(&head(200, &media)),
+            Ok(MediaHead::Media(_))
+        ));
+        let error = request(5).classify(&head(200, &media)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the server sent the whole media"),
+            "{error}"
+        );
+    }
 }
