@@ -399,6 +399,19 @@ mod tests {
             }
         );
         assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // The limit is 64 KiB, inclusive: a body of exactly the limit is read.
+        assert_eq!(
+            (handler().max_body(), DEFAULT_MAX_BODY),
+            (64 << 10, 64 << 10)
+        );
+        let exact = event_body().len();
+        let at_limit = handler().with_max_body(exact);
+        assert_eq!(at_limit.max_body(), exact);
+        assert!(
+            at_limit
+                .handle(&Method::POST, EVENT_QUERY, event_body().as_bytes())
+                .is_ok()
+        );
         let small = handler().with_max_body(10);
         assert!(matches!(
             small.handle(&Method::POST, EVENT_QUERY, event_body().as_bytes()),
