@@ -158,6 +158,7 @@ fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
+        deadline: None,
     };
     let results = client.upload_all(wecom_material_core::MediaType::File, uploads, 4, transfer);
     assert_eq!(results.len(), 12);
