@@ -144,7 +144,8 @@ use crate::token_cache::{StoredToken, TokenCache};
 pub enum Timeouts {
     /// A JSON call (gettoken, upload-by-url, job result): one overall timeout.
     Json,
-    /// A media transfer (upload or download): an idle timeout, no overall cut.
+    /// A media transfer (upload or download): an idle timeout, no overall cut per request
+    /// (the caller's [`Transfer::deadline`](crate::Transfer::deadline) bounds the operation).
     Media,
 }
 
