@@ -6,7 +6,7 @@
 //! too (any LOOKUP / COMMIT reply, a reply of the wrong kind, an unreachable store).
 //! Numbers from outside are huge now and then (issue 19): `expires_in` up to 2^64 − 1,
 //! tokens over 512 bytes, store grants living for centuries, `Content-Length` and
-//! `Content-Range` totals near 2^64, download deadlines of any length, and jumps of the
+//! `Content-Range` totals near 2^64, download deadlines (through `Controlled`) of any length, and jumps of the
 //! clock by up to 136 years between events.
 //!
 //! Checked: no panic; no request asks for a Range of more than 20,000,000 bytes (or of more
@@ -30,7 +30,8 @@ use wecom_material_core::shared_token::LookupReply;
 use wecom_material_core::shared_token::StoreCommand;
 use wecom_material_core::shared_token::StoreReply;
 use wecom_material_core::shared_token::StoredGrant;
-use wecom_material_core::task::{Exchange, LaneId};
+use wecom_material_core::task::{Controlled, Exchange, LaneId};
+use wecom_material_core::Transfer;
 use wecom_material_core::{AccessToken, ClientSettings, Fallback, SharedTokenPolicy, StoreError};
 use wecom_material_core::{
     Action, BaseUrl, CallTask, ClientState, DecodeError, DownloadOptions, DownloadTask, Error,
@@ -81,18 +82,21 @@ fn run(u: &mut Unstructured<'_>, input_len: usize) -> Result<()> {
         if u.ratio(1, 4)? {
             options = options.max_len(u.arbitrary()?);
         }
+        let mut transfer = Transfer::default();
         if u.ratio(1, 4)? {
-            options = options.deadline(Duration::from_secs(u.arbitrary()?));
+            transfer = transfer.with_deadline(Duration::from_secs(u.arbitrary()?));
         }
         settings.chunk_size = chunk;
         let Ok(mut task) = DownloadTask::new(MediaId::new("m"), options, &settings, 1) else {
             return Ok(());
         };
         let mut fuzz = Fuzz::new(u, chunk, input_len);
-        let result = fuzz.drive(&mut task, &mut state);
+        let result = fuzz.drive(&mut Controlled::new(&mut task, transfer), &mut state);
         match result {
             Ok(done) => assert_eq!(done.bytes_written, fuzz.written),
-            Err(Error::Cancelled { bytes_written }) => assert_eq!(bytes_written, fuzz.written),
+            Err(Error::Cancelled { bytes, .. } | Error::DeadlineExceeded { bytes, .. }) => {
+                assert_eq!(bytes, fuzz.written)
+            }
             Err(_) => {}
         }
         assert!(matches!(

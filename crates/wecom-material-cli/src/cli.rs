@@ -189,6 +189,11 @@ pub(crate) struct UploadArgs {
     /// Keep the relayed object in the bucket (by default it is deleted, whatever the outcome).
     #[arg(long)]
     pub(crate) keep_object: bool,
+    /// Give up each file's upload after this many seconds [default: no overall deadline; a
+    /// stalled transfer still ends]. A relayed upload's deadline covers the PUT, WeCom's
+    /// fetch and the job wait; its object is still deleted afterwards.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub(crate) deadline: Option<u64>,
 }
 
 /// `upload-image`.
@@ -199,6 +204,10 @@ pub(crate) struct UploadImageArgs {
     /// The name sent (default: the file's own name).
     #[arg(long, value_name = "NAME")]
     pub(crate) filename: Option<String>,
+    /// Give up the upload after this many seconds [default: no overall deadline; a stalled
+    /// transfer still ends].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub(crate) deadline: Option<u64>,
 }
 
 /// `get` and `hd-voice`.
@@ -221,8 +230,7 @@ pub(crate) struct GetArgs {
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub(crate) connections: u16,
     /// Give up a media's whole download after this many seconds (the part file is kept for
-    /// the next run) [default: no overall deadline; a stalled transfer still ends]. A
-    /// download with a deadline is fetched in one stream.
+    /// the next run) [default: no overall deadline; a stalled transfer still ends].
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub(crate) deadline: Option<u64>,
 }

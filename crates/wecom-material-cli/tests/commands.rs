@@ -771,3 +771,25 @@ fn demo_exits_0() {
         assert!(!run.stderr.contains(secret), "{secret}");
     }
 }
+
+/// Issue 19: `upload --deadline SECS` gives each upload an overall limit. The emulator holds
+/// the upload request for 3 s; the 1 s deadline ends it: exit 1, one line naming the upload's
+/// deadline and how far it got, nothing on stdout.
+#[test]
+fn upload_with_a_deadline_ends_with_the_deadline_error() {
+    let w = World::new("upload-deadline");
+    let path = w.file("a.bin", &support::pattern(100_000));
+    let delay = std::time::Duration::from_secs(3);
+    w.mock
+        .fault(Endpoint::Upload, Fault::Delay { delay, times: 1 });
+    let run = w.run(["upload", "file", &arg(&path), "--deadline", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_one_line_error(
+        &run,
+        &[
+            "upload's deadline of 1 s passed after",
+            "of 100000 payload bytes were sent",
+        ],
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}

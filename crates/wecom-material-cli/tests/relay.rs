@@ -280,7 +280,9 @@ fn ctrl_c_during_the_put_stops_it_and_leaves_no_object() {
         stopped.stderr
     );
     assert!(
-        stopped.stderr.contains("error: cancelled by the caller"),
+        stopped
+            .stderr
+            .contains("error: relayed upload cancelled by the caller after "),
         "{}",
         stopped.stderr
     );

@@ -14,7 +14,7 @@ use wecom_material_core::error::Sent;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::{BaseUrl, CancelFlag, ClientSettings, DownloadOptions, ErrCode, Error};
 use wecom_material_core::{JobStatus, MediaId, MediaType, PollPolicy, Progress, RetryPolicy};
-use wecom_material_core::{SharedTokenPolicy, Transfer};
+use wecom_material_core::{OperationKind, SharedTokenPolicy, Transfer};
 use wecom_material_mock::{CallbackReceiver, Clock, Endpoint, Fault, FileGate, Limits};
 use wecom_material_mock::{MediaKind, MockConfig, MockServer, samples};
 
@@ -410,6 +410,7 @@ pub async fn large_media_in_range_chunks<D: Driver>(d: &D) {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
+        deadline: None,
     };
     let mut out = Recorder::default();
     let options = DownloadOptions::default();
@@ -620,6 +621,7 @@ pub async fn progress_counts_payload_bytes<D: Driver>(d: &D) {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
+        deadline: None,
     };
     let up = s
         .upload(MediaType::File, Payload::Path(&path), &transfer)
@@ -669,6 +671,7 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
     let transfer = Transfer {
         progress: Some(&stop),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let mut out = Recorder::default();
     let options = DownloadOptions::default();
@@ -676,7 +679,12 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
         .download(&id, &mut out, options, &transfer)
         .await
         .unwrap_err();
-    let Error::Cancelled { bytes_written } = err else {
+    let Error::Cancelled {
+        operation: OperationKind::Download,
+        bytes: bytes_written,
+        ..
+    } = err
+    else {
         panic!("not cancelled: {err}")
     };
     assert_eq!(
@@ -703,6 +711,7 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
     let transfer = Transfer {
         progress: Some(&stop),
         cancel: Some(&cancel),
+        deadline: None,
     };
     mock.clear_requests();
     let path = temp_file("up.bin", &bytes);
@@ -710,7 +719,16 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
         .upload(MediaType::File, Payload::Path(&path), &transfer)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                operation: OperationKind::Upload,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let stored = mock
         .requests_to(Endpoint::Upload)
         .iter()
@@ -866,12 +884,18 @@ pub async fn cancelled_parallel_download_resumes_from_its_record<D: Driver>(d: &
     let transfer = Transfer {
         progress: Some(&stop),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let options = DownloadOptions::default().connections(4);
     let (result, task) = s
         .download_file(&id, &file, options.clone(), None, &transfer)
         .await;
-    let Err(Error::Cancelled { bytes_written }) = result else {
+    let Err(Error::Cancelled {
+        operation: OperationKind::Download,
+        bytes: bytes_written,
+        ..
+    }) = result
+    else {
         panic!("not cancelled: {result:?}")
     };
     let record = task.resume_record().expect("a record of what arrived");

@@ -1,6 +1,9 @@
 //! Request bodies: empty, one buffer, or an upload framed around a payload the core never
 //! copies.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 
 use crate::task::PayloadDigest;
@@ -50,12 +53,54 @@ pub struct UploadBody {
     /// A digest the transport's meter feeds with the external payload bytes it sends (see
     /// [`PayloadDigest`]); `None` for every upload but the object-storage relay's PUT.
     pub digest: Option<PayloadDigest>,
+    /// How many payload bytes the transport's frames sent in the current attempt, for the
+    /// task that built the request (a cancel or deadline says how far the upload got).
+    pub sent: SentBytes,
 }
+
+/// A count of payload bytes sent in an upload's current attempt, kept by the
+/// [`UploadFrames`](crate::UploadFrames) of each attempt (restarted at 0) and read by the
+/// task. Clones share the count.
+#[derive(Debug, Clone, Default)]
+pub struct SentBytes(Arc<AtomicU64>);
+
+impl SentBytes {
+    /// A count at 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The payload bytes sent in the current attempt.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
+/// Two counts are equal when they are the same shared count.
+impl PartialEq for SentBytes {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SentBytes {}
 
 impl UploadBody {
     /// `head.len() + payload.len() + tail.len()`.
     pub fn content_length(&self) -> u64 {
         self.head.len() as u64 + self.payload.len() + self.tail.len() as u64
+    }
+
+    /// Payload bytes sent in the current attempt, of the whole payload.
+    pub fn progress(&self) -> crate::Progress {
+        crate::Progress {
+            done: self.sent.get(),
+            total: Some(self.payload.len()),
+        }
     }
 }
 

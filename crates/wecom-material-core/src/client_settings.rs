@@ -21,7 +21,8 @@ use crate::shared_token::SharedTokenPolicy;
 /// Default timeout of a JSON call (token, upload answer, job query), connect included.
 pub const DEFAULT_JSON_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default longest pause between two reads or writes of a media transfer. Media transfers have
-/// no overall timeout: a 200 MB file on a slow link may take long, but it must keep moving.
+/// no overall timeout of their own: a 200 MB file on a slow link may take long, but it must
+/// keep moving (the caller may set one: [`Transfer::deadline`](crate::Transfer::deadline)).
 pub const DEFAULT_MEDIA_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default largest media a client's `get` holds in memory.
 pub const DEFAULT_MAX_IN_MEMORY: u64 = 20 * 1024 * 1024;

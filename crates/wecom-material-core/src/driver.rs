@@ -610,8 +610,19 @@ impl<O: Operation> Call<O> {
             State::Finished(_) | State::Returned => {}
             _ => {
                 self.abandon(cache);
-                self.state = State::Finished(Err(Error::Cancelled { bytes_written: 0 }));
+                self.state = State::Finished(Err(self.cancelled()));
             }
+        }
+    }
+
+    /// [`Error::Cancelled`] for this call: the operation, and for an upload the payload
+    /// bytes its current attempt sent.
+    pub(crate) fn cancelled(&self) -> Error {
+        let progress = self.op.progress();
+        Error::Cancelled {
+            operation: O::KIND,
+            bytes: progress.map_or(0, |p| p.done),
+            total: progress.and_then(|p| p.total),
         }
     }
 

@@ -30,18 +30,28 @@ pub enum Error {
     NotReplayable(Box<Error>),
     /// A transfer made too little progress and was given up (see [`Stall`]).
     Stalled(Stall),
-    /// The operation's overall deadline passed before it ended.
+    /// The operation's overall deadline ([`Transfer::deadline`](crate::Transfer::deadline))
+    /// passed before it ended.
     DeadlineExceeded {
-        /// The deadline that was given, counted from the operation's start.
+        /// Which operation it was.
+        operation: OperationKind,
+        /// The deadline that was given, counted from the operation's first poll.
         deadline: std::time::Duration,
-        /// Bytes that reached the download's sink before it stopped (flushed).
-        bytes_written: u64,
+        /// How far it got: see [`Error::Cancelled`].
+        bytes: u64,
+        /// The payload's size, for an upload; `None` otherwise.
+        total: Option<u64>,
     },
     /// The caller cancelled the operation.
     Cancelled {
-        /// Bytes that reached the download's sink before it stopped (flushed); 0 for
-        /// anything but a download.
-        bytes_written: u64,
+        /// Which operation it was.
+        operation: OperationKind,
+        /// How far it got: for an upload, the payload bytes sent in the last attempt; for a
+        /// download, the bytes that reached the sink in this call (flushed); 0 for a JSON
+        /// call or a job wait.
+        bytes: u64,
+        /// The payload's size, for an upload; `None` otherwise.
+        total: Option<u64>,
     },
     /// The object storage of a relayed upload refused a request or answered what could not
     /// be understood (the `relay` module, feature `s3-relay`).
@@ -63,6 +73,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::Cancelled`] for `operation`, which got as far as `progress`.
+    pub(crate) fn cancelled(operation: OperationKind, progress: crate::Progress) -> Self {
+        Error::Cancelled {
+            operation,
+            bytes: progress.done,
+            total: progress.total,
+        }
+    }
+
     /// The WeCom error code, if WeCom answered with one.
     pub fn errcode(&self) -> Option<ErrCode> {
         match self {
@@ -176,22 +195,22 @@ impl fmt::Display for Error {
             }
             Error::Stalled(stall) => write!(f, "{stall}"),
             Error::DeadlineExceeded {
+                operation,
                 deadline,
-                bytes_written,
-            } => write!(
-                f,
-                "the operation's deadline of {} passed; {bytes_written} bytes had reached the \
-                 sink",
-                seconds(*deadline)
-            ),
-            Error::Cancelled { bytes_written: 0 } => f.write_str(
-                "cancelled by the caller before the operation ended; nothing was written",
-            ),
-            Error::Cancelled { bytes_written } => write!(
-                f,
-                "cancelled by the caller before the operation ended; {bytes_written} bytes had \
-                 reached the sink"
-            ),
+                bytes,
+                total,
+            } => {
+                write!(f, "{operation}'s deadline of {} passed", seconds(*deadline))?;
+                how_far(f, *operation, *bytes, *total)
+            }
+            Error::Cancelled {
+                operation,
+                bytes,
+                total,
+            } => {
+                write!(f, "{operation} cancelled by the caller")?;
+                how_far(f, *operation, *bytes, *total)
+            }
             Error::ObjectStorage(e) => write!(f, "{e}"),
             Error::JobUnfinished { job_id } => {
                 write!(
@@ -203,6 +222,49 @@ impl fmt::Display for Error {
             Error::Io { context, .. } => f.write_str(context),
             Error::Save(e) => write!(f, "{e}"),
         }
+    }
+}
+
+/// Which operation a cancel or a deadline stopped (see [`Error::Cancelled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OperationKind {
+    /// An upload (`media/upload`, `media/uploadimg`).
+    Upload,
+    /// A download or a save.
+    Download,
+    /// A JSON call (`upload_by_url`, a job's result, a token).
+    JsonCall,
+    /// A wait for an async upload job.
+    JobWait,
+    /// An upload relayed through object storage (PUT, `upload_by_url`, the job wait).
+    RelayedUpload,
+}
+
+impl fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OperationKind::Upload => "upload",
+            OperationKind::Download => "download",
+            OperationKind::JsonCall => "JSON call",
+            OperationKind::JobWait => "job wait",
+            OperationKind::RelayedUpload => "relayed upload",
+        })
+    }
+}
+
+/// The end of a cancel's or deadline's text: how far the operation got.
+fn how_far(
+    f: &mut fmt::Formatter<'_>,
+    operation: OperationKind,
+    bytes: u64,
+    total: Option<u64>,
+) -> fmt::Result {
+    match (operation, total) {
+        (OperationKind::Download, _) if bytes == 0 => f.write_str("; nothing had reached the sink"),
+        (OperationKind::Download, _) => write!(f, "; {bytes} bytes had reached the sink"),
+        (_, Some(total)) => write!(f, " after {bytes} of {total} payload bytes were sent"),
+        _ => Ok(()),
     }
 }
 
@@ -836,17 +898,58 @@ mod tests {
             "disk full"
         );
 
-        assert_eq!(
-            Error::Cancelled { bytes_written: 0 }.to_string(),
-            "cancelled by the caller before the operation ended; nothing was written"
-        );
-        assert_eq!(
-            Error::Cancelled {
-                bytes_written: 1000
-            }
-            .to_string(),
-            "cancelled by the caller before the operation ended; 1000 bytes had reached the sink"
-        );
+        let cancelled = |operation, bytes, total| Error::Cancelled {
+            operation,
+            bytes,
+            total,
+        };
+        for (error, text) in [
+            (
+                cancelled(OperationKind::Download, 0, None),
+                "download cancelled by the caller; nothing had reached the sink",
+            ),
+            (
+                cancelled(OperationKind::Download, 1000, Some(5000)),
+                "download cancelled by the caller; 1000 bytes had reached the sink",
+            ),
+            (
+                cancelled(OperationKind::Upload, 1_048_576, Some(5_242_880)),
+                "upload cancelled by the caller after 1048576 of 5242880 payload bytes were sent",
+            ),
+            (
+                cancelled(OperationKind::JobWait, 0, None),
+                "job wait cancelled by the caller",
+            ),
+            (
+                Error::DeadlineExceeded {
+                    operation: OperationKind::Download,
+                    deadline: std::time::Duration::from_secs(5),
+                    bytes: 5000,
+                    total: None,
+                },
+                "download's deadline of 5 s passed; 5000 bytes had reached the sink",
+            ),
+            (
+                Error::DeadlineExceeded {
+                    operation: OperationKind::RelayedUpload,
+                    deadline: std::time::Duration::from_millis(1500),
+                    bytes: 10,
+                    total: Some(20),
+                },
+                "relayed upload's deadline of 1.5 s passed after 10 of 20 payload bytes were sent",
+            ),
+            (
+                Error::DeadlineExceeded {
+                    operation: OperationKind::JsonCall,
+                    deadline: std::time::Duration::from_secs(2),
+                    bytes: 0,
+                    total: None,
+                },
+                "JSON call's deadline of 2 s passed",
+            ),
+        ] {
+            assert_eq!(error.to_string(), text);
+        }
         let stall = Error::Stalled(Stall {
             kind: StallKind::NoProgress {
                 attempts: 5,

@@ -650,7 +650,11 @@ mod tests {
                 errmsg: "api freq out of limit".into(),
             }),
             Error::Decode(DecodeError::new(200, "not JSON", b"<html>")),
-            Error::Cancelled { bytes_written: 0 },
+            Error::Cancelled {
+                operation: crate::error::OperationKind::JobWait,
+                bytes: 0,
+                total: None,
+            },
         ];
         for error in fatal {
             let mut w = wait(t0, 600 * S);

@@ -47,8 +47,8 @@ pub mod internals {
 
 // The protocol.
 pub use task::{
-    Action, CallTask, ClientState, DownloadOptions, DownloadTask, Event, JobWaitTask, LaneId,
-    ResumeRecord, Task, Timeouts, UploadFrames,
+    Action, CallTask, ClientState, Controlled, DownloadOptions, DownloadTask, Event, JobWaitTask,
+    LaneId, ResumeRecord, Task, Timeouts, UploadFrames,
 };
 // The operations' inputs and outputs.
 pub use client_settings::{ClientBuilder, ClientSettings};
@@ -67,7 +67,8 @@ pub use transfer::{CancelFlag, Downloaded, Progress, Transfer};
 // Errors.
 pub use errcode::ErrCode;
 pub use error::{
-    DecodeError, Error, Invalid, ObjectStorageError, Stall, StallKind, TransportError,
+    DecodeError, Error, Invalid, ObjectStorageError, OperationKind, Stall, StallKind,
+    TransportError,
 };
 // Sharing the token between processes.
 pub use shared_token::{Fallback, SharedTokenPolicy, StoreError, TokenStore};

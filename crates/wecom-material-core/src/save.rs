@@ -393,12 +393,15 @@ mod tests {
             kept: 4096,
             total: Some(10_000),
             part: PathBuf::from("d/.m.part"),
-            cause: Box::new(Error::Cancelled { bytes_written: 100 }),
+            cause: Box::new(Error::Cancelled {
+                operation: crate::error::OperationKind::Download,
+                bytes: 100,
+                total: None,
+            }),
         };
         assert_eq!(
             error.to_string(),
-            "cancelled by the caller before the operation ended; 100 bytes had reached the \
-             sink; kept 4096 of 10000 bytes in d/.m.part for the next run"
+            "download cancelled by the caller; 100 bytes had reached the sink; kept 4096 of 10000 bytes in d/.m.part for the next run"
         );
     }
 }

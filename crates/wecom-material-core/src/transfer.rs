@@ -1,8 +1,9 @@
-//! Plain data shared by the transports for long transfers: progress, cancellation, and what a
-//! download wrote.
+//! Plain data shared by the transports for long transfers: progress, cancellation, the
+//! overall deadline, and what a download wrote.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::ops::get_media::MediaInfo;
 
@@ -36,8 +37,9 @@ impl CancelFlag {
     }
 }
 
-/// Progress reporting and cancellation for one transfer, given to a transport's upload or
-/// download call.
+/// The caller's controls of one operation, given to a transport's upload, download or save
+/// call: progress reporting, cancellation and an overall deadline. The core applies them to
+/// any [`Task`](crate::Task) through [`Controlled`](crate::task::Controlled).
 #[derive(Default, Clone, Copy)]
 pub struct Transfer<'a> {
     /// Called with bytes done / total as the transfer moves.
@@ -45,9 +47,26 @@ pub struct Transfer<'a> {
     /// Checked between buffers, frames and chunks; set it to stop the transfer with
     /// [`Error::Cancelled`](crate::Error::Cancelled).
     pub cancel: Option<&'a CancelFlag>,
+    /// The whole operation at most this long, from its first poll; when it passes, the
+    /// operation is given up (a download flushes its sink first) and ends with
+    /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded). `None`: no overall cut, a
+    /// stall still ends a transfer (an idle timeout, and a download body under 1 KiB/s).
+    ///
+    /// It is checked whenever the task is polled; an async transport wakes for it. A
+    /// blocking transport cannot interrupt a step in flight (ureq sending an upload's body,
+    /// waiting for an answer): the media idle timeout bounds such a step, and the deadline
+    /// ends the operation right after it. An upload whose body was all sent when the deadline
+    /// passed may have been stored by WeCom even so.
+    pub deadline: Option<Duration>,
 }
 
 impl<'a> Transfer<'a> {
+    /// The same transfer, given up after `deadline` (see [`Transfer::deadline`]).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     /// Reports progress to the observer, if any.
     pub fn report(&self, done: u64, total: Option<u64>) {
         if let Some(progress) = self.progress {
@@ -79,6 +98,7 @@ impl std::fmt::Debug for Transfer<'_> {
         f.debug_struct("Transfer")
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("deadline", &self.deadline)
             .finish()
     }
 }

@@ -81,15 +81,12 @@ pub struct SaveOptions<'a> {
     pub overwrite: Overwrite,
     /// HD voice (`media/get/jssdk`, one stream, never resumed) instead of `media/get`.
     pub hd_voice: bool,
-    /// Progress and cancel. On cancel the record is written at once and the save ends with
-    /// [`SaveError::Stopped`] saying how much is kept.
+    /// Progress, cancel and the overall deadline ([`Transfer::deadline`]: the download then
+    /// ends with [`Error::DeadlineExceeded`]). On cancel or deadline the record is written at
+    /// once and the save ends with [`SaveError::Stopped`] saying how much is kept.
     pub transfer: Transfer<'a>,
     /// The names already taken by other saves of one batch (see [`BatchNames`]).
     pub names: Option<&'a BatchNames>,
-    /// The longest the whole save may take (its download ends with
-    /// [`Error::DeadlineExceeded`], the record
-    /// kept); `None`: no overall deadline (stalls still end it).
-    pub deadline: Option<std::time::Duration>,
 }
 
 /// The names the saves of one batch took, so that two media that name themselves alike are
@@ -353,9 +350,6 @@ impl<'a> SaveTask<'a> {
         options: &SaveOptions<'a>,
     ) -> Result<Self, Error> {
         let mut download = DownloadOptions::default().connections(options.connections);
-        if let Some(deadline) = options.deadline {
-            download = download.deadline(deadline);
-        }
         if endpoint == MediaEndpoint::HdVoice {
             download = download.hd_voice();
         }

@@ -141,7 +141,8 @@ impl Client {
 
     /// Uploads every input with at most `jobs` at once over this client (one token, one
     /// connection pool); the results come in input order. Progress counts the payload bytes
-    /// of all of them; a cancel stops those not finished.
+    /// of all of them; a cancel stops those not finished. A deadline in `t` applies to each
+    /// upload, from its own start.
     pub async fn upload_all(
         &self,
         kind: MediaType,
@@ -173,6 +174,8 @@ impl Client {
 
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
     /// `md5` is the file's MD5 ([`md5_file`](crate::md5_file) computes it from a local copy).
+    /// A JSON call takes no [`Transfer`]: what bounds it is the retry policy's attempts, each
+    /// within the JSON timeout (plus the backoffs between them).
     pub async fn upload_by_url(
         &self,
         kind: MediaType,
@@ -184,7 +187,8 @@ impl Client {
         self.run_call(task).await
     }
 
-    /// Asks how an async upload job stands.
+    /// Asks how an async upload job stands. Bounded as [`Client::upload_by_url`] is: the
+    /// retry policy's attempts, each within the JSON timeout.
     pub async fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         self.run_call(self.0.shared.job_result(jobid)).await
     }

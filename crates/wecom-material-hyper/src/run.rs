@@ -18,8 +18,9 @@ use hyper::body::Incoming;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, Notify};
+use wecom_material_core::task::Timeouts;
 use wecom_material_core::task::UploadFrames;
-use wecom_material_core::task::{Action, Event, Exchange, LaneId, NextFrame, Task, Timeouts};
+use wecom_material_core::task::{Action, Controlled, Event, Exchange, LaneId, NextFrame, Task};
 use wecom_material_core::{DecodeError, Error, Transfer, TransportError};
 use wecom_material_core::{body::Body, error::with_causes, secret::RedactedUri};
 use wecom_material_host::FileSink;
@@ -95,7 +96,7 @@ impl Wake for WakeLoop {
 /// A task being driven. Dropped before it ended (the caller's future was dropped), it is
 /// cancelled, so that a token refresh it held is handed back at once.
 struct Running<'s, T: Task> {
-    task: &'s mut T,
+    task: Controlled<'s, T>,
     client: &'s Client,
     over: bool,
 }
@@ -115,7 +116,8 @@ impl Client {
     /// Runs any core [`Task`] to its end over this client (its connection pool, token
     /// cache and wake-ups): the entry point for an operation the client has no method for,
     /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
-    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
+    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag and
+    /// the deadline (applied by the core's [`Controlled`]; the loop wakes for the deadline).
     /// Dropping the future cancels the task.
     pub async fn drive<T: Task>(
         &self,
@@ -126,7 +128,7 @@ impl Client {
     ) -> Result<T::Output, Error> {
         let (source, sink) = (&Mutex::new(source), &sink);
         let mut run = Running {
-            task,
+            task: Controlled::new(task, *transfer),
             client: self,
             over: false,
         };
@@ -135,9 +137,6 @@ impl Client {
         loop {
             let action = {
                 let mut state = shared.lock();
-                if transfer.is_cancelled() {
-                    run.task.cancel(&mut state);
-                }
                 let action = run.task.poll(Instant::now(), &mut state);
                 if action.is_wakeable() {
                     let waker = Waker::from(Arc::new(WakeLoop(Arc::clone(&woken))));
@@ -177,12 +176,8 @@ impl Client {
                 }
             };
             idle.insert(lane, io);
-            let written = matches!(event, Event::Written(_));
-            let mut state = shared.lock();
-            run.task.on_event(Instant::now(), &mut state, lane, event);
-            if let (true, Some(p)) = (written, run.task.progress()) {
-                transfer.report(p.done, p.total);
-            }
+            run.task
+                .on_event(Instant::now(), &mut shared.lock(), lane, event);
         }
     }
 

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wecom_material_core::RetryPolicy;
-use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType};
+use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, OperationKind};
 use wecom_material_hyper::{Client, DownloadOptions, Transfer, Upload, md5_file};
-use wecom_material_mock::{Endpoint, MediaKind, MockConfig, MockServer, samples};
+use wecom_material_mock::{Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
 
 const CORP: &str = "ww-mock-corp";
 const SECRET: &str = "mock-secret";
@@ -207,4 +207,39 @@ async fn https_base_runs_rustls_and_a_failed_handshake_is_not_sent() {
         other => panic!("{other}"),
     }
     assert!(!format!("{err:?}").contains(SECRET));
+}
+
+/// Issue 19: an upload has an overall deadline too. The emulator holds the upload request
+/// (without reading its body) for 3 s; the loop wakes at the 1 s deadline and the upload ends
+/// with `DeadlineExceeded` naming the upload and its payload, the request dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_past_its_deadline_ends_with_deadline_exceeded_naming_the_upload() {
+    let mock = mock();
+    let client = client(&mock);
+    let delay = Duration::from_secs(3);
+    mock.fault(Endpoint::Upload, Fault::Delay { delay, times: 1 });
+    let len = 4_000_000;
+    let upload = Upload::bytes("a.bin", sample(MediaType::File, len));
+    let transfer = Transfer::default().with_deadline(Duration::from_secs(1));
+    let error = client
+        .upload(MediaType::File, upload, transfer)
+        .await
+        .unwrap_err();
+    let Error::DeadlineExceeded {
+        operation: OperationKind::Upload,
+        deadline,
+        bytes,
+        total: Some(total),
+    } = error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!((deadline, total), (Duration::from_secs(1), len as u64));
+    assert!(bytes <= total, "{bytes}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("upload's deadline of 1 s passed after "),
+        "{error}"
+    );
 }

@@ -104,6 +104,7 @@ async fn a_cancel_during_the_put_leaves_no_object_and_sends_nothing_to_wecom() {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let options = RelayOptions::default();
     let result = client

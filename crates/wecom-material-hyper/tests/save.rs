@@ -99,6 +99,7 @@ async fn a_cancelled_save_keeps_its_bytes_and_a_resume_fetches_only_the_rest() {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let opts = SaveOptions {
         transfer,

@@ -123,7 +123,8 @@ impl Client {
 
     /// Uploads every input with at most `jobs` at once over this client (one token, one
     /// connection pool); the results come in input order. Progress counts the payload bytes
-    /// of all of them; a cancel stops those not finished.
+    /// of all of them; a cancel stops those not finished. A deadline in `t` applies to each
+    /// upload, from its own start.
     pub fn upload_all(
         &self,
         kind: MediaType,
@@ -154,6 +155,8 @@ impl Client {
 
     /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support Range).
     /// `md5` is the file's MD5 ([`md5_file`](crate::md5_file) computes it from a local copy).
+    /// A JSON call takes no [`Transfer`]: what bounds it is the retry policy's attempts, each
+    /// within the JSON timeout (plus the backoffs between them).
     pub fn upload_by_url(
         &self,
         kind: MediaType,
@@ -164,7 +167,8 @@ impl Client {
         self.run_call(self.0.shared.upload_by_url(kind, filename, url, md5))
     }
 
-    /// Asks how an async upload job stands.
+    /// Asks how an async upload job stands. Bounded as [`Client::upload_by_url`] is: the
+    /// retry policy's attempts, each within the JSON timeout.
     pub fn job_result(&self, jobid: &JobId) -> Result<JobStatus, Error> {
         self.run_call(self.0.shared.job_result(jobid))
     }

@@ -11,7 +11,7 @@ use std::task::{Wake, Waker};
 use std::thread::Scope;
 use std::time::Instant;
 
-use wecom_material_core::task::{Action, Event, Exchange, LaneId, Task, Timeouts};
+use wecom_material_core::task::{Action, Controlled, Event, Exchange, LaneId, Task, Timeouts};
 use wecom_material_core::task::{UploadReader, blocking};
 use wecom_material_core::{Error, Transfer, TransportError, body::Body, secret::RedactedUri};
 use wecom_material_host::FileSink;
@@ -62,7 +62,10 @@ impl Client {
     /// Runs any core [`Task`] to its end over this client (its connection pool, token
     /// cache and wake-ups): the entry point for an operation the client has no method for,
     /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
-    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag.
+    /// takes a download's bytes; `transfer` reports progress and carries the cancel flag and
+    /// the deadline (applied by the core's [`Controlled`]). A step in flight (an upload's
+    /// body, a wait for an answer) is not interrupted: the idle timeout bounds it, and the
+    /// cancel or deadline ends the task right after it.
     pub fn drive<T: Task>(
         &self,
         task: &mut T,
@@ -76,13 +79,11 @@ impl Client {
             Sink::File(file) => Some(*file),
             _ => None,
         };
+        let mut task = Controlled::new(task, *transfer);
         std::thread::scope(|scope| {
             let (mut main, mut lanes) = (LaneIo::default(), HashMap::new());
             loop {
                 let mut state = shared.lock();
-                if transfer.is_cancelled() {
-                    task.cancel(&mut state);
-                }
                 let now = Instant::now();
                 let (lane, event) = match task.poll(now, &mut state) {
                     Action::Exchange(LaneId::MAIN, step) => {
@@ -122,12 +123,7 @@ impl Client {
                     }
                     Action::Done(result) => return result,
                 };
-                let written = matches!(event, Event::Written(_));
-                let mut state = shared.lock();
-                task.on_event(Instant::now(), &mut state, lane, event);
-                if let (true, Some(p)) = (written, task.progress()) {
-                    transfer.report(p.done, p.total);
-                }
+                task.on_event(Instant::now(), &mut shared.lock(), lane, event);
             }
         })
     }

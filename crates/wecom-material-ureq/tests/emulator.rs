@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use wecom_material_core::OperationKind;
 use wecom_material_core::error::Sent;
 use wecom_material_core::{ErrCode, Error, JobStatus, MediaId, MediaType, Progress, RetryPolicy};
-use wecom_material_mock::{Endpoint, MediaKind, MockConfig, MockServer, samples};
+use wecom_material_mock::{Endpoint, Fault, MediaKind, MockConfig, MockServer, samples};
 use wecom_material_ureq::{Client, DownloadOptions, Transfer, Upload, md5_file};
 
 const CORP: &str = "ww-mock-corp";
@@ -158,6 +159,7 @@ fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
+        deadline: None,
     };
     let results = client.upload_all(wecom_material_core::MediaType::File, uploads, 4, transfer);
     assert_eq!(results.len(), 12);
@@ -203,4 +205,38 @@ fn no_secret_in_debug_or_errors() {
         .unwrap_err();
     assert_eq!(err.errcode(), Some(ErrCode::InvalidCredential));
     assert!(!format!("{err} {err:?}").contains("wrong-secret-value"));
+}
+
+/// Issue 19: an upload has an overall deadline too. The emulator holds the upload request
+/// for 3 s; with a 1 s deadline the upload ends with `DeadlineExceeded` naming the upload and
+/// its payload (the blocking loop sees the deadline when the step in flight ends).
+#[test]
+fn an_upload_past_its_deadline_ends_with_deadline_exceeded_naming_the_upload() {
+    let mock = mock();
+    let client = client(&mock);
+    let delay = Duration::from_secs(3);
+    mock.fault(Endpoint::Upload, Fault::Delay { delay, times: 1 });
+    let bytes = sample(MediaType::File, 100_000);
+    let transfer = Transfer::default().with_deadline(Duration::from_secs(1));
+    let upload = Upload::bytes("a.bin", bytes);
+    let error = client
+        .upload(MediaType::File, upload, transfer)
+        .unwrap_err();
+    let Error::DeadlineExceeded {
+        operation: OperationKind::Upload,
+        deadline,
+        bytes,
+        total: Some(100_000),
+    } = error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(deadline, Duration::from_secs(1));
+    assert!(bytes <= 100_000, "{bytes}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("upload's deadline of 1 s passed after "),
+        "{error}"
+    );
 }

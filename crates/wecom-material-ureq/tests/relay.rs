@@ -79,6 +79,7 @@ fn a_150_mb_video_goes_through_the_bucket_byte_identical_and_the_bucket_is_empty
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: None,
+        deadline: None,
     };
     let relay = relay(&s3, SECRET_KEY);
     let up = client
@@ -175,6 +176,7 @@ fn a_cancel_during_the_put_leaves_no_object_and_sends_nothing_to_wecom() {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let relay = relay(&s3, SECRET_KEY);
     let result = client(&mock).upload_via_bucket(

@@ -369,6 +369,7 @@ fn a_cancel_writes_the_record_at_once_and_a_resume_completes() {
     let transfer = Transfer {
         progress: Some(&progress),
         cancel: Some(&cancel),
+        deadline: None,
     };
     let opts = SaveOptions {
         transfer,

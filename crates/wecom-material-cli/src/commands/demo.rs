@@ -294,10 +294,7 @@ fn fetch_hashing(
         media_id,
         &mut writer,
         DownloadOptions::default(),
-        Transfer {
-            progress: Some(&report),
-            cancel: None,
-        },
+        Transfer::default().with_progress(&report),
     );
     if let Err(e) = result {
         bar.abandon();

@@ -124,9 +124,9 @@ fn save(
         transfer: Transfer {
             progress: Some(&report),
             cancel: Some(stop.flag()),
+            deadline: args.deadline.map(Duration::from_secs),
         },
         names: Some(names),
-        deadline: args.deadline.map(Duration::from_secs),
     };
     match session.client().save(media_id, target, options) {
         Ok(saved) => {
@@ -227,11 +227,13 @@ fn to_stdout(
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let options = DownloadOptions {
         hd_voice: endpoint == MediaEndpoint::HdVoice,
-        deadline: args.deadline.map(Duration::from_secs),
         ..DownloadOptions::default()
     };
     let report = |p| bar.report(p);
-    let transfer = Transfer::default().with_progress(&report);
+    let transfer = Transfer {
+        deadline: args.deadline.map(Duration::from_secs),
+        ..Transfer::default().with_progress(&report)
+    };
     let client = session.client();
     let result = client.download(media_id, &mut stdout, options, transfer);
     let flushed = stdout.flush();

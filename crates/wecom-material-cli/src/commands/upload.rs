@@ -24,6 +24,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use indicatif::MultiProgress;
@@ -48,6 +49,7 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(
     check_args(args)?;
     let relay = crate::relay::from_args(args)?;
     let relay = relay.as_ref();
+    let deadline = args.deadline.map(Duration::from_secs);
     if let [path] = args.paths.as_slice() {
         let filename = args.filename.as_deref();
         let (uploaded, size, relayed) = upload_one(
@@ -57,7 +59,7 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(
             path,
             filename,
             None,
-            relay,
+            (relay, deadline),
         )?;
         out.emit(uploaded_json(&uploaded, relayed.as_ref()), || {
             let mut text = format!(
@@ -85,6 +87,7 @@ pub(crate) fn run(session: &Session, out: Output, args: &UploadArgs) -> Result<(
         &args.paths,
         args.jobs,
         relay,
+        deadline,
     )
 }
 
@@ -137,6 +140,7 @@ fn upload_many(
     paths: &[PathBuf],
     jobs: u16,
     relay: Option<&Relay>,
+    deadline: Option<Duration>,
 ) -> Result<(), Failure> {
     let group = MultiProgress::new();
     let next = AtomicUsize::new(0);
@@ -151,8 +155,8 @@ fn upload_many(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
-                    let result =
-                        upload_one(&client, out, media_type, path, None, Some(group), relay);
+                    let (group, each) = (Some(group), (relay, deadline));
+                    let result = upload_one(&client, out, media_type, path, None, group, each);
                     if results.send((i, result)).is_err() {
                         break;
                     }
@@ -223,6 +227,7 @@ type UploadedOne = (Uploaded, u64, Option<RelayedUpload>);
 /// Uploads one file (or standard input) with a progress bar; returns the result and the size.
 /// The one place the CLI calls the client's uploads. A video or file over the direct limit
 /// goes through `relay` when there is one.
+/// `deadline` gives each upload at most that long.
 fn upload_one(
     client: &Client,
     out: Output,
@@ -230,7 +235,7 @@ fn upload_one(
     path: &Path,
     filename: Option<&str>,
     group: Option<&MultiProgress>,
-    relay: Option<&Relay>,
+    (relay, deadline): (Option<&Relay>, Option<Duration>),
 ) -> Result<UploadedOne, Failure> {
     let relayable = matches!(media_type, MediaType::Video | MediaType::File);
     if let Some(relay) = relay.filter(|_| relayable && !is_stdin(path)) {
@@ -246,6 +251,7 @@ fn upload_one(
             ));
             static INTERRUPTS: std::sync::Once = std::sync::Once::new();
             INTERRUPTS.call_once(|| crate::relay::cancel_on_interrupt(relay.cancel.clone()));
+            let relay = (relay, deadline);
             return relay_one(client, out, media_type, path, filename, group, relay);
         }
     }
@@ -270,6 +276,7 @@ fn upload_one(
         Transfer {
             progress: Some(&report),
             cancel: None,
+            deadline,
         },
     );
     match result {
@@ -293,7 +300,7 @@ fn relay_one(
     path: &Path,
     filename: Option<&str>,
     group: Option<&MultiProgress>,
-    relay: &Relay,
+    (relay, deadline): (&Relay, Option<Duration>),
 ) -> Result<UploadedOne, Failure> {
     let mut bar = TransferBar::new(format!("relay {}", path.display()), out);
     if let Some(group) = group {
@@ -312,6 +319,7 @@ fn relay_one(
     let transfer = Transfer {
         progress: Some(&report),
         cancel: Some(&relay.cancel),
+        deadline,
     };
     let (bucket, options) = (&relay.bucket, relay.options.clone());
     let result = client.upload_via_bucket(media_type, path, filename, bucket, options, transfer);

@@ -12,7 +12,11 @@ use wecom_material_ureq::Transfer;
 pub(crate) fn run(session: &Session, out: Output, args: &UploadImageArgs) -> Result<(), Failure> {
     super::check_input_file(&args.path)?;
     let upload = super::file_upload(&args.path, args.filename.as_deref());
-    let uploaded = session.client().upload_image(upload, Transfer::default())?;
+    let transfer = Transfer {
+        deadline: args.deadline.map(std::time::Duration::from_secs),
+        ..Transfer::default()
+    };
+    let uploaded = session.client().upload_image(upload, transfer)?;
     out.emit(json!({ "url": uploaded.url }), || {
         crate::output::shown(&uploaded.url).into_owned()
     });

@@ -487,8 +487,12 @@ mod tests {
         );
         assert_eq!(dl.on_media(&info).unwrap(), 10);
         dl.on_bytes(4).unwrap();
-        dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
-            .unwrap();
+        dl.on_interrupted(Error::Cancelled {
+            operation: crate::error::OperationKind::Download,
+            bytes: 0,
+            total: None,
+        })
+        .unwrap();
         let req = dl.next_request().unwrap();
         assert_eq!(
             req.range(),
@@ -524,11 +528,19 @@ mod tests {
         assert_eq!(dl.next_request().unwrap().range().unwrap().start, 7);
         for _ in 1..MAX_STALLED_INTERRUPTIONS {
             assert!(
-                dl.on_interrupted(Error::Cancelled { bytes_written: 0 })
-                    .is_ok()
+                dl.on_interrupted(Error::Cancelled {
+                    operation: crate::error::OperationKind::Download,
+                    bytes: 0,
+                    total: None
+                })
+                .is_ok()
             );
         }
-        match dl.on_interrupted(Error::Cancelled { bytes_written: 0 }) {
+        match dl.on_interrupted(Error::Cancelled {
+            operation: crate::error::OperationKind::Download,
+            bytes: 0,
+            total: None,
+        }) {
             Err(Error::Stalled(stall)) => {
                 assert_eq!(stall.offset, 7);
                 assert!(matches!(*stall.last.unwrap(), Error::Cancelled { .. }));

@@ -116,6 +116,7 @@ impl Operation for OneShotUpload {
             },
             tail: Bytes::from_static(b"\r\n--b--\r\n"),
             digest: None,
+            sent: Default::default(),
         });
         http::Request::post(base.uri("/cgi-bin/upload", &[("access_token", token.expose())]))
             .body(body)

@@ -3,6 +3,7 @@
 //! each test checks the exact requests sent, the bytes on the wire and in the sink, and the
 //! typed result.
 
+use crate::error::OperationKind;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -579,7 +580,12 @@ fn cancel_mid_download_flushes_and_counts_the_bytes_in_the_sink() {
 
     let error = t.run(&mut task, &mut state).unwrap_err();
 
-    let Error::Cancelled { bytes_written } = error else {
+    let Error::Cancelled {
+        bytes: bytes_written,
+        operation: OperationKind::Download,
+        ..
+    } = error
+    else {
         panic!("{error:?}");
     };
     assert_eq!(bytes_written, t.sink.len() as u64);
@@ -619,8 +625,7 @@ fn cancel_while_waiting_for_the_token_hands_the_refresh_back() {
         Action::Exchange(_, Exchange::FlushSink)
     ));
     task.on_event(now, &mut state, LaneId::MAIN, Event::Flushed(None));
-    let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(now, &mut state)
-    else {
+    let Action::Done(Err(Error::Cancelled { bytes: 0, .. })) = task.poll(now, &mut state) else {
         panic!("cancelled");
     };
 }
@@ -647,7 +652,14 @@ fn a_failed_flush_is_the_result_of_a_complete_download_but_not_of_a_cancelled_on
     let mut task = download("m10", DownloadOptions::default());
     let error = t.run(&mut task, &mut state).unwrap_err();
     assert!(
-        matches!(error, Error::Cancelled { bytes_written: 30 }),
+        matches!(
+            error,
+            Error::Cancelled {
+                bytes: 30,
+                operation: OperationKind::Download,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }
@@ -892,8 +904,7 @@ fn a_cancelled_job_wait_closes_its_mailbox() {
     task.cancel(&mut state);
 
     assert_eq!(state.waiting_jobs(), 0);
-    let Action::Done(Err(Error::Cancelled { bytes_written: 0 })) = task.poll(t.now, &mut state)
-    else {
+    let Action::Done(Err(Error::Cancelled { bytes: 0, .. })) = task.poll(t.now, &mut state) else {
         panic!("cancelled");
     };
     assert!(!state.deliver_job_finished(&JobId::new("J1")));

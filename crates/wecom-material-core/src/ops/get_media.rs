@@ -374,6 +374,7 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Error {
 impl Operation for GetMedia {
     type Output = Media;
     const NAME: &'static str = "media/get";
+    const KIND: crate::error::OperationKind = crate::error::OperationKind::Download;
 
     fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
         let uri = base.uri(

@@ -59,6 +59,11 @@ impl UploadImage {
 impl Operation for UploadImage {
     type Output = UploadedImage;
     const NAME: &'static str = "media/uploadimg";
+    const KIND: crate::error::OperationKind = crate::error::OperationKind::Upload;
+
+    fn progress(&self) -> Option<crate::Progress> {
+        Some(self.body.progress())
+    }
 
     fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
         let uri = base.uri(PATH, &[("access_token", token.expose())]);

@@ -67,6 +67,7 @@ pub(crate) fn frame_upload(
         payload,
         tail,
         digest: None,
+        sent: Default::default(),
     })
 }
 
@@ -165,6 +166,11 @@ impl UploadMedia {
 impl Operation for UploadMedia {
     type Output = Uploaded;
     const NAME: &'static str = "media/upload";
+    const KIND: crate::error::OperationKind = crate::error::OperationKind::Upload;
+
+    fn progress(&self) -> Option<crate::Progress> {
+        Some(self.body.progress())
+    }
 
     fn build(&self, base: &BaseUrl, token: &AccessToken) -> http::Request<Body> {
         let uri = base.uri(

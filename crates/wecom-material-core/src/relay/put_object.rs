@@ -30,6 +30,7 @@ pub(crate) fn request(
         payload: Payload::External { len, replay },
         tail: Bytes::new(),
         digest: Some(digest.clone()),
+        sent: Default::default(),
     });
     http::Request::put(uri)
         .header(CONTENT_LENGTH, len)

@@ -214,6 +214,15 @@ impl RelayMachine {
     }
 
     /// Ends the operation with `error` (the first failure wins), then cleans up.
+    /// [`Error::Cancelled`] saying how many payload bytes the PUT sent.
+    fn cancelled_error(&self) -> Error {
+        Error::Cancelled {
+            operation: crate::error::OperationKind::RelayedUpload,
+            bytes: self.digest.bytes(),
+            total: Some(self.len),
+        }
+    }
+
     fn fail(&mut self, error: Error) {
         if self.outcome.is_none() {
             self.outcome = Some(Err(error));
@@ -484,9 +493,11 @@ impl Machine for RelayMachine {
                     }
                     self.returned = true;
                     let outcome = self.outcome.take();
-                    return Action::Done(
-                        outcome.unwrap_or(Err(Error::Cancelled { bytes_written: 0 })),
-                    );
+                    // A cancel of the PUT, the call or the wait is the relayed upload's.
+                    return Action::Done(match outcome {
+                        None | Some(Err(Error::Cancelled { .. })) => Err(self.cancelled_error()),
+                        Some(outcome) => outcome,
+                    });
                 }
             }
         }
@@ -557,7 +568,7 @@ impl Machine for RelayMachine {
         if std::mem::replace(&mut self.cancelled, true) {
             return;
         }
-        let cancelled = Error::Cancelled { bytes_written: 0 };
+        let cancelled = self.cancelled_error();
         match &mut self.phase {
             Phase::Call(call) => call.cancel(state),
             Phase::Wait(wait) => wait.cancel(state),

@@ -226,10 +226,21 @@ impl<O: Operation> Machine for CallMachine<O> {
         }
     }
 
+    fn progress(&self) -> Option<crate::transfer::Progress> {
+        self.call.operation().progress()
+    }
+
     fn cancel(&mut self, state: &mut ClientState) {
         if !matches!(self.phase, Phase::Over(_)) {
-            self.end(state, Error::Cancelled { bytes_written: 0 });
+            let error = self.call.cancelled();
+            self.end(state, error);
         }
+    }
+
+    /// Nothing a call does reaches a sink: once cancelled, it ends without waiting for its
+    /// outstanding step (an async transport drops the request, an upload's body with it).
+    fn ends_at_cancel(&self) -> bool {
+        true
     }
 }
 

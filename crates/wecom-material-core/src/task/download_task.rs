@@ -48,10 +48,6 @@ pub struct DownloadOptions {
     /// How many ranges may be in flight at once for a download into a file (see
     /// [`DownloadTask`](crate::DownloadTask)); 0 and 1 mean one at a time.
     pub connections: usize,
-    /// The longest the whole download may take, counted from the task's first poll; when it
-    /// passes, the download flushes its sink and ends with [`Error::DeadlineExceeded`].
-    /// `None`: no overall deadline (a stall still ends it: under 1 KiB/s over an idle timeout).
-    pub deadline: Option<Duration>,
 }
 
 impl DownloadOptions {
@@ -77,12 +73,6 @@ impl DownloadOptions {
     /// Refuses media longer than `max` bytes.
     pub fn max_len(mut self, max: u64) -> Self {
         self.max_len = Some(max);
-        self
-    }
-
-    /// Gives the whole download at most `deadline`, from its first poll.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
         self
     }
 
@@ -158,8 +148,6 @@ pub(crate) struct RangeDownload {
     window: Option<(Instant, u64)>,
     /// The answer being streamed has no `Content-Length`: its end is checked.
     unframed: bool,
-    /// The first poll's time: the deadline counts from it.
-    started: Option<Instant>,
 }
 
 impl std::fmt::Debug for RangeDownload {
@@ -197,7 +185,6 @@ impl RangeDownload {
             stall_window: DEFAULT_MEDIA_IDLE_TIMEOUT,
             window: None,
             unframed: false,
-            started: None,
         })
     }
 
@@ -281,12 +268,6 @@ impl RangeDownload {
             result,
             flush: Flush::Due,
         };
-    }
-
-    /// When the deadline passes, if one was given (`None` also when it is too far to count).
-    fn deadline_at(&self) -> Option<Instant> {
-        let deadline = self.options.deadline?;
-        self.started?.checked_add(deadline)
     }
 
     /// Whether the operation is still running (not finishing, not returned).
@@ -542,20 +523,6 @@ impl Machine for RangeDownload {
         if std::mem::take(&mut self.wake) {
             return Action::WakeOthers;
         }
-        self.started.get_or_insert(now);
-        if let (Some(deadline), Some(at)) = (self.options.deadline, self.deadline_at())
-            && now >= at
-            && self.running()
-        {
-            let bytes_written = self.written;
-            self.finish(
-                state,
-                Err(Error::DeadlineExceeded {
-                    deadline,
-                    bytes_written,
-                }),
-            );
-        }
         loop {
             match &mut self.phase {
                 Phase::Returned => {
@@ -567,8 +534,7 @@ impl Machine for RangeDownload {
                     return Action::Exchange(LaneId::MAIN, Exchange::FlushSink);
                 }
                 Phase::Finishing { result, flush } => {
-                    let result =
-                        std::mem::replace(result, Err(Error::Cancelled { bytes_written: 0 }));
+                    let result = std::mem::replace(result, Err(cancelled(0)));
                     let flushed = *flush == Flush::Done;
                     self.phase = Phase::Returned;
                     return Action::Done(if flushed {
@@ -605,14 +571,6 @@ impl Machine for RangeDownload {
                     self.phase = Phase::Calling(Some(Box::new(call)));
                 }
                 Phase::Calling(Some(call)) => match call.poll(now, state).forward() {
-                    // A wait never outlasts the deadline: the poll after it ends the task.
-                    Ok(Action::Wait { until, wakeable }) => {
-                        let until = match (until, self.deadline_at()) {
-                            (Some(until), Some(at)) => Some(until.min(at)),
-                            (until, at) => until.or(at),
-                        };
-                        return Action::Wait { until, wakeable };
-                    }
                     Ok(action) => return action,
                     Err(Ok(_)) => {
                         let error = DecodeError::new(200, "a media answer was not streamed", b"");
@@ -703,11 +661,11 @@ impl Machine for RangeDownload {
     fn on_late_write(&mut self, n: u64) {
         self.written = self.written.saturating_add(n);
         if let Phase::Finishing {
-            result: Err(Error::Cancelled { bytes_written }),
+            result: Err(Error::Cancelled { bytes, .. }),
             ..
         } = &mut self.phase
         {
-            *bytes_written = bytes_written.saturating_add(n);
+            *bytes = bytes.saturating_add(n);
         }
     }
 
@@ -716,9 +674,17 @@ impl Machine for RangeDownload {
             call.cancel(state);
         }
         if self.running() {
-            let bytes_written = self.written;
-            self.finish(state, Err(Error::Cancelled { bytes_written }));
+            self.finish(state, Err(cancelled(self.written)));
         }
+    }
+}
+
+/// [`Error::Cancelled`] for a download that wrote `bytes` into its sink.
+pub(super) fn cancelled(bytes: u64) -> Error {
+    Error::Cancelled {
+        operation: crate::error::OperationKind::Download,
+        bytes,
+        total: None,
     }
 }
 
@@ -959,58 +925,6 @@ mod tests {
             task.poll(now, &mut state),
             Action::Exchange(_, Exchange::Stream { max: 7840, .. })
         ));
-    }
-
-    /// Issue 19, item 2: an optional overall deadline per download.
-    #[test]
-    fn the_deadline_ends_a_download_and_caps_its_waits() {
-        let t0 = Instant::now();
-        let mut state = state_with_token(t0);
-        let mut task = new_task(DownloadOptions::default().deadline(Duration::from_secs(5)));
-        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
-        let h = head(
-            200,
-            &[
-                ("content-length", "100000"),
-                ("content-disposition", "attachment"),
-            ],
-        );
-        task.on_event(t0, &mut state, Event::Head(h));
-        assert!(matches!(
-            task.poll(t0, &mut state),
-            Action::Exchange(_, Exchange::Stream { .. })
-        ));
-        task.on_event(t0, &mut state, Event::Written(5000));
-        let error = finish(&mut task, &mut state, t0 + Duration::from_secs(5));
-        assert!(
-            matches!(error, Error::DeadlineExceeded { bytes_written: 5000, deadline } if deadline == Duration::from_secs(5)),
-            "{error:?}"
-        );
-        assert_eq!(
-            error.to_string(),
-            "the operation's deadline of 5 s passed; 5000 bytes had reached the sink"
-        );
-
-        // A retry's backoff never sleeps past the deadline.
-        let mut state = state_with_token(t0);
-        let mut task = new_task(DownloadOptions::default().deadline(Duration::from_secs(1)));
-        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
-        let busy = head(200, &[("content-type", "application/json")]);
-        task.on_event(t0, &mut state, Event::Head(busy));
-        assert!(matches!(
-            task.poll(t0, &mut state),
-            Action::Exchange(_, Exchange::ReadBody { .. })
-        ));
-        let body = bytes::Bytes::from_static(br#"{"errcode":-1,"errmsg":"busy"}"#);
-        task.on_event(t0, &mut state, Event::Body(body));
-        match task.poll(t0, &mut state) {
-            Action::Wait { until, .. } => {
-                assert!(until.is_some_and(|u| u <= t0 + Duration::from_secs(1)))
-            }
-            other => panic!("{other:?}"),
-        }
-        let error = finish(&mut task, &mut state, t0 + Duration::from_secs(1));
-        assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error:?}");
     }
 
     /// Issue 19, item 2: a 206 without Content-Length is checked to end where its

@@ -208,7 +208,18 @@ impl Machine for JobWaitMachine {
         self.poll = None;
         self.close(state);
         if !self.returned {
-            self.outcome = Some(Err(Error::Cancelled { bytes_written: 0 }));
+            let operation = crate::error::OperationKind::JobWait;
+            self.outcome = Some(Err(Error::Cancelled {
+                operation,
+                bytes: 0,
+                total: None,
+            }));
         }
+    }
+
+    /// A wait writes nothing: once cancelled, it ends without waiting for its outstanding
+    /// step.
+    fn ends_at_cancel(&self) -> bool {
+        true
     }
 }

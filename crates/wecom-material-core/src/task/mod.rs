@@ -14,8 +14,8 @@
 //!
 //! ```text
 //! let mut task = DownloadTask::new(media_id, options, &settings, seed)?;  // or CallTask, JobWaitTask
+//! let mut task = Controlled::new(&mut task, transfer);  // the caller's cancel flag, deadline, progress
 //! loop {
-//!     if user_cancelled() { task.cancel(&mut state.lock()); }
 //!     let action = task.poll(clock.now(), &mut state.lock());     // lock held briefly
 //!     match action {
 //!         // A step of a lane's exchange: run it, in order per lane; steps of different lanes
@@ -49,9 +49,17 @@
 //!         Action::WakeOthers => wake_every_waiting_task_of_this_client(),
 //!         Action::Done(result) => return result,
 //!     }
-//!     // whenever an event is reported: if it was Written, report task.progress() to the user
 //! }
 //! ```
+//!
+//! [`Controlled`] makes every decision about the caller's [`Transfer`](crate::Transfer), so
+//! that no transport repeats them: it cancels the task once when the cancel flag is set;
+//! counts the deadline from the first poll, caps every `Wait` at it (an async transport
+//! wakes for it), cancels the task once it passed and turns the [`Error::Cancelled`] the task
+//! ends with into [`Error::DeadlineExceeded`]; and reports [`Task::progress`] to the observer
+//! after each `Written` event. A blocking transport cannot interrupt a step in flight (an
+//! upload's body, a wait for an answer): the idle timeout bounds it, and the cancel or the
+//! deadline takes effect at the poll after it.
 //!
 //! A transport that runs each step at once, in the loop, and reports its event before
 //! polling again is correct too (the reqwest example does it for lane 0); ours run lane 0 in
@@ -73,8 +81,10 @@
 //!   when a lane's step is reported.
 //! * `cancel` may be called at any time; a download then flushes its sink and ends with
 //!   [`Error::Cancelled`] holding the bytes that reached the sink (a lane's outstanding step
-//!   is still reported first). A transport whose future is dropped calls `cancel` from its
-//!   drop guard.
+//!   is still reported first); a JSON call, an upload or a job wait ends at the next poll,
+//!   without waiting for its outstanding step (the transport drops it), an upload's error
+//!   counting the payload bytes sent. A transport whose future is dropped calls `cancel`
+//!   from its drop guard.
 //! * A sink that cannot seek (a stream) serves one-lane tasks only: a [`DownloadTask`] made
 //!   with [`DownloadTask::in_ranges`] (for a file) writes at offsets from lanes `1..=N`; one
 //!   made with [`DownloadTask::new`] writes in order from lane 0 (given `connections` > 1 it
@@ -91,6 +101,7 @@
 
 pub mod blocking;
 mod call_task;
+mod controlled;
 mod download_task;
 mod job_wait_task;
 mod parallel_download;
@@ -106,6 +117,7 @@ use bytes::Bytes;
 #[cfg(feature = "s3-relay")]
 pub(crate) use call_task::CallMachine;
 pub use call_task::CallTask;
+pub use controlled::Controlled;
 pub use download_task::DownloadOptions;
 #[cfg(feature = "s3-relay")]
 pub(crate) use job_wait_task::JobWaitMachine;
@@ -132,7 +144,8 @@ use crate::token_cache::{StoredToken, TokenCache};
 pub enum Timeouts {
     /// A JSON call (gettoken, upload-by-url, job result): one overall timeout.
     Json,
-    /// A media transfer (upload or download): an idle timeout, no overall cut.
+    /// A media transfer (upload or download): an idle timeout, no overall cut per request
+    /// (the caller's [`Transfer::deadline`](crate::Transfer::deadline) bounds the operation).
     Media,
 }
 
@@ -456,15 +469,17 @@ pub trait Task {
     fn on_event(&mut self, now: Instant, state: &mut ClientState, lane: LaneId, event: Event);
 
     /// How far the transfer has come, for tasks that move media (a download's bytes of the
-    /// whole media, a resumed prefix included); `None` for JSON calls. An upload's progress
-    /// is reported by its [`UploadFrames`].
+    /// whole media, a resumed prefix included; an upload's payload bytes sent in the current
+    /// attempt); `None` for JSON calls. An upload's progress reaches the caller through its
+    /// [`UploadFrames`], a download's through [`Controlled`] after each `Written`.
     fn progress(&self) -> Option<crate::transfer::Progress> {
         None
     }
 
     /// Gives the operation up: hands back a token refresh this task holds, closes its
-    /// mailbox; busy lanes end after their outstanding step is reported; the next polls
-    /// flush a download's sink and end with [`Error::Cancelled`].
+    /// mailbox; a download's busy lanes end after their outstanding step is reported; the
+    /// next polls flush a download's sink and end with [`Error::Cancelled`] naming the
+    /// operation and how far it got.
     fn cancel(&mut self, state: &mut ClientState);
 }
 
@@ -492,11 +507,20 @@ pub(crate) trait Machine {
 
     /// `n` bytes of a step outstanding at the cancel reached the sink after all.
     fn on_late_write(&mut self, _n: u64) {}
+
+    /// Whether, once cancelled, the machine ends without the event of its outstanding step:
+    /// true when nothing it does reaches a sink (a JSON call, a job wait), so that a deadline
+    /// cuts an upload whose body an async transport is still sending. A download waits for
+    /// it, to count the bytes written.
+    fn ends_at_cancel(&self) -> bool {
+        false
+    }
 }
 
-/// A [`Machine`] on one lane: polled only while no step is outstanding. A cancel acts at
-/// once (a token refresh is handed back even if the transport never reports again: a
-/// dropped future); the outstanding step's event, when it comes, is taken here.
+/// A [`Machine`] on one lane: polled only while no step is outstanding (or, once cancelled,
+/// when the machine [ends at cancel](Machine::ends_at_cancel)). A cancel acts at once (a
+/// token refresh is handed back even if the transport never reports again: a dropped
+/// future); the outstanding step's event, when it comes, is taken here.
 pub(crate) struct Slot<M> {
     pub(crate) machine: M,
     busy: bool,
@@ -521,7 +545,7 @@ impl<M: Machine> Slot<M> {
         state: &mut ClientState,
         lane: LaneId,
     ) -> Option<Action<M::Output>> {
-        if self.busy {
+        if self.busy && !(self.cancelled && self.machine.ends_at_cancel()) {
             return None;
         }
         let action = self.machine.poll(now, state).on_lane(lane);

@@ -47,7 +47,7 @@ use crate::errcode::ErrCode;
 use crate::error::{DecodeError, Error, Invalid, TransportError};
 use crate::media_type::MediaId;
 use crate::ops::get_media::MediaInfo;
-use crate::task::download_task::{DownloadOptions, RangeDownload};
+use crate::task::download_task::{DownloadOptions, RangeDownload, cancelled};
 use crate::task::{Action, ClientState, Event, Exchange, LaneId, Slot, Task, misuse};
 use crate::transfer::{Downloaded, Progress};
 
@@ -184,8 +184,6 @@ struct Ranges {
     finish: Finish,
     /// How long the ranges cut from the queued gaps are (set when the size is known).
     range_size: u64,
-    /// The whole download's deadline, and when it passes (from the first poll).
-    deadline: (Option<Duration>, Option<Instant>),
     /// A save (see [`DownloadTask::for_save`]): one range runs until the first one is done.
     save: bool,
     /// The size a resumed save's first range found, when it is not the record's.
@@ -275,19 +273,13 @@ impl DownloadTask {
         record: Option<ResumeRecord>,
     ) -> Result<Self, Error> {
         if options.hd_voice {
-            let options = DownloadOptions {
-                deadline: options.deadline,
-                ..DownloadOptions::default().hd_voice()
-            };
+            let options = DownloadOptions::default().hd_voice();
             return Self::new(media_id, options, settings, jitter_seed);
         }
         if let Some(record) = &record {
             record.validate()?;
         }
-        let options = DownloadOptions {
-            deadline: options.deadline,
-            ..DownloadOptions::default().connections(options.connections)
-        };
+        let options = DownloadOptions::default().connections(options.connections);
         let mut task = Ranges::task(media_id, &options, settings, jitter_seed, record)?;
         if let Mode::Ranges(r) = &mut task.mode {
             r.save = true;
@@ -483,7 +475,6 @@ impl Ranges {
             cancel_sent: false,
             finish: Finish::Running,
             range_size: PROBE_LEN,
-            deadline: (options.deadline, None),
             save: false,
             total_changed: None,
             recorded: (None, 0),
@@ -520,21 +511,8 @@ impl Ranges {
                 return Action::Done(Err(error));
             }
         }
-        // The deadline: every range is stopped, the record keeps what arrived.
-        let (deadline, at) = &mut self.deadline;
-        let at =
-            *at.get_or_insert_with(|| deadline.and_then(|d| now.checked_add(d)).unwrap_or(now));
-        if let Some(deadline) = *deadline
-            && now >= at
-            && self.failure.is_none()
-            && !self.cancelling
-        {
-            let bytes_written = self.written;
-            self.fail(Error::DeadlineExceeded {
-                deadline,
-                bytes_written,
-            });
-        }
+        // A cancel (the caller's, or a deadline's: see `Controlled`) stops every range; the
+        // record keeps what arrived.
         let stopping = self.failure.is_some() || self.cancelling;
         if stopping && !std::mem::replace(&mut self.cancel_sent, true) {
             for lane in &mut self.lanes {
@@ -583,9 +561,6 @@ impl Ranges {
         }
         if self.lanes.len() < self.limit && self.failure.is_none() && !self.cancelling {
             until = earliest(until, self.queue.front().and_then(|q| q.not_before));
-        }
-        if self.deadline.0.is_some() {
-            until = earliest(until, self.deadline.1);
         }
         Action::Wait { until, wakeable }
     }
@@ -708,8 +683,7 @@ impl Ranges {
             }
             Err(Error::Cancelled { .. }) => {
                 if !self.cancelling && self.failure.is_none() {
-                    let bytes_written = self.written;
-                    self.fail(Error::Cancelled { bytes_written });
+                    self.fail(cancelled(self.written));
                 }
             }
             Err(error) => {
@@ -769,18 +743,11 @@ impl Ranges {
 
     fn result(&mut self) -> Result<Downloaded, Error> {
         if self.cancelling && self.failure.is_none() {
-            let bytes_written = self.written;
-            return Err(Error::Cancelled { bytes_written });
+            return Err(cancelled(self.written));
         }
         if let Some(error) = self.failure.take() {
             return Err(match error {
-                Error::Cancelled { .. } => Error::Cancelled {
-                    bytes_written: self.written,
-                },
-                Error::DeadlineExceeded { deadline, .. } => Error::DeadlineExceeded {
-                    deadline,
-                    bytes_written: self.written,
-                },
+                Error::Cancelled { .. } => cancelled(self.written),
                 error => error,
             });
         }

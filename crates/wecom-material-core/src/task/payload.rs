@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::body::{Payload, Replay};
-use crate::error::{Error, Invalid};
+use crate::error::{Error, Invalid, OperationKind};
 use crate::transfer::Progress;
 
 /// Counts the payload bytes a transport reads from an upload source, so that every
@@ -33,6 +33,7 @@ pub struct PayloadMeter {
     probe_end: bool,
     ended: bool,
     digest: Option<super::PayloadDigest>,
+    sent: Option<crate::body::SentBytes>,
 }
 
 impl PayloadMeter {
@@ -44,12 +45,14 @@ impl PayloadMeter {
             probe_end: replay == Replay::Replayable,
             ended: false,
             digest: None,
+            sent: None,
         }
     }
 
     /// This meter, fresh, for one attempt at sending `upload`: when the upload carries a
     /// [`PayloadDigest`](super::PayloadDigest), it is restarted here and fed by
-    /// [`PayloadMeter::on_chunk`].
+    /// [`PayloadMeter::on_chunk`]; the upload's [`SentBytes`](crate::body::SentBytes) count
+    /// starts over at 0 and follows every byte counted.
     pub fn for_attempt(&self, upload: &crate::body::UploadBody) -> Self {
         let (len, probe_end, digest) = (self.len, self.probe_end, upload.digest.clone());
         let fresh = Self {
@@ -58,6 +61,7 @@ impl PayloadMeter {
             probe_end,
             ended: false,
             digest,
+            sent: Some(upload.sent.clone()),
         };
         fresh.restarted()
     }
@@ -90,6 +94,9 @@ impl PayloadMeter {
         if let Some(digest) = &self.digest {
             digest.restart();
         }
+        if let Some(sent) = &self.sent {
+            sent.set(0);
+        }
         self
     }
 
@@ -113,6 +120,9 @@ impl PayloadMeter {
             )));
         }
         self.read += n;
+        if let Some(sent) = &self.sent {
+            sent.set(self.read);
+        }
         Ok(())
     }
 
@@ -217,16 +227,15 @@ impl<'a> UploadFrames<'a> {
     }
 
     /// What to send next. A cancel ends the body with [`Error::Cancelled`] counting the
-    /// payload bytes read.
+    /// payload bytes read (an [`OperationKind::Upload`]; a relayed upload names itself).
     pub fn next_frame(&mut self) -> Result<NextFrame, Error> {
         if !self.head.is_empty() {
             return Ok(NextFrame::Bytes(std::mem::take(&mut self.head)));
         }
         if self.meter.want(1) > 0 {
             if self.transfer.is_cancelled() {
-                return Err(Error::Cancelled {
-                    bytes_written: self.meter.read,
-                });
+                let progress = self.meter.progress();
+                return Err(Error::cancelled(OperationKind::Upload, progress));
             }
             let Some(held) = &mut self.held else {
                 let max = self.meter.want(FRAME);
@@ -622,6 +631,7 @@ mod tests {
             payload,
             tail: Bytes::from_static(b"|TAIL"),
             digest: None,
+            sent: Default::default(),
         }
     }
 
@@ -636,6 +646,7 @@ mod tests {
         let transfer = crate::transfer::Transfer {
             progress: Some(&progress),
             cancel: None,
+            deadline: None,
         };
         let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123456789"[..]);
         let mut reader = UploadReader::new(upload(external), Some(source), transfer).unwrap();
@@ -691,6 +702,7 @@ mod tests {
         let transfer = crate::transfer::Transfer {
             progress: None,
             cancel: Some(&cancel),
+            deadline: None,
         };
         let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123"[..]);
         let mut reader = UploadReader::new(upload(external()), Some(source), transfer).unwrap();

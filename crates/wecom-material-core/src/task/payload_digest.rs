@@ -48,6 +48,12 @@ impl PayloadDigest {
         });
     }
 
+    /// The payload bytes digested in the current attempt.
+    #[cfg(feature = "s3-relay")]
+    pub(crate) fn bytes(&self) -> u64 {
+        self.with(|d| d.bytes)
+    }
+
     /// The MD5 as 32 lowercase hex digits when exactly `len` payload bytes were digested in
     /// the last attempt; `None` otherwise (the attempt stopped early, or no `md5` feature).
     pub fn finish(&self, len: u64) -> Option<String> {
