@@ -735,6 +735,15 @@ fn business_disposition(error: &Error) -> Option<Disposition> {
 mod tests {
     use super::*;
 
+    /// The jitter is splitmix64 as published (its first outputs from seed 0), so backoffs
+    /// spread the same way in every process of a fleet.
+    #[test]
+    fn splitmix64_matches_the_reference_outputs() {
+        assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(splitmix64(0x9E37_79B9_7F4A_7C15), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(splitmix64(1_234_567), 0x599E_D017_FB08_FC85);
+    }
+
     #[test]
     fn backoff_grows_is_capped_and_jitter_stays_below_base() {
         let p = RetryPolicy::default();

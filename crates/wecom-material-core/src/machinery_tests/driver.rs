@@ -235,6 +235,30 @@ fn policy() -> RetryPolicy {
     RetryPolicy::default()
 }
 
+/// A call's `Debug` is what a transport's log shows of it: the operation and the state it is
+/// in (the token it fetches never shows).
+#[test]
+fn a_call_debugs_as_its_operation_and_state() {
+    let now = Instant::now();
+    let mut cache = cache();
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    let shown = format!("{call:?}");
+    assert!(
+        shown.starts_with("Call { operation: \"fake\", state: \"Idle\""),
+        "{shown}"
+    );
+    assert!(matches!(call.poll(now, &mut cache), Action::Exchange(..)));
+    assert!(format!("{call:?}").contains("state: \"TokenRequest\""));
+    call.on_response(now, &mut cache, token_answer("T0K3N-VALUE"));
+    assert!(matches!(call.poll(now, &mut cache), Action::Exchange(..)));
+    let shown = format!("{call:?}");
+    assert!(shown.contains("state: \"BusinessRequest\""), "{shown}");
+    assert!(
+        shown.contains("token_requests: 1") && !shown.contains("T0K3N"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn first_call_fetches_then_reuses_the_token() {
     let mut now = Instant::now();
