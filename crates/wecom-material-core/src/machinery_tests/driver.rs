@@ -259,6 +259,29 @@ fn a_call_debugs_as_its_operation_and_state() {
     );
 }
 
+/// A cancel that comes after the answer arrived keeps the answer: the call's outcome is
+/// known, nothing is left to stop (the upload happened; reporting "cancelled" would lie).
+#[test]
+fn a_cancel_after_the_answer_keeps_the_result() {
+    let now = Instant::now();
+    let mut cache = cache();
+    let mut call = Call::new(FakeJson, base(), policy(), 1, Timeouts::Json);
+    assert!(matches!(call.poll(now, &mut cache), Action::Exchange(..)));
+    call.on_response(now, &mut cache, token_answer("T1"));
+    assert!(matches!(call.poll(now, &mut cache), Action::Exchange(..)));
+    call.on_response(now, &mut cache, ok(5));
+    call.cancel(&mut cache);
+    assert!(matches!(call.poll(now, &mut cache), Action::Done(Ok(5))));
+    // Before the answer, a cancel ends the call as cancelled.
+    let mut call = Call::new(FakeJson, base(), policy(), 2, Timeouts::Json);
+    assert!(matches!(call.poll(now, &mut cache), Action::Exchange(..)));
+    call.cancel(&mut cache);
+    assert!(matches!(
+        call.poll(now, &mut cache),
+        Action::Done(Err(Error::Cancelled { .. }))
+    ));
+}
+
 #[test]
 fn first_call_fetches_then_reuses_the_token() {
     let mut now = Instant::now();
