@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::names::{
-    AccessToken, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error, Fallback,
-    Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy, StoreCommand, StoreError,
-    StoreReply, StoredGrant, Timeouts, TokenStore, UploadMedia,
+    AccessToken, Action, Boundary, CallTask, ClientSettings, ClientState, CommitReply, Error,
+    Exchange, Fallback, Limits, LookupReply, MediaType, RetryPolicy, SharedTokenPolicy,
+    StoreCommand, StoreError, StoreReply, StoredGrant, Task, Timeouts, TokenStore, UploadMedia,
 };
 use super::support::{Note, Server, Transport, errcode, uploaded};
 
@@ -454,4 +454,36 @@ fn a_second_thread_keeps_waiting_while_the_first_waits_on_the_store_past_30_s() 
         t.server.lines(),
         [format!("{UPLOAD}T9"), format!("{UPLOAD}T9")]
     );
+}
+
+/// Another process holds the fleet's refresh: the store says "ask again in 500 ms". A call
+/// polled before then (woken early by another task of its process) sleeps on to the same
+/// moment and asks the store nothing; at that moment it asks again.
+#[test]
+fn a_poll_before_the_store_backoff_ends_sleeps_on_without_asking() {
+    let store = Arc::new(MemoryStore::default());
+    store.held.lock().unwrap().lock = Some(9);
+    let mut state = process(Fallback::Local);
+    let mut t = transport(Server::scripted([], []), &store);
+    let mut call = upload(1);
+    assert!(t.step(&mut call, &mut state).is_none());
+    assert_eq!(store.log(), ["LOOKUP"]);
+    let start = t.now;
+    let Action::Wait {
+        until: Some(until), ..
+    } = call.poll(start, &mut state)
+    else {
+        panic!("a backoff")
+    };
+    assert!(until > start);
+    let early = start + (until - start) / 2;
+    match call.poll(early, &mut state) {
+        Action::Wait { until: again, .. } => assert_eq!(again, Some(until)),
+        other => panic!("slept on, not {other:?}"),
+    }
+    assert_eq!(store.log(), ["LOOKUP"]);
+    assert!(matches!(
+        call.poll(until, &mut state),
+        Action::Exchange(_, Exchange::Store(_))
+    ));
 }
