@@ -302,6 +302,10 @@ async fn an_upload_whose_server_stops_reading_fails_naming_the_send() {
     let Error::Transport(transport) = &error else {
         panic!("{error:?}");
     };
-    assert_eq!(transport.sent, wecom_material_core::error::Sent::Maybe, "{error}");
+    assert_eq!(
+        transport.sent,
+        wecom_material_core::error::Sent::Maybe,
+        "{error}"
+    );
     assert!(error.to_string().contains("sending the upload"), "{error}");
 }
