@@ -34,6 +34,14 @@ const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), "
 /// The body hyper sends: whole bytes, or the frames of an upload fed through a channel.
 /// hyper keeps the core's `Content-Length` header as it is (it never switches a request with
 /// one to chunked encoding).
+///
+/// Why a channel and not a body type over [`UploadFrames`] that hyper polls itself: hyper
+/// takes only `'static` request bodies (`B: Body + 'static` on the legacy client and on
+/// `client::conn`, the body being polled by the connection's spawned task), while the frames
+/// borrow the caller's [`Transfer`] (progress callback, cancel flag) and a one-shot upload
+/// reads a caller's borrowed reader (`Source::Reader`). Both borrows come from the public
+/// API and `unsafe` is forbidden, so the frames are pulled on the caller's future ([`pump`])
+/// and only owned `Bytes` cross to hyper.
 pub(crate) type OutBody = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
 
 /// The hyper client of the crate.
@@ -303,6 +311,9 @@ impl Sink<'_> {
 }
 
 /// Feeds the core's upload frames into the body channel; the payload is read from `source`.
+/// It decides nothing: each frame is what [`UploadFrames`] asked for (see [`OutBody`] for why
+/// this runs on the caller's future rather than inside hyper), and only handing a frame to
+/// hyper is timed (the media idle timeout: nothing taken in time is a stalled send).
 async fn pump(
     mut tx: Sender<Bytes, io::Error>,
     mut frames: UploadFrames<'_>,

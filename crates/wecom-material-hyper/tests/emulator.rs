@@ -243,3 +243,69 @@ async fn an_upload_past_its_deadline_ends_with_deadline_exceeded_naming_the_uplo
         "{error}"
     );
 }
+
+/// An upload that keeps moving for longer than the media idle timeout is not cut by it: the
+/// payload comes from a reader that hands out 64 KiB every 100 ms (about 2 s in all) while the
+/// idle timeout is 1 s. The upload succeeds and the emulator stored exactly the payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_keeps_moving_longer_than_the_idle_timeout_does_not_time_out() {
+    let mock = mock();
+    let client = Client::builder(CORP, SECRET)
+        .base_url(&mock.base_url())
+        .unwrap()
+        .retry_policy(RetryPolicy::no_retries())
+        .media_idle_timeout(Duration::from_secs(1))
+        .build();
+    let (piece, pieces) = (64 * 1024, 20);
+    let bytes = sample(MediaType::File, piece * pieces);
+    let (mut writer, reader) = tokio::io::duplex(piece);
+    let payload = bytes.clone();
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        for chunk in payload.chunks(piece) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            writer.write_all(chunk).await.unwrap();
+        }
+    });
+    let upload = Upload::reader("slow.bin", Box::new(reader), bytes.len() as u64);
+    let uploaded = client
+        .upload(MediaType::File, upload, Transfer::default())
+        .await
+        .unwrap();
+    feeder.await.unwrap();
+    let stored = mock.media(uploaded.media_id.as_str()).unwrap();
+    assert!(stored.bytes == bytes, "the stored media differs");
+}
+
+/// An upload whose server stops reading its body (the emulator holds the request 5 s) fails
+/// at the media idle timeout with a transport error that names the send, maybe sent. 16 MB is
+/// more than the socket buffers and the body's queue hold, so the send itself stops moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_server_stops_reading_fails_naming_the_send() {
+    let mock = mock();
+    let client = Client::builder(CORP, SECRET)
+        .base_url(&mock.base_url())
+        .unwrap()
+        .retry_policy(RetryPolicy::no_retries())
+        .media_idle_timeout(Duration::from_millis(500))
+        .build();
+    let warm = Upload::bytes("a.bin", sample(MediaType::File, 64));
+    let warm = client.upload(MediaType::File, warm, Transfer::default());
+    warm.await.unwrap();
+    let delay = Duration::from_secs(5);
+    mock.fault(Endpoint::Upload, Fault::Delay { delay, times: 1 });
+    let upload = Upload::bytes("big.bin", sample(MediaType::File, 16_000_000));
+    let error = client
+        .upload(MediaType::File, upload, Transfer::default())
+        .await
+        .unwrap_err();
+    let Error::Transport(transport) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        transport.sent,
+        wecom_material_core::error::Sent::Maybe,
+        "{error}"
+    );
+    assert!(error.to_string().contains("sending the upload"), "{error}");
+}
