@@ -43,6 +43,8 @@ struct MemoryStore {
     expired_tokens: AtomicBool,
     /// Every script is answered with the reply of another command (a broken store).
     wrong_replies: AtomicBool,
+    /// Every COMMIT is answered "superseded, no token held" (a broken or flapping store).
+    supersede: AtomicBool,
 }
 
 impl MemoryStore {
@@ -121,13 +123,14 @@ impl TokenStore for MemoryStore {
                 if held.lock == Some(fence) {
                     held.lock = None;
                 }
-                StoreReply::Commit(if fence == held.fence {
+                let supersede = self.supersede.load(Ordering::SeqCst);
+                StoreReply::Commit(if fence == held.fence && !supersede {
                     let token = grant.token.expose().to_owned();
                     held.token = Some((token, fence, grant.expires_in));
                     CommitReply::Stored { generation: fence }
                 } else {
                     CommitReply::Superseded {
-                        current: held.token.as_ref().map(self::grant),
+                        current: held.token.as_ref().filter(|_| !supersede).map(self::grant),
                     }
                 })
             }
@@ -486,4 +489,47 @@ fn a_poll_before_the_store_backoff_ends_sleeps_on_without_asking() {
         call.poll(until, &mut state),
         Action::Exchange(_, Exchange::Store(_))
     ));
+}
+
+/// The refresher of the fleet makes at most two gettoken requests per call (the cap of every
+/// call): a call whose token was rejected and whose second gettoken failed ends there, with
+/// the failure, rather than asking a third time.
+#[test]
+fn the_fleet_refresher_makes_at_most_two_gettoken_requests_per_call() {
+    let store = Arc::new(MemoryStore::default());
+    let mut state = process(Fallback::Local);
+    let failed = super::support::Reply::Fail(super::names::TransportError::maybe_sent("reset"));
+    let tokens = [
+        super::support::token("T1"),
+        failed,
+        super::support::token("T3"),
+    ];
+    let mut t = transport(
+        Server::scripted(tokens, [errcode(42001), uploaded("M1")]),
+        &store,
+    );
+    let error = t.run(&mut upload(1), &mut state).unwrap_err();
+    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    let gettokens = t
+        .server
+        .lines()
+        .iter()
+        .filter(|l| **l == "gettoken")
+        .count();
+    assert_eq!(gettokens, 2, "{:?}", t.server.lines());
+}
+
+/// A store that supersedes the commit without holding a token: the refresher's own token
+/// serves its call (one gettoken, no second LOOKUP, no loop).
+#[test]
+fn a_commit_superseded_with_no_token_held_keeps_the_refreshers_own_token() {
+    let store = Arc::new(MemoryStore::default());
+    store.supersede.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Local);
+    let tokens = ["T1", "T2"].map(super::support::token);
+    let mut t = transport(Server::scripted(tokens, [uploaded("M1")]), &store);
+    t.run(&mut upload(1), &mut state).unwrap();
+    assert_eq!(t.server.lines(), ["gettoken", &format!("{UPLOAD}T1")]);
+    assert_eq!(store.log(), ["LOOKUP", "COMMIT 1"]);
+    assert_eq!(store.stored(), None);
 }

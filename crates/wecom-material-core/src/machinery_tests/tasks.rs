@@ -176,10 +176,20 @@ fn without_retries_busy_and_transport_failures_end_the_call_at_once() {
 
     let failed = Reply::Fail(TransportError::not_sent("refused"));
     let server = Server::scripted([token("T1")], [failed, uploaded("M1")]);
-    let mut t = Transport::new(server).with_source(payload);
+    let mut t = Transport::new(server).with_source(payload.clone());
     let error = t.run(&mut call(op(&input)), &mut client()).unwrap_err();
     assert!(matches!(&error, Error::Transport(_)), "{error:?}");
     assert!(t.waits().is_empty(), "no backoff");
+
+    // A busy gettoken too: one request, the busy error.
+    let server = Server::scripted([errcode(-1), token("T1")], [uploaded("M1")]);
+    let mut t = Transport::new(server).with_source(payload.clone());
+    let error = t.run(&mut call(op(&input)), &mut client()).unwrap_err();
+    assert!(
+        matches!(&error, Error::Api(e) if e.code == ErrCode::SystemBusy),
+        "{error:?}"
+    );
+    assert_eq!(t.server.lines(), ["gettoken"]);
 }
 
 #[test]
