@@ -133,6 +133,14 @@ impl std::str::FromStr for BaseUrl {
 mod tests {
     use super::*;
 
+    /// A base URL shows as the origin requests go to, without the trailing slash given.
+    #[test]
+    fn a_base_url_shows_as_its_origin() {
+        let base: BaseUrl = "http://127.0.0.1:8080/".parse().unwrap();
+        assert_eq!(base.to_string(), "http://127.0.0.1:8080");
+        assert_eq!(format!("{base:?}"), "BaseUrl(http://127.0.0.1:8080)");
+    }
+
     #[test]
     fn encodes_reserved_characters_in_values() {
         let base = BaseUrl::parse("http://127.0.0.1:8080/").unwrap();
