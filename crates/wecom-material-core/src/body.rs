@@ -174,4 +174,16 @@ mod tests {
         assert!(!external(3).is_empty());
         assert_eq!(external(3).len(), 3);
     }
+
+    /// Clones of a count are one count (the task reads what the frames wrote); two counts
+    /// are different ones, whatever they hold.
+    #[test]
+    fn sent_bytes_clones_share_one_count() {
+        let count = SentBytes::new();
+        let clone = count.clone();
+        clone.set(7);
+        assert_eq!(count.get(), 7);
+        assert_eq!(count, clone);
+        assert_ne!(count, SentBytes::new());
+    }
 }

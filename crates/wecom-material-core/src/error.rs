@@ -777,6 +777,20 @@ impl std::error::Error for Invalid {}
 mod tests {
     use super::*;
 
+    /// A decode error quotes the start of the body it could not read, and says nothing of a
+    /// body when there was none.
+    #[test]
+    fn a_decode_error_quotes_its_body_only_when_there_is_one() {
+        assert_eq!(
+            DecodeError::new(502, "not JSON", b"").to_string(),
+            "undecodable response (HTTP 502): not JSON"
+        );
+        assert_eq!(
+            DecodeError::new(502, "not JSON", b"<html>").to_string(),
+            "undecodable response (HTTP 502): not JSON; body starts \"<html>\""
+        );
+    }
+
     #[test]
     fn transport_error_is_a_std_error_that_says_whether_it_was_sent() {
         fn source_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
