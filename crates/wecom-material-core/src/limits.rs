@@ -231,6 +231,27 @@ impl Limits {
 mod tests {
     use super::*;
 
+    /// `uploadimg` takes a JPG/PNG of more than 5 bytes and at most 2 MiB (inclusive).
+    #[test]
+    fn an_upload_image_is_checked_against_its_own_limit() {
+        let l = Limits::default();
+        let png = Some(&b"\x89PNG\r\n\x1a\n"[..]);
+        assert!(l.check_upload_image("a.png", 2 * MIB, png).is_ok());
+        assert_eq!(
+            l.check_upload_image("a.png", 2 * MIB + 1, png),
+            Err(Invalid::TooLarge {
+                media_type: Some(MediaType::Image),
+                size: 2 * MIB + 1,
+                max: 2 * MIB
+            })
+        );
+        assert!(matches!(
+            l.check_upload_image("a.png", 5, png),
+            Err(Invalid::TooSmall { size: 5, .. })
+        ));
+        assert!(l.check_upload_image("a.gif", 100, None).is_err());
+    }
+
     #[test]
     fn sizes_are_checked_against_the_table() {
         let l = Limits::default();

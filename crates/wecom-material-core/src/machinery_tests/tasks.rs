@@ -192,6 +192,32 @@ fn without_retries_busy_and_transport_failures_end_the_call_at_once() {
     assert_eq!(t.server.lines(), ["gettoken"]);
 }
 
+/// An upload task reports its payload progress (what the frames of the current attempt
+/// sent, of the whole payload) for `media/upload` and `media/uploadimg` alike; a JSON call
+/// has none.
+#[test]
+fn an_upload_task_reports_its_payload_progress() {
+    let payload = noise(1000, 2);
+    let input = UploadInput::bytes("a.png", bytes::Bytes::from(payload.clone()));
+    let image = input
+        .upload_image(
+            Boundary::new("b-progress").unwrap(),
+            &super::names::Limits::relaxed(),
+        )
+        .unwrap();
+    let image = CallTask::new(image, base(), RetryPolicy::default(), 7, Timeouts::Media);
+    let expected = Some(super::names::Progress {
+        done: 0,
+        total: Some(1000),
+    });
+    assert_eq!(image.progress(), expected);
+    let (upload, _) = file_upload(&payload);
+    assert_eq!(upload.progress(), expected);
+    let job = GetUploadByUrlResult::new(JobId::new("J1")).unwrap();
+    let job = CallTask::new(job, base(), RetryPolicy::default(), 7, Timeouts::Json);
+    assert_eq!(job.progress(), None);
+}
+
 #[test]
 fn expired_token_42001_refreshes_once_and_resends_the_upload_byte_identical() {
     let payload = noise(5000, 3);

@@ -269,6 +269,33 @@ mod tests {
     /// its frames had sent; it does not wait for the body's step (an async transport drops
     /// the request).
     #[test]
+    fn a_controlled_task_debugs_as_its_controls_and_state() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = upload(1000);
+        let flag = CancelFlag::new();
+        let transfer = Transfer::default()
+            .with_deadline(SECS_5)
+            .cancelled_by(&flag);
+        let mut control = Controlled::new(&mut task, transfer);
+        let shown = format!("{control:?}");
+        assert!(
+            shown.starts_with(
+                "Controlled { transfer: Transfer { progress: false, cancel: Some(CancelFlag(false)), deadline: Some(5s) }, started: None, stop: None"
+            ),
+            "{shown}"
+        );
+        let _ = control.poll(t0, &mut state);
+        flag.cancel();
+        let _ = control.poll(t0, &mut state);
+        let shown = format!("{control:?}");
+        assert!(
+            shown.contains("started: Some(") && shown.contains("stop: Some(Caller)"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn an_upload_past_its_deadline_mid_body_names_the_upload_and_the_bytes_sent() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
