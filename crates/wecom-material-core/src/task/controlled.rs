@@ -335,6 +335,37 @@ mod tests {
     /// The caller's flag ends a task with `Cancelled` naming the operation (and, for an
     /// upload, how far it got), never with the deadline's error, even once that passed.
     #[test]
+    fn a_drop_guard_cancel_is_the_callers_and_progress_is_the_tasks() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = upload(2 * 1024 * 1024);
+        let mut control = Controlled::new(&mut task, Transfer::default().with_deadline(SECS_5));
+        let mut frames = frames_of(control.poll(t0, &mut state));
+        send_payload(&mut frames, 512 * 1024);
+        assert_eq!(
+            control.progress(),
+            Some(Progress {
+                done: 512 * 1024,
+                total: Some(2 * 1024 * 1024)
+            })
+        );
+        // The transport's future was dropped: its guard cancels, after the deadline too.
+        control.cancel(&mut state);
+        let error = flush_and_finish(&mut control, &mut state, t0 + Duration::from_secs(9));
+        assert!(
+            matches!(
+                error,
+                Error::Cancelled {
+                    operation: OperationKind::Upload,
+                    bytes: 524_288,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
     fn the_cancel_flag_ends_a_task_with_cancelled_naming_the_operation() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
