@@ -681,11 +681,9 @@ impl Ranges {
                     Some(_) => {}
                 }
             }
-            Err(Error::Cancelled { .. }) => {
-                if !self.cancelling && self.failure.is_none() {
-                    self.fail(cancelled(self.written));
-                }
-            }
+            // A range ends cancelled when the task stops it; the result counts the bytes at
+            // the end (a first failure, kept by `fail`, still wins).
+            Err(Error::Cancelled { .. }) => self.fail(cancelled(self.written)),
             Err(error) => {
                 range.start = reached;
                 let retry = match error.errcode() {
