@@ -130,6 +130,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_boundary_shows_as_itself_and_names_the_content_type() {
+        let boundary = Boundary::new("wecom-b0undary").unwrap();
+        assert_eq!(boundary.to_string(), "wecom-b0undary");
+        assert_eq!(
+            boundary.content_type(),
+            "multipart/form-data; boundary=wecom-b0undary"
+        );
+    }
+
+    #[test]
     fn official_example_is_reproduced_byte_for_byte() {
         let boundary = Boundary::new("-------------------------acebdf13572468").unwrap();
         let (head, tail) = frame(&boundary, "wework.txt", "application/octet-stream", 6).unwrap();

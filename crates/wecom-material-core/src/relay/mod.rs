@@ -355,3 +355,46 @@ pub struct RelayedUpload {
     /// Whether it is still there.
     pub fate: ObjectFate,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relay keeps the bucket, region and prefix it was given; a prefix is at most 512
+    /// bytes, never starts with `/` and holds no control character.
+    #[test]
+    fn a_relay_keeps_its_settings_and_refuses_a_bad_prefix() {
+        let credentials = S3Credentials::new("AKIDEXAMPLE", "not-shown");
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        let relay = BucketRelay::new(
+            "http://127.0.0.1:9000",
+            "media",
+            "cn-north-1",
+            AddressingStyle::Path,
+            credentials,
+        )
+        .unwrap();
+        assert_eq!(
+            (relay.bucket(), relay.region(), relay.prefix()),
+            ("media", "cn-north-1", "")
+        );
+        assert_eq!(
+            relay.clone().with_prefix("wecom/").unwrap().prefix(),
+            "wecom/"
+        );
+        let longest = "a".repeat(512);
+        assert_eq!(
+            relay.clone().with_prefix(&longest).unwrap().prefix(),
+            longest
+        );
+        for bad in ["a".repeat(513), "/wecom".to_owned(), "we\ncom".to_owned()] {
+            assert!(
+                matches!(
+                    relay.clone().with_prefix(&bad),
+                    Err(Invalid::BadRelay { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+}
