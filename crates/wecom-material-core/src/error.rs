@@ -779,6 +779,17 @@ mod tests {
 
     /// A decode error quotes the start of the body it could not read, and says nothing of a
     /// body when there was none.
+    /// Only a refusal of the caller's input is "invalid" (the CLI's usage exit status); a
+    /// WeCom error, a decode error or a cancel is not.
+    #[test]
+    fn only_the_callers_input_is_invalid() {
+        assert!(Error::Invalid(Invalid::MissingFilename).is_invalid());
+        assert!(!Error::from(DecodeError::new(200, "x", b"")).is_invalid());
+        let api = crate::api_json::api_error(40007, "invalid media_id".into());
+        assert!(!api.is_invalid());
+        assert!(!Error::Transport(TransportError::not_sent("refused")).is_invalid());
+    }
+
     #[test]
     fn a_decode_error_quotes_its_body_only_when_there_is_one() {
         assert_eq!(

@@ -45,6 +45,8 @@ struct MemoryStore {
     wrong_replies: AtomicBool,
     /// Every COMMIT is answered "superseded, no token held" (a broken or flapping store).
     supersede: AtomicBool,
+    /// Every COMMIT is answered "superseded" by a token that has already expired.
+    supersede_expired: AtomicBool,
 }
 
 impl MemoryStore {
@@ -122,6 +124,13 @@ impl TokenStore for MemoryStore {
                 held.log.push(format!("COMMIT {fence}"));
                 if held.lock == Some(fence) {
                     held.lock = None;
+                }
+                if self.supersede_expired.load(Ordering::SeqCst) {
+                    held.lock = None;
+                    let expired = ("EXPIRED".to_owned(), 99, Duration::ZERO);
+                    return Ok(StoreReply::Commit(CommitReply::Superseded {
+                        current: Some(self::grant(&expired)),
+                    }));
                 }
                 let supersede = self.supersede.load(Ordering::SeqCst);
                 StoreReply::Commit(if fence == held.fence && !supersede {
@@ -532,4 +541,22 @@ fn a_commit_superseded_with_no_token_held_keeps_the_refreshers_own_token() {
     assert_eq!(t.server.lines(), ["gettoken", &format!("{UPLOAD}T1")]);
     assert_eq!(store.log(), ["LOOKUP", "COMMIT 1"]);
     assert_eq!(store.stored(), None);
+}
+
+/// A store that answers every commit with a token that has already expired makes the
+/// refresher fetch again; the call's cap of two gettoken requests ends it with a typed error.
+#[test]
+fn a_store_superseding_with_expired_tokens_costs_at_most_two_gettoken_requests() {
+    let store = Arc::new(MemoryStore::default());
+    store.supersede_expired.store(true, Ordering::SeqCst);
+    let mut state = process(Fallback::Local);
+    let tokens = ["T1", "T2", "T3", "T4"].map(super::support::token);
+    let mut t = transport(Server::scripted(tokens, [uploaded("M1")]), &store);
+    let error = t.run(&mut upload(1), &mut state).unwrap_err();
+    assert!(
+        matches!(&error, Error::Transport(e) if e.message.contains("after 2 gettoken requests")),
+        "{error:?}"
+    );
+    assert_eq!(t.server.lines(), ["gettoken", "gettoken"]);
+    assert_eq!(store.log(), ["LOOKUP", "COMMIT 1", "LOOKUP", "COMMIT 2"]);
 }
