@@ -422,6 +422,74 @@ mod tests {
         Value::BulkString(s.as_bytes().to_vec())
     }
 
+    /// The debug lines of this test binary (the unit tests set no other logger).
+    static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    struct Lines;
+
+    impl log::Log for Lines {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Debug
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            LINES.lock().unwrap().push(record.args().to_string());
+        }
+
+        fn flush(&self) {}
+    }
+
+    static LOGGER: Lines = Lines;
+
+    /// `-v` shows one line per script run: the command and what the store answered, never
+    /// the token; the store shows as its URL and keys.
+    #[test]
+    fn each_script_run_is_one_debug_line_without_the_token() {
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(log::LevelFilter::Debug);
+        let grant = StoredGrant {
+            token: AccessToken::new("S3CRET-T0KEN-VALUE").unwrap(),
+            generation: 4,
+            expires_in: Duration::from_secs(7000),
+        };
+        let lookup = StoreCommand::Lookup {
+            lease: Duration::from_secs(30),
+        };
+        let ready = Ok(StoreReply::Lookup(LookupReply::Ready(grant)));
+        trace("redis://h:6379", &lookup, &ready);
+        let wait = Ok(StoreReply::Lookup(LookupReply::Wait {
+            retry_in: Duration::from_millis(480),
+            cooling_down: false,
+        }));
+        trace("redis://h:6379", &lookup, &wait);
+        let lines = LINES.lock().unwrap().clone();
+        assert!(
+            lines.contains(
+                &"token store redis://h:6379: LOOKUP → ready (generation 4, 7000 s left)"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(
+                &"token store redis://h:6379: LOOKUP → wait 480 ms (another process refreshes)"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("S3CRET")), "{lines:?}");
+
+        let keys = AppKeys::from_parts("https://qyapi.weixin.qq.com", "ww1", "corp-secret");
+        let store = AppStore::new("redis://h:6379".to_owned(), keys.clone());
+        let shown = format!("{store:?}");
+        assert!(
+            shown.starts_with("AppStore { url: \"redis://h:6379\", keys: AppKeys {")
+                && shown.contains(keys.tag()),
+            "{shown}"
+        );
+        assert!(!shown.contains("corp-secret"), "{shown}");
+    }
+
     #[test]
     fn replies_parse_and_malformed_ones_are_typed_errors() {
         let ready = Value::Array(vec![
