@@ -506,6 +506,17 @@ mod tests {
                 expires_in: Duration::from_millis(1500)
             })
         );
+        // A status reply (RESP simple string) reads as the same text as a bulk string.
+        let simple = Value::Array(vec![
+            Value::SimpleString("ready".into()),
+            Value::SimpleString("tok".into()),
+            Value::Int(3),
+            Value::Int(1500),
+        ]);
+        assert!(matches!(
+            parse_lookup(simple),
+            Ok(LookupReply::Ready(StoredGrant { generation: 3, .. }))
+        ));
         let refresh = Value::Array(vec![bulk("refresh"), Value::Int(4), Value::Int(30000)]);
         assert_eq!(
             parse_lookup(refresh).unwrap(),
