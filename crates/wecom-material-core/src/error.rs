@@ -781,6 +781,32 @@ mod tests {
     /// body when there was none.
     /// Only a refusal of the caller's input is "invalid" (the CLI's usage exit status); a
     /// WeCom error, a decode error or a cancel is not.
+    /// Redacting a stall redacts the failure it carries too (the last attempt's error may
+    /// quote the token).
+    #[test]
+    fn a_stall_is_redacted_down_to_its_last_failure() {
+        let stall = Error::Stalled(Stall {
+            kind: StallKind::SlowBody {
+                bytes: 10,
+                window: std::time::Duration::from_secs(60),
+                floor_per_sec: 1024,
+            },
+            offset: 5,
+            bytes_written: 5,
+            last: Some(Box::new(Error::Transport(TransportError::maybe_sent(
+                "reset while sending access_token=TOKEN-123",
+            )))),
+        });
+        let Error::Stalled(redacted) = stall.redact(&["TOKEN-123"]) else {
+            panic!("still a stall")
+        };
+        let last = redacted.last.expect("the last failure is kept").to_string();
+        assert!(
+            !last.contains("TOKEN-123") && last.contains("reset while sending"),
+            "{last}"
+        );
+    }
+
     #[test]
     fn only_the_callers_input_is_invalid() {
         assert!(Error::Invalid(Invalid::MissingFilename).is_invalid());

@@ -491,6 +491,14 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_is_one_for_yes_and_anything_else_for_no() {
+        assert!(parse_flag(Value::Int(1)).unwrap());
+        assert!(!parse_flag(Value::Int(0)).unwrap());
+        assert!(!parse_flag(Value::Int(2)).unwrap());
+        assert!(parse_flag(bulk("1")).is_err());
+    }
+
+    #[test]
     fn replies_parse_and_malformed_ones_are_typed_errors() {
         let ready = Value::Array(vec![
             bulk("ready"),

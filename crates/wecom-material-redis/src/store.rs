@@ -330,3 +330,48 @@ impl TokenStore for RedisTokenStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store URL in a message never shows a password: the user-info's, or a `pass` /
+    /// `password` parameter's; every other part stays as it was.
+    #[test]
+    fn a_url_is_shown_without_its_passwords_and_they_are_found() {
+        let tcp = "redis://user:hunter2@cache:6379/0#x";
+        assert_eq!(redact_url(tcp), "redis://***@cache:6379/0#x");
+        assert_eq!(url_passwords(tcp), ["hunter2"]);
+        let unix = "redis+unix:///run/r.sock?db=1&password=s3cret&passive=1";
+        assert_eq!(
+            redact_url(unix),
+            "redis+unix:///run/r.sock?db=1&password=***&passive=1"
+        );
+        assert_eq!(url_passwords(unix), ["s3cret"]);
+        assert_eq!(url_passwords("redis://:pw@h/1?pass=two"), ["pw", "two"]);
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        assert!(url_passwords("redis://cache:6379").is_empty());
+        assert!(
+            url_passwords("redis://user:@cache:6379").is_empty(),
+            "an empty password is none"
+        );
+    }
+
+    /// Only a connection that turned out closed is worth one more try on a new one; a
+    /// timeout (a slow server) or a refused script is not.
+    #[test]
+    fn only_a_dropped_connection_is_retried_on_a_new_one() {
+        let io = |kind| redis::RedisError::from(std::io::Error::new(kind, "x"));
+        assert!(retry_on_a_new_connection(&io(
+            std::io::ErrorKind::ConnectionReset
+        )));
+        assert!(retry_on_a_new_connection(&io(
+            std::io::ErrorKind::BrokenPipe
+        )));
+        assert!(!retry_on_a_new_connection(&io(
+            std::io::ErrorKind::TimedOut
+        )));
+        let script = redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "WRONGPASS"));
+        assert!(!retry_on_a_new_connection(&script));
+    }
+}
