@@ -741,7 +741,7 @@ impl SharedTokenFetch {
         let jitter_ms = if half_ms == 0 {
             0
         } else {
-            splitmix64(self.seed.wrapping_add(u64::from(self.waits))) % half_ms
+            crate::driver::splitmix64(self.seed.wrapping_add(u64::from(self.waits))) % half_ms
         };
         let wait = Duration::from_millis(half_ms.saturating_add(jitter_ms))
             .min(retry_in)
@@ -883,14 +883,6 @@ fn unstored(token: AccessToken, fence: u64, expires_in: Duration) -> SharedToken
         origin: TokenOrigin::Unstored,
         expires_in,
     }
-}
-
-/// One round of splitmix64: a well-mixed 64-bit value from a seed.
-fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -133,6 +133,11 @@ mod tests {
             assert!(matches!(err, Error::Decode(_)), "{err}");
             let text = format!("{err} {err:?}");
             assert!(!text.contains("TOKEN-abc123"), "{text}");
+            // Neither an excerpt nor serde's message (which can quote a value): only that.
+            assert_eq!(
+                err.to_string(),
+                "undecodable response (HTTP 200): malformed gettoken answer"
+            );
         }
     }
 
