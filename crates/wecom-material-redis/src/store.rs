@@ -357,6 +357,22 @@ mod tests {
         );
     }
 
+    /// A store shows as its URL without the password, and its keys.
+    #[test]
+    fn a_store_debugs_as_its_url_without_the_password() {
+        let keys = AppKeys::from_parts("https://qyapi.weixin.qq.com", "ww1", "corp-secret");
+        let store = RedisTokenStore::open("redis://:hunter2@127.0.0.1:1/0", keys).unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            shown.starts_with("RedisTokenStore(AppStore { url: \"redis://***@127.0.0.1:1/0\""),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("corp-secret"),
+            "{shown}"
+        );
+    }
+
     /// Only a connection that turned out closed is worth one more try on a new one; a
     /// timeout (a slow server) or a refused script is not.
     #[test]
