@@ -266,6 +266,12 @@ impl fmt::Display for SaveError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_rejected_record_shows_its_reason() {
+        let why = RecordRejected("the record names another media".to_owned());
+        assert_eq!(why.to_string(), "the record names another media");
+    }
+
     fn record_json(media: &str, endpoint: &str, total: u64, done: &str) -> Vec<u8> {
         format!(
             r#"{{"version":2,"media_id":"{media}","endpoint":"{endpoint}","total":{total},"done":{done}}}"#

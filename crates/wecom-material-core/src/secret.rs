@@ -332,6 +332,28 @@ fn mask_long_runs(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Only the first 4 KiB are looked at, cut at a character boundary (never inside one).
+    #[test]
+    fn the_masking_window_ends_at_a_character_boundary() {
+        // 4 095 ASCII bytes (short words: nothing to mask), then "é" across the 4 KiB mark.
+        let prefix = format!("{}b", "a ".repeat((MASK_WINDOW - 2) / 2));
+        assert_eq!(prefix.len(), MASK_WINDOW - 1);
+        let text = format!("{prefix}é and more");
+        assert_eq!(mask_secrets(&text), prefix);
+    }
+
+    /// A logged URI shows the same, masked, in `{}` and `{:?}`.
+    #[test]
+    fn a_redacted_uri_debugs_as_it_displays() {
+        let uri: http::Uri =
+            "https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=ww&corpsecret=S3CR3T"
+                .parse()
+                .unwrap();
+        let shown = RedactedUri(&uri).to_string();
+        assert_eq!(format!("{:?}", RedactedUri(&uri)), shown);
+        assert!(shown.ends_with("corpid=ww&corpsecret=***"), "{shown}");
+    }
+
     #[test]
     fn debug_and_display_never_show_secret() {
         let s = CorpSecret::new("topsecret");
