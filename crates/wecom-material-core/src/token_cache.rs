@@ -511,6 +511,28 @@ mod tests {
     /// A late refresh (its lease taken over) never replaces the token of a newer refresh,
     /// whichever completes first; it is stored when the newer token has expired, and it
     /// replaces a token imported before it was issued.
+    /// A stored token is adopted when it lives up to one day (what gettoken may grant) and
+    /// outlives the token held; a longer claim is a tampered entry, a shorter one is ignored.
+    #[test]
+    fn an_import_is_adopted_only_within_a_day_and_when_it_outlives_the_token_held() {
+        let (t0, wall) = (Instant::now(), 1_700_000_000);
+        let stored = |token: &str, secs: u64| StoredToken {
+            access_token: token.into(),
+            expires_at_unix: wall + secs,
+            generation: 1,
+        };
+        let mut c = cache();
+        assert!(!c.import(stored("LONG", 86_401), t0, wall));
+        assert!(c.import(stored("DAY", 86_400), t0, wall));
+        let mut c = cache();
+        let t = fetch(&mut c, t0);
+        c.complete_refresh(t, t0, grant("HELD", 7200)).unwrap();
+        assert!(!c.import(stored("SHORTER", 3600), t0, wall));
+        assert_eq!(ready(&mut c, t0).0, "HELD");
+        assert!(c.import(stored("LONGER", 7300), t0, wall));
+        assert_eq!(ready(&mut c, t0).0, "LONGER");
+    }
+
     #[test]
     fn a_late_refresh_never_replaces_a_newer_token_whatever_the_order() {
         let (t0, s) = (Instant::now(), Duration::from_secs);

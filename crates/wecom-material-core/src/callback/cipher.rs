@@ -188,6 +188,14 @@ mod tests {
         STANDARD.encode(&plain)
     }
 
+    /// The IV is the key's first 16 bytes (WeCom's scheme): ciphertexts other implementations
+    /// make decrypt here and ours decrypt there.
+    #[test]
+    fn the_iv_is_the_keys_first_16_bytes() {
+        let key = EncodingAesKey::parse("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C").unwrap();
+        assert_eq!(key.iv()[..], key.0[..16]);
+    }
+
     #[test]
     fn sample_key_with_trailing_bits_parses_and_strict_decoder_rejects_it() {
         assert!(STANDARD.decode(format!("{KEY}=")).is_err());

@@ -197,6 +197,19 @@ pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// A name of exactly 255 bytes is kept whole; one byte more is cut, keeping its extension.
+    #[test]
+    fn a_name_at_the_length_limit_is_kept_whole() {
+        let exact = format!("{}.bin", "a".repeat(MAX_FILENAME_BYTES - 4));
+        assert_eq!(sanitize_filename(&exact).as_deref(), Some(exact.as_str()));
+        let over = format!("{}.bin", "a".repeat(MAX_FILENAME_BYTES - 3));
+        let cut = sanitize_filename(&over).unwrap();
+        assert!(
+            cut.len() <= MAX_FILENAME_BYTES && cut.ends_with(".bin"),
+            "{cut}"
+        );
+    }
+
     #[test]
     fn windows_reserved_names_are_prefixed() {
         for (name, want) in [
