@@ -210,6 +210,31 @@ mod tests {
         );
     }
 
+    /// Spaces around `=` and `;` are allowed; an escape at the very end of an unterminated
+    /// quoted value is kept as it is (never read past the header); the disposition type is
+    /// never taken for a parameter.
+    #[test]
+    fn parameters_allow_spaces_and_an_unterminated_escape() {
+        let name = |v: &[u8]| filename_from_content_disposition(v);
+        assert_eq!(
+            name(b"attachment;\t filename= \"a b.txt\"").as_deref(),
+            Some("a b.txt")
+        );
+        assert_eq!(
+            name(b"attachment; filename=  plain.txt ").as_deref(),
+            Some("plain.txt")
+        );
+        assert_eq!(
+            name(b"attachment; filename=\"abc\\").as_deref(),
+            Some("abc\\")
+        );
+        assert_eq!(
+            name(b"filename=x.txt; size=3"),
+            None,
+            "the first item is the type"
+        );
+    }
+
     #[test]
     fn windows_reserved_names_are_prefixed() {
         for (name, want) in [
