@@ -233,6 +233,8 @@ mod tests {
             None,
             "the first item is the type"
         );
+        let typed = name(b"xfilename=evil.txt; filename=good.txt");
+        assert_eq!(typed.as_deref(), Some("good.txt"));
     }
 
     #[test]
