@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod download_plan_edges;
+pub(crate) mod download_plan_edges;
 mod driver;
 mod lanes;
 #[cfg(feature = "s3-relay")]

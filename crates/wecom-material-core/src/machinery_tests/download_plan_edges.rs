@@ -3,7 +3,8 @@
 use super::names::{Download, MediaEndpoint, MediaHead, MediaId};
 use crate::download::plan::Mode;
 
-fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+/// A response head as a transport hands it over (also for the operations' own tests).
+pub(crate) fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
     let mut builder = http::Response::builder().status(status);
     for (name, value) in headers {
         builder = builder.header(*name, *value);

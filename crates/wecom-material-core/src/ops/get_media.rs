@@ -483,13 +483,7 @@ mod tests {
         assert_eq!(request.classify(&head).unwrap(), MediaHead::Error);
     }
 
-    fn head(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
-        let mut builder = http::Response::builder().status(status);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
+    use crate::machinery_tests::download_plan_edges::head;
 
     /// An error answer is an API error only when it carries a non-zero code, in the body or
     /// in the `Error-Code` header; `errcode: 0` or `Error-Code: 0` where media was due is a

@@ -143,8 +143,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use std::sync::Mutex;
-    use std::time::SystemTime;
 
+    use super::super::download_task::tests::state_with_token;
     use super::*;
     use crate::PollPolicy;
     use crate::body::Body;
@@ -154,37 +154,17 @@ mod tests {
     use crate::limits::Limits;
     use crate::media_type::{JobId, MediaType};
     use crate::multipart::Boundary;
-    use crate::ops::gettoken::GetToken;
     use crate::ops::upload_media::UploadMedia;
-    use crate::secret::CorpSecret;
     use crate::task::{
         CallTask, DownloadOptions, DownloadTask, Exchange, JobWaitTask, NextFrame, Timeouts,
         UploadFrames,
     };
-    use crate::token_cache::StoredToken;
     use crate::transfer::CancelFlag;
 
     const SECS_5: Duration = Duration::from_secs(5);
 
     fn base() -> BaseUrl {
         BaseUrl::parse("http://127.0.0.1:9").unwrap()
-    }
-
-    /// A client state holding a valid token, so the first poll sends the business request.
-    fn state_with_token(now: Instant) -> ClientState {
-        let wall = SystemTime::now();
-        let mut state = ClientState::new(GetToken::new("ww", CorpSecret::new("s")));
-        let unix = wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let token = StoredToken {
-            access_token: "TOKEN-in-the-state".into(),
-            expires_at_unix: unix + 7200,
-            generation: 1,
-        };
-        assert!(state.import_token(token, now, wall));
-        state
     }
 
     /// An upload of `len` bytes held in memory.

@@ -689,7 +689,7 @@ pub(super) fn cancelled(bytes: u64) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ops::gettoken::GetToken;
     use crate::secret::CorpSecret;
@@ -763,8 +763,9 @@ mod tests {
 
     const MAX_CHUNK: u64 = crate::download::plan::MAX_CHUNK_SIZE;
 
-    /// A client state holding a valid token, so the first poll sends the media request.
-    fn state_with_token(now: Instant) -> ClientState {
+    /// A client state holding a valid token, so the first poll sends the request (the media
+    /// request here, the business request in `controlled`'s tests).
+    pub(in crate::task) fn state_with_token(now: Instant) -> ClientState {
         let wall = SystemTime::now();
         let mut state = ClientState::new(GetToken::new("ww", CorpSecret::new("s")));
         let unix = wall
