@@ -32,6 +32,8 @@ pub(super) struct Lanes {
     bodies: std::collections::HashMap<LaneId, VecDeque<u8>>,
     pub(super) most_in_flight: usize,
     requests: usize,
+    /// Every business request's range (first and last byte) and when it was sent.
+    pub(super) asked: Vec<(Instant, (usize, usize))>,
 }
 
 impl Lanes {
@@ -42,6 +44,7 @@ impl Lanes {
             bodies: Default::default(),
             most_in_flight: 0,
             requests: 0,
+            asked: Vec::new(),
         }
     }
 
@@ -100,6 +103,7 @@ impl Lanes {
                 } else {
                     self.requests += 1;
                     let range = request.headers()[http::header::RANGE].to_str().unwrap();
+                    self.asked.push((self.now, parse_range(range)));
                     answer(self.requests, parse_range(range))
                 };
                 let Reply::Answer { head, body, .. } = reply else {
@@ -315,4 +319,75 @@ fn a_written_reported_twice_is_not_counted_in_the_record() {
     let record = task.resume_record().unwrap();
     assert_eq!(record.bytes_done(), streamed, "{record:?}");
     assert_eq!(record.done, [(0, streamed)]);
+}
+
+/// The first range is 1 MiB (its answer tells the size); the rest is cut into four ranges
+/// per connection, so that the connections finish together, but none under 1 MiB.
+#[test]
+fn after_a_one_mib_first_range_the_rest_is_cut_into_four_ranges_per_connection() {
+    const FIRST: usize = 1 << 20;
+    let bytes = media(9_000_000);
+    for connections in [1usize, 2, 8] {
+        let mut state = client();
+        let options = DownloadOptions::default().connections(connections);
+        let mut task =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+        let mut t = Lanes::new();
+        t.run(&mut task, &mut state, |_, (a, b)| {
+            media_range(&bytes, a, b.min(bytes.len() - 1))
+        })
+        .unwrap();
+        assert_eq!(t.asked[0].1, (0, FIRST - 1), "{connections} connections");
+        let missing = bytes.len() - FIRST;
+        let per_range = missing.div_ceil(4 * connections).max(FIRST);
+        let mut rest: Vec<(usize, usize)> = t.asked[1..].iter().map(|(_, r)| *r).collect();
+        rest.sort_unstable();
+        assert_eq!(rest.len(), missing.div_ceil(per_range), "{rest:?}");
+        for (i, (a, b)) in rest.iter().enumerate() {
+            assert_eq!(*a, FIRST + i * per_range, "{rest:?}");
+            assert!(b - a < per_range, "{rest:?}");
+        }
+    }
+}
+
+/// A range answered -1 (system busy) goes back to the queue and is asked again after a
+/// backoff, at most three times; a fourth -1 ends the download with that error.
+#[test]
+fn a_busy_range_is_asked_again_after_a_backoff_three_times_at_most() {
+    const BUSY: usize = 1 << 20;
+    let bytes = media(3_000_000);
+    for refusals in [3, 4] {
+        let mut state = client();
+        let options = DownloadOptions::default().connections(1);
+        let mut task =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+        let mut t = Lanes::new();
+        let mut refused = 0;
+        let result = t.run(&mut task, &mut state, |_, (a, b)| {
+            if a == BUSY && refused < refusals {
+                refused += 1;
+                return errcode(-1);
+            }
+            media_range(&bytes, a, b.min(bytes.len() - 1))
+        });
+        let times: Vec<Instant> = t
+            .asked
+            .iter()
+            .filter(|(_, r)| r.0 == BUSY)
+            .map(|(at, _)| *at)
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[1] > w[0]),
+            "asked again at once: {times:?}"
+        );
+        if refusals == 3 {
+            assert_eq!(t.sink, bytes);
+            assert_eq!(times.len(), 4);
+            result.unwrap();
+        } else {
+            assert_eq!(times.len(), 4, "three retries, then the error");
+            let error = result.unwrap_err();
+            assert_eq!(error.errcode().map(|c| c.code()), Some(-1), "{error}");
+        }
+    }
 }

@@ -180,7 +180,6 @@ struct Ranges {
     throttled: u32,
     failure: Option<Error>,
     cancelling: bool,
-    cancel_sent: bool,
     finish: Finish,
     /// How long the ranges cut from the queued gaps are (set when the size is known).
     range_size: u64,
@@ -472,7 +471,6 @@ impl Ranges {
             throttled: 0,
             failure: None,
             cancelling: false,
-            cancel_sent: false,
             finish: Finish::Running,
             range_size: PROBE_LEN,
             save: false,
@@ -514,7 +512,8 @@ impl Ranges {
         // A cancel (the caller's, or a deadline's: see `Controlled`) stops every range; the
         // record keeps what arrived.
         let stopping = self.failure.is_some() || self.cancelling;
-        if stopping && !std::mem::replace(&mut self.cancel_sent, true) {
+        // (A lane's cancel acts once: `Slot::cancel` ignores the repeats.)
+        if stopping {
             for lane in &mut self.lanes {
                 lane.slot.cancel(state);
             }
@@ -807,6 +806,45 @@ mod tests {
                 "{record:?}"
             );
         }
+    }
+
+    /// Intervals that touch or overlap merge; intervals with a hole between them stay apart,
+    /// so the hole is fetched on resume.
+    #[test]
+    fn a_record_merges_touching_intervals_and_keeps_holes() {
+        let mut record = ResumeRecord {
+            total: 100,
+            done: Vec::new(),
+        };
+        record.add(50, 60);
+        record.add(0, 10);
+        record.add(10, 20);
+        record.add(5, 15);
+        record.add(70, 70);
+        assert_eq!(record.done, [(0, 20), (50, 60)]);
+        assert_eq!(record.gaps(), [(20, 50), (60, 100)]);
+        record.add(20, 50);
+        assert_eq!(record.done, [(0, 60)]);
+    }
+
+    /// The ranges mode is a `media/get` into a file resumed by its record: HD voice, an
+    /// in-memory limit and a byte offset are each refused on their own.
+    #[test]
+    fn a_download_in_ranges_refuses_each_option_it_cannot_honour() {
+        let settings = ClientSettings::new("ww1", "s");
+        let base = DownloadOptions::default().connections(4);
+        for options in [
+            base.clone().hd_voice(),
+            base.clone().max_len(10),
+            base.clone().resume_from(1),
+        ] {
+            let refused = Ranges::task(MediaId::new("m"), &options, &settings, 1, None);
+            assert!(
+                matches!(refused, Err(Error::Invalid(Invalid::BadRange { .. }))),
+                "{options:?}"
+            );
+        }
+        assert!(Ranges::task(MediaId::new("m"), &base, &settings, 1, None).is_ok());
     }
 
     #[test]
