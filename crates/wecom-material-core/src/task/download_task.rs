@@ -407,22 +407,18 @@ impl RangeDownload {
                 call.on_event(now, state, Event::Body(bytes));
                 self.phase = Phase::Calling(Some(call));
             }
-            Ok(MediaHead::Media(_)) if bytes.len() as u64 == expected => {
-                self.phase = Phase::Writing { bytes, left: 0 };
-            }
-            Ok(MediaHead::Media(info)) if bytes.len() as u64 > expected => {
-                let message = format!("{} bytes arrived where {expected} were due", bytes.len());
-                self.finish(
-                    state,
-                    Err(DecodeError::new(info.status, message, b"").into()),
-                );
-            }
-            // Short: what arrived is written, the rest is asked for from the byte reached.
-            Ok(MediaHead::Media(_)) if !bytes.is_empty() => {
-                let left = expected - bytes.len() as u64;
-                self.phase = Phase::Writing { bytes, left };
-            }
-            Ok(MediaHead::Media(_)) => self.body_ended_early(state, expected),
+            Ok(MediaHead::Media(info)) => match expected.checked_sub(bytes.len() as u64) {
+                None => {
+                    let message =
+                        format!("{} bytes arrived where {expected} were due", bytes.len());
+                    let error = DecodeError::new(info.status, message, b"");
+                    self.finish(state, Err(error.into()));
+                }
+                Some(_) if bytes.is_empty() => self.body_ended_early(state, expected),
+                // What arrived is written; a short body's rest is asked for from the byte
+                // reached.
+                Some(left) => self.phase = Phase::Writing { bytes, left },
+            },
             Err(error) => self.finish(state, Err(error)),
         }
     }
@@ -965,6 +961,142 @@ pub(super) mod tests {
                 }
             }
         }
+    }
+
+    /// A short whole answer with no `Content-Disposition` is read first (it may be an error
+    /// object); the probe is media of 10 bytes here.
+    fn probing_task(t0: Instant, state: &mut ClientState) -> RangeDownload {
+        let mut task = new_task(DownloadOptions::default());
+        assert_eq!(range_start(task.poll(t0, state)), 0);
+        let h = head(
+            200,
+            &[
+                ("content-type", "application/octet-stream"),
+                ("content-length", "10"),
+            ],
+        );
+        task.on_event(t0, state, Event::Head(h));
+        assert!(matches!(
+            task.poll(t0, state),
+            Action::Exchange(_, Exchange::ReadBody { .. })
+        ));
+        task
+    }
+
+    /// A probed media body is written in one `Write` at offset 0, counted in the progress
+    /// and the result, and completes the download.
+    #[test]
+    fn a_probed_media_body_is_written_whole_counted_and_completes_the_download() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = probing_task(t0, &mut state);
+        let body = bytes::Bytes::from_static(b"0123456789");
+        task.on_event(t0, &mut state, Event::Body(body.clone()));
+        match task.poll(t0, &mut state) {
+            Action::Exchange(_, Exchange::Write { at: 0, bytes }) => assert_eq!(bytes, body),
+            other => panic!("{other:?}"),
+        }
+        task.on_event(t0, &mut state, Event::Written(10));
+        let progress = Machine::progress(&task).unwrap();
+        assert_eq!((progress.done, progress.total), (10, Some(10)));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::FlushSink)
+        ));
+        task.on_event(t0, &mut state, Event::Flushed(None));
+        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
+            panic!("not done")
+        };
+        assert_eq!((done.bytes_written, done.total), (10, 10));
+    }
+
+    /// A probe shorter than its `Content-Length`: what arrived is written, and the rest is
+    /// asked for from the byte reached.
+    #[test]
+    fn a_short_probe_is_written_and_the_rest_is_asked_from_the_byte_reached() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = probing_task(t0, &mut state);
+        let body = bytes::Bytes::from_static(b"0123");
+        task.on_event(t0, &mut state, Event::Body(body.clone()));
+        match task.poll(t0, &mut state) {
+            Action::Exchange(_, Exchange::Write { at: 0, bytes }) => assert_eq!(bytes, body),
+            other => panic!("{other:?}"),
+        }
+        task.on_event(t0, &mut state, Event::Written(4));
+        assert_eq!(range_start(task.poll(t0, &mut state)), 4);
+        assert_eq!(Machine::progress(&task).unwrap().done, 4);
+    }
+
+    /// An empty probe where 10 bytes were due writes nothing: it is a body that ended early,
+    /// asked for again, and the download ends with that cause once the attempts are spent.
+    #[test]
+    fn an_empty_probe_is_a_body_that_ended_early() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = probing_task(t0, &mut state);
+        let mut asked_again = 0;
+        let error = loop {
+            task.on_event(t0, &mut state, Event::Body(bytes::Bytes::new()));
+            match task.poll(t0, &mut state) {
+                send @ Action::Exchange(_, Exchange::Send { .. }) => {
+                    assert_eq!(range_start(send), 0);
+                    asked_again += 1;
+                    let h = head(
+                        200,
+                        &[
+                            ("content-type", "application/octet-stream"),
+                            ("content-length", "10"),
+                        ],
+                    );
+                    task.on_event(t0, &mut state, Event::Head(h));
+                    assert!(matches!(
+                        task.poll(t0, &mut state),
+                        Action::Exchange(_, Exchange::ReadBody { .. })
+                    ));
+                }
+                Action::Exchange(_, Exchange::FlushSink) => {
+                    task.on_event(t0, &mut state, Event::Flushed(None));
+                    let Action::Done(Err(error)) = task.poll(t0, &mut state) else {
+                        panic!("not an error")
+                    };
+                    break error;
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(asked_again >= 1);
+        // The attempts that delivered nothing end as a stall, caused by the early end.
+        let causes = crate::error::with_causes(&error);
+        assert!(matches!(error, Error::Stalled(_)), "{causes}");
+        assert!(causes.contains("body ended 10 bytes early"), "{causes}");
+    }
+
+    /// A 206 with its `Content-Length` is framed: once its bytes arrived, nothing more is
+    /// read from it (an unframed one is read to its end, see below).
+    #[test]
+    fn a_framed_range_that_arrived_whole_is_not_read_further() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default().resume_from(10));
+        assert_eq!(range_start(task.poll(t0, &mut state)), 10);
+        let h = head(
+            206,
+            &[
+                ("content-range", "bytes 10-19/20"),
+                ("content-length", "10"),
+            ],
+        );
+        task.on_event(t0, &mut state, Event::Head(h));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::Stream { max: 10, at: 10 })
+        ));
+        task.on_event(t0, &mut state, Event::Written(10));
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::FlushSink)
+        ));
     }
 
     /// The download's errors leave the core with the token in state masked.
