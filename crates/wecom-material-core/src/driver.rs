@@ -338,11 +338,13 @@ impl<O: Operation> Call<O> {
     }
 
     /// How many business requests this call has handed out.
+    #[cfg(test)]
     pub(crate) fn business_requests(&self) -> u32 {
         self.business_requests
     }
 
     /// How many gettoken requests this call has handed out.
+    #[cfg(test)]
     pub(crate) fn token_requests(&self) -> u32 {
         self.token_requests
     }

@@ -560,3 +560,25 @@ fn a_store_superseding_with_expired_tokens_costs_at_most_two_gettoken_requests()
     assert_eq!(t.server.lines(), ["gettoken", "gettoken"]);
     assert_eq!(store.log(), ["LOOKUP", "COMMIT 1", "LOOKUP", "COMMIT 2"]);
 }
+
+/// A transport that answers a store command with something else ends the call with a misuse
+/// that names what was due: the store's reply.
+#[test]
+fn an_answer_other_than_the_stores_to_a_store_command_is_a_misuse_naming_it() {
+    let mut state = process(Fallback::Local);
+    let mut call = upload(1);
+    let now = std::time::Instant::now();
+    let Action::Exchange(lane, Exchange::Store(_)) = call.poll(now, &mut state) else {
+        panic!("the call looks the token up in the store first")
+    };
+    let body = super::names::Event::Body(bytes::Bytes::new());
+    call.on_event(now, &mut state, lane, body);
+    let error = loop {
+        match call.poll(now, &mut state) {
+            Action::WakeOthers => {}
+            Action::Done(Err(error)) => break error,
+            other => panic!("the call went on: {other:?}"),
+        }
+    };
+    assert!(error.to_string().contains("where Store was due"), "{error}");
+}

@@ -89,12 +89,6 @@ impl<O: Operation> CallTask<O> {
     pub fn operation(&self) -> &O {
         self.0.machine().call.operation()
     }
-
-    /// How many business requests and gettoken requests the call has handed out so far.
-    pub fn requests(&self) -> (u32, u32) {
-        let call = &self.0.machine().call;
-        (call.business_requests(), call.token_requests())
-    }
 }
 
 /// The inside of a [`CallTask`], also run by the download and job-wait tasks for each of

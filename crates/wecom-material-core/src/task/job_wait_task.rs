@@ -223,3 +223,43 @@ impl Machine for JobWaitMachine {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::task::{LaneId, Task};
+
+    fn wait(now: Instant) -> (JobWaitTask, ClientState) {
+        let settings = ClientSettings::new("ww1", "secret-xyz");
+        let deadline = now + Duration::from_secs(60);
+        let task = JobWaitTask::new(JobId::new("job-1"), deadline, &settings, 1).unwrap();
+        (task, ClientState::for_client(&settings))
+    }
+
+    /// A transport that reports before it polled: the wait ends with the misuse at its first
+    /// poll, instead of polling the job.
+    #[test]
+    fn an_event_before_the_first_poll_ends_the_wait_as_a_misuse() {
+        let now = Instant::now();
+        let (mut task, mut state) = wait(now);
+        task.on_event(now, &mut state, LaneId::MAIN, Event::BodyEnd);
+        let Action::Done(Err(error)) = task.poll(now, &mut state) else {
+            panic!("the wait went on")
+        };
+        assert!(error.to_string().contains("transport misuse"), "{error}");
+    }
+
+    /// The wait's `Debug` shows its job and schedule, through the task and its machine.
+    #[test]
+    fn a_job_wait_debugs_as_its_job() {
+        let (task, _) = wait(Instant::now());
+        let shown = format!("{task:?}");
+        assert!(
+            shown.starts_with("JobWaitTask(JobWaitMachine { wait: "),
+            "{shown}"
+        );
+        assert!(shown.contains("job-1"), "{shown}");
+    }
+}
