@@ -50,6 +50,15 @@ fn file() -> Vec<u8> {
 
 fn task(t: &Transport, kind: MediaType, options: RelayOptions) -> RelayUploadTask {
     let input = UploadInput::file("clip.mp4".as_ref(), None, 10_000, Vec::new()).unwrap();
+    task_of(t, kind, options, input)
+}
+
+fn task_of(
+    t: &Transport,
+    kind: MediaType,
+    options: RelayOptions,
+    input: UploadInput,
+) -> RelayUploadTask {
     let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(WALL);
     let (settings, relay) = (settings(), relay());
     RelayUploadTask::new(
@@ -217,6 +226,36 @@ fn a_refused_put_stored_nothing_so_nothing_is_deleted() {
         "{result:?}"
     );
     assert_eq!(t.server.lines().len(), 2, "no DELETE, no WeCom request");
+}
+
+/// A one-shot reader cannot be read again: its failed PUT is not retried (the error is the
+/// PUT's), while the requests without a body are (the access check answered 503 here).
+#[test]
+fn a_one_shot_source_is_put_once_but_its_bodyless_requests_are_retried() {
+    let server = Server::scripted(
+        [],
+        [
+            s3_error(503, "SlowDown"),
+            empty(204),
+            s3_error(503, "SlowDown"),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let input = UploadInput::reader("clip.mp4", 10_000);
+    let mut relay_task = task_of(&t, MediaType::File, RelayOptions::default(), input);
+    assert_eq!(
+        Some(relay_task.key()),
+        KEY.strip_prefix("/media/"),
+        "the key in the bucket"
+    );
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    assert!(
+        matches!(&result, Err(Error::ObjectStorage(e)) if e.operation == "PUT" && e.status == 503),
+        "{result:?}"
+    );
+    let (delete, put) = (format!("DELETE {KEY}"), format!("PUT {KEY}"));
+    assert_eq!(t.server.lines(), [delete.as_str(), &delete, &put]);
+    assert_eq!(t.source.as_ref().unwrap().reads, 1, "read once");
 }
 
 #[test]

@@ -115,6 +115,20 @@ mod tests {
         assert!(!format!("{e:?}").contains("3f1c2a7e"));
     }
 
+    /// Only the `Code` and `Message` directly under an `<Error>` root are an S3 error's.
+    #[test]
+    fn a_code_outside_an_error_document_is_not_taken_for_one() {
+        let body = b"<Status><Code>Fine</Code><Message>all good</Message></Status>";
+        let e = parse("PUT", "b", "k", 500, body);
+        assert_eq!(e.code, None);
+        assert_eq!(e.message, String::from_utf8_lossy(body));
+        let nested = b"<Error><Detail><Code>Inner</Code></Detail><Code>Outer</Code></Error>";
+        assert_eq!(
+            parse("PUT", "b", "k", 500, nested).code.as_deref(),
+            Some("Outer")
+        );
+    }
+
     #[test]
     fn other_answers_keep_a_masked_excerpt_or_say_what_the_status_means() {
         let e = parse("DELETE", "b", "k", 502, b"<html>bad gateway</html>");
@@ -124,6 +138,9 @@ mod tests {
         );
         let e = parse("PUT", "b", "k", 403, b"");
         assert!(e.message.starts_with("access denied"), "{e}");
+        let e = parse("HEAD", "b", "k", 404, b" \r\n");
+        assert!(e.message.starts_with("not found"), "{e}");
+        assert_eq!(parse("PUT", "b", "k", 500, b"").message, "");
         let e = parse(
             "PUT",
             "b",

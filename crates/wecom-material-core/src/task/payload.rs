@@ -715,6 +715,36 @@ mod tests {
         assert!(matches!(missing, Err(Error::Io { .. })));
     }
 
+    /// A source read interrupted by a signal (`ErrorKind::Interrupted`) is read again, as
+    /// `std::io::Read` asks; any other read error stops the body with the typed error.
+    #[test]
+    fn an_interrupted_source_read_is_read_again_and_another_error_stops_the_body() {
+        struct Flaky(std::io::ErrorKind, bool, &'static [u8]);
+        impl std::io::Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if !std::mem::replace(&mut self.1, true) {
+                    return Err(self.0.into());
+                }
+                std::io::Read::read(&mut self.2, buf)
+            }
+        }
+        let external = || Payload::External {
+            len: 4,
+            replay: Replay::Replayable,
+        };
+        let source = Box::new(Flaky(std::io::ErrorKind::Interrupted, false, b"0123"));
+        let mut reader =
+            UploadReader::new(upload(external()), Some(source), Default::default()).unwrap();
+        let mut sent = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut sent).unwrap();
+        assert_eq!(sent, b"HEAD|0123|TAIL");
+        let source = Box::new(Flaky(std::io::ErrorKind::PermissionDenied, false, b"0123"));
+        let mut reader =
+            UploadReader::new(upload(external()), Some(source), Default::default()).unwrap();
+        assert!(std::io::Read::read_to_end(&mut reader, &mut Vec::new()).is_err());
+        assert!(matches!(reader.take_failure(), Some(Error::Io { .. })));
+    }
+
     #[test]
     fn a_file_input_is_named_after_the_file_unless_given_a_name() {
         let a = UploadInput::file(Path::new("/x/报告.pdf"), None, 9, vec![]).unwrap();
