@@ -1105,6 +1105,15 @@ mod tests {
         SharedTokenFetch::new(SharedTokenPolicy::default(), seed)
     }
 
+    /// A waiter of the fleet waits out two leases (a refresher that took the lock and one
+    /// that took it over) and the cool-down of a failed refresh, then refreshes itself.
+    #[test]
+    fn the_default_wait_covers_two_leases_and_a_cool_down() {
+        let policy = SharedTokenPolicy::default();
+        assert_eq!(policy, SharedTokenPolicy::DEFAULT);
+        assert_eq!(policy.max_wait, policy.lease * 2 + policy.cooldown);
+    }
+
     #[test]
     fn cold_start_fetches_once_and_then_serves_the_stored_token() {
         let mut store = ScriptedStore::default();

@@ -197,6 +197,33 @@ pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// Every media content type WeCom serves names its usual extension, parameters and case
+    /// aside; an unknown type names none.
+    #[test]
+    fn each_known_content_type_names_its_extension() {
+        for (content_type, extension) in [
+            ("image/jpeg", "jpg"),
+            ("image/jpg", "jpg"),
+            ("image/png", "png"),
+            ("image/gif", "gif"),
+            ("audio/amr", "amr"),
+            ("voice/amr", "amr"),
+            ("voice/speex", "speex"),
+            ("audio/speex", "speex"),
+            ("video/mp4", "mp4"),
+            ("text/plain; charset=utf-8", "txt"),
+            ("Application/PDF", "pdf"),
+            ("application/zip", "zip"),
+        ] {
+            assert_eq!(
+                extension_for_content_type(content_type),
+                Some(extension),
+                "{content_type}"
+            );
+        }
+        assert_eq!(extension_for_content_type("application/x-unknown"), None);
+    }
+
     /// A name of exactly 255 bytes is kept whole; one byte more is cut, keeping its extension.
     #[test]
     fn a_name_at_the_length_limit_is_kept_whole() {

@@ -43,6 +43,8 @@ struct MemoryStore {
     expired_tokens: AtomicBool,
     /// Every script is answered with the reply of another command (a broken store).
     wrong_replies: AtomicBool,
+    /// With `wrong_replies`: answer `Failed` (FAIL's reply) instead of `Warned`.
+    wrong_reply_failed: AtomicBool,
     /// Every COMMIT is answered "superseded, no token held" (a broken or flapping store).
     supersede: AtomicBool,
     /// Every COMMIT is answered "superseded" by a token that has already expired.
@@ -87,6 +89,9 @@ impl TokenStore for MemoryStore {
         }
         if self.wrong_replies.load(Ordering::SeqCst) {
             held.log.push("wrong".to_owned());
+            if self.wrong_reply_failed.load(Ordering::SeqCst) {
+                return Ok(StoreReply::Failed);
+            }
             return Ok(StoreReply::Warned);
         }
         if self.down.load(Ordering::SeqCst) {
@@ -394,6 +399,10 @@ fn a_failed_gettoken_of_the_refresher_turns_the_lock_into_a_cool_down() {
     assert_eq!(error.errcode().map(|c| c.code()), Some(40001));
     assert_eq!(store.log(), ["LOOKUP", "FAIL 1 5s"]);
     assert_eq!(t.count(Note::WakeOthers), 1);
+    assert!(
+        store.warnings().is_empty(),
+        "FAIL's own reply is no store failure"
+    );
 }
 
 #[test]
@@ -410,23 +419,26 @@ fn a_store_handing_out_expired_tokens_cannot_keep_a_call_asking() {
 
 #[test]
 fn a_reply_of_the_wrong_kind_is_a_store_failure_not_a_stuck_call() {
-    let store = Arc::new(MemoryStore::default());
-    store.wrong_replies.store(true, Ordering::SeqCst);
-    let mut state = process(Fallback::Local);
-    let server = Server::scripted([super::support::token("OWN")], [uploaded("M1")]);
-    let mut t = transport(server, &store);
-    t.run(&mut upload(1), &mut state).unwrap();
-    assert_eq!(store.log(), ["wrong"]);
-    let warnings = store.warnings();
-    assert_eq!(warnings.len(), 1);
-    assert!(
-        warnings[0].contains("answered another command's reply to LOOKUP"),
-        "{warnings:?}"
-    );
-    assert_eq!(
-        t.server.lines(),
-        ["gettoken".to_owned(), format!("{UPLOAD}OWN")]
-    );
+    for failed in [false, true] {
+        let store = Arc::new(MemoryStore::default());
+        store.wrong_replies.store(true, Ordering::SeqCst);
+        store.wrong_reply_failed.store(failed, Ordering::SeqCst);
+        let mut state = process(Fallback::Local);
+        let server = Server::scripted([super::support::token("OWN")], [uploaded("M1")]);
+        let mut t = transport(server, &store);
+        t.run(&mut upload(1), &mut state).unwrap();
+        assert_eq!(store.log(), ["wrong"]);
+        let warnings = store.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("answered another command's reply to LOOKUP"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            t.server.lines(),
+            ["gettoken".to_owned(), format!("{UPLOAD}OWN")]
+        );
+    }
 }
 
 #[test]

@@ -425,6 +425,26 @@ impl Operation for GetMedia {
 mod tests {
     use super::*;
 
+    /// A range of one byte (`5-5`) is a range; one that ends before it starts is refused.
+    #[test]
+    fn a_one_byte_range_is_valid_and_a_reversed_one_is_not() {
+        let get = || GetMedia::new(MediaEndpoint::Media, MediaId::new("m")).unwrap();
+        let range = |end| ByteRange {
+            start: 5,
+            end_inclusive: Some(end),
+        };
+        let token = AccessToken::new("t").unwrap();
+        let request = get()
+            .with_range(range(5))
+            .unwrap()
+            .build(&BaseUrl::default(), &token);
+        assert_eq!(request.headers()["range"], "bytes=5-5");
+        assert!(matches!(
+            get().with_range(range(4)),
+            Err(Invalid::BadRange { .. })
+        ));
+    }
+
     #[test]
     fn content_type_essence_ignores_parameters_and_case() {
         assert_eq!(

@@ -152,3 +152,31 @@ impl Operation for UploadByUrl {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scene 1 (the welcome message of a customer group) is the only scene WeCom has.
+    #[test]
+    fn only_the_one_scene_wecom_has_is_accepted() {
+        let md5 = "0123456789abcdef0123456789abcdef";
+        let limits = Limits::default();
+        let new = || {
+            UploadByUrl::new(
+                MediaType::File,
+                "a.pdf",
+                "https://x.test/a",
+                md5,
+                &limits,
+                false,
+            )
+            .unwrap()
+        };
+        assert_eq!(new().with_scene(SCENE_GROUP_WELCOME).unwrap().scene, 1);
+        assert!(matches!(
+            new().with_scene(2),
+            Err(Invalid::BadScene { scene: 2 })
+        ));
+    }
+}
