@@ -777,10 +777,6 @@ impl std::error::Error for Invalid {}
 mod tests {
     use super::*;
 
-    /// A decode error quotes the start of the body it could not read, and says nothing of a
-    /// body when there was none.
-    /// Only a refusal of the caller's input is "invalid" (the CLI's usage exit status); a
-    /// WeCom error, a decode error or a cancel is not.
     /// Redacting a stall redacts the failure it carries too (the last attempt's error may
     /// quote the token).
     #[test]
@@ -794,7 +790,7 @@ mod tests {
             offset: 5,
             bytes_written: 5,
             last: Some(Box::new(Error::Transport(TransportError::maybe_sent(
-                "reset while sending access_token=TOKEN-123",
+                "reset while sending TOKEN-123 in a header",
             )))),
         });
         let Error::Stalled(redacted) = stall.redact(&["TOKEN-123"]) else {
@@ -807,6 +803,8 @@ mod tests {
         );
     }
 
+    /// Only a refusal of the caller's input is "invalid" (the CLI's usage exit status); a
+    /// WeCom error, a decode error or a cancel is not.
     #[test]
     fn only_the_callers_input_is_invalid() {
         assert!(Error::Invalid(Invalid::MissingFilename).is_invalid());
@@ -816,6 +814,8 @@ mod tests {
         assert!(!Error::Transport(TransportError::not_sent("refused")).is_invalid());
     }
 
+    /// A decode error quotes the start of the body it could not read, and says nothing of a
+    /// body when there was none.
     #[test]
     fn a_decode_error_quotes_its_body_only_when_there_is_one() {
         assert_eq!(

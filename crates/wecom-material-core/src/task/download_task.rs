@@ -963,18 +963,21 @@ pub(super) mod tests {
         }
     }
 
-    /// A short whole answer with no `Content-Disposition` is read first (it may be an error
-    /// object); the probe is media of 10 bytes here.
+    /// A short whole answer with no `Content-Disposition`: 10 bytes, read first (it may be
+    /// an error object).
+    fn probe_head() -> http::response::Parts {
+        let headers = [
+            ("content-type", "application/octet-stream"),
+            ("content-length", "10"),
+        ];
+        head(200, &headers)
+    }
+
+    /// A task whose first answer is being probed.
     fn probing_task(t0: Instant, state: &mut ClientState) -> RangeDownload {
         let mut task = new_task(DownloadOptions::default());
         assert_eq!(range_start(task.poll(t0, state)), 0);
-        let h = head(
-            200,
-            &[
-                ("content-type", "application/octet-stream"),
-                ("content-length", "10"),
-            ],
-        );
+        let h = probe_head();
         task.on_event(t0, state, Event::Head(h));
         assert!(matches!(
             task.poll(t0, state),
@@ -1042,13 +1045,7 @@ pub(super) mod tests {
                 send @ Action::Exchange(_, Exchange::Send { .. }) => {
                     assert_eq!(range_start(send), 0);
                     asked_again += 1;
-                    let h = head(
-                        200,
-                        &[
-                            ("content-type", "application/octet-stream"),
-                            ("content-length", "10"),
-                        ],
-                    );
+                    let h = probe_head();
                     task.on_event(t0, &mut state, Event::Head(h));
                     assert!(matches!(
                         task.poll(t0, &mut state),
