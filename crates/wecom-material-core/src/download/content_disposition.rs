@@ -36,10 +36,7 @@ fn parameters(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     while i < input.len() {
         i += 1; // past ';'
-        while i < input.len() && (input[i] == b' ' || input[i] == b'\t') {
-            i += 1;
-        }
-        let name_start = i;
+        let name_start = i; // blanks around the name are trimmed below
         while i < input.len() && input[i] != b'=' && input[i] != b';' {
             i += 1;
         }
@@ -197,6 +194,22 @@ pub fn extension_for_content_type(content_type: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// Whatever follows a quoted value up to the next `;` is not a parameter: a
+    /// `filename*` hidden there never replaces the quoted name.
+    #[test]
+    fn text_after_a_closing_quote_is_skipped_to_the_next_semicolon() {
+        let header = b"attachment; filename=\"a.bin\" filename*=UTF-8''evil.exe";
+        assert_eq!(
+            filename_from_content_disposition(header).as_deref(),
+            Some("a.bin")
+        );
+        let header = b"attachment;\t filename = \"b.bin\" ; filename*=UTF-8''%E6%8A%A5.pdf";
+        assert_eq!(
+            filename_from_content_disposition(header).as_deref(),
+            Some("报.pdf")
+        );
+    }
+
     /// Every media content type WeCom serves names its usual extension, parameters and case
     /// aside; an unknown type names none.
     #[test]
@@ -228,6 +241,9 @@ mod tests {
     #[test]
     fn a_name_at_the_length_limit_is_kept_whole() {
         let exact = format!("{}.bin", "a".repeat(MAX_FILENAME_BYTES - 4));
+        assert_eq!(sanitize_filename(&exact).as_deref(), Some(exact.as_str()));
+        // Not even the blank before its extension goes, which a cut would trim.
+        let exact = format!("{} .bin", "a".repeat(MAX_FILENAME_BYTES - 5));
         assert_eq!(sanitize_filename(&exact).as_deref(), Some(exact.as_str()));
         let over = format!("{}.bin", "a".repeat(MAX_FILENAME_BYTES - 3));
         let cut = sanitize_filename(&over).unwrap();
