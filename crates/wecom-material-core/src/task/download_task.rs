@@ -604,12 +604,9 @@ impl Machine for RangeDownload {
             probe @ Phase::Probing { .. } => self.on_probe(now, state, probe, event),
             Phase::Writing { bytes, left } => match event {
                 Event::Written(n) if n == bytes.len() as u64 => {
-                    // Counted like streamed bytes; the probe read the whole body, so any
-                    // `left` is missing: the next request resumes from the byte reached.
-                    self.phase = Phase::Streaming {
-                        left: n + left,
-                        until_end: false,
-                    };
+                    // Counted like streamed bytes (which sets the next phase); the probe
+                    // read the whole body, so any `left` is missing: the next request resumes
+                    // from the byte reached.
                     self.on_stream_event(now, state, n + left, false, Event::Written(n));
                     if left > 0 && matches!(self.phase, Phase::Streaming { .. }) {
                         self.body_ended_early(state, left);
