@@ -351,43 +351,45 @@ fn after_a_one_mib_first_range_the_rest_is_cut_into_four_ranges_per_connection()
 }
 
 /// A range answered -1 (system busy) goes back to the queue and is asked again after a
-/// backoff, at most three times; a fourth -1 ends the download with that error.
+/// backoff, at most three times; one answered 45033 (too many at once), at most eight. One
+/// refusal more ends the download with that error.
 #[test]
-fn a_busy_range_is_asked_again_after_a_backoff_three_times_at_most() {
-    const BUSY: usize = 1 << 20;
+fn a_refused_range_is_asked_again_after_a_backoff_a_bounded_number_of_times() {
+    const REFUSED: usize = 1 << 20;
     let bytes = media(3_000_000);
-    for refusals in [3, 4] {
-        let mut state = client();
-        let options = DownloadOptions::default().connections(1);
-        let mut task =
-            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
-        let mut t = Lanes::new();
-        let mut refused = 0;
-        let result = t.run(&mut task, &mut state, |_, (a, b)| {
-            if a == BUSY && refused < refusals {
-                refused += 1;
-                return errcode(-1);
+    for (code, retries) in [(-1, 3), (45033, 8)] {
+        for refusals in [retries, retries + 1] {
+            let mut state = client();
+            let options = DownloadOptions::default().connections(1);
+            let mut task =
+                DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+            let mut t = Lanes::new();
+            let mut refused = 0;
+            let result = t.run(&mut task, &mut state, |_, (a, b)| {
+                if a == REFUSED && refused < refusals {
+                    refused += 1;
+                    return errcode(code);
+                }
+                media_range(&bytes, a, b.min(bytes.len() - 1))
+            });
+            let times: Vec<Instant> = t
+                .asked
+                .iter()
+                .filter(|(_, r)| r.0 == REFUSED)
+                .map(|(at, _)| *at)
+                .collect();
+            assert!(
+                times.windows(2).all(|w| w[1] > w[0]),
+                "{code}: asked again at once: {times:?}"
+            );
+            assert_eq!(times.len(), retries + 1, "{code}: {refusals} refusals");
+            if refusals == retries {
+                assert_eq!(t.sink, bytes);
+                result.unwrap();
+            } else {
+                let error = result.unwrap_err();
+                assert_eq!(error.errcode().map(|c| c.code()), Some(code), "{error}");
             }
-            media_range(&bytes, a, b.min(bytes.len() - 1))
-        });
-        let times: Vec<Instant> = t
-            .asked
-            .iter()
-            .filter(|(_, r)| r.0 == BUSY)
-            .map(|(at, _)| *at)
-            .collect();
-        assert!(
-            times.windows(2).all(|w| w[1] > w[0]),
-            "asked again at once: {times:?}"
-        );
-        if refusals == 3 {
-            assert_eq!(t.sink, bytes);
-            assert_eq!(times.len(), 4);
-            result.unwrap();
-        } else {
-            assert_eq!(times.len(), 4, "three retries, then the error");
-            let error = result.unwrap_err();
-            assert_eq!(error.errcode().map(|c| c.code()), Some(-1), "{error}");
         }
     }
 }
