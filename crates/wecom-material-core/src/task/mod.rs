@@ -101,6 +101,7 @@
 
 pub mod blocking;
 mod call_task;
+pub mod chunked;
 mod controlled;
 mod download_task;
 mod job_wait_task;
