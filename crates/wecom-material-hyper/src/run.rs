@@ -175,15 +175,8 @@ impl Client {
                     ),
                     Timeouts::Media => Limit::Idle(self.0.shared.settings.media_idle_timeout),
                 };
-                io = LaneIo::default();
-                match self.send(request, limit, source, transfer).await {
-                    Ok(response) => {
-                        let (head, body) = response.into_parts();
-                        io = ChunkedBody::new(head.status.as_u16(), Reply { body, limit });
-                        Event::Head(head)
-                    }
-                    Err(event) => event,
-                }
+                let sent = self.send(request, limit, source, transfer).await;
+                io.receive(sent.map(|response| response.map(|body| Reply { body, limit })))
             }
             Exchange::ReadBody { limit } => io.read_whole(limit).await,
             Exchange::Stream { max, at } => {
@@ -220,10 +213,10 @@ impl Client {
         let client = &self.0.http;
         let failed = |e: hyper_util::client::legacy::Error| {
             let message = with_causes(&e);
-            match e.is_connect() {
-                true => Event::TransportFailed(TransportError::not_sent(message)),
-                false => Event::TransportFailed(TransportError::maybe_sent(message)),
-            }
+            Event::from(match e.is_connect() {
+                true => TransportError::not_sent(message),
+                false => TransportError::maybe_sent(message),
+            })
         };
         let whole =
             |bytes| http::Request::from_parts(parts.clone(), Either::Left(Full::new(bytes)));
@@ -245,17 +238,13 @@ impl Client {
                 };
                 let response = match early {
                     Some(response) => response,
-                    None => within(limit, "waiting for the response", response)
-                        .await
-                        .map_err(Event::TransportFailed)?,
+                    None => within(limit, "waiting for the response", response).await?,
                 };
                 return response.map_err(failed);
             }
         };
-        within(limit, "waiting for the response", client.request(request))
-            .await
-            .map_err(Event::TransportFailed)?
-            .map_err(failed)
+        let response = within(limit, "waiting for the response", client.request(request));
+        response.await?.map_err(failed)
     }
 }
 
@@ -311,7 +300,7 @@ async fn pump(
             }
         };
         let sent = within(limit, "sending the upload", tx.send_data(frame)).await;
-        if sent.map_err(Event::TransportFailed)?.is_err() {
+        if sent?.is_err() {
             // hyper dropped the body (the connection failed, or the server answered early):
             // the response tells what happened.
             return Ok(());

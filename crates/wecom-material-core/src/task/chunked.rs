@@ -49,6 +49,23 @@ impl<B: Chunks> ChunkedBody<B> {
         }
     }
 
+    /// Answers [`Exchange::Send`](crate::task::Exchange::Send) with its outcome: the
+    /// response's head is the event to report and its body is kept for the lane's next
+    /// steps; after a failure the lane has no body.
+    pub fn receive(&mut self, sent: Result<http::Response<B>, Event>) -> Event {
+        match sent {
+            Ok(response) => {
+                let (head, body) = response.into_parts();
+                *self = Self::new(head.status.as_u16(), body);
+                Event::Head(head)
+            }
+            Err(event) => {
+                *self = Self::default();
+                event
+            }
+        }
+    }
+
     /// Answers [`Exchange::ReadBody`](crate::task::Exchange::ReadBody): the rest of the body,
     /// at most `limit` bytes (a longer answer is a decode error of the response's status,
     /// found at the first chunk past the limit: never buffered whole).
@@ -140,6 +157,22 @@ mod tests {
         assert!(matches!(cut, Event::TransportFailed(ref e) if e.message == "reset"));
         let none = ChunkedBody::<Queued>::default().read_whole(5).await;
         assert!(matches!(none, Event::Body(b) if b.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_response_s_body_is_kept_for_the_next_steps_and_a_failure_leaves_none() {
+        let mut lane = body(&[Ok(b"old")]);
+        let response = http::Response::builder().status(404);
+        let response = response.body(Queued([Ok(&b"{}"[..])].into())).unwrap();
+        assert!(matches!(lane.receive(Ok(response)), Event::Head(h) if h.status == 404));
+        assert!(matches!(lane.read_whole(5).await, Event::Body(b) if &b[..] == b"{}"));
+        let failed = Event::TransportFailed(TransportError::not_sent("refused"));
+        let mut lane = body(&[Ok(b"old")]);
+        assert!(matches!(
+            lane.receive(Err(failed)),
+            Event::TransportFailed(_)
+        ));
+        assert!(matches!(lane.read_whole(5).await, Event::Body(b) if b.is_empty()));
     }
 
     #[tokio::test]

@@ -371,6 +371,14 @@ impl Event {
     }
 }
 
+/// A failure in the network is reported as such: a transport's `?` turns the
+/// [`TransportError`] it made of its HTTP library's error into [`Event::TransportFailed`].
+impl From<TransportError> for Event {
+    fn from(error: TransportError) -> Self {
+        Event::TransportFailed(error)
+    }
+}
+
 /// A response head from its status and headers, for a transport whose HTTP library does
 /// not hand out `http::response::Parts` (its [`Event::Head`]).
 pub fn response_head(status: http::StatusCode, headers: http::HeaderMap) -> http::response::Parts {
@@ -679,6 +687,15 @@ mod tests {
         assert!(!Action::<()>::WakeOthers.is_wakeable());
         assert!(!Action::<()>::Done(Ok(())).is_wakeable());
         assert!(!Action::<()>::Exchange(LaneId::MAIN, Exchange::FlushSink).is_wakeable());
+    }
+
+    #[test]
+    fn a_transport_error_becomes_a_transport_failure_and_keeps_whether_it_was_sent() {
+        let event = Event::from(TransportError::not_sent("connection refused"));
+        assert!(
+            matches!(&event, Event::TransportFailed(e) if e.sent == crate::error::Sent::No && e.message == "connection refused"),
+            "{event:?}"
+        );
     }
 
     /// Actions are what a transport logs: each says what it is, and a request's token and
