@@ -62,8 +62,10 @@
 //! deadline takes effect at the poll after it.
 //!
 //! A transport that runs each step at once, in the loop, and reports its event before
-//! polling again is correct too (the reqwest example does it for lane 0); ours run lane 0 in
-//! the loop and the other lanes each on a thread (ureq) or as a future (hyper).
+//! polling again is correct too (ureq's does it for lane 0, running the other lanes each on a
+//! thread); hyper's and the reqwest example run every lane's step as a future. The body
+//! moves of a step are written once: [`blocking`] over a `Read`, [`chunked`] over an async
+//! library's chunks.
 //!
 //! Rules for the transport:
 //! * After an exchange step, report exactly one event on its lane: `Send` → `Head` or
