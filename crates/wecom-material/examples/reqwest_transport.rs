@@ -207,13 +207,11 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error
     temporary.as_file().write_all(&data)?;
     let (input, file) = open_file(temporary.path(), Some("样例.bin"))?;
     let mut upload = stack.shared.upload(MediaType::File, &input)?;
-    let up = io(Some(file), std::io::empty(), &none);
-    let id = stack.run(&mut upload, &up).await?.media_id;
+    let from_file = io(Some(file), std::io::empty(), &none);
+    let id = stack.run(&mut upload, &from_file).await?.media_id;
     println!("uploaded {} as {id}", input.filename);
-    let (mut task, mut back) = (
-        stack.shared.get(&id, Default::default())?,
-        Cursor::new(vec![]),
-    );
+    let mut task = stack.shared.get(&id, DownloadOptions::default())?; // into memory
+    let mut back = Cursor::new(Vec::new());
     stack.run(&mut task, &io(None, &mut back, &none)).await?;
     if back.into_inner() != data {
         return Err("the bytes downloaded back differ from the upload".into());
@@ -223,8 +221,8 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error
         let (id, options) = (MediaId::new(id), DownloadOptions::default().connections(4));
         let mut task = stack.shared.download_file(&id, options, None)?;
         let file = tempfile::NamedTempFile::new()?;
-        let into = io(None, file.as_file(), &none);
-        let size = stack.run(&mut task, &into).await?.total;
+        let into_file = io(None, file.as_file(), &none);
+        let size = stack.run(&mut task, &into_file).await?.total;
         println!("media {id}: {size} bytes, md5 {}", md5_file(file.path())?);
     }
     Ok(())
