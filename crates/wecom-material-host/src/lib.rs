@@ -3,10 +3,12 @@
 #![deny(missing_docs)]
 
 mod files;
+mod running;
 pub mod save;
 mod shared;
 
 pub use files::{FileSink, Opened, md5_file, open_file, open_upload};
+pub use running::Running;
 pub use save::{BatchNames, Overwrite, SaveJob, SaveOptions, Saved};
 pub use shared::{JobEvents, Shared};
 

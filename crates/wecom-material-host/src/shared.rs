@@ -107,11 +107,17 @@ impl<S: ?Sized> Shared<S> {
 
     /// Registers `waker` for the next wake-up of this client's waiting tasks. Call it while
     /// holding `state` (the lock of the poll that said `Wait { wakeable: true }`), so that no
-    /// wake-up is missed.
+    /// wake-up is missed. A waker that would wake the same loop as one already registered is
+    /// not added again (a loop that waits turn after turn registers once).
     pub fn register(&self, state: &MutexGuard<'_, ClientState>, waker: Waker) {
         let _held = state;
         let mut waiting = self.core.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.push(waker);
+        if !waiting
+            .iter()
+            .any(|registered| registered.will_wake(&waker))
+        {
+            waiting.push(waker);
+        }
     }
 
     /// Wakes every task of this client in a wakeable wait (a task returned `WakeOthers`).
@@ -236,5 +242,39 @@ impl<S: ?Sized> Shared<S> {
     /// Waiting for a job until `deadline`.
     pub fn wait_job(&self, jobid: &JobId, deadline: Instant) -> Result<JobWaitTask, Error> {
         JobWaitTask::new(jobid.clone(), deadline, &self.settings, self.seeds.next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Counted(AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_loop_registered_turn_after_turn_is_held_and_woken_once() {
+        let shared = Shared::<()>::new(ClientSettings::new("corp", "secret"), None);
+        let (this, other) = (Arc::new(Counted::default()), Arc::new(Counted::default()));
+        for _ in 0..3 {
+            shared.register(&shared.lock(), Waker::from(Arc::clone(&this)));
+        }
+        shared.register(&shared.lock(), Waker::from(Arc::clone(&other)));
+        assert_eq!(shared.core.waiting.lock().unwrap().len(), 2);
+        shared.wake_all();
+        assert_eq!(this.0.load(Ordering::SeqCst), 1);
+        assert_eq!(other.0.load(Ordering::SeqCst), 1);
+        assert!(shared.core.waiting.lock().unwrap().is_empty());
     }
 }

@@ -5,23 +5,21 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::task::{Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http_body_util::channel::{Channel, Sender};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Mutex, Notify};
-use wecom_material_core::task::Timeouts;
+use tokio::sync::Mutex;
 use wecom_material_core::task::UploadFrames;
-use wecom_material_core::task::{Action, Controlled, Event, Exchange, LaneId, NextFrame, Task};
-use wecom_material_core::{DecodeError, Error, Transfer, TransportError};
+use wecom_material_core::task::chunked::{ChunkedBody, Chunks};
+use wecom_material_core::task::{Action, Event, Exchange, LaneId, NextFrame, Task, Timeouts};
+use wecom_material_core::{Error, Transfer, TransportError};
 use wecom_material_core::{body::Body, error::with_causes, secret::RedactedUri};
 use wecom_material_host::FileSink;
 
@@ -85,38 +83,24 @@ async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, 
     tokio::time::timeout_at(at, f).await.map_err(late)
 }
 
-/// A lane's response body (with its time limit) and the part of a frame not yet written.
-#[derive(Default)]
-struct LaneIo {
-    body: Option<(u16, Incoming, Limit)>,
-    pending: Bytes,
+/// A response's body being read, each frame within the exchange's time limit.
+struct Reply {
+    body: Incoming,
+    limit: Limit,
 }
 
-/// Wakes a loop waiting on its notification (a permit is kept if it is not waiting yet).
-struct WakeLoop(Arc<Notify>);
-
-impl Wake for WakeLoop {
-    fn wake(self: Arc<Self>) {
-        self.0.notify_one();
-    }
-}
-
-/// A task being driven. Dropped before it ended (the caller's future was dropped), it is
-/// cancelled, so that a token refresh it held is handed back at once.
-struct Running<'s, T: Task> {
-    task: Controlled<'s, T>,
-    client: &'s Client,
-    over: bool,
-}
-
-impl<T: Task> Drop for Running<'_, T> {
-    fn drop(&mut self) {
-        if !self.over {
-            self.task.cancel(&mut self.client.0.shared.lock());
-            self.client.0.shared.wake_all();
+impl Chunks for Reply {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, TransportError> {
+        match within(self.limit, "receiving the answer", self.body.frame()).await? {
+            None => Ok(None),
+            Some(Ok(frame)) => Ok(Some(frame.into_data().unwrap_or_default())),
+            Some(Err(e)) => Err(TransportError::maybe_sent(with_causes(&e))),
         }
     }
 }
+
+/// A lane's response body, read as its steps ask.
+type LaneIo = ChunkedBody<Reply>;
 
 type Step<'f> = Pin<Box<dyn Future<Output = (LaneId, LaneIo, Event)> + Send + 'f>>;
 
@@ -125,7 +109,8 @@ impl Client {
     /// cache and wake-ups): the entry point for an operation the client has no method for,
     /// and what the conformance kit drives. `source` gives an upload's payload, `sink`
     /// takes a download's bytes; `transfer` reports progress and carries the cancel flag and
-    /// the deadline (applied by the core's [`Controlled`]; the loop wakes for the deadline).
+    /// the deadline (applied by the core's
+    /// [`Controlled`](wecom_material_core::task::Controlled); the loop wakes for the deadline).
     /// Dropping the future cancels the task.
     pub async fn drive<T: Task>(
         &self,
@@ -135,24 +120,11 @@ impl Client {
         transfer: &Transfer<'_>,
     ) -> Result<T::Output, Error> {
         let (source, sink) = (&Mutex::new(source), &sink);
-        let mut run = Running {
-            task: Controlled::new(task, *transfer),
-            client: self,
-            over: false,
-        };
+        // Cancelled if this future is dropped before the task ended.
+        let mut task = self.0.shared.start(task, *transfer);
         let (mut idle, mut running) = (HashMap::new(), FuturesUnordered::<Step<'_>>::new());
-        let (shared, woken) = (&self.0.shared, Arc::new(Notify::new()));
         loop {
-            let action = {
-                let mut state = shared.lock();
-                let action = run.task.poll(Instant::now(), &mut state);
-                if action.is_wakeable() {
-                    let waker = Waker::from(Arc::new(WakeLoop(Arc::clone(&woken))));
-                    shared.register(&state, waker);
-                }
-                action
-            };
-            let (lane, io, event) = match action {
+            let (lane, io, event) = match task.poll() {
                 Action::Exchange(lane, step) => {
                     let io = idle.remove(&lane).unwrap_or_default();
                     running.push(Box::pin(
@@ -170,22 +142,18 @@ impl Client {
                     };
                     tokio::select! {
                         Some(done) = running.next() => done,
-                        _ = woken.notified(), if wakeable => continue,
+                        () = task.woken(), if wakeable => continue,
                         () = late => continue,
                     }
                 }
                 Action::WakeOthers => {
-                    shared.wake_all();
+                    self.0.shared.wake_all();
                     continue;
                 }
-                Action::Done(result) => {
-                    run.over = true;
-                    return result;
-                }
+                Action::Done(result) => return result,
             };
             idle.insert(lane, io);
-            run.task
-                .on_event(Instant::now(), &mut shared.lock(), lane, event);
+            task.on_event(lane, event);
         }
     }
 
@@ -207,22 +175,14 @@ impl Client {
                     ),
                     Timeouts::Media => Limit::Idle(self.0.shared.settings.media_idle_timeout),
                 };
-                io = LaneIo::default();
-                match self.send(request, limit, source, transfer).await {
-                    Ok(response) => {
-                        let (head, incoming) = response.into_parts();
-                        io.body = Some((head.status.as_u16(), incoming, limit));
-                        Event::Head(head)
-                    }
-                    Err(event) => event,
-                }
+                let sent = self.send(request, limit, source, transfer).await;
+                io.receive(sent.map(|response| response.map(|body| Reply { body, limit })))
             }
-            Exchange::ReadBody { limit } => read_whole(io.body.take(), limit).await,
-            Exchange::Stream { max, at } => match next_chunk(&mut io, max).await {
-                Ok(chunk) if chunk.is_empty() => Event::BodyEnd,
-                Ok(chunk) => Event::written(sink.write_at(at, &chunk).await, chunk.len()),
-                Err(event) => event,
-            },
+            Exchange::ReadBody { limit } => io.read_whole(limit).await,
+            Exchange::Stream { max, at } => {
+                let write = |chunk: Bytes| async move { sink.write_at(at, &chunk).await };
+                io.stream(max, write).await
+            }
             Exchange::Write { at, bytes } => {
                 Event::written(sink.write_at(at, &bytes).await, bytes.len())
             }
@@ -253,10 +213,10 @@ impl Client {
         let client = &self.0.http;
         let failed = |e: hyper_util::client::legacy::Error| {
             let message = with_causes(&e);
-            match e.is_connect() {
-                true => Event::TransportFailed(TransportError::not_sent(message)),
-                false => Event::TransportFailed(TransportError::maybe_sent(message)),
-            }
+            Event::from(match e.is_connect() {
+                true => TransportError::not_sent(message),
+                false => TransportError::maybe_sent(message),
+            })
         };
         let whole =
             |bytes| http::Request::from_parts(parts.clone(), Either::Left(Full::new(bytes)));
@@ -278,17 +238,13 @@ impl Client {
                 };
                 let response = match early {
                     Some(response) => response,
-                    None => within(limit, "waiting for the response", response)
-                        .await
-                        .map_err(Event::TransportFailed)?,
+                    None => within(limit, "waiting for the response", response).await?,
                 };
                 return response.map_err(failed);
             }
         };
-        within(limit, "waiting for the response", client.request(request))
-            .await
-            .map_err(Event::TransportFailed)?
-            .map_err(failed)
+        let response = within(limit, "waiting for the response", client.request(request));
+        response.await?.map_err(failed)
     }
 }
 
@@ -344,52 +300,10 @@ async fn pump(
             }
         };
         let sent = within(limit, "sending the upload", tx.send_data(frame)).await;
-        if sent.map_err(Event::TransportFailed)?.is_err() {
+        if sent?.is_err() {
             // hyper dropped the body (the connection failed, or the server answered early):
             // the response tells what happened.
             return Ok(());
         }
     }
-}
-
-/// Reads the rest of a body, at most `limit` bytes.
-async fn read_whole(body: Option<(u16, Incoming, Limit)>, limit: usize) -> Event {
-    let Some((status, body, deadline)) = body else {
-        return Event::BodyEnd;
-    };
-    let collected = within(
-        deadline,
-        "reading the answer",
-        Limited::new(body, limit).collect(),
-    );
-    match collected.await {
-        Err(error) => Event::TransportFailed(error),
-        Ok(Ok(collected)) => Event::Body(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            let message = format!("answer larger than {limit} bytes");
-            Event::Local(DecodeError::new(status, message, b"").into())
-        }
-        Ok(Err(e)) => Event::TransportFailed(TransportError::maybe_sent(with_causes(&*e))),
-    }
-}
-
-/// At most `max` bytes of the lane's body (empty: the body ended).
-async fn next_chunk(io: &mut LaneIo, max: u64) -> Result<Bytes, Event> {
-    let Some((_, body, limit)) = io.body.as_mut() else {
-        return Ok(Bytes::new());
-    };
-    while io.pending.is_empty() {
-        match within(*limit, "downloading", body.frame()).await {
-            Err(error) => return Err(Event::TransportFailed(error)),
-            Ok(None) => return Ok(Bytes::new()),
-            Ok(Some(Err(e))) => {
-                return Err(Event::TransportFailed(TransportError::maybe_sent(
-                    with_causes(&e),
-                )));
-            }
-            Ok(Some(Ok(frame))) => io.pending = frame.into_data().unwrap_or_default(),
-        }
-    }
-    let max = usize::try_from(max).unwrap_or(usize::MAX);
-    Ok(io.pending.split_to(io.pending.len().min(max)))
 }

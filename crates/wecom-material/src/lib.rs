@@ -25,6 +25,16 @@ pub mod proto {
     pub use wecom_material_core::*;
 }
 
+/// The kit for a transport of your own, what both clients are built on: `Shared` (a client's
+/// state behind a lock, its wake-ups, job events, token import and export, settings and
+/// token store, and the task of each operation), `Running` (a task run by an async loop:
+/// polled under the lock, woken, cancelled when its future is dropped), `FileSink`
+/// (positioned writes for downloads in ranges) and `open_upload`. See the `reqwest_transport`
+/// example. The whole of `wecom-material-host`.
+pub mod host {
+    pub use wecom_material_host::*;
+}
+
 /// A local file up to 200 MB through S3-compatible object storage (feature `s3-relay`): the
 /// relay value ([`relay::BucketRelay`]) and options that each client's `upload_via_bucket`
 /// takes, and what it returns.

@@ -34,25 +34,18 @@ impl AsyncTransport for Reqwest {
                 file
             }
         });
-        let (mut nowhere, mut file_sink);
-        let sink: &mut dyn example::Sink = match io.sink {
-            Sink::None => {
-                nowhere = std::io::empty();
-                &mut nowhere
-            }
-            Sink::Memory(out) => out,
-            Sink::File(file) => {
-                file_sink = file;
-                &mut file_sink
-            }
+        let io = match io.sink {
+            Sink::None => example::io(file, std::io::empty(), t),
+            Sink::Memory(out) => example::io(file, out, t),
+            Sink::File(file_sink) => example::io(file, file_sink, t),
         };
-        self.0.run(task, &example::io(file, sink, t)).await
+        self.0.run(task, &io).await
     }
 }
 
 impl JobEventsDelivery for Reqwest {
     fn job_finished(&self, event: &CallbackEvent) {
-        self.0.job_finished(event);
+        self.0.shared.job_events().notify(event);
     }
 }
 

@@ -62,8 +62,10 @@
 //! deadline takes effect at the poll after it.
 //!
 //! A transport that runs each step at once, in the loop, and reports its event before
-//! polling again is correct too (the reqwest example does it for lane 0); ours run lane 0 in
-//! the loop and the other lanes each on a thread (ureq) or as a future (hyper).
+//! polling again is correct too (ureq's does it for lane 0, running the other lanes each on a
+//! thread); hyper's and the reqwest example run every lane's step as a future. The body
+//! moves of a step are written once: [`blocking`] over a `Read`, [`chunked`] over an async
+//! library's chunks.
 //!
 //! Rules for the transport:
 //! * After an exchange step, report exactly one event on its lane: `Send` → `Head` or
@@ -101,6 +103,7 @@
 
 pub mod blocking;
 mod call_task;
+pub mod chunked;
 mod controlled;
 mod download_task;
 mod job_wait_task;
@@ -367,6 +370,14 @@ impl Event {
             Event::Flushed(_) => "Flushed",
             Event::Store(_) => "Store",
         }
+    }
+}
+
+/// A failure in the network is reported as such: a transport's `?` turns the
+/// [`TransportError`] it made of its HTTP library's error into [`Event::TransportFailed`].
+impl From<TransportError> for Event {
+    fn from(error: TransportError) -> Self {
+        Event::TransportFailed(error)
     }
 }
 
@@ -678,6 +689,15 @@ mod tests {
         assert!(!Action::<()>::WakeOthers.is_wakeable());
         assert!(!Action::<()>::Done(Ok(())).is_wakeable());
         assert!(!Action::<()>::Exchange(LaneId::MAIN, Exchange::FlushSink).is_wakeable());
+    }
+
+    #[test]
+    fn a_transport_error_becomes_a_transport_failure_and_keeps_whether_it_was_sent() {
+        let event = Event::from(TransportError::not_sent("connection refused"));
+        assert!(
+            matches!(&event, Event::TransportFailed(e) if e.sent == crate::error::Sent::No && e.message == "connection refused"),
+            "{event:?}"
+        );
     }
 
     /// Actions are what a transport logs: each says what it is, and a request's token and

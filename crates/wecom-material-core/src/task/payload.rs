@@ -270,7 +270,8 @@ impl<'a> UploadFrames<'a> {
 
 /// An upload's body as one blocking `Read`, for a transport that sends from a reader: the
 /// [`UploadFrames`] of the body, the payload read from `source` straight into the caller's
-/// buffer.
+/// buffer. An async HTTP library fed frame by frame from a blocking source takes the frames
+/// with [`UploadReader::next_frame`] instead.
 ///
 /// A failure it stops on (cancelled, the source failed or broke the length rule) reaches the
 /// HTTP library as an I/O error; the transport takes the typed error back with
@@ -306,6 +307,30 @@ impl<'a> UploadReader<'a> {
         self.failure.take()
     }
 
+    /// The body's next frame as owned bytes (`None`: the body is complete), for an async HTTP
+    /// library fed frame by frame from a blocking source (a local file read in place): the
+    /// multipart head and tail and a payload held in memory as they are, a payload frame
+    /// read from the source into a buffer of its own. It stops on the failures `read` stops
+    /// on, returning the typed error.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, Error> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        loop {
+            let max = match self.frames.next_frame()? {
+                NextFrame::Bytes(bytes) => return Ok(Some(bytes)),
+                NextFrame::End => return Ok(None),
+                NextFrame::Read { max } => max,
+            };
+            let mut frame = vec![0; max];
+            let n = self.read_source(&mut frame)?;
+            if n > 0 {
+                frame.truncate(n);
+                return Ok(Some(frame.into()));
+            }
+        }
+    }
+
     fn read_frame(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         loop {
             if !self.pending.is_empty() {
@@ -318,21 +343,30 @@ impl<'a> UploadReader<'a> {
                 NextFrame::End => return Ok(0),
                 NextFrame::Read { max } => {
                     let want = max.min(buf.len());
-                    let Some(source) = &mut self.source else {
-                        return Err(payload_error("no source for an external payload".into()));
-                    };
-                    let n = match source.read(&mut buf[..want]) {
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        read => read.map_err(|e| Error::io("reading the upload payload", e))?,
-                    };
-                    // Also checks the length rule: a byte past a file's length is an error.
-                    self.frames.on_read(&buf[..n])?;
+                    let n = self.read_source(&mut buf[..want])?;
                     if n > 0 {
                         return Ok(n);
                     }
                 }
             }
         }
+    }
+
+    /// Reads payload bytes from the source into `buf` and counts them (none: the source
+    /// ended).
+    fn read_source(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let Some(source) = &mut self.source else {
+            return Err(payload_error("no source for an external payload".into()));
+        };
+        let n = loop {
+            match source.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                read => break read.map_err(|e| Error::io("reading the upload payload", e))?,
+            }
+        };
+        // Also checks the length rule: a byte past a file's length is an error.
+        self.frames.on_read(&buf[..n])?;
+        Ok(n)
     }
 }
 
@@ -659,6 +693,30 @@ mod tests {
         let mut sent = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut sent).unwrap();
         assert_eq!(sent, b"HEAD|abc|TAIL");
+    }
+
+    #[test]
+    fn the_upload_reader_hands_out_owned_frames_and_the_typed_failure() {
+        let external = |len| Payload::External {
+            len,
+            replay: Replay::Replayable,
+        };
+        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123456789"[..]);
+        let mut reader = UploadReader::new(upload(external(10)), Some(source), Default::default());
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.as_mut().unwrap().next_frame().unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(frames, [&b"HEAD|"[..], b"0123456789", b"|TAIL"]);
+        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123X"[..]);
+        let mut reader = UploadReader::new(upload(external(4)), Some(source), Default::default());
+        let reader = reader.as_mut().unwrap();
+        assert_eq!(reader.next_frame().unwrap().as_deref(), Some(&b"HEAD|"[..]));
+        assert_eq!(reader.next_frame().unwrap().as_deref(), Some(&b"0123"[..]));
+        assert!(
+            matches!(reader.next_frame(), Err(Error::Io { .. })),
+            "a grown file"
+        );
     }
 
     /// The frame size is the core's: an async transport reads `max` and never sizes a buffer
