@@ -34,6 +34,9 @@ pub(super) struct Lanes {
     requests: usize,
     /// Every business request's range (first and last byte) and when it was sent.
     pub(super) asked: Vec<(Instant, (usize, usize))>,
+    /// A wait's timer fires before the steps out are answered (a slow network): the clock
+    /// moves to its end and the task is polled again.
+    pub(super) timer_first: bool,
 }
 
 impl Lanes {
@@ -45,6 +48,7 @@ impl Lanes {
             most_in_flight: 0,
             requests: 0,
             asked: Vec::new(),
+            timer_first: false,
         }
     }
 
@@ -68,6 +72,14 @@ impl Lanes {
                     Action::Wait { until, .. } if pending.is_empty() => {
                         self.now = until.expect("a wait with nothing in flight has an end");
                         break;
+                    }
+                    Action::Wait {
+                        until: Some(until), ..
+                    } if self.timer_first => {
+                        // A wait already over while steps are out would have a transport
+                        // poll again and again until one is answered: a busy loop.
+                        assert!(until > self.now, "a wait that is already over: {until:?}");
+                        self.now = until;
                     }
                     Action::Wait { .. } => break,
                     Action::WakeOthers => {}
@@ -392,4 +404,27 @@ fn a_refused_range_is_asked_again_after_a_backoff_a_bounded_number_of_times() {
             }
         }
     }
+}
+
+/// While every lane it may run is busy, a download does not wait for the backoff of a queued
+/// range: at its end nothing could start, and a wait already over would have the transport
+/// poll in a busy loop until a lane is free. (Here: 2 lanes, the second range refused with
+/// 45033, so one lane may run and one runs; the clock passes the backoff before the running
+/// range's steps are answered.)
+#[test]
+fn a_queued_range_does_not_wake_a_download_whose_lanes_are_all_busy() {
+    let bytes = media(3_000_000);
+    let mut state = client();
+    let options = DownloadOptions::default().connections(2);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut t = Lanes::new();
+    t.timer_first = true;
+    t.run(&mut task, &mut state, |n, (a, b)| match n {
+        2 => errcode(45033),
+        _ => media_range(&bytes, a, b.min(bytes.len() - 1)),
+    })
+    .unwrap();
+    assert_eq!(t.sink, bytes);
+    assert_eq!(task.limit(), 1);
 }

@@ -698,7 +698,7 @@ impl Ranges {
                     }
                     _ => false,
                 };
-                if retry && range.start < range.end {
+                if retry && range.end > range.start {
                     let delay = self.backoff(range.throttled + range.busy);
                     range.not_before = Some(now.checked_add(delay).unwrap_or(now));
                     self.queue.push_front(range);
