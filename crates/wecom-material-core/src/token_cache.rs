@@ -178,11 +178,6 @@ impl TokenCache {
         self
     }
 
-    /// Whether the refresher asks a shared store.
-    pub fn is_shared(&self) -> bool {
-        self.sharing.is_some()
-    }
-
     /// For the holder of a ticket when a shared store is used: the fetch that gets the token
     /// through it (invalidating there the generation WeCom rejected, if any). `seed` draws
     /// its backoff jitter.

@@ -145,3 +145,15 @@ pub struct Downloaded {
     /// Size of the whole media.
     pub total: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch's results come back in input order, whatever order the items ended in.
+    #[test]
+    fn a_batchs_results_come_in_input_order() {
+        let ended = vec![(2, "c"), (0, "a"), (3, "d"), (1, "b")];
+        assert_eq!(BatchProgress::in_order(ended), ["a", "b", "c", "d"]);
+    }
+}

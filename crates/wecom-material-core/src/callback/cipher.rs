@@ -188,6 +188,20 @@ mod tests {
         STANDARD.encode(&plain)
     }
 
+    /// PKCS#7 to 32 bytes: a pad of the whole text is valid, a pad longer than the text or
+    /// of bytes that differ is not.
+    #[test]
+    fn unpad_takes_a_pad_as_long_as_the_text_and_refuses_a_longer_one() {
+        assert_eq!(unpad(&[32; 32]).unwrap(), 0);
+        assert_eq!(unpad(&[7, 7, 2, 2]).unwrap(), 2);
+        for bad in [&[20u8; 16][..], &[0; 16], &[33; 64], &[1, 3, 2], &[]] {
+            assert!(
+                matches!(unpad(bad), Err(CallbackError::BadPadding)),
+                "{bad:?}"
+            );
+        }
+    }
+
     /// The IV is the key's first 16 bytes (WeCom's scheme): ciphertexts other implementations
     /// make decrypt here and ours decrypt there.
     #[test]

@@ -128,3 +128,21 @@ fn malformed(e: &dyn std::fmt::Display) -> CallbackError {
     }
     CallbackError::MalformedXml(why)
 }
+
+#[cfg(test)]
+mod malformed_tests {
+    use super::*;
+
+    /// A parser's message is cut at 120 bytes (on a character boundary) and kept whole below.
+    #[test]
+    fn a_long_parser_message_is_cut_at_120_bytes_on_a_character_boundary() {
+        let text = |e: CallbackError| match e {
+            CallbackError::MalformedXml(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(malformed(&"short")), "short");
+        assert_eq!(text(malformed(&"x".repeat(300))), "x".repeat(120));
+        let wide = format!("{}{}", "x".repeat(119), "报".repeat(10));
+        assert_eq!(text(malformed(&wide)), "x".repeat(119));
+    }
+}

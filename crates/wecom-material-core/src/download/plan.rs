@@ -431,6 +431,28 @@ mod tests {
         }
     }
 
+    /// The largest media WeCom serves (200 MiB) is taken; one byte more is refused before a
+    /// byte of it is read.
+    #[test]
+    fn a_media_of_the_largest_size_is_taken_and_one_byte_more_is_not() {
+        for (len, taken) in [(MAX_MEDIA_LEN, true), (MAX_MEDIA_LEN + 1, false)] {
+            let mut dl = Download::new(MediaEndpoint::Media, "m".into(), MAX_CHUNK_SIZE).unwrap();
+            let req = dl.next_request().unwrap();
+            let info = media(&req, &head(200, &[("content-length", &len.to_string())]));
+            assert_eq!(dl.on_media_head(&info).is_ok(), taken, "{len}");
+        }
+    }
+
+    /// Only a 200 tells the media's size by its `Content-Length`; a range's tells its own.
+    #[test]
+    fn only_a_whole_answer_tells_the_total_by_its_length() {
+        let req = GetMedia::new(MediaEndpoint::Media, "m".into()).unwrap();
+        let mut info = media(&req, &head(200, &[("content-length", "10")]));
+        assert_eq!(info.total_len(), Some(10));
+        info.status = 206;
+        assert_eq!(info.total_len(), None);
+    }
+
     #[test]
     fn chunks_45mb_in_three_ranges_and_completes() {
         let total: u64 = 45_000_000;
