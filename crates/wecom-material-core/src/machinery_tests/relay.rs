@@ -137,6 +137,16 @@ fn check_put_upload_by_url_wait_delete_in_that_order_with_the_md5_of_the_bytes_s
         (put_sent.lane, put_sent.body.as_slice()),
         (Timeouts::Media, &file()[..])
     );
+    // The PUT's signature holds 15 minutes: S3 checks it when the request starts.
+    assert!(
+        put_sent.uri.contains("X-Amz-Expires=900&"),
+        "{}",
+        put_sent.uri
+    );
+    assert_eq!(
+        relay_task.object(),
+        "s3://media/in/00000000000000ff-clip.mp4"
+    );
     assert_eq!(t.source.as_ref().unwrap().reads, 1, "the file is read once");
     let md5 = Md5Hex::of(&file());
     assert_eq!(done.md5, md5);
@@ -360,6 +370,34 @@ fn keep_object_skips_the_delete_and_a_failed_delete_is_reported_not_fatal() {
         panic!("{:?}", done.fate);
     };
     assert!(why.contains("HTTP 403 AccessDenied"), "{why}");
+}
+
+/// A presigned URL may be valid for up to 7 days (S3's limit for SigV4), not a second more,
+/// and for one second at least.
+#[test]
+fn a_presigned_url_is_valid_for_one_second_to_seven_days() {
+    let input = UploadInput::file("clip.mp4".as_ref(), None, 10_000, Vec::new()).unwrap();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(WALL);
+    let now = std::time::Instant::now();
+    const WEEK: u64 = 7 * 24 * 3600;
+    for (secs, ok) in [(0, false), (1, true), (WEEK, true), (WEEK + 1, false)] {
+        let options = RelayOptions::default().url_expiry(Duration::from_secs(secs));
+        let kind = MediaType::Video;
+        let made = RelayUploadTask::new(
+            kind,
+            &input,
+            &relay(),
+            options,
+            &settings(),
+            (now, wall),
+            1,
+            1,
+        );
+        assert_eq!(made.is_ok(), ok, "{secs} s");
+        if let Err(error) = made {
+            assert!(matches!(error, Error::Invalid(_)), "{error:?}");
+        }
+    }
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub struct Seen {
     pub body: Vec<u8>,
     /// Virtual time since the transport started.
     pub at: Duration,
+    /// The request's URI (for signed object-storage URLs).
+    pub uri: String,
 }
 
 /// Where a scripted body stops early.
@@ -477,6 +479,7 @@ impl Transport {
             lane,
             body,
             at: self.elapsed(),
+            uri: uri.to_string(),
         };
         match self.server.answer(seen) {
             Reply::Fail(error) => Event::TransportFailed(error),
