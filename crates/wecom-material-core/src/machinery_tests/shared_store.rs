@@ -594,3 +594,29 @@ fn an_answer_other_than_the_stores_to_a_store_command_is_a_misuse_naming_it() {
     };
     assert!(error.to_string().contains("where Store was due"), "{error}");
 }
+
+/// An event other than a head while a request is out ends the call with a misuse that names
+/// what was due.
+#[test]
+fn an_answer_other_than_a_head_to_a_request_is_a_misuse_naming_it() {
+    let mut state = super::support::client();
+    let mut call = upload(1);
+    let now = std::time::Instant::now();
+    let Action::Exchange(lane, Exchange::Send { .. }) = call.poll(now, &mut state) else {
+        panic!("the call asks for a token first")
+    };
+    call.on_event(now, &mut state, lane, super::names::Event::BodyEnd);
+    let error = loop {
+        match call.poll(now, &mut state) {
+            Action::WakeOthers => {}
+            Action::Done(Err(error)) => break error,
+            other => panic!("the call went on: {other:?}"),
+        }
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("where Head or TransportFailed was due"),
+        "{error}"
+    );
+}

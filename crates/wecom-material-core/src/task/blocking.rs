@@ -67,6 +67,32 @@ mod tests {
         );
     }
 
+    /// A read interrupted by a signal is read again, as `std::io::Read` asks; any other read
+    /// error is the transport's failure.
+    #[test]
+    fn an_interrupted_body_read_is_read_again_and_another_error_is_a_failure() {
+        struct Flaky(io::ErrorKind, bool);
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if !std::mem::replace(&mut self.1, true) {
+                    return Err(self.0.into());
+                }
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let mut buf = [0; 8];
+        let mut body = Flaky(io::ErrorKind::Interrupted, false);
+        let event = stream_once(&mut body, &mut buf, 8, |b| {
+            assert_eq!(b, b"x");
+            Ok(())
+        });
+        assert!(matches!(event, Event::Written(1)), "{event:?}");
+        let mut body = Flaky(io::ErrorKind::ConnectionReset, false);
+        let event = stream_once(&mut body, &mut buf, 8, |_| Ok(()));
+        assert!(matches!(event, Event::TransportFailed(_)), "{event:?}");
+    }
+
     use std::io::Write;
 
     use crate::error::Error;

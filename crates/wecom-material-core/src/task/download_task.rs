@@ -1066,6 +1066,40 @@ pub(super) mod tests {
         assert!(causes.contains("body ended 10 bytes early"), "{causes}");
     }
 
+    /// A 200 without `Content-Length` is read to its end: the end completes the download
+    /// with every byte that came (it is not a body that ended early).
+    #[test]
+    fn an_answer_without_a_length_is_read_to_its_end() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = new_task(DownloadOptions::default());
+        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
+        let h = head(
+            200,
+            &[
+                ("content-type", "application/octet-stream"),
+                ("content-disposition", "attachment; filename=\"a.bin\""),
+            ],
+        );
+        task.on_event(t0, &mut state, Event::Head(h));
+        for event in [Event::Written(7), Event::BodyEnd] {
+            assert!(matches!(
+                task.poll(t0, &mut state),
+                Action::Exchange(_, Exchange::Stream { .. })
+            ));
+            task.on_event(t0, &mut state, event);
+        }
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::FlushSink)
+        ));
+        task.on_event(t0, &mut state, Event::Flushed(None));
+        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
+            panic!("not done")
+        };
+        assert_eq!((done.bytes_written, done.total), (7, 7));
+    }
+
     /// A 206 with its `Content-Length` is framed: once its bytes arrived, nothing more is
     /// read from it (an unframed one is read to its end, see below).
     #[test]

@@ -110,4 +110,12 @@ mod tests {
         assert_eq!(digest.clone(), digest);
         assert_ne!(PayloadDigest::new(), digest);
     }
+
+    /// A digest shows how many bytes it has taken, never the digest state.
+    #[test]
+    fn a_digest_debugs_as_its_byte_count() {
+        let digest = PayloadDigest::new();
+        digest.update(b"abcd");
+        assert_eq!(format!("{digest:?}"), "PayloadDigest { bytes: 4 }");
+    }
 }
