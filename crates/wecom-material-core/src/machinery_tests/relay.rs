@@ -12,7 +12,7 @@ use wecom_material_core::relay::{
     AddressingStyle, BucketRelay, ObjectFate, RelayOptions, RelayUploadTask, S3Credentials,
     parse_s3_url,
 };
-use wecom_material_core::task::UploadInput;
+use wecom_material_core::task::{Action, Event, Exchange, UploadInput};
 use wecom_material_core::{
     ClientSettings, ErrCode, Error, Invalid, MediaType, RetryPolicy, Task, Timeouts,
 };
@@ -466,4 +466,52 @@ fn relays_parse_their_url_pick_the_addressing_style_and_never_show_a_secret() {
         relay().object_key("季度 report (final).mp4", 0xab),
         "in/00000000000000ab-___report__final_.mp4"
     );
+}
+
+/// A transport's misuse during the clean-up DELETE (an answer of the wrong kind) leaves the
+/// object not deleted, said in the fate: the upload itself succeeded, so it is not turned
+/// into a failure.
+#[test]
+fn a_misuse_during_the_delete_leaves_the_object_not_deleted_and_the_upload_done() {
+    let server = Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J1"),
+            finished("M1"),
+            empty(204),
+        ],
+    );
+    let mut t = Transport::new(server).with_source(file());
+    let mut state = super::support::client();
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = loop {
+        match relay_task.poll(t.now, &mut state) {
+            Action::Exchange(lane, Exchange::Send { request, timeouts })
+                if request.method() == http::Method::DELETE && t.server.seen.len() == 5 =>
+            {
+                let step = Exchange::Send { request, timeouts };
+                let head = t.exchange(lane, step);
+                relay_task.on_event(t.now, &mut state, lane, head);
+                assert!(matches!(
+                    relay_task.poll(t.now, &mut state),
+                    Action::Exchange(_, Exchange::ReadBody { .. })
+                ));
+                relay_task.on_event(t.now, &mut state, lane, Event::Flushed(None));
+                break t.run(&mut relay_task, &mut state);
+            }
+            Action::Exchange(lane, step) => {
+                let event = t.exchange(lane, step);
+                relay_task.on_event(t.now, &mut state, lane, event);
+            }
+            Action::Done(result) => break result,
+            _ => {}
+        }
+    };
+    let done = result.unwrap();
+    let ObjectFate::NotDeleted(why) = &done.fate else {
+        panic!("{:?}", done.fate);
+    };
+    assert!(why.contains("misuse"), "{why}");
 }

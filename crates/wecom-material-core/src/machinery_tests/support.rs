@@ -409,8 +409,8 @@ impl Transport {
         None
     }
 
-    /// Carries one exchange step out.
-    fn exchange(&mut self, lane: LaneId, step: Exchange) -> Event {
+    /// Carries one exchange step out (what `step` does with an `Exchange` action).
+    pub fn exchange(&mut self, lane: LaneId, step: Exchange) -> Event {
         match step {
             Exchange::Send { request, timeouts } => self.send(lane, request, timeouts),
             Exchange::ReadBody { limit } => self.read_body(lane, limit),

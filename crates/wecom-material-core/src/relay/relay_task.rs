@@ -223,6 +223,15 @@ impl RelayMachine {
         }
     }
 
+    /// An error that ends `op`: during the clean-up DELETE it is only the object's fate (the
+    /// upload before it succeeded or already failed); otherwise the upload fails with it.
+    fn end_with(&mut self, op: S3Op, error: Error) {
+        match op {
+            S3Op::Delete => self.deleted(ObjectFate::NotDeleted(error.to_string())),
+            S3Op::Check | S3Op::Put => self.fail(error),
+        }
+    }
+
     fn fail(&mut self, error: Error) {
         if self.outcome.is_none() {
             self.outcome = Some(Err(error));
@@ -304,10 +313,7 @@ impl RelayMachine {
         if self.retry(op, attempt, now).is_ok() {
             return;
         }
-        match op {
-            S3Op::Delete => self.deleted(ObjectFate::NotDeleted(error.to_string())),
-            S3Op::Check | S3Op::Put => self.fail(error),
-        }
+        self.end_with(op, error);
     }
 
     /// The whole answer to `op`.
@@ -458,19 +464,12 @@ impl Machine for RelayMachine {
                                 let send = Exchange::Send { request, timeouts };
                                 return Action::Exchange(LaneId::MAIN, send);
                             }
-                            Err(error) if op == S3Op::Delete => {
-                                self.deleted(ObjectFate::NotDeleted(error.to_string()));
-                            }
-                            Err(error) => self.fail(error),
+                            Err(error) => self.end_with(op, error),
                         }
                     }
                     S3Step::AwaitHead => {
                         let (op, error) = (*op, misuse_poll("an answer to the request"));
-                        if op == S3Op::Delete {
-                            self.deleted(ObjectFate::NotDeleted(error.to_string()));
-                        } else {
-                            self.fail(error);
-                        }
+                        self.end_with(op, error);
                     }
                     S3Step::AwaitBody { .. } => {
                         let limit = s3_error::ANSWER_LIMIT;
@@ -541,10 +540,7 @@ impl Machine for RelayMachine {
                 if op == S3Op::Put {
                     self.stored = true;
                 }
-                match op {
-                    S3Op::Delete => self.deleted(ObjectFate::NotDeleted(error.to_string())),
-                    _ => self.fail(error),
-                }
+                self.end_with(op, error);
             }
             (status, event) => {
                 let due = if status.is_some() {
@@ -552,11 +548,7 @@ impl Machine for RelayMachine {
                 } else {
                     "Head or TransportFailed"
                 };
-                let error = crate::task::misuse(&event, due);
-                match op {
-                    S3Op::Delete => self.deleted(ObjectFate::NotDeleted(error.to_string())),
-                    _ => self.fail(error),
-                }
+                self.end_with(op, crate::task::misuse(&event, due));
             }
         }
     }

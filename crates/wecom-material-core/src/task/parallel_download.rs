@@ -847,6 +847,26 @@ mod tests {
         assert!(Ranges::task(MediaId::new("m"), &base, &settings, 1, None).is_ok());
     }
 
+    /// A record is brought up to date only when bytes arrived since the last time: never
+    /// for nothing, however long ago it was written.
+    #[test]
+    fn a_record_is_never_due_without_new_bytes() {
+        let settings = ClientSettings::new("ww1", "s");
+        let record = ResumeRecord {
+            total: 100,
+            done: Vec::new(),
+        };
+        let options = DownloadOptions::default().connections(2);
+        let mut task =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings, 1, Some(record))
+                .unwrap();
+        let now = Instant::now();
+        let later = now + crate::save::RECORD_EVERY * 10;
+        assert!(!task.record_due(later));
+        task.mark_recorded(now);
+        assert!(!task.record_due(later));
+    }
+
     #[test]
     fn gaps_never_reach_past_the_total() {
         let record = ResumeRecord {
