@@ -512,12 +512,9 @@ impl Machine for RelayMachine {
                     S3Step::AwaitHead => None,
                     S3Step::AwaitBody { status } => Some(*status),
                     S3Step::Ready { .. } => {
+                        let op = *op;
                         let error = crate::task::misuse(&event, "no event (poll first)");
-                        let (op, message) = (*op, error.to_string());
-                        return match op {
-                            S3Op::Delete => self.deleted(ObjectFate::NotDeleted(message)),
-                            _ => self.fail(error),
-                        };
+                        return self.end_with(op, error);
                     }
                 };
                 (*op, *attempt, status)

@@ -451,8 +451,8 @@ impl RangeDownload {
                     );
                     return self.finish(state, Err(error.into()));
                 }
+                // (Until the end, `left` starts at u64::MAX: it never reaches 0.)
                 self.phase = match left - n {
-                    _ if until_end => Phase::Streaming { left, until_end },
                     0 if self.unframed => Phase::Verifying,
                     0 => Phase::Calling(None),
                     left => Phase::Streaming { left, until_end },
