@@ -74,6 +74,21 @@ fn task_of(
     .unwrap()
 }
 
+/// The answers of a relayed upload that goes well: access check, PUT, gettoken,
+/// `upload_by_url` (job J1), the job finished (M1), DELETE.
+fn relayed_whole() -> Server {
+    Server::scripted(
+        [token("T")],
+        [
+            empty(204),
+            empty(200),
+            job("J1"),
+            finished("M1"),
+            empty(204),
+        ],
+    )
+}
+
 fn empty(status: u16) -> Reply {
     answer(status, &[], Vec::new())
 }
@@ -105,16 +120,7 @@ const JOB_RESULT: &str = "POST /cgi-bin/media/get_upload_by_url_result token=T";
 
 #[test]
 fn check_put_upload_by_url_wait_delete_in_that_order_with_the_md5_of_the_bytes_sent() {
-    let server = Server::scripted(
-        [token("T")],
-        [
-            empty(204),
-            empty(200),
-            job("J1"),
-            finished("M1"),
-            empty(204),
-        ],
-    );
+    let server = relayed_whole();
     let mut t = Transport::new(server).with_source(file());
     let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
     let done = t
@@ -473,16 +479,7 @@ fn relays_parse_their_url_pick_the_addressing_style_and_never_show_a_secret() {
 /// into a failure.
 #[test]
 fn a_misuse_during_the_delete_leaves_the_object_not_deleted_and_the_upload_done() {
-    let server = Server::scripted(
-        [token("T")],
-        [
-            empty(204),
-            empty(200),
-            job("J1"),
-            finished("M1"),
-            empty(204),
-        ],
-    );
+    let server = relayed_whole();
     let mut t = Transport::new(server).with_source(file());
     let mut state = super::support::client();
     let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());

@@ -809,6 +809,19 @@ pub(super) mod tests {
         }
     }
 
+    /// The flush that ends a complete download, then its result.
+    fn completed(task: &mut RangeDownload, state: &mut ClientState, now: Instant) -> Downloaded {
+        assert!(matches!(
+            task.poll(now, state),
+            Action::Exchange(_, Exchange::FlushSink)
+        ));
+        task.on_event(now, state, Event::Flushed(None));
+        let Action::Done(Ok(done)) = task.poll(now, state) else {
+            panic!("not done")
+        };
+        done
+    }
+
     /// The Range start of a `Send`.
     fn range_start(action: Action<Downloaded>) -> u64 {
         let Action::Exchange(_, Exchange::Send { request, .. }) = action else {
@@ -999,14 +1012,7 @@ pub(super) mod tests {
         task.on_event(t0, &mut state, Event::Written(10));
         let progress = Machine::progress(&task).unwrap();
         assert_eq!((progress.done, progress.total), (10, Some(10)));
-        assert!(matches!(
-            task.poll(t0, &mut state),
-            Action::Exchange(_, Exchange::FlushSink)
-        ));
-        task.on_event(t0, &mut state, Event::Flushed(None));
-        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
-            panic!("not done")
-        };
+        let done = completed(&mut task, &mut state, t0);
         assert_eq!((done.bytes_written, done.total), (10, 10));
     }
 
@@ -1089,14 +1095,7 @@ pub(super) mod tests {
             ));
             task.on_event(t0, &mut state, event);
         }
-        assert!(matches!(
-            task.poll(t0, &mut state),
-            Action::Exchange(_, Exchange::FlushSink)
-        ));
-        task.on_event(t0, &mut state, Event::Flushed(None));
-        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
-            panic!("not done")
-        };
+        let done = completed(&mut task, &mut state, t0);
         assert_eq!((done.bytes_written, done.total), (7, 7));
     }
 
