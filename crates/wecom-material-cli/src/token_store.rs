@@ -360,6 +360,47 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// The limit is inclusive: a cache of exactly 16 KiB is read, one byte more is refused.
+    /// The size is checked again while reading: a file whose size says 0 but that holds more
+    /// (a /proc file) is refused too.
+    #[test]
+    fn a_cache_of_16_kib_is_read_and_a_larger_one_even_one_with_a_size_of_0_is_not() {
+        let dir = temp_dir("limit");
+        let entry = serde_json::to_vec(&BTreeMap::from([("app".to_owned(), token("TOK"))]));
+        let entry = entry.unwrap();
+        // Spaces first: any byte cut off the end would leave JSON that does not parse.
+        let mut bytes = vec![b' '; MAX_CACHE_FILE as usize - entry.len()];
+        bytes.extend_from_slice(&entry);
+        let path = dir.join("tokens.json");
+        fs::write(&path, &bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            TokenStore::new(path.clone())
+                .load("app")
+                .unwrap()
+                .access_token,
+            "TOK"
+        );
+        bytes.insert(0, b' ');
+        fs::write(&path, &bytes).unwrap();
+        let store = TokenStore::new(path.clone());
+        assert!(
+            matches!(store.read_bounded(), Err(e) if e.to_string() == "larger than 16384 bytes")
+        );
+        assert!(store.load("app").is_none());
+        #[cfg(target_os = "linux")]
+        {
+            let proc_file = PathBuf::from("/proc/self/smaps");
+            assert_eq!(fs::metadata(&proc_file).unwrap().len(), 0);
+            assert!(fs::read(&proc_file).unwrap().len() as u64 > MAX_CACHE_FILE + 1);
+            let store = TokenStore::new(proc_file);
+            assert!(
+                matches!(store.read_bounded(), Err(e) if e.to_string() == "larger than 16384 bytes")
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     /// Tampered entries never panic the parser, and an oversized token or a lifetime of
     /// centuries in the file is refused where it enters the client (`AccessToken::new`,
     /// `TokenCache::import`).
