@@ -120,6 +120,26 @@ fn validation_failures_exit_2_and_send_nothing() {
         }
         assert!(run.stdout.is_empty());
     }
+    // A directory where a file is read: refused as not a file, whatever the command.
+    let dir = arg(&w.dir);
+    let url_args = [
+        "--url",
+        "http://127.0.0.1:1/x",
+        "--filename",
+        "x",
+        "--md5-of",
+    ];
+    for args in [
+        &["upload", "file", &dir][..],
+        &["upload", "video", &dir, &dir],
+        &["upload-image", &dir],
+        &[&["upload-by-url", "file"][..], &url_args, &[&dir]].concat(),
+    ] {
+        let run = w.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let expected = format!("{dir} is not a file");
+        assert!(run.stderr.contains(&expected), "{args:?}: {}", run.stderr);
+    }
     // Missing credentials are a usage error too.
     let run: support::Run = Command::new(BIN)
         .env_remove("WECOM_CORP_ID")
@@ -792,4 +812,60 @@ fn upload_with_a_deadline_ends_with_the_deadline_error() {
         ],
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// A command that does not stop itself on a signal (here `job --wait`) is ended by SIGINT,
+/// SIGTERM or SIGHUP with 128 + the signal, as the default action would, after the token it
+/// fetched was saved: the next run makes no gettoken.
+#[cfg(unix)]
+#[test]
+fn a_signal_ends_a_waiting_job_with_128_plus_it_after_saving_the_token() {
+    let w = World::new("job-signal");
+    let bytes = support::pattern(100_000);
+    let local = w.file("local.bin", &bytes);
+    // The job fetches a file held back until the end: it stays processing.
+    let (url, gate) = w.mock.serve_file_gated("files/held.bin", bytes);
+    let run = w.run([
+        "--json",
+        "upload-by-url",
+        "file",
+        "--url",
+        &url,
+        "--filename",
+        "held.bin",
+        "--md5-of",
+        &arg(&local),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let jobid = run.json()["jobid"].as_str().unwrap().to_owned();
+    for (signal, exit) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        std::fs::remove_file(&w.cache).unwrap();
+        let gettokens = w.mock.count(Endpoint::GetToken);
+        let polls = w.mock.count(Endpoint::GetUploadByUrlResult);
+        let child = w
+            .command()
+            .args(["job", &jobid, "--wait"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once it polls, it holds its token.
+        let waited = std::time::Instant::now();
+        while w.mock.count(Endpoint::GetUploadByUrlResult) == polls {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(20));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let run: support::Run = child.wait_with_output().unwrap().into();
+        assert_eq!(run.code, exit, "SIG{signal}: {}", run.stderr);
+        assert_eq!(w.mock.count(Endpoint::GetToken), gettokens + 1);
+        let token = w.mock.access_token(CORP_ID).unwrap();
+        let cache = std::fs::read_to_string(&w.cache).unwrap();
+        assert!(cache.contains(&token), "SIG{signal}: {cache}");
+    }
+    gate.open();
 }
