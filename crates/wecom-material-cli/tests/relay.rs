@@ -239,8 +239,21 @@ fn a_relay_without_credentials_or_with_a_bad_url_is_a_usage_error() {
     let bad = run(cmd, &["upload", "video", &path, "--via", "https://bucket/"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("s3://BUCKET/"), "{}", bad.stderr);
-    let keep = run(w.command(), &["upload", "video", &path, "--keep-object"]);
-    assert_eq!(keep.code, 2, "{}", keep.stderr);
+    // The relay's options without a relay: refused, even for a file that needs none.
+    let small = w.file("small.txt", b"no relay needed");
+    for option in ["--keep-object", "--s3-path-style"] {
+        for file in [path.clone(), support::arg(&small)] {
+            let refused = run(w.command(), &["upload", "file", &file, option]);
+            assert_eq!(refused.code, 2, "{option}: {}", refused.stderr);
+            assert!(
+                refused
+                    .stderr
+                    .contains("need a relay: --via s3://BUCKET/PREFIX/"),
+                "{option}: {}",
+                refused.stderr
+            );
+        }
+    }
     assert_eq!(w.mock.requests().len(), 0);
 }
 

@@ -295,6 +295,10 @@ fn verbose_runs_trace_the_store_without_the_token() {
     let ready = format!("{store}LOOKUP → ready (generation 1, ");
     assert!(second.stderr.contains(&ready), "{}", second.stderr);
     assert!(!second.stderr.contains("COMMIT"), "{}", second.stderr);
+    // The store replaces the cache file: no word about a cache.
+    for run in [&first, &second] {
+        assert!(!run.stderr.contains("token cache"), "{}", run.stderr);
+    }
     assert_eq!(w.mock.count(Endpoint::GetToken), 1);
     let token = dump(&server)
         .into_iter()
