@@ -869,3 +869,41 @@ fn a_signal_ends_a_waiting_job_with_128_plus_it_after_saving_the_token() {
     }
     gate.open();
 }
+
+/// `callback decrypt` reads at most 1 MiB of stdin (WeCom's deliveries are a few kB): one
+/// byte more is refused as too large; exactly 1 MiB is read, and refused only for what it
+/// holds.
+#[test]
+fn callback_decrypt_reads_at_most_1_mib_of_stdin() {
+    let decrypt = |body: Vec<u8>| -> support::Run {
+        let mut child = Command::new(BIN)
+            .args(["callback", "decrypt", "--token", "QDG6eK"])
+            .args(["--aes-key", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"])
+            .args(["--receive-id", "wx5823bf96d3bd56c7", "--signature", "0"])
+            .args(["--timestamp", "1409659813", "--nonce", "1372623149"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let run = child.wait_with_output().unwrap().into();
+        writer.join().unwrap();
+        run
+    };
+    const MIB: usize = 1024 * 1024;
+    let run = decrypt(vec![b'x'; MIB + 1]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the body on stdin is larger than 1 MiB"),
+        "{}",
+        run.stderr
+    );
+    let run = decrypt(vec![b'x'; MIB]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("the body on stdin: "), "{}", run.stderr);
+    assert!(!run.stderr.contains("larger"), "{}", run.stderr);
+}
