@@ -898,7 +898,8 @@ fn callback_decrypt_reads_at_most_1_mib_of_stdin() {
     let run = decrypt(vec![b'x'; MIB + 1]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("the body on stdin is larger than 1 MiB"),
+        run.stderr
+            .contains("the body on stdin is larger than 1 MiB"),
         "{}",
         run.stderr
     );
