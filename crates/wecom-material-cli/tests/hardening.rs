@@ -595,3 +595,36 @@ fn the_default_cache_follows_xdg_cache_home_then_home() {
     );
     assert_eq!(w.mock.count(Endpoint::GetToken), 3);
 }
+
+/// A cache path that cannot be read (here under a regular file) is only a cache: the run
+/// works, with a warning that it is ignored and one that it cannot be written.
+#[test]
+fn an_unreadable_cache_path_is_a_warning_not_a_failure() {
+    let w = World::new("cache-unreadable");
+    let file = w.file("plain.txt", b"a file, not a directory");
+    let cache = file.join("tokens.json");
+    let run: support::Run = Command::new(BIN)
+        .current_dir(&w.dir)
+        .env_remove("WECOM_TOKEN_STORE")
+        .env("WECOM_SECRET", support::SECRET)
+        .args([
+            "--base-url",
+            &w.mock.base_url(),
+            "--corp-id",
+            support::CORP_ID,
+        ])
+        .arg("--token-cache")
+        .arg(&cache)
+        .args(["upload", "file", &arg(&file)])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let shown = cache.display().to_string();
+    for warning in [
+        format!("[warning] ignoring token cache {shown}: "),
+        format!("[warning] cannot write token cache {shown}: "),
+    ] {
+        assert!(run.stderr.contains(&warning), "{warning} in {}", run.stderr);
+    }
+}
