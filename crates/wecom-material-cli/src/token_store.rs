@@ -313,6 +313,12 @@ mod tests {
         let store = TokenStore::new(path.clone());
         assert!(store.load("app").is_some());
         assert!(!store.warned_mode.load(std::sync::atomic::Ordering::Relaxed));
+        // A file open to others in a private directory: the file is re-created.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        let store = TokenStore::new(path.clone());
+        assert!(store.load("app").is_some());
+        assert_eq!((mode(&path), mode(&dir)), (0o600, 0o700));
+        assert!(store.warned_mode.load(std::sync::atomic::Ordering::Relaxed));
         // A directory the tool did not create is never re-moded (only the file is).
         let shared = temp_dir("shared-dir");
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
@@ -357,6 +363,37 @@ mod tests {
         assert!(store.load("app").is_none());
         let store = TokenStore::new(dir.join("absent.json"));
         assert!(matches!(store.read_bounded(), Ok(None)));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A save keeps the entries of other apps that are still valid at `now` and drops those
+    /// expired at or before it (as the client refuses to import them); removing an entry
+    /// does the same, and without a file it creates none.
+    #[test]
+    fn a_save_drops_the_entries_expired_at_now() {
+        let dir = temp_dir("expiry");
+        let path = dir.join("tokens.json");
+        let at = |expires_at_unix| StoredToken {
+            expires_at_unix,
+            ..token("T")
+        };
+        let store = TokenStore::new(path.clone());
+        store.save("absent", None, 100).unwrap();
+        assert!(!path.exists(), "removing from no file creates one");
+        for (key, expires) in [("a", 99), ("b", 100), ("c", 101)] {
+            store.save(key, Some(at(expires)), 0).unwrap();
+        }
+        store.save("mine", Some(token("MINE")), 100).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["c", "mine"]);
+        store.save("d", Some(at(150)), 0).unwrap();
+        // Removing an entry that is not there still drops the expired ones.
+        store.save("absent", None, 120).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["d", "mine"]);
+        store.save("mine", None, 120).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["d"]);
         let _ = fs::remove_dir_all(&dir);
     }
 
