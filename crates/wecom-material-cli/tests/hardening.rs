@@ -628,3 +628,32 @@ fn an_unreadable_cache_path_is_a_warning_not_a_failure() {
         assert!(run.stderr.contains(&warning), "{warning} in {}", run.stderr);
     }
 }
+
+/// A cache file found open to other users is re-created private, with one warning that says
+/// so; the token in it is still used.
+#[cfg(unix)]
+#[test]
+fn a_cache_open_to_others_is_one_warning_and_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("cache-wide");
+    let path = w.file("a.txt", b"a wide cache");
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::set_permissions(&w.cache, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[warning] "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("was open to other users (file 0644"),
+        "{}",
+        run.stderr
+    );
+    let mode = std::fs::metadata(&w.cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+}
