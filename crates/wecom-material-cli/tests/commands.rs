@@ -340,6 +340,17 @@ fn hd_voice_downloads_from_jssdk() {
     );
     assert_eq!(w.mock.count(Endpoint::GetJssdk), 1);
     assert_eq!(w.mock.count(Endpoint::Get), 0);
+
+    // To standard output: from jssdk too.
+    let out = w
+        .command()
+        .args(["hd-voice", &id, "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout == support::amr(), "stdout is not the media");
+    assert_eq!(w.mock.count(Endpoint::GetJssdk), 2);
+    assert_eq!(w.mock.count(Endpoint::Get), 0);
 }
 
 #[test]

@@ -459,9 +459,10 @@ fn quiet_drops_notices_and_progress_but_not_errors() {
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert!(run.stdout.contains("saved"), "{}", run.stdout);
     assert_eq!(std::fs::read(w.dir.join("big.bin")).unwrap(), bytes);
-    // Without it, the same run has notices.
+    // Without it, the same run has notices; a run that resumed nothing says nothing of it.
     let run = w.run(["get", &id, "-o", "again.bin"]);
     assert!(!run.stderr.is_empty());
+    assert!(!run.stderr.contains("continued"), "{}", run.stderr);
     // Errors are still printed.
     let run = w.run(["get", "no-such-media", "-q"]);
     assert_eq!(run.code, 1);
