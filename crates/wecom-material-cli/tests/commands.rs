@@ -919,3 +919,61 @@ fn callback_decrypt_reads_at_most_1_mib_of_stdin() {
     assert!(run.stderr.contains("the body on stdin: "), "{}", run.stderr);
     assert!(!run.stderr.contains("larger"), "{}", run.stderr);
 }
+
+/// `job` without --json prints the state for people: processing, finished with the media id
+/// and times, failed with the errcode; a --wait that runs out of time exits 1 saying how long
+/// it waited.
+#[test]
+fn job_states_for_people_and_a_wait_that_runs_out_of_time() {
+    let w = World::new("job-text");
+    let bytes = support::pattern(50_000);
+    let local = w.file("local.bin", &bytes);
+    let start = |url: &str, md5: &[&str]| -> String {
+        let args = [&["--json", "upload-by-url", "file", "--url", url][..], md5].concat();
+        let run = w.run([&args[..], &["--filename", "j.bin"]].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["jobid"].as_str().unwrap().to_owned()
+    };
+    let (url, gate) = w.mock.serve_file_gated("files/later.bin", bytes.clone());
+    let held = start(&url, &["--md5-of", &arg(&local)]);
+
+    let run = w.run(["job", &held]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("job {held}: processing\n"));
+    let run = w.run(["job", &held, "--wait", "--timeout", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("job {held}: processing\n"));
+    assert_eq!(
+        run.stderr,
+        format!("error: job {held} still processing after 1 s\n")
+    );
+
+    gate.open();
+    let finished = w
+        .mock
+        .wait_for_job(&held, std::time::Duration::from_secs(10));
+    let Some(wecom_material_mock::JobStatus::Finished { media_id, .. }) = finished else {
+        panic!("the job ends once the file is released: {finished:?}");
+    };
+    let run = w.run(["job", &held]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert_eq!(lines[0], format!("job {held}: finished"));
+    assert_eq!(lines[1], format!("media_id   {media_id}"));
+    assert!(lines[2].starts_with("created_at 20") && lines[2].ends_with(" UTC"));
+    assert!(lines[3].starts_with("expires_at 20") && lines[3].ends_with(" UTC"));
+
+    let served = w.mock.serve_file("files/now.bin", bytes, true);
+    let failed = start(&served, &["--md5", &"0".repeat(32)]);
+    w.mock
+        .wait_for_job(&failed, std::time::Duration::from_secs(10));
+    let run = w.run(["job", &failed]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("job {failed}: failed with WeCom errcode 301019 (")),
+        "{}",
+        run.stdout
+    );
+}
