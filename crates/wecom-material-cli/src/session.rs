@@ -217,3 +217,72 @@ fn now_unix() -> u64 {
 fn non_empty(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.trim().is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wecom_material_core::Error;
+    use wecom_material_core::error::ApiError;
+
+    /// A session on a base URL nothing listens on (nothing is sent here) with its cache at
+    /// `cache`.
+    fn session(cache: &std::path::Path) -> Session {
+        Session::open(&Settings {
+            base_url: Some("http://127.0.0.1:9".into()),
+            corp_id: Some("ww-unit".into()),
+            secret: Some("unit-test-secret".into()),
+            token_cache: Some(cache.to_path_buf()),
+            token_store: None,
+            idle_timeout: Duration::from_secs(5),
+            retries: 0,
+        })
+        .unwrap()
+    }
+
+    fn api_error(code: i64) -> Result<(), Failure> {
+        Err(Failure::Wecom(Error::Api(ApiError {
+            code: ErrCode::from_code(code),
+            errmsg: "refused".into(),
+        })))
+    }
+
+    /// The tokens in the cache file.
+    fn cached(cache: &std::path::Path) -> Vec<String> {
+        let bytes = std::fs::read(cache).unwrap_or_else(|_| b"{}".to_vec());
+        let entries = token_store::parse_cache(&bytes).unwrap();
+        entries.into_values().map(|t| t.access_token).collect()
+    }
+
+    /// A command that ended with a token rejection (40014, 42001, or 40001) drops the cached
+    /// token even when the client still holds one (a fresher token another call fetched):
+    /// the next run starts with a gettoken instead of a token WeCom may refuse again. Any
+    /// other ending writes the token the client holds.
+    #[test]
+    fn a_rejection_drops_the_cached_token_whatever_the_client_holds() {
+        let dir = std::env::temp_dir().join(format!("wecom-session-{}", std::process::id()));
+        let cache = dir.join("tokens.json");
+        let held = StoredToken {
+            access_token: "HELD-token-of-the-client".into(),
+            expires_at_unix: now_unix() + 3600,
+            generation: 1,
+        };
+        for code in [40014, 42001, 40001] {
+            let run = session(&cache);
+            run.client().import_token(held.clone());
+            run.persist_after(&Ok(()));
+            assert_eq!(cached(&cache), [held.access_token.as_str()]);
+            let run = session(&cache);
+            assert!(run.client().export_token().is_some());
+            run.persist_after(&api_error(code));
+            assert!(cached(&cache).is_empty(), "{code}");
+        }
+        for ending in [api_error(40007), Err(Failure::usage("x")), Ok(())] {
+            let _ = std::fs::remove_file(&cache);
+            let run = session(&cache);
+            run.client().import_token(held.clone());
+            run.persist_after(&ending);
+            assert_eq!(cached(&cache), [held.access_token.as_str()], "{ending:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -239,39 +239,25 @@ impl TokenStore {
     }
 }
 
-#[cfg(unix)]
+/// Creates `dir` (and its parents) with mode 0700 on Unix, unless it is there already.
 fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
+/// Creates the file at `path` (never an existing one) with mode 0600 on Unix, for writing.
 fn open_private(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Parses the cache file's JSON: app key → stored token. Public to the crate for the fuzz
@@ -282,7 +268,8 @@ pub(crate) fn parse_cache(
     serde_json::from_slice(bytes)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
@@ -326,6 +313,12 @@ mod tests {
         let store = TokenStore::new(path.clone());
         assert!(store.load("app").is_some());
         assert!(!store.warned_mode.load(std::sync::atomic::Ordering::Relaxed));
+        // A file open to others in a private directory: the file is re-created.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        let store = TokenStore::new(path.clone());
+        assert!(store.load("app").is_some());
+        assert_eq!((mode(&path), mode(&dir)), (0o600, 0o700));
+        assert!(store.warned_mode.load(std::sync::atomic::Ordering::Relaxed));
         // A directory the tool did not create is never re-moded (only the file is).
         let shared = temp_dir("shared-dir");
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
@@ -370,6 +363,78 @@ mod tests {
         assert!(store.load("app").is_none());
         let store = TokenStore::new(dir.join("absent.json"));
         assert!(matches!(store.read_bounded(), Ok(None)));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A save keeps the entries of other apps that are still valid at `now` and drops those
+    /// expired at or before it (as the client refuses to import them); removing an entry
+    /// does the same, and without a file it creates none.
+    #[test]
+    fn a_save_drops_the_entries_expired_at_now() {
+        let dir = temp_dir("expiry");
+        let path = dir.join("tokens.json");
+        let at = |expires_at_unix| StoredToken {
+            expires_at_unix,
+            ..token("T")
+        };
+        let store = TokenStore::new(path.clone());
+        store.save("absent", None, 100).unwrap();
+        assert!(!path.exists(), "removing from no file creates one");
+        for (key, expires) in [("a", 99), ("b", 100), ("c", 101)] {
+            store.save(key, Some(at(expires)), 0).unwrap();
+        }
+        store.save("mine", Some(token("MINE")), 100).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["c", "mine"]);
+        store.save("d", Some(at(150)), 0).unwrap();
+        // Removing an entry that is not there still drops the expired ones.
+        store.save("absent", None, 120).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["d", "mine"]);
+        store.save("mine", None, 120).unwrap();
+        let kept: Vec<String> = store.read_all().into_keys().collect();
+        assert_eq!(kept, ["d"]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The limit is inclusive: a cache of exactly 16 KiB is read, one byte more is refused.
+    /// The size is checked again while reading: a file whose size says 0 but that holds more
+    /// (a /proc file) is refused too.
+    #[test]
+    fn a_cache_of_16_kib_is_read_and_a_larger_one_even_one_with_a_size_of_0_is_not() {
+        let dir = temp_dir("limit");
+        let entry = serde_json::to_vec(&BTreeMap::from([("app".to_owned(), token("TOK"))]));
+        let entry = entry.unwrap();
+        // Spaces first: any byte cut off the end would leave JSON that does not parse.
+        let mut bytes = vec![b' '; MAX_CACHE_FILE as usize - entry.len()];
+        bytes.extend_from_slice(&entry);
+        let path = dir.join("tokens.json");
+        fs::write(&path, &bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            TokenStore::new(path.clone())
+                .load("app")
+                .unwrap()
+                .access_token,
+            "TOK"
+        );
+        bytes.insert(0, b' ');
+        fs::write(&path, &bytes).unwrap();
+        let store = TokenStore::new(path.clone());
+        assert!(
+            matches!(store.read_bounded(), Err(e) if e.to_string() == "larger than 16384 bytes")
+        );
+        assert!(store.load("app").is_none());
+        #[cfg(target_os = "linux")]
+        {
+            let proc_file = PathBuf::from("/proc/self/smaps");
+            assert_eq!(fs::metadata(&proc_file).unwrap().len(), 0);
+            assert!(fs::read(&proc_file).unwrap().len() as u64 > MAX_CACHE_FILE + 1);
+            let store = TokenStore::new(proc_file);
+            assert!(
+                matches!(store.read_bounded(), Err(e) if e.to_string() == "larger than 16384 bytes")
+            );
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 

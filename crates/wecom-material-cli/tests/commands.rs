@@ -120,6 +120,26 @@ fn validation_failures_exit_2_and_send_nothing() {
         }
         assert!(run.stdout.is_empty());
     }
+    // A directory where a file is read: refused as not a file, whatever the command.
+    let dir = arg(&w.dir);
+    let url_args = [
+        "--url",
+        "http://127.0.0.1:1/x",
+        "--filename",
+        "x",
+        "--md5-of",
+    ];
+    for args in [
+        &["upload", "file", &dir][..],
+        &["upload", "video", &dir, &dir],
+        &["upload-image", &dir],
+        &[&["upload-by-url", "file"][..], &url_args, &[&dir]].concat(),
+    ] {
+        let run = w.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let expected = format!("{dir} is not a file");
+        assert!(run.stderr.contains(&expected), "{args:?}: {}", run.stderr);
+    }
     // Missing credentials are a usage error too.
     let run: support::Run = Command::new(BIN)
         .env_remove("WECOM_CORP_ID")
@@ -319,6 +339,17 @@ fn hd_voice_downloads_from_jssdk() {
         json["bytes"].as_u64().unwrap()
     );
     assert_eq!(w.mock.count(Endpoint::GetJssdk), 1);
+    assert_eq!(w.mock.count(Endpoint::Get), 0);
+
+    // To standard output: from jssdk too.
+    let out = w
+        .command()
+        .args(["hd-voice", &id, "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout == support::amr(), "stdout is not the media");
+    assert_eq!(w.mock.count(Endpoint::GetJssdk), 2);
     assert_eq!(w.mock.count(Endpoint::Get), 0);
 }
 
@@ -792,4 +823,157 @@ fn upload_with_a_deadline_ends_with_the_deadline_error() {
         ],
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// A command that does not stop itself on a signal (here `job --wait`) is ended by SIGINT,
+/// SIGTERM or SIGHUP with 128 + the signal, as the default action would, after the token it
+/// fetched was saved: the next run makes no gettoken.
+#[cfg(unix)]
+#[test]
+fn a_signal_ends_a_waiting_job_with_128_plus_it_after_saving_the_token() {
+    let w = World::new("job-signal");
+    let bytes = support::pattern(100_000);
+    let local = w.file("local.bin", &bytes);
+    // The job fetches a file held back until the end: it stays processing.
+    let (url, gate) = w.mock.serve_file_gated("files/held.bin", bytes);
+    let run = w.run([
+        "--json",
+        "upload-by-url",
+        "file",
+        "--url",
+        &url,
+        "--filename",
+        "held.bin",
+        "--md5-of",
+        &arg(&local),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let jobid = run.json()["jobid"].as_str().unwrap().to_owned();
+    for (signal, exit) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        std::fs::remove_file(&w.cache).unwrap();
+        let gettokens = w.mock.count(Endpoint::GetToken);
+        let polls = w.mock.count(Endpoint::GetUploadByUrlResult);
+        let child = w
+            .command()
+            .args(["job", &jobid, "--wait"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once it polls, it holds its token.
+        let waited = std::time::Instant::now();
+        while w.mock.count(Endpoint::GetUploadByUrlResult) == polls {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(20));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let run: support::Run = child.wait_with_output().unwrap().into();
+        assert_eq!(run.code, exit, "SIG{signal}: {}", run.stderr);
+        assert_eq!(w.mock.count(Endpoint::GetToken), gettokens + 1);
+        let token = w.mock.access_token(CORP_ID).unwrap();
+        let cache = std::fs::read_to_string(&w.cache).unwrap();
+        assert!(cache.contains(&token), "SIG{signal}: {cache}");
+    }
+    gate.open();
+}
+
+/// `callback decrypt` reads at most 1 MiB of stdin (WeCom's deliveries are a few kB): one
+/// byte more is refused as too large; exactly 1 MiB is read, and refused only for what it
+/// holds.
+#[test]
+fn callback_decrypt_reads_at_most_1_mib_of_stdin() {
+    let decrypt = |body: Vec<u8>| -> support::Run {
+        let mut child = Command::new(BIN)
+            .args(["callback", "decrypt", "--token", "QDG6eK"])
+            .args(["--aes-key", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"])
+            .args(["--receive-id", "wx5823bf96d3bd56c7", "--signature", "0"])
+            .args(["--timestamp", "1409659813", "--nonce", "1372623149"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let run = child.wait_with_output().unwrap().into();
+        writer.join().unwrap();
+        run
+    };
+    const MIB: usize = 1024 * 1024;
+    let run = decrypt(vec![b'x'; MIB + 1]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the body on stdin is larger than 1 MiB"),
+        "{}",
+        run.stderr
+    );
+    let run = decrypt(vec![b'x'; MIB]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("the body on stdin: "), "{}", run.stderr);
+    assert!(!run.stderr.contains("larger"), "{}", run.stderr);
+}
+
+/// `job` without --json prints the state for people: processing, finished with the media id
+/// and times, failed with the errcode; a --wait that runs out of time exits 1 saying how long
+/// it waited.
+#[test]
+fn job_states_for_people_and_a_wait_that_runs_out_of_time() {
+    let w = World::new("job-text");
+    let bytes = support::pattern(50_000);
+    let local = w.file("local.bin", &bytes);
+    let start = |url: &str, md5: &[&str]| -> String {
+        let args = [&["--json", "upload-by-url", "file", "--url", url][..], md5].concat();
+        let run = w.run([&args[..], &["--filename", "j.bin"]].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["jobid"].as_str().unwrap().to_owned()
+    };
+    let (url, gate) = w.mock.serve_file_gated("files/later.bin", bytes.clone());
+    let held = start(&url, &["--md5-of", &arg(&local)]);
+
+    let run = w.run(["job", &held]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("job {held}: processing\n"));
+    let run = w.run(["job", &held, "--wait", "--timeout", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("job {held}: processing\n"));
+    assert_eq!(
+        run.stderr,
+        format!("error: job {held} still processing after 1 s\n")
+    );
+
+    gate.open();
+    let finished = w
+        .mock
+        .wait_for_job(&held, std::time::Duration::from_secs(10));
+    let Some(wecom_material_mock::JobStatus::Finished { media_id, .. }) = finished else {
+        panic!("the job ends once the file is released: {finished:?}");
+    };
+    let run = w.run(["job", &held]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    assert_eq!(lines[0], format!("job {held}: finished"));
+    assert_eq!(lines[1], format!("media_id   {media_id}"));
+    assert!(lines[2].starts_with("created_at 20") && lines[2].ends_with(" UTC"));
+    assert!(lines[3].starts_with("expires_at 20") && lines[3].ends_with(" UTC"));
+
+    let served = w.mock.serve_file("files/now.bin", bytes, true);
+    let failed = start(&served, &["--md5", &"0".repeat(32)]);
+    w.mock
+        .wait_for_job(&failed, std::time::Duration::from_secs(10));
+    let run = w.run(["job", &failed]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("job {failed}: failed with WeCom errcode 301019 (")),
+        "{}",
+        run.stdout
+    );
 }

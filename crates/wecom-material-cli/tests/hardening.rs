@@ -379,3 +379,281 @@ fn hostile_download_answers_are_errors_and_keep_the_token_off_stderr() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The cache file's entries by key (an empty map when the file is absent).
+fn cache_map(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).expect("the cache is a JSON object"),
+        Err(_) => serde_json::Map::new(),
+    }
+}
+
+/// Adds an entry of another app that expired long ago to the cache file (its mode kept).
+fn plant_expired_entry(path: &std::path::Path) {
+    let mut map = cache_map(path);
+    let expired = serde_json::json!({
+        "access_token": "EXPIRED-token-of-another-app",
+        "expires_at_unix": 1_000,
+        "generation": 1,
+    });
+    map.insert("another app, expired".into(), expired);
+    std::fs::write(path, serde_json::to_vec_pretty(&map).unwrap()).unwrap();
+}
+
+/// The entry of the test's app (the one whose key names its corp id).
+fn own_entry(map: &serde_json::Map<String, serde_json::Value>) -> Option<&serde_json::Value> {
+    map.iter()
+        .find(|(key, _)| key.contains(support::CORP_ID))
+        .map(|(_, entry)| entry)
+}
+
+/// The cache file is written when the run's token differs from the one it loaded (a new one,
+/// or none left), and then drops the expired entries of other apps; a run that ends with the
+/// token it loaded, or that never had one, leaves the file as it was. Only a rejected token
+/// is dropped: another API error keeps it.
+#[test]
+fn the_cache_file_is_written_only_when_the_token_changed() {
+    let w = World::new("cache-writes");
+    let path = w.file("a.txt", b"cache writes");
+    let cache_dir = w.cache.parent().unwrap();
+    std::fs::create_dir_all(cache_dir).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(&w.cache, "{}").unwrap();
+        std::fs::set_permissions(&w.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let valid = serde_json::json!({
+        "access_token": "VALID-token-of-another-app",
+        "expires_at_unix": 4_102_444_800u64,
+        "generation": 3,
+    });
+    let mut map = cache_map(&w.cache);
+    map.insert("another app, valid".into(), valid.clone());
+    std::fs::write(&w.cache, serde_json::to_vec(&map).unwrap()).unwrap();
+    plant_expired_entry(&w.cache);
+
+    // A new token: written, the expired entry dropped, the valid one kept.
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let map = cache_map(&w.cache);
+    let token = w.mock.access_token(support::CORP_ID).unwrap();
+    assert_eq!(own_entry(&map).unwrap()["access_token"], token.as_str());
+    assert_eq!(map["another app, valid"], valid);
+    assert!(!map.contains_key("another app, expired"), "{map:?}");
+
+    // The same token at the end of the run: the file is not written.
+    plant_expired_entry(&w.cache);
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(cache_map(&w.cache).contains_key("another app, expired"));
+    // An API error that is not about the token: the token stays, nothing is written.
+    let run = w.run(["get", "no-such-media"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let map = cache_map(&w.cache);
+    assert!(map.contains_key("another app, expired"));
+    assert_eq!(own_entry(&map).unwrap()["access_token"], token.as_str());
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+
+    // An app with no entry whose run never gets a token (a usage error): nothing is written.
+    let run = w
+        .command()
+        .env("WECOM_SECRET", "another-secret")
+        .args(["get", " "])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(cache_map(&w.cache).contains_key("another app, expired"));
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+}
+
+/// A run whose secret WeCom refuses has no token to drop: it creates no cache file.
+#[test]
+fn a_refused_secret_creates_no_cache_file() {
+    let w = World::new("refused-secret");
+    let run: support::Run = w
+        .command()
+        .env("WECOM_SECRET", "wrong-secret")
+        .args(["job", "jobid_x"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("40001"), "{}", run.stderr);
+    assert!(!w.cache.exists());
+    assert!(!w.cache.parent().unwrap().exists());
+}
+
+/// Apps sharing one cache file each keep their own token: the key names the base URL, the
+/// corp id and a hash of the secret.
+#[test]
+fn apps_sharing_a_cache_file_keep_their_own_tokens() {
+    let mock = wecom_material_mock::MockServer::start(wecom_material_mock::MockConfig {
+        apps: vec![
+            wecom_material_mock::App::new("ww-app-a", "secret-of-app-a"),
+            wecom_material_mock::App::new("ww-app-b", "secret-of-app-b"),
+        ],
+        ..wecom_material_mock::MockConfig::default()
+    });
+    let dir = support::scratch("two-apps");
+    let cache = dir.join("tokens.json");
+    let run_as = |corp: &str, secret: &str| -> support::Run {
+        Command::new(BIN)
+            .current_dir(&dir)
+            .env_remove("WECOM_TOKEN_STORE")
+            .env("WECOM_SECRET", secret)
+            .args(["--base-url", &mock.base_url(), "--corp-id", corp])
+            .arg("--token-cache")
+            .arg(&cache)
+            .args(["job", "jobid_unknown"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    for (corp, secret) in [
+        ("ww-app-a", "secret-of-app-a"),
+        ("ww-app-b", "secret-of-app-b"),
+        ("ww-app-a", "secret-of-app-a"),
+        ("ww-app-b", "secret-of-app-b"),
+    ] {
+        let run = run_as(corp, secret);
+        // An unknown job: an API error, after the token was used.
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("4001"), "{}", run.stderr);
+    }
+    assert_eq!(mock.count(Endpoint::GetToken), 2);
+    let map = cache_map(&cache);
+    assert_eq!(map.len(), 2, "{map:?}");
+    for (key, entry) in &map {
+        let corp = if key.contains("ww-app-a") {
+            "ww-app-a"
+        } else {
+            "ww-app-b"
+        };
+        assert!(key.starts_with(&mock.base_url()), "{key}");
+        assert_eq!(
+            entry["access_token"],
+            mock.access_token(corp).unwrap().as_str()
+        );
+        assert!(!key.contains("secret-of-app"), "{key}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without --token-cache the cache is
+/// `$XDG_CACHE_HOME/wecom-material/tokens.json`, else `$HOME/.cache/wecom-material/tokens.json`
+/// (a relative variable counts as unset); with neither, the run works without a cache.
+#[test]
+fn the_default_cache_follows_xdg_cache_home_then_home() {
+    let w = World::new("default-cache");
+    let run_with = |env: &[(&str, &std::path::Path)]| -> support::Run {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&w.dir)
+            .env_remove("WECOM_TOKEN_CACHE")
+            .env_remove("WECOM_TOKEN_STORE")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("HOME")
+            .env("WECOM_SECRET", support::SECRET)
+            .args(["-v", "--base-url", &w.mock.base_url()])
+            .args(["--corp-id", support::CORP_ID]);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        cmd.args(["job", "jobid_unknown"]).output().unwrap().into()
+    };
+    let xdg = w.dir.join("xdg");
+    let home = w.dir.join("home");
+    let in_xdg = xdg.join("wecom-material").join("tokens.json");
+    let in_home = home
+        .join(".cache")
+        .join("wecom-material")
+        .join("tokens.json");
+
+    let run = run_with(&[("XDG_CACHE_HOME", &xdg), ("HOME", &home)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(in_xdg.is_file() && !in_home.exists());
+    // The next run finds the token there.
+    let run = run_with(&[("XDG_CACHE_HOME", &xdg)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+
+    let relative = std::path::Path::new("relative/xdg");
+    let run = run_with(&[("XDG_CACHE_HOME", relative), ("HOME", &home)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(in_home.is_file());
+    assert!(!w.dir.join(relative).exists());
+    assert_eq!(w.mock.count(Endpoint::GetToken), 2);
+
+    let run = run_with(&[("XDG_CACHE_HOME", relative)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no token cache: neither XDG_CACHE_HOME nor HOME is set"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.mock.count(Endpoint::GetToken), 3);
+}
+
+/// A cache path that cannot be read (here under a regular file) is only a cache: the run
+/// works, with a warning that it is ignored and one that it cannot be written.
+#[test]
+fn an_unreadable_cache_path_is_a_warning_not_a_failure() {
+    let w = World::new("cache-unreadable");
+    let file = w.file("plain.txt", b"a file, not a directory");
+    let cache = file.join("tokens.json");
+    let run: support::Run = Command::new(BIN)
+        .current_dir(&w.dir)
+        .env_remove("WECOM_TOKEN_STORE")
+        .env("WECOM_SECRET", support::SECRET)
+        .args([
+            "--base-url",
+            &w.mock.base_url(),
+            "--corp-id",
+            support::CORP_ID,
+        ])
+        .arg("--token-cache")
+        .arg(&cache)
+        .args(["upload", "file", &arg(&file)])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let shown = cache.display().to_string();
+    for warning in [
+        format!("[warning] ignoring token cache {shown}: "),
+        format!("[warning] cannot write token cache {shown}: "),
+    ] {
+        assert!(run.stderr.contains(&warning), "{warning} in {}", run.stderr);
+    }
+}
+
+/// A cache file found open to other users is re-created private, with one warning that says
+/// so; the token in it is still used.
+#[cfg(unix)]
+#[test]
+fn a_cache_open_to_others_is_one_warning_and_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("cache-wide");
+    let path = w.file("a.txt", b"a wide cache");
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::set_permissions(&w.cache, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = w.run(["upload", "file", &arg(&path)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[warning] "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("was open to other users (file 0644"),
+        "{}",
+        run.stderr
+    );
+    let mode = std::fs::metadata(&w.cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
+}

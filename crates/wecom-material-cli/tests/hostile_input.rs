@@ -488,8 +488,10 @@ fn an_interrupted_run_saves_the_token_it_fetched() {
         std::thread::sleep(Duration::from_secs(30)); // never answers in time
     });
     let dir = support::scratch("interrupt");
+    // The stopped save ends once its read gives up: after 2 s of silence, not the 30 s the
+    // server holds the answer.
     let child = command(&base, &dir)
-        .args(["get", "m1", "--output", "out.bin"])
+        .args(["get", "m1", "--output", "out.bin", "--timeout", "2"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

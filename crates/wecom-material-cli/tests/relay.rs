@@ -100,6 +100,35 @@ fn a_video_over_the_direct_limit_goes_through_the_bucket_with_one_notice() {
     assert_eq!(stored.bytes, std::fs::read(&path).unwrap());
     assert_eq!(stored.filename, "launch.mp4");
     assert_no_secret(&text, w.mock.access_token(CORP_ID).as_deref());
+    // The PUT's summary counts the whole file, once it is all out.
+    let summaries: Vec<_> = text
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("relay {path}: ")))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{}", text.stderr);
+    assert!(
+        summaries[0].starts_with(&format!("relay {path}: 11.44 MiB in ")),
+        "{}",
+        text.stderr
+    );
+}
+
+/// The direct limit is inclusive: a video of exactly 10 MB (WeCom's MB is 1 MiB) is uploaded
+/// directly, not relayed.
+#[test]
+fn a_video_of_exactly_the_direct_limit_is_not_relayed() {
+    let (w, s3) = (World::new("relay-limit"), S3Server::start(BUCKET));
+    let path = big_file(&w, "limit.mp4", 10 * 1024 * 1024, 49);
+    let text = run(
+        relayed(&w, &s3, SECRET_KEY),
+        &["upload", "video", &path, "--via", VIA],
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(!text.stderr.contains("relaying"), "{}", text.stderr);
+    assert!(!text.stdout.contains("jobid"), "{}", text.stdout);
+    assert_eq!(w.mock.count(wecom_material_mock::Endpoint::Upload), 1);
+    assert_eq!(w.mock.count(wecom_material_mock::Endpoint::UploadByUrl), 0);
 }
 
 #[test]
@@ -239,8 +268,21 @@ fn a_relay_without_credentials_or_with_a_bad_url_is_a_usage_error() {
     let bad = run(cmd, &["upload", "video", &path, "--via", "https://bucket/"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("s3://BUCKET/"), "{}", bad.stderr);
-    let keep = run(w.command(), &["upload", "video", &path, "--keep-object"]);
-    assert_eq!(keep.code, 2, "{}", keep.stderr);
+    // The relay's options without a relay: refused, even for a file that needs none.
+    let small = w.file("small.txt", b"no relay needed");
+    for option in ["--keep-object", "--s3-path-style"] {
+        for file in [path.clone(), support::arg(&small)] {
+            let refused = run(w.command(), &["upload", "file", &file, option]);
+            assert_eq!(refused.code, 2, "{option}: {}", refused.stderr);
+            assert!(
+                refused
+                    .stderr
+                    .contains("need a relay: --via s3://BUCKET/PREFIX/"),
+                "{option}: {}",
+                refused.stderr
+            );
+        }
+    }
     assert_eq!(w.mock.requests().len(), 0);
 }
 

@@ -143,3 +143,53 @@ fn two_media_of_one_name_in_one_run_become_two_files() {
         assert!(paths[0].ends_with("same.bin\"") && paths[1].ends_with("same (2).bin\""));
     }
 }
+
+/// A second SIGINT or SIGTERM ends the run at once, with 128 + that signal, while the first
+/// one's stop still waits for a stalled read.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_exits_at_once() {
+    for (signal, exit) in [("INT", 130), ("TERM", 143)] {
+        let w = World::new(&format!("second-sig{signal}"));
+        let bytes = support::pattern(3_000_000);
+        let id = w.insert_safe(&bytes, "application/octet-stream", "stalled.bin");
+        w.mock.fault(
+            Endpoint::Get,
+            wecom_material_mock::Fault::Stall {
+                after_bytes: 100_000,
+                pause: Duration::from_secs(30),
+                times: 10,
+            },
+        );
+        let mut child = w
+            .command()
+            .args(["get", &id, "-c", "1", "--timeout", "60"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while w.mock.count(Endpoint::Get) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(20), "no request");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let kill = |child: &std::process::Child| {
+            let status = std::process::Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        kill(&child);
+        std::thread::sleep(Duration::from_millis(500));
+        // The first signal's stop waits for the read to give up.
+        assert!(child.try_wait().unwrap().is_none(), "SIG{signal}");
+        kill(&child);
+        let run: support::Run = child.wait_with_output().unwrap().into();
+        assert_eq!(run.code, exit, "SIG{signal}: {}", run.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "SIG{signal}: the run waited for the stalled read"
+        );
+    }
+}

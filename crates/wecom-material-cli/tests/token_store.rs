@@ -295,6 +295,10 @@ fn verbose_runs_trace_the_store_without_the_token() {
     let ready = format!("{store}LOOKUP → ready (generation 1, ");
     assert!(second.stderr.contains(&ready), "{}", second.stderr);
     assert!(!second.stderr.contains("COMMIT"), "{}", second.stderr);
+    // The store replaces the cache file: no word about a cache.
+    for run in [&first, &second] {
+        assert!(!run.stderr.contains("token cache"), "{}", run.stderr);
+    }
     assert_eq!(w.mock.count(Endpoint::GetToken), 1);
     let token = dump(&server)
         .into_iter()
@@ -545,4 +549,42 @@ fn a_10_mb_token_in_the_store_is_ignored_with_one_warning() {
         2,
         "the run used a token of its own"
     );
+}
+
+/// A run refreshing the token for the others holds the store's lease for 10 s at most (a run
+/// stopped with Ctrl-C mid-refresh holds the others up no longer than that), not the
+/// library's default of 30 s.
+#[test]
+fn a_refreshing_run_holds_the_lease_for_10_s() {
+    let w = World::new("store-lease");
+    let server = RedisServer::start();
+    let url = server.url();
+    w.mock.fault(
+        Endpoint::GetToken,
+        wecom_material_mock::Fault::Delay {
+            delay: std::time::Duration::from_secs(3),
+            times: 1,
+        },
+    );
+    let path = w.file("lease.txt", b"a slow gettoken");
+    let mut cmd = w.command();
+    cmd.args(["--token-store", &url, "upload", "file", &arg(&path)]);
+    let child = spawn(cmd);
+    let mut conn = server.connection();
+    let waited = std::time::Instant::now();
+    let lock = loop {
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*:lock").query(&mut conn).unwrap();
+        if let Some(key) = keys.into_iter().next() {
+            break key;
+        }
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "no lease taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let ttl: i64 = redis::cmd("PTTL").arg(&lock).query(&mut conn).unwrap();
+    assert!((1..=10_000).contains(&ttl), "lease {ttl} ms");
+    assert_clean(&finish(child), "the refreshing run");
+    assert_eq!(w.mock.count(Endpoint::GetToken), 1);
 }

@@ -194,6 +194,11 @@ fn upload_reads_standard_input_with_a_filename() {
     cmd.args(["upload", "file", "-", "other.txt", "--filename", "x.txt"]);
     let run = with_stdin(cmd, bytes.clone());
     assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("must be the only PATH"),
+        "{}",
+        run.stderr
+    );
     // Image bytes are checked as for a file.
     let mut cmd = w.command();
     cmd.args(["upload", "image", "-", "--filename", "x.jpg"]);
@@ -326,6 +331,21 @@ fn get_writes_to_standard_output_with_dash() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     let run = w.run(["get", &id, &id, "-o", "-"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+
+    // --deadline holds there too: a download of 10 s at this bandwidth ends after 1 s.
+    w.mock.set_settings(wecom_material_mock::Settings {
+        bandwidth: Some(250_000),
+        ..w.mock.settings()
+    });
+    let started = std::time::Instant::now();
+    let run = w.run(["get", &id, "-o", "-", "--deadline", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("deadline of 1 s passed"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
 }
 
 #[test]
@@ -459,9 +479,10 @@ fn quiet_drops_notices_and_progress_but_not_errors() {
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert!(run.stdout.contains("saved"), "{}", run.stdout);
     assert_eq!(std::fs::read(w.dir.join("big.bin")).unwrap(), bytes);
-    // Without it, the same run has notices.
+    // Without it, the same run has notices; a run that resumed nothing says nothing of it.
     let run = w.run(["get", &id, "-o", "again.bin"]);
     assert!(!run.stderr.is_empty());
+    assert!(!run.stderr.contains("continued"), "{}", run.stderr);
     // Errors are still printed.
     let run = w.run(["get", "no-such-media", "-q"]);
     assert_eq!(run.code, 1);

@@ -373,6 +373,36 @@ mod tests {
         );
     }
 
+    /// The round-trip counter is transparent: what it says about the connection (its
+    /// database, whether it is open and answers) is what the connection it wraps says, on a
+    /// real server, before and after the server closed it.
+    #[cfg(feature = "test-server")]
+    #[test]
+    fn a_counted_connection_reports_the_state_of_the_one_it_wraps() {
+        let redis = crate::test_server::RedisServer::start();
+        let inner = redis::Client::open(format!("{}/3", redis.url()))
+            .and_then(|c| c.get_connection())
+            .unwrap();
+        let trips = Arc::new(AtomicU64::new(0));
+        let mut counted = Counted {
+            inner: Box::new(inner),
+            trips: Arc::clone(&trips),
+        };
+        assert_eq!(counted.get_db(), 3);
+        assert!(counted.is_open());
+        assert!(counted.check_connection());
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut redis.connection())
+            .unwrap();
+        assert_eq!(killed, 1);
+        assert!(!counted.check_connection());
+        assert!(!counted.is_open());
+        assert_eq!(counted.get_db(), 3);
+    }
+
     /// Only a connection that turned out closed is worth one more try on a new one; a
     /// timeout (a slow server) or a refused script is not.
     #[test]

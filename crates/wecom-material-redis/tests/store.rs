@@ -371,3 +371,91 @@ fn warn_runs_no_script_and_round_trips_are_counted() {
     assert_eq!(warned.unwrap(), StoreReply::Warned);
     assert_eq!(store.round_trips(), 8);
 }
+
+/// Connections the server accepted so far (`INFO stats`), the test's own included.
+fn connections_accepted(conn: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .expect("INFO stats counts connections")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A script goes once more, on a new connection, only when the connection kept from an
+/// earlier call turned out closed. An error the server answered (here WRONGTYPE: the token
+/// record is not a hash) is a store error at once, on a kept connection as on a new one: one
+/// request, no other connection.
+#[test]
+fn only_a_kept_connection_found_closed_is_worth_a_second_try() {
+    let redis = RedisServer::start();
+    let mut admin = redis.connection();
+    let store = RedisTokenStore::open(&redis.url(), keys()).unwrap();
+    refresh(&store);
+    let (trips, accepted) = (store.round_trips(), connections_accepted(&mut admin));
+
+    // The kept connection closed by the server: one request lost, one more on a new one.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(killed, 1, "the store's connection (the caller is skipped)");
+    assert!(matches!(lookup(&store), LookupReply::Wait { .. }));
+    assert_eq!(store.round_trips(), trips + 2);
+    assert_eq!(connections_accepted(&mut admin), accepted + 1);
+
+    // An error answer on the kept connection: not sent again.
+    let _: () = redis::cmd("SET")
+        .arg(keys().token())
+        .arg("not a hash")
+        .query(&mut admin)
+        .unwrap();
+    let (trips, accepted) = (store.round_trips(), connections_accepted(&mut admin));
+    let err = try_lookup(&store).unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    assert_eq!(store.round_trips(), trips + 1);
+    assert_eq!(connections_accepted(&mut admin), accepted);
+
+    // The failed connection is dropped: the next call opens a new one, whose error answer is
+    // not sent again either.
+    let err = try_lookup(&store).unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    assert_eq!(store.round_trips(), trips + 2);
+    assert_eq!(connections_accepted(&mut admin), accepted + 1);
+
+    let _: () = redis::cmd("DEL")
+        .arg(keys().token())
+        .query(&mut admin)
+        .unwrap();
+    assert!(matches!(lookup(&store), LookupReply::Wait { .. }));
+}
+
+/// A kept connection whose reply did not come in time (a slow server, not a closed
+/// connection) is not asked again on a new one: the caller's timeout holds.
+#[test]
+fn a_timeout_on_a_kept_connection_is_not_retried() {
+    let redis = RedisServer::start();
+    let mut admin = redis.connection();
+    let timeout = Duration::from_millis(300);
+    let store = RedisTokenStore::open_with_timeout(&redis.url(), keys(), timeout).unwrap();
+    refresh(&store);
+    let (trips, accepted) = (store.round_trips(), connections_accepted(&mut admin));
+    // Scripts that may write wait; INFO still answers.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(5_000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    let err = try_lookup(&store).unwrap_err();
+    assert_eq!(store.round_trips(), trips + 1, "{err}");
+    assert_eq!(connections_accepted(&mut admin), accepted);
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .unwrap();
+    assert!(matches!(lookup(&store), LookupReply::Wait { .. }));
+}

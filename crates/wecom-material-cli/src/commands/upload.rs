@@ -421,6 +421,18 @@ mod tests {
             "{failure}"
         );
 
+        // The limit is inclusive: exactly the limit is read, one byte more is refused.
+        let exact = vec![7u8; usize::try_from(max).unwrap()];
+        assert_eq!(read_limited(&exact[..], MediaType::Voice).unwrap(), exact);
+        let over = [&exact[..], &[7u8]].concat();
+        let failure = read_limited(&over[..], MediaType::Voice).unwrap_err();
+        assert!(
+            failure
+                .to_string()
+                .contains(&format!("reading stopped after {} bytes", max + 1)),
+            "{failure}"
+        );
+
         let ok = read_limited(&b"0123456789"[..], MediaType::File).unwrap();
         assert_eq!(&ok[..], b"0123456789");
     }
