@@ -1016,6 +1016,30 @@ pub(super) mod tests {
         assert_eq!((done.bytes_written, done.total), (10, 10));
     }
 
+    /// A `Write` is one whole step: a transport that reports part of a probed body written
+    /// has misused it, and the download ends with that misuse.
+    #[test]
+    fn a_probed_body_reported_partly_written_is_a_misuse() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = probing_task(t0, &mut state);
+        task.on_event(
+            t0,
+            &mut state,
+            Event::Body(bytes::Bytes::from_static(b"0123456789")),
+        );
+        assert!(matches!(
+            task.poll(t0, &mut state),
+            Action::Exchange(_, Exchange::Write { .. })
+        ));
+        task.on_event(t0, &mut state, Event::Written(4));
+        let error = finish(&mut task, &mut state, t0);
+        assert!(
+            error.to_string().contains("Written(all the bytes)"),
+            "{error}"
+        );
+    }
+
     /// A probe shorter than its `Content-Length`: what arrived is written, and the rest is
     /// asked for from the byte reached.
     #[test]
