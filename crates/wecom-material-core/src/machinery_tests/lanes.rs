@@ -428,3 +428,29 @@ fn a_queued_range_does_not_wake_a_download_whose_lanes_are_all_busy() {
     assert_eq!(t.sink, bytes);
     assert_eq!(task.limit(), 1);
 }
+
+/// A range that fails for good stops the other ranges in flight at their next step: the
+/// download ends with that failure, not after the others ran to their end.
+#[test]
+fn a_range_that_fails_for_good_stops_the_ranges_in_flight() {
+    const FIRST: u64 = 1 << 20;
+    let bytes = media(9_000_000);
+    let mut state = client();
+    let options = DownloadOptions::default().connections(2);
+    let mut task =
+        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut t = Lanes::new();
+    let error = t
+        .run(&mut task, &mut state, |n, (a, b)| match n {
+            2 => errcode(40001 + 6),
+            _ => media_range(&bytes, a, b.min(bytes.len() - 1)),
+        })
+        .unwrap_err();
+    assert_eq!(error.errcode().map(|c| c.code()), Some(40007), "{error}");
+    assert_eq!(t.asked.len(), 3, "no range starts after the failure");
+    let record = task.resume_record().unwrap();
+    assert!(
+        record.bytes_done() < 2 * FIRST,
+        "the range in flight ran on: {record:?}"
+    );
+}
