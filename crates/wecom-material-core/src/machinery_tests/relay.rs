@@ -512,3 +512,31 @@ fn a_misuse_during_the_delete_leaves_the_object_not_deleted_and_the_upload_done(
     };
     assert!(why.contains("misuse"), "{why}");
 }
+
+/// A PUT that fails on the network is sent again within the retry policy (2 retries here);
+/// its last failure is the upload's error, as it happened, and the object it may have
+/// stored is deleted.
+#[test]
+fn a_put_failing_on_the_network_is_retried_and_its_failure_is_the_error() {
+    let reset = || {
+        Reply::Fail(wecom_material_core::TransportError::maybe_sent(
+            "connection reset",
+        ))
+    };
+    let answers = [empty(204), reset(), reset(), reset(), empty(204)];
+    let server = Server::scripted([], answers);
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    assert!(
+        matches!(&result, Err(Error::Transport(e)) if e.message.contains("connection reset")),
+        "{result:?}"
+    );
+    let put = format!("PUT {KEY}");
+    let puts = t.server.lines().iter().filter(|l| **l == put).count();
+    assert_eq!(puts, 3, "the PUT and its two retries");
+    assert_eq!(
+        t.server.lines().last(),
+        Some(&format!("DELETE {KEY}").as_str())
+    );
+}
