@@ -391,12 +391,7 @@ mod tests {
         assert_eq!(counted.get_db(), 3);
         assert!(counted.is_open());
         assert!(counted.check_connection());
-        let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("normal")
-            .query(&mut redis.connection())
-            .unwrap();
+        let killed = redis.kill_clients();
         assert_eq!(killed, 1);
         assert!(!counted.check_connection());
         assert!(!counted.is_open());

@@ -146,6 +146,17 @@ impl RedisServer {
             .expect("connect to the test redis-server")
     }
 
+    /// Closes every client connection of the server but the one asking (`CLIENT KILL TYPE
+    /// normal`) and says how many it closed: a server that dropped its clients.
+    pub fn kill_clients(&self) -> i64 {
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut self.connection())
+            .expect("CLIENT KILL on the test redis-server")
+    }
+
     /// Kills the server (SIGKILL by PID) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

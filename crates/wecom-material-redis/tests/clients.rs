@@ -215,12 +215,7 @@ fn a_kept_connection_closed_by_redis_is_replaced_without_a_fallback() {
     let mock = mock();
     let (a, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
     call(&a).unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .query(&mut redis.connection())
-        .unwrap();
+    let killed = redis.kill_clients();
     assert!(killed >= 1, "a's connection was open");
     mock.revoke_tokens();
     let (b, _) = shared_client(&mock, &redis.url(), SharedTokenPolicy::default());
