@@ -909,16 +909,19 @@ pub(super) mod tests {
     fn a_body_at_the_floor_is_not_a_stall() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
-        let mut task = new_task(DownloadOptions::default());
-        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
-        let h = head(
-            200,
-            &[
-                ("content-length", "100000"),
-                ("content-disposition", "attachment"),
-            ],
+        let mut task = answered(
+            DownloadOptions::default(),
+            0,
+            head(
+                200,
+                &[
+                    ("content-length", "100000"),
+                    ("content-disposition", "attachment"),
+                ],
+            ),
+            t0,
+            &mut state,
         );
-        task.on_event(t0, &mut state, Event::Head(h));
         let mut now = t0;
         for _ in 0..9 {
             assert!(matches!(
@@ -973,6 +976,20 @@ pub(super) mod tests {
         }
     }
 
+    /// A task made with `options` whose first request (from byte `start`) `head` answered.
+    fn answered(
+        options: DownloadOptions,
+        start: u64,
+        head: http::response::Parts,
+        now: Instant,
+        state: &mut ClientState,
+    ) -> RangeDownload {
+        let mut task = new_task(options);
+        assert_eq!(range_start(task.poll(now, state)), start);
+        task.on_event(now, state, Event::Head(head));
+        task
+    }
+
     /// A short whole answer with no `Content-Disposition`: 10 bytes, read first (it may be
     /// an error object).
     fn probe_head() -> http::response::Parts {
@@ -985,10 +1002,7 @@ pub(super) mod tests {
 
     /// A task whose first answer is being probed.
     fn probing_task(t0: Instant, state: &mut ClientState) -> RangeDownload {
-        let mut task = new_task(DownloadOptions::default());
-        assert_eq!(range_start(task.poll(t0, state)), 0);
-        let h = probe_head();
-        task.on_event(t0, state, Event::Head(h));
+        let mut task = answered(DownloadOptions::default(), 0, probe_head(), t0, state);
         assert!(matches!(
             task.poll(t0, state),
             Action::Exchange(_, Exchange::ReadBody { .. })
@@ -1102,16 +1116,19 @@ pub(super) mod tests {
     fn an_answer_without_a_length_is_read_to_its_end() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
-        let mut task = new_task(DownloadOptions::default());
-        assert_eq!(range_start(task.poll(t0, &mut state)), 0);
-        let h = head(
-            200,
-            &[
-                ("content-type", "application/octet-stream"),
-                ("content-disposition", "attachment; filename=\"a.bin\""),
-            ],
+        let mut task = answered(
+            DownloadOptions::default(),
+            0,
+            head(
+                200,
+                &[
+                    ("content-type", "application/octet-stream"),
+                    ("content-disposition", "attachment; filename=\"a.bin\""),
+                ],
+            ),
+            t0,
+            &mut state,
         );
-        task.on_event(t0, &mut state, Event::Head(h));
         for event in [Event::Written(7), Event::BodyEnd] {
             assert!(matches!(
                 task.poll(t0, &mut state),
@@ -1129,16 +1146,19 @@ pub(super) mod tests {
     fn a_framed_range_that_arrived_whole_is_not_read_further() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
-        let mut task = new_task(DownloadOptions::default().resume_from(10));
-        assert_eq!(range_start(task.poll(t0, &mut state)), 10);
-        let h = head(
-            206,
-            &[
-                ("content-range", "bytes 10-19/20"),
-                ("content-length", "10"),
-            ],
+        let mut task = answered(
+            DownloadOptions::default().resume_from(10),
+            10,
+            head(
+                206,
+                &[
+                    ("content-range", "bytes 10-19/20"),
+                    ("content-length", "10"),
+                ],
+            ),
+            t0,
+            &mut state,
         );
-        task.on_event(t0, &mut state, Event::Head(h));
         assert!(matches!(
             task.poll(t0, &mut state),
             Action::Exchange(_, Exchange::Stream { max: 10, at: 10 })
