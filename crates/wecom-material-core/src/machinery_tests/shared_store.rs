@@ -512,6 +512,31 @@ fn a_poll_before_the_store_backoff_ends_sleeps_on_without_asking() {
     ));
 }
 
+/// Calls waiting on another process's refresh do not ask the store again in step: each call's
+/// own jitter seed draws its backoff, so calls with different seeds wait different times
+/// (the processes of a fleet do not come back as one herd; the first backoff's jitter has
+/// ten values, so some of eight calls share one).
+#[test]
+fn calls_with_different_seeds_back_off_from_the_store_for_different_times() {
+    let store = Arc::new(MemoryStore::default());
+    store.held.lock().unwrap().lock = Some(9);
+    let mut t = transport(Server::scripted([], []), &store);
+    let waits: std::collections::BTreeSet<Duration> = (1..=8)
+        .map(|seed| {
+            let mut state = process(Fallback::Local);
+            let mut call = upload(seed);
+            assert!(t.step(&mut call, &mut state).is_none());
+            match call.poll(t.now, &mut state) {
+                Action::Wait {
+                    until: Some(until), ..
+                } => until - t.now,
+                other => panic!("a backoff, not {other:?}"),
+            }
+        })
+        .collect();
+    assert!(waits.len() >= 5, "{waits:?}");
+}
+
 /// The refresher of the fleet makes at most two gettoken requests per call (the cap of every
 /// call): a call whose token was rejected and whose second gettoken failed ends there, with
 /// the failure, rather than asking a third time.
