@@ -410,4 +410,30 @@ mod tests {
             "download cancelled by the caller; 100 bytes had reached the sink; kept 4096 of 10000 bytes in d/.m.part for the next run"
         );
     }
+
+    /// A save stopped by WeCom's answer still tells its code (the CLI's exit status and a
+    /// caller's retry decision read it); one stopped by a cancel has none.
+    #[test]
+    fn a_save_stopped_by_an_errcode_tells_the_code() {
+        let stopped = |cause| {
+            Error::Save(SaveError::Stopped {
+                kept: 0,
+                total: None,
+                part: PathBuf::from("d/.m.part"),
+                cause: Box::new(cause),
+            })
+        };
+        let api = crate::error::ApiError {
+            code: crate::ErrCode::RateLimited,
+            errmsg: "api freq out of limit".into(),
+        };
+        let code = stopped(Error::RateLimited(api)).errcode();
+        assert_eq!(code, Some(crate::ErrCode::RateLimited));
+        let cancelled = Error::Cancelled {
+            operation: crate::error::OperationKind::Download,
+            bytes: 0,
+            total: None,
+        };
+        assert_eq!(stopped(cancelled).errcode(), None);
+    }
 }
