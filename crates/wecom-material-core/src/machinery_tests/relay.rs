@@ -340,6 +340,44 @@ fn a_failed_job_and_a_cancel_during_the_wait_still_delete_the_object() {
     assert_eq!(state.waiting_jobs(), 0, "the job wait's mailbox is closed");
 }
 
+/// The options' job timeout and poll policy govern the wait: a job still processing is
+/// asked every `first_interval` up to `max_interval`, and given up when the job timeout
+/// passes (the object is deleted all the same).
+#[test]
+fn the_job_is_polled_by_the_options_policy_until_the_options_timeout() {
+    let processing = || json(r#"{"errcode":0,"errmsg":"ok","status":1}"#);
+    let mut replies = vec![empty(204), empty(200), job("J1")];
+    replies.extend(std::iter::repeat_with(processing).take(6));
+    replies.push(empty(204));
+    let mut t = Transport::new(Server::scripted([token("T")], replies)).with_source(file());
+    let poll = crate::PollPolicy {
+        first_interval: Duration::from_secs(2),
+        max_interval: Duration::from_secs(2),
+        ..crate::PollPolicy::default()
+    };
+    let options = RelayOptions::default()
+        .job_timeout(Duration::from_secs(10))
+        .poll_policy(poll);
+    let mut relay_task = task(&t, MediaType::Video, options);
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    assert!(
+        matches!(&result, Err(Error::JobUnfinished { job_id }) if job_id.as_str() == "J1"),
+        "{result:?}"
+    );
+    let polls = t
+        .server
+        .lines()
+        .iter()
+        .filter(|l| **l == JOB_RESULT)
+        .count();
+    assert_eq!(polls, 6, "at 0, 2, 4, 6, 8 and 10 s");
+    assert_eq!(t.elapsed(), Duration::from_secs(10));
+    assert_eq!(
+        t.server.lines().last(),
+        Some(&format!("DELETE {KEY}").as_str())
+    );
+}
+
 #[test]
 fn keep_object_skips_the_delete_and_a_failed_delete_is_reported_not_fatal() {
     let server = Server::scripted(
@@ -462,10 +500,22 @@ fn relays_parse_their_url_pick_the_addressing_style_and_never_show_a_secret() {
         aws.unwrap().endpoint(),
         "https://s3.eu-west-1.amazonaws.com"
     );
-    let shown = format!("{:?} {:?}", relay(), credentials());
-    assert!(shown.contains("AKID") && shown.contains("***"), "{shown}");
+    // Each shows what names it and masks what is secret.
+    let with_token = BucketRelay::new("http://h", "b", "r", AddressingStyle::Auto, credentials());
+    for shown in [
+        format!("{:?}", with_token.unwrap()),
+        format!("{:?}", relay()),
+        format!("{:?}", credentials()),
+    ] {
+        assert!(shown.contains("AKID") && shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains(SECRET_KEY) && !shown.contains("TOKEN-abc"),
+            "{shown}"
+        );
+    }
+    let shown = format!("{:?}", relay());
     assert!(
-        !shown.contains(SECRET_KEY) && !shown.contains("TOKEN-abc"),
+        shown.contains("\"media\"") && shown.contains("us-east-1"),
         "{shown}"
     );
     assert_eq!(
