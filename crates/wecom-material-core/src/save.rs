@@ -385,6 +385,22 @@ mod tests {
         }
     }
 
+    /// The record's limits are inclusive: exactly [`MAX_INTERVALS`] intervals in exactly
+    /// [`MAX_RECORD_LEN`] bytes are read (one more of either is refused, above).
+    #[test]
+    fn a_record_at_both_limits_is_read() {
+        let done = (0..MAX_INTERVALS as u64)
+            .map(|i| format!("[{},{}]", 2 * i, 2 * i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let total = 2 * MAX_INTERVALS as u64;
+        let mut json = record_json("m1", "media", total, &format!("[{done}]"));
+        assert!(json.len() < MAX_RECORD_LEN);
+        json.resize(MAX_RECORD_LEN, b' ');
+        let record = SaveRecord::parse(&json).unwrap();
+        assert_eq!(record.done.len(), MAX_INTERVALS);
+    }
+
     #[test]
     fn hd_voice_is_never_continued() {
         let id = MediaId::new("m1");

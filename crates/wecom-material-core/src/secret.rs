@@ -259,7 +259,9 @@ fn mask_keyed_values(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if !is_ident(bytes[i]) || (i > 0 && is_ident(bytes[i - 1])) {
+        // `i` is never inside an identifier here: it moves one byte past a non-identifier
+        // byte, to an identifier's end, or to a value's end (a byte that ends values).
+        if !is_ident(bytes[i]) {
             i += 1;
             continue;
         }
@@ -370,6 +372,14 @@ mod tests {
             );
         }
         assert_eq!(s.expose(), "topsecret");
+        // What is shown instead says a secret is there.
+        let shown = [
+            format!("{s:?}"),
+            format!("{s}"),
+            format!("{t:?}"),
+            format!("{t}"),
+        ];
+        assert_eq!(shown, ["CorpSecret(***)", "***", "AccessToken(***)", "***"]);
     }
 
     #[test]
