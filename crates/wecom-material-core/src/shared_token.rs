@@ -1105,6 +1105,175 @@ mod tests {
         SharedTokenFetch::new(SharedTokenPolicy::default(), seed)
     }
 
+    fn command_name(command: &StoreCommand) -> &'static str {
+        match command {
+            StoreCommand::Lookup { .. } => "LOOKUP",
+            StoreCommand::Commit { .. } => "COMMIT",
+            StoreCommand::Invalidate { .. } => "INVALIDATE",
+            StoreCommand::Fail { .. } => "FAIL",
+            StoreCommand::Warn(_) => "WARN",
+        }
+    }
+
+    /// The next step of `f`, past the once-per-outage warning (it needs no report).
+    fn next_step(
+        f: &mut SharedTokenFetch,
+        state: &mut SharedTokenState,
+        now: Instant,
+    ) -> SharedStep {
+        loop {
+            match f.poll(state, now) {
+                SharedStep::Store(StoreCommand::Warn(_)) => continue,
+                step => return step,
+            }
+        }
+    }
+
+    /// Each script takes only its own reply (`on_store`, the one entry transports use); a
+    /// reply of another script is a store failure, so the fallback applies (with `Local`: a
+    /// gettoken of the process's own, or the token just fetched handed out unstored), and it
+    /// is never handled as if that other script had run.
+    #[test]
+    fn each_script_takes_only_its_own_reply_and_another_is_a_store_failure() {
+        let now = Instant::now();
+        let policy = SharedTokenPolicy::default();
+        let stored = || StoredGrant {
+            token: AccessToken::new("S").unwrap(),
+            generation: 7,
+            expires_in: Duration::from_secs(600),
+        };
+        let lookup = || StoreReply::Lookup(LookupReply::Ready(stored()));
+        let commit = || StoreReply::Commit(CommitReply::Stored { generation: 1 });
+        let at = |mut f: SharedTokenFetch, want: &str| {
+            let mut state = SharedTokenState::default();
+            match next_step(&mut f, &mut state, now) {
+                SharedStep::Store(c) if command_name(&c) == want => (state, f),
+                other => panic!("{want}, not {other:?}"),
+            }
+        };
+        let at_lookup = || at(SharedTokenFetch::new(policy, 1), "LOOKUP");
+        let at_invalidate = || {
+            let rejected = SharedTokenFetch::replacing(Generation::Shared(7), policy, 1);
+            at(rejected, "INVALIDATE")
+        };
+        let at_commit = || {
+            let (mut state, mut f) = at_lookup();
+            f.on_store(Ok(StoreReply::Lookup(LookupReply::Refresh {
+                fence: 5,
+                lease: Duration::from_secs(30),
+                current: None,
+            })));
+            let step = next_step(&mut f, &mut state, now);
+            assert!(
+                matches!(step, SharedStep::FetchToken { fence: Some(5) }),
+                "{step:?}"
+            );
+            f.on_fetched(Ok(grant("T")));
+            let step = next_step(&mut f, &mut state, now);
+            assert!(
+                matches!(step, SharedStep::Store(StoreCommand::Commit { .. })),
+                "{step:?}"
+            );
+            (state, f)
+        };
+        let answered = |(mut state, mut f): (SharedTokenState, SharedTokenFetch), reply| {
+            f.on_store(Ok(reply));
+            next_step(&mut f, &mut state, now)
+        };
+        let token = |step: SharedStep| match step {
+            SharedStep::Done(Ok(t)) => (t.token.expose().to_owned(), t.origin),
+            other => panic!("a token, not {other:?}"),
+        };
+
+        // Its own reply.
+        assert_eq!(
+            token(answered(at_lookup(), lookup())),
+            ("S".into(), TokenOrigin::Shared)
+        );
+        let step = answered(at_invalidate(), StoreReply::Invalidated);
+        assert!(
+            matches!(step, SharedStep::Store(StoreCommand::Lookup { .. })),
+            "{step:?}"
+        );
+        let step = answered(at_commit(), commit());
+        assert_eq!(token(step), ("T".into(), TokenOrigin::Refreshed));
+
+        // Another script's reply.
+        let own_gettoken = |step: SharedStep| {
+            assert!(
+                matches!(step, SharedStep::FetchToken { fence: None }),
+                "{step:?}"
+            );
+        };
+        for reply in [commit(), StoreReply::Invalidated, StoreReply::Failed] {
+            own_gettoken(answered(at_lookup(), reply));
+        }
+        for reply in [lookup(), commit(), StoreReply::Failed] {
+            own_gettoken(answered(at_invalidate(), reply));
+        }
+        for reply in [lookup(), StoreReply::Invalidated, StoreReply::Failed] {
+            let (token, origin) = token(answered(at_commit(), reply));
+            assert_eq!((token.as_str(), origin), ("T", TokenOrigin::Unstored));
+        }
+    }
+
+    /// A fetch's failures name their cause as the error's source; waiting too long has none.
+    #[test]
+    fn a_shared_token_error_has_its_cause_as_its_source() {
+        use std::error::Error as _;
+        let store = SharedTokenError::Store(StoreError::new("connection refused"));
+        let source = store.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("token store: connection refused"));
+        let fetch = SharedTokenError::Fetch(Error::Api(ApiError {
+            code: ErrCode::InvalidCredential,
+            errmsg: "invalid credential".into(),
+        }));
+        assert!(
+            fetch
+                .source()
+                .is_some_and(|e| e.to_string().contains("40001"))
+        );
+        let waited = SharedTokenError::WaitedTooLong { waited: MS };
+        assert!(waited.source().is_none());
+    }
+
+    /// While the store is down, a process's own token (of any lifetime: here 60 s, under
+    /// twice the refresh margin) serves until half its lifetime, and is refreshed from that
+    /// moment on; the store is asked again the moment its retry time ends.
+    #[test]
+    fn an_own_token_serves_until_its_refresh_time_and_the_store_is_asked_again_on_time() {
+        let now = Instant::now();
+        let policy = SharedTokenPolicy::default();
+        assert!(policy.refresh_margin > Duration::from_secs(60));
+        let mut state = SharedTokenState::default();
+        let mut f = SharedTokenFetch::new(policy, 1);
+        assert!(matches!(
+            f.poll(&mut state, now),
+            SharedStep::Store(StoreCommand::Lookup { .. })
+        ));
+        f.on_store(Err(StoreError::new("connection refused")));
+        let step = next_step(&mut f, &mut state, now);
+        assert!(
+            matches!(step, SharedStep::FetchToken { fence: None }),
+            "{step:?}"
+        );
+        f.on_fetched(Ok(TokenGrant {
+            token: AccessToken::new("OWN").unwrap(),
+            expires_in: Duration::from_secs(60),
+        }));
+        assert!(matches!(
+            next_step(&mut f, &mut state, now),
+            SharedStep::Done(Ok(_))
+        ));
+
+        let half = now + Duration::from_secs(30);
+        assert!(state.own_token(half - MS).is_some());
+        assert!(state.own_token(half).is_none());
+        let retry = now + policy.store_retry;
+        assert!(state.is_store_down(retry - MS));
+        assert!(!state.is_store_down(retry));
+    }
+
     /// A waiter of the fleet waits out two leases (a refresher that took the lock and one
     /// that took it over) and the cool-down of a failed refresh, then refreshes itself.
     #[test]
