@@ -1217,6 +1217,36 @@ mod tests {
         }
     }
 
+    /// A report that answers no step (a transport's bug) ends the fetch with an error naming
+    /// that report, whatever the fetch was waiting for.
+    #[test]
+    fn a_report_answering_no_step_is_a_misuse_naming_it() {
+        let now = Instant::now();
+        let misuse = |report: &dyn Fn(&mut SharedTokenFetch), name: &str| {
+            let (mut state, mut f) = (SharedTokenState::default(), fetch(1));
+            let step = f.poll(&mut state, now);
+            assert!(matches!(
+                step,
+                SharedStep::Store(StoreCommand::Lookup { .. })
+            ));
+            report(&mut f);
+            match f.poll(&mut state, now) {
+                SharedStep::Done(Err(e)) => {
+                    let text = e.to_string();
+                    assert!(text.contains(&format!("{name} answered no step")), "{text}");
+                }
+                other => panic!("a misuse, not {other:?}"),
+            }
+        };
+        misuse(
+            &|f| f.on_commit(CommitReply::Stored { generation: 1 }),
+            "on_commit",
+        );
+        misuse(&|f| f.on_invalidated(), "on_invalidated");
+        misuse(&|f| f.on_failed(), "on_failed");
+        misuse(&|f| f.on_fetched(Ok(grant("T"))), "on_fetched");
+    }
+
     /// A fetch's failures name their cause as the error's source; waiting too long has none.
     #[test]
     fn a_shared_token_error_has_its_cause_as_its_source() {
