@@ -551,16 +551,30 @@ mod tests {
             assert!(!c.is_refreshing(t0 + s(14)));
         }
 
-        // The newer token expired before the late one came: the late one is stored.
+        // The newer token expired (at t0 + 72 s, its expiry counting as expired) before the
+        // late one came: the late one is stored.
+        for (late_at, kept) in [
+            (s(71), ("NEW", 1)),
+            (s(72), ("OLD", 2)),
+            (s(80), ("OLD", 2)),
+        ] {
+            let mut c = cache().with_refresh_lease(s(10));
+            let late = fetch(&mut c, t0);
+            let newer = fetch(&mut c, t0 + s(11));
+            c.complete_refresh(newer, t0 + s(12), grant("NEW", 60))
+                .unwrap();
+            let (token, generation) = c
+                .complete_refresh(late, t0 + late_at, grant("OLD", 7200))
+                .unwrap();
+            assert_eq!((token.expose(), generation), kept, "late at {late_at:?}");
+        }
         let mut c = cache().with_refresh_lease(s(10));
         let late = fetch(&mut c, t0);
         let newer = fetch(&mut c, t0 + s(11));
         c.complete_refresh(newer, t0 + s(12), grant("NEW", 60))
             .unwrap();
-        let (token, generation) = c
-            .complete_refresh(late, t0 + s(80), grant("OLD", 7200))
+        c.complete_refresh(late, t0 + s(80), grant("OLD", 7200))
             .unwrap();
-        assert_eq!((token.expose(), generation), ("OLD", 2));
         assert_eq!(ready(&mut c, t0 + s(81)), ("OLD".into(), 2));
 
         // A ticket issued after an import is not late against the imported token.
