@@ -434,8 +434,13 @@ impl TokenCache {
         if lifetime > crate::ops::gettoken::MAX_EXPIRES_IN {
             return false;
         }
-        let held_valid = self.cached.as_ref().filter(|c| now < c.expires_at);
-        if held_valid.is_some_and(|c| c.expires_at >= now + lifetime) {
+        // A held token that lasts as long is kept (an expired one never does: the entry's
+        // lifetime is at least a second).
+        if self
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.expires_at >= now + lifetime)
+        {
             return false;
         }
         self.generation = self.generation.max(stored.generation);

@@ -156,4 +156,20 @@ mod tests {
         let ended = vec![(2, "c"), (0, "a"), (3, "d"), (1, "b")];
         assert_eq!(BatchProgress::in_order(ended), ["a", "b", "c", "d"]);
     }
+
+    /// Each item reports its own bytes; the caller sees the sum of the latest of each.
+    #[test]
+    fn a_batch_reports_the_sum_of_its_items() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let observe = |p: Progress| seen.lock().unwrap().push((p.done, p.total));
+        let to = Transfer::default().with_progress(&observe);
+        let batch = BatchProgress::new(2);
+        let at = |done| Progress { done, total: None };
+        batch.report(0, at(50), &to);
+        batch.report(1, at(30), &to);
+        batch.report(0, at(60), &to);
+        batch.report(7, at(1), &to); // no such item: the sum is reported unchanged
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen, [(50, None), (80, None), (90, None), (90, None)]);
+    }
 }

@@ -74,6 +74,7 @@ mod tests {
         assert!(!d.first_time(&a));
         assert!(d.first_time(&c)); // forgets a
         assert_eq!(d.len(), 2);
+        assert!(!d.is_empty());
         assert!(!d.first_time(&b));
         assert!(!d.first_time(&c));
         assert!(d.first_time(&a));

@@ -95,3 +95,59 @@ impl fmt::Display for CallbackError {
 }
 
 impl std::error::Error for CallbackError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status a callback endpoint answers with: 401 for a bad signature, 413 for a body
+    /// over the limit, 405 for another method, 400 for the rest; and each error says what.
+    #[test]
+    fn each_error_has_its_status_and_says_what_was_wrong() {
+        use http::StatusCode as S;
+        let cases = [
+            (CallbackError::BadSignature, S::UNAUTHORIZED, "signature"),
+            (
+                CallbackError::BodyTooLarge { len: 9, max: 8 },
+                S::PAYLOAD_TOO_LARGE,
+                "body of 9 bytes is over the 8-byte limit",
+            ),
+            (
+                CallbackError::MethodNotAllowed,
+                S::METHOD_NOT_ALLOWED,
+                "GET and POST",
+            ),
+            (
+                CallbackError::MissingParameter("nonce"),
+                S::BAD_REQUEST,
+                "`nonce`",
+            ),
+            (CallbackError::BadBase64, S::BAD_REQUEST, "base64"),
+            (CallbackError::BadKey, S::BAD_REQUEST, "EncodingAESKey"),
+            (
+                CallbackError::BadCiphertextLength { len: 17 },
+                S::BAD_REQUEST,
+                "17 bytes",
+            ),
+            (CallbackError::BadPadding, S::BAD_REQUEST, "padding"),
+            (CallbackError::LengthOutOfBounds, S::BAD_REQUEST, "length"),
+            (
+                CallbackError::WrongReceiveId {
+                    expected: "ww1".into(),
+                    found: "ww2".into(),
+                },
+                S::BAD_REQUEST,
+                "receive id `ww2`, expected `ww1`",
+            ),
+            (
+                CallbackError::MalformedXml("no root".into()),
+                S::BAD_REQUEST,
+                "XML: no root",
+            ),
+        ];
+        for (error, status, says) in cases {
+            assert_eq!(error.status(), status, "{error:?}");
+            assert!(error.to_string().contains(says), "{error:?}: {error}");
+        }
+    }
+}

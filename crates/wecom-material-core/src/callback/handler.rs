@@ -495,6 +495,12 @@ mod tests {
             !text.contains(TOKEN) && !text.contains(&KEY[..20]),
             "{text}"
         );
+        // The token itself shows its mask, so a log line says a token is there.
+        let token = crate::callback::CallbackToken::from(TOKEN);
+        assert_eq!(
+            [format!("{token:?}"), format!("{token}")],
+            ["CallbackToken(***)", "***"]
+        );
     }
 
     proptest! {
