@@ -146,3 +146,36 @@ mod malformed_tests {
         assert_eq!(text(malformed(&wide)), "x".repeat(119));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The root's children are its direct elements, empty ones included (with empty text);
+    /// an element inside a child is part of that child, not a field.
+    #[test]
+    fn the_fields_are_the_roots_direct_children() {
+        let children = root_children("<xml><A/><B>b<C/></B><D><![CDATA[d]]></D></xml>").unwrap();
+        let pairs: Vec<(&str, &str)> = children
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("A", ""), ("B", "b"), ("D", "d")]);
+        assert_eq!(field(&children, "A"), Some(""));
+        assert_eq!(field(&children, "C"), None);
+    }
+
+    /// Blanks between the fields are layout; any other text there is refused.
+    #[test]
+    fn text_outside_the_fields_is_refused_but_blanks_are_layout() {
+        let laid_out = root_children("<xml>\n  <A>1</A>\n</xml>\n").unwrap();
+        assert_eq!(laid_out, [("A".to_owned(), "1".to_owned())]);
+        for stray in ["<xml>stray<A>1</A></xml>", "<xml><A>1</A></xml>stray"] {
+            let refused = root_children(stray);
+            assert!(
+                matches!(&refused, Err(CallbackError::MalformedXml(why)) if why == "text outside the fields"),
+                "{stray}: {refused:?}"
+            );
+        }
+    }
+}

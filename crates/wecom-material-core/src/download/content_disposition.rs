@@ -210,6 +210,14 @@ mod tests {
         );
     }
 
+    /// A header cut right after a parameter's `=` (or its blanks) names no file.
+    #[test]
+    fn a_header_ending_at_an_equals_sign_names_no_file() {
+        for header in [&b"attachment; filename="[..], b"attachment; filename= \t"] {
+            assert_eq!(filename_from_content_disposition(header), None);
+        }
+    }
+
     /// Every media content type WeCom serves names its usual extension, parameters and case
     /// aside; an unknown type names none.
     #[test]
