@@ -200,8 +200,8 @@ impl Download {
         [self.total, self.end]
             .into_iter()
             .flatten()
-            .filter(|&limit| limit > 0)
-            .fold(end, |end, limit| end.min(limit - 1))
+            .filter_map(|limit| limit.checked_sub(1))
+            .fold(end, u64::min)
     }
 
     /// Takes a media head (already checked by [`GetMedia::classify`]) and returns how many
@@ -602,9 +602,11 @@ mod tests {
             assert!(trickle(&mut dl, 1000).is_ok());
         }
         assert!(trickle(&mut dl, MIN_PROGRESS_PER_ATTEMPT).is_ok());
+        // One byte under the floor is still a trickle.
+        let under = MIN_PROGRESS_PER_ATTEMPT - 1;
         let error = loop {
             attempts += 1;
-            match trickle(&mut dl, 1000) {
+            match trickle(&mut dl, under) {
                 Ok(()) => assert!(attempts < 100, "never ends"),
                 Err(error) => break error,
             }
@@ -620,7 +622,7 @@ mod tests {
                 floor_bytes: MIN_PROGRESS_PER_ATTEMPT
             }
         );
-        assert_eq!(stall.offset, 3000 + MIN_PROGRESS_PER_ATTEMPT + 5000);
+        assert_eq!(stall.offset, 3000 + MIN_PROGRESS_PER_ATTEMPT + 5 * under);
         let source = std::error::Error::source(&error).unwrap().to_string();
         assert!(source.contains("idle timeout"), "{source}");
     }

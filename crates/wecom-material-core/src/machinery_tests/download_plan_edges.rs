@@ -144,4 +144,13 @@ fn unknown_total_in_content_range_is_learned_from_a_short_chunk_or_a_416() {
     download.on_range_not_satisfiable(Some(20)).unwrap();
     assert!(download.is_complete());
     assert!(download.next_request().is_none());
+
+    // A 416 completes a download only past its first byte: one to the first request is an
+    // error, even naming a total of 0.
+    let mut fresh = Download::new(MediaEndpoint::Media, MediaId::new("m"), 10)
+        .unwrap()
+        .chunked();
+    assert_eq!(fresh.next_request().unwrap().range().unwrap().start, 0);
+    assert!(fresh.on_range_not_satisfiable(Some(0)).is_err());
+    assert!(!fresh.is_complete());
 }
