@@ -425,6 +425,34 @@ impl Operation for GetMedia {
 mod tests {
     use super::*;
 
+    /// An `Error-Code` header that is not an integer counts as -1 (busy: retried), and one
+    /// of `0` is no error code at all.
+    #[test]
+    fn a_garbled_error_code_header_counts_as_busy() {
+        let answer = |header: &str| {
+            let head = http::Response::builder()
+                .status(200)
+                .header(ERROR_CODE_HEADER, header)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            error_answer(&head, b"<html>gateway</html>")
+        };
+        let busy = answer("nonsense");
+        assert!(
+            matches!(&busy, Error::Api(e) if e.code == crate::ErrCode::from_code(-1)),
+            "{busy:?}"
+        );
+        let zero = answer("0");
+        assert!(matches!(zero, Error::Decode(_)), "{zero:?}");
+        let code = answer(" 40007 ");
+        assert!(
+            matches!(&code, Error::Api(e) if e.code == crate::ErrCode::from_code(40007)),
+            "{code:?}"
+        );
+    }
+
     /// A range of one byte (`5-5`) is a range; one that ends before it starts is refused.
     #[test]
     fn a_one_byte_range_is_valid_and_a_reversed_one_is_not() {

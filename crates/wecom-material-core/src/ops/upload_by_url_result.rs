@@ -139,3 +139,29 @@ impl Operation for GetUploadByUrlResult {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finished job names its media: a status 2 with an empty `media_id` is a decode error,
+    /// not a media id of nothing.
+    #[test]
+    fn a_finished_job_without_a_media_id_is_a_decode_error() {
+        let query = GetUploadByUrlResult::new(JobId::new("J1")).unwrap();
+        let answer = |media_id: &str| {
+            let body = format!(
+                r#"{{"errcode":0,"errmsg":"ok","status":2,"detail":{{"errcode":0,"errmsg":"",
+                "media_id":"{media_id}","created_at":"1796536860"}}}}"#
+            );
+            query.parse(http::Response::new(body.into_bytes()))
+        };
+        let finished = answer("M1").unwrap();
+        assert!(
+            matches!(&finished, JobStatus::Finished { media_id, .. } if media_id.as_str() == "M1"),
+            "{finished:?}"
+        );
+        let empty = answer("");
+        assert!(matches!(empty, Err(Error::Decode(_))), "{empty:?}");
+    }
+}

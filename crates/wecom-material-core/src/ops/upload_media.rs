@@ -197,3 +197,46 @@ impl Operation for UploadMedia {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::Replay;
+
+    fn upload(payload: Payload, first_bytes: Option<&[u8]>) -> Result<UploadMedia, Invalid> {
+        let boundary = Boundary::new("t").unwrap();
+        UploadMedia::new(
+            MediaType::Image,
+            "照片.jpg",
+            payload,
+            first_bytes,
+            boundary,
+            &Limits::default(),
+        )
+    }
+
+    /// An image's signature is checked on the bytes themselves when the core holds them, on
+    /// the first bytes the caller read when it streams a file, and not at all without either;
+    /// the upload keeps the filename it was given.
+    #[test]
+    fn an_images_signature_is_checked_on_whatever_bytes_are_at_hand() {
+        let text = Bytes::from_static(b"plain text, not an image");
+        let wrong = upload(Payload::Bytes(text.clone()), Some(b"\xFF\xD8\xFF"));
+        assert!(
+            matches!(wrong, Err(Invalid::WrongFormat { .. })),
+            "{wrong:?}"
+        );
+        let file = || Payload::External {
+            len: 100,
+            replay: Replay::Replayable,
+        };
+        let wrong = upload(file(), Some(&text[..]));
+        assert!(
+            matches!(wrong, Err(Invalid::WrongFormat { .. })),
+            "{wrong:?}"
+        );
+        let jpeg = upload(file(), Some(b"\xFF\xD8\xFF\xE0 JFIF")).unwrap();
+        assert_eq!(jpeg.filename(), "照片.jpg");
+        assert!(upload(file(), None).is_ok());
+    }
+}

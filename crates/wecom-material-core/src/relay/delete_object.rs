@@ -30,3 +30,44 @@ pub(crate) fn request(
 pub(crate) fn gone(status: u16, code: Option<&str>) -> bool {
     (200..300).contains(&status) || (status == 404 && code != Some("NoSuchBucket"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2xx and a 404 for the key mean the object is gone; a 404 for the bucket does not,
+    /// nor does any other status.
+    #[test]
+    fn an_object_is_gone_after_2xx_or_a_404_for_its_key() {
+        for (status, code, is_gone) in [
+            (204, None, true),
+            (200, None, true),
+            (404, Some("NoSuchKey"), true),
+            (404, None, true),
+            (404, Some("NoSuchBucket"), false),
+            (403, Some("AccessDenied"), false),
+            (500, None, false),
+        ] {
+            assert_eq!(gone(status, code), is_gone, "{status} {code:?}");
+        }
+    }
+
+    /// The DELETE's presigned URL is valid for 15 minutes.
+    #[test]
+    fn the_delete_is_signed_for_fifteen_minutes() {
+        let credentials = super::super::S3Credentials::new("AKID", "secret-key");
+        let relay = super::super::BucketRelay::from_s3_url(
+            "s3://media/in/",
+            Some("http://127.0.0.1:9000"),
+            "us-east-1",
+            super::super::AddressingStyle::Auto,
+            credentials,
+        )
+        .unwrap();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_536_800);
+        let request = request(&relay, "in/k.mp4", wall).unwrap();
+        assert_eq!(request.method(), http::Method::DELETE);
+        let query = request.uri().query().unwrap_or_default();
+        assert!(query.contains("X-Amz-Expires=900"), "{query}");
+    }
+}
