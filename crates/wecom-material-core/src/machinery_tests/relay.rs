@@ -126,6 +126,13 @@ fn check_put_upload_by_url_wait_delete_in_that_order_with_the_md5_of_the_bytes_s
     let done = t
         .run(&mut relay_task, &mut super::support::client())
         .unwrap();
+    assert_eq!(relay_task.job_id().map(|j| j.as_str()), Some("J1"));
+    let shown = format!("{relay_task:?}");
+    assert!(
+        shown.contains("s3://media/in/00000000000000ff-clip.mp4") && shown.contains("10000"),
+        "{shown}"
+    );
+    assert!(!shown.contains(SECRET_KEY), "{shown}");
     let (delete, put) = (format!("DELETE {KEY}"), format!("PUT {KEY}"));
     assert_eq!(
         t.server.lines(),
@@ -229,6 +236,44 @@ fn a_refused_access_check_ends_before_a_byte_of_the_file_is_read_or_wecom_is_ask
     );
     assert_eq!(t.server.lines().len(), 1);
     assert_eq!(t.source.as_ref().unwrap().reads, 0);
+
+    // A 404 for the bucket is a refusal too (a 404 for the key is the check passing), and
+    // an error document of several KiB is read whole.
+    let long = format!(
+        "<Error><Code>NoSuchBucket</Code><Message>{}</Message></Error>",
+        "the bucket does not exist. ".repeat(200)
+    );
+    assert!(long.len() > 4096);
+    let server = Server::scripted([], [answer(404, &[], long)]);
+    let mut t = Transport::new(server).with_source(file());
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    let Err(Error::ObjectStorage(e)) = &result else {
+        panic!("{result:?}");
+    };
+    assert_eq!((e.status, e.code.as_deref()), (404, Some("NoSuchBucket")));
+    assert_eq!(t.server.lines().len(), 1);
+}
+
+/// A local failure during the PUT (the file could not be read) may leave a partial object:
+/// it is deleted; the failure is the error.
+#[test]
+fn a_local_failure_during_the_put_still_deletes_the_object() {
+    let server = Server::scripted([], [empty(204), empty(200), empty(204)]);
+    let mut t = Transport::new(server).with_source(file());
+    let mut put_answered = false;
+    t.tamper = Some(Box::new(move |event| match event {
+        Event::Head(head) if head.status == 200 && !put_answered => {
+            put_answered = true;
+            Event::Local(Error::io("reading the file", std::io::Error::other("gone")))
+        }
+        other => other,
+    }));
+    let mut relay_task = task(&t, MediaType::Video, RelayOptions::default());
+    let result = t.run(&mut relay_task, &mut super::support::client());
+    assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
+    let (delete, put) = (format!("DELETE {KEY}"), format!("PUT {KEY}"));
+    assert_eq!(t.server.lines(), [delete.as_str(), &put, &delete]);
 }
 
 #[test]
@@ -372,6 +417,15 @@ fn the_job_is_polled_by_the_options_policy_until_the_options_timeout() {
         .count();
     assert_eq!(polls, 6, "at 0, 2, 4, 6, 8 and 10 s");
     assert_eq!(t.elapsed(), Duration::from_secs(10));
+    // Each S3 request is signed at the wall time it is made: the clock given, moved on by
+    // the time since.
+    let signed_at = |i: usize| {
+        let uri = &t.server.seen[i].uri;
+        let date = uri.split("X-Amz-Date=").nth(1).unwrap_or_default();
+        date.get(..16).unwrap_or(date).to_owned()
+    };
+    assert_eq!(signed_at(0), "20261206T060000Z");
+    assert_eq!(signed_at(t.server.seen.len() - 1), "20261206T060010Z");
     assert_eq!(
         t.server.lines().last(),
         Some(&format!("DELETE {KEY}").as_str())

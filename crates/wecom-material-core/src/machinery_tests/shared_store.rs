@@ -202,6 +202,11 @@ fn upload(seed: u64) -> CallTask<UploadMedia> {
 
 #[test]
 fn one_process_refreshes_for_the_fleet_and_the_others_read_the_store() {
+    let shown = format!("{:?}", upload(1));
+    assert!(
+        shown.starts_with("CallTask { call: Call { operation: \"media/upload\""),
+        "{shown}"
+    );
     let store = Arc::new(MemoryStore::default());
     let mut a = process(Fallback::Local);
     let mut ta = transport(

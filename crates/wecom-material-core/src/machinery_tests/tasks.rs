@@ -1191,3 +1191,35 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
     call.cancel(&mut state);
     assert!(wakes_on_the_way_out(&mut call, &mut state, now));
 }
+
+/// A task cancelled during a business request (its token was at hand, it refreshed nothing)
+/// owes nobody a wake-up: a download and a job wait end without one.
+#[test]
+fn a_task_cancelled_during_a_business_request_wakes_nobody() {
+    let now = Instant::now();
+    let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_536_800);
+    let with_token = || {
+        let mut state = client();
+        let stored = crate::StoredToken {
+            access_token: "T".into(),
+            expires_at_unix: 1_796_536_800 + 7200,
+            generation: 1,
+        };
+        assert!(state.import_token(stored, now, wall));
+        state
+    };
+    let mut state = with_token();
+    let mut download = download("m", DownloadOptions::default());
+    let sent = download.poll(now, &mut state).into_send().unwrap();
+    assert!(sent.contains("media/get"), "{sent}");
+    download.cancel(&mut state);
+    assert!(!wakes_on_the_way_out(&mut download, &mut state, now));
+
+    let mut state = with_token();
+    let t = Transport::new(Server::scripted([], []));
+    let mut wait = job_wait(&t, "J1");
+    let sent = wait.poll(now, &mut state).into_send().unwrap();
+    assert!(sent.contains("get_upload_by_url_result"), "{sent}");
+    wait.cancel(&mut state);
+    assert!(!wakes_on_the_way_out(&mut wait, &mut state, now));
+}

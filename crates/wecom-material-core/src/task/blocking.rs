@@ -57,6 +57,21 @@ pub fn stream_once(
 mod tests {
     use super::*;
 
+    /// A blocking transport's buffer moves 256 KiB at a time: a longer body takes more steps.
+    #[test]
+    fn the_stream_buffer_moves_256_kib_at_a_time() {
+        let body = vec![7u8; 400 * 1024];
+        let (mut reader, mut buf) = (&body[..], vec![0u8; STREAM_BUFFER]);
+        let mut moved = Vec::new();
+        for _ in 0..3 {
+            stream_once(&mut reader, &mut buf, u64::MAX, |b| {
+                moved.push(b.len());
+                Ok(())
+            });
+        }
+        assert_eq!(moved, [262_144, 147_456]);
+    }
+
     #[test]
     fn a_body_over_the_limit_is_a_decode_error_and_one_within_is_the_body() {
         assert!(matches!(read_body(&b"12345"[..], 200, 5), Event::Body(b) if &b[..] == b"12345"));
