@@ -403,6 +403,87 @@ fn a_small_media_downloads_whole_into_the_sink() {
     assert_eq!(task.progress().unwrap().done, 300_000);
 }
 
+/// The gettoken answer is the call's, never media, whatever content type it came with (a
+/// proxy may label it anything): only the media's bytes reach the sink.
+#[test]
+fn a_gettoken_answer_labelled_as_media_is_still_the_calls() {
+    let media = noise(1000, 3);
+    let body = r#"{"errcode":0,"errmsg":"ok","access_token":"T1","expires_in":7200}"#;
+    let labelled = super::support::answer(
+        200,
+        &[("content-type", "image/jpeg".into())],
+        body.as_bytes(),
+    );
+    let server = Server::scripted([labelled], [media_whole(&media)]);
+    let mut t = Transport::new(server);
+    let mut state = client();
+    let done = t
+        .run(&mut download("m1", DownloadOptions::default()), &mut state)
+        .unwrap();
+    assert_eq!((t.sink.as_slice(), done.total), (&media[..], 1000));
+    assert_eq!(t.server.lines(), ["gettoken", &format!("{GET}T1")]);
+}
+
+/// A call task's business request that fails on the network is retried after a backoff;
+/// it refreshed nothing, so it wakes nobody. A head where the body was due is a misuse
+/// naming what was due, and a poll after the end names the end.
+#[test]
+fn a_call_task_wakes_only_for_a_refresh_and_names_what_was_due() {
+    let now = Instant::now();
+    let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_536_800);
+    let mut state = client();
+    let stored = crate::StoredToken {
+        access_token: "T".into(),
+        expires_at_unix: 1_796_536_800 + 7200,
+        generation: 1,
+    };
+    assert!(state.import_token(stored, now, wall));
+    let job = || GetUploadByUrlResult::new(JobId::new("J2")).unwrap();
+    let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Timeouts::Json);
+    assert!(call.poll(now, &mut state).into_send().is_some());
+    let failed = Event::TransportFailed(TransportError::maybe_sent("reset"));
+    call.on_event(now, &mut state, LaneId::MAIN, failed);
+    assert!(
+        call.poll(now, &mut state).into_wait().is_some(),
+        "a backoff, no wake-up"
+    );
+
+    let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Timeouts::Json);
+    assert!(call.poll(now, &mut state).into_send().is_some());
+    let head = || http::Response::new(()).into_parts().0;
+    call.on_event(now, &mut state, LaneId::MAIN, Event::Head(head()));
+    assert!(matches!(
+        call.poll(now, &mut state),
+        Action::Exchange(_, Exchange::ReadBody { .. })
+    ));
+    call.on_event(now, &mut state, LaneId::MAIN, Event::Head(head()));
+    let Action::Done(Err(error)) = call.poll(now, &mut state) else {
+        panic!("a misuse");
+    };
+    assert!(
+        error.to_string().contains("Body, TransportFailed or Local"),
+        "{error}"
+    );
+    let Action::Done(Err(error)) = call.poll(now, &mut state) else {
+        panic!("still over");
+    };
+    assert!(error.to_string().contains("the task had ended"), "{error}");
+
+    // The same after a call that ended by itself (here: no retries, the network failed).
+    let policy = RetryPolicy::no_retries();
+    let mut call = CallTask::new(job(), base(), policy, 1, Timeouts::Json);
+    assert!(call.poll(now, &mut state).into_send().is_some());
+    let failed = Event::TransportFailed(TransportError::maybe_sent("reset"));
+    call.on_event(now, &mut state, LaneId::MAIN, failed);
+    let Action::Done(Err(Error::Transport(_))) = call.poll(now, &mut state) else {
+        panic!("the network's failure");
+    };
+    let Action::Done(Err(error)) = call.poll(now, &mut state) else {
+        panic!("still over");
+    };
+    assert!(error.to_string().contains("the task had ended"), "{error}");
+}
+
 #[test]
 fn media_too_large_830002_switches_to_ranges_of_at_most_20_mb() {
     let len = 45_000_001;
