@@ -403,6 +403,44 @@ fn a_small_media_downloads_whole_into_the_sink() {
     assert_eq!(task.progress().unwrap().done, 300_000);
 }
 
+/// Each request of a download draws its own backoff jitter: chunks refused once each with
+/// -1 wait different times (a fleet's retries do not line up).
+#[test]
+fn each_request_of_a_download_draws_its_own_jitter() {
+    let media = noise(300, 5);
+    let mut refused = std::collections::HashSet::new();
+    let served = media.clone();
+    let server = Server::with([token("T1")], move |seen| {
+        if refused.insert(seen.line.clone()) {
+            return errcode(-1);
+        }
+        match seen.line.split_once(" range=") {
+            None => errcode(830002),
+            Some((_, range)) => {
+                let (first, last) = super::support::parse_range(range);
+                media_range(&served, first, last.min(served.len() - 1))
+            }
+        }
+    });
+    let mut t = Transport::new(server);
+    let mut state = client();
+    let mut task = DownloadTask::from_parts(
+        MediaId::new("m"),
+        DownloadOptions::default(),
+        100,
+        base(),
+        RetryPolicy::default(),
+        11,
+    )
+    .unwrap();
+    t.run(&mut task, &mut state).unwrap();
+    assert_eq!(t.sink, media);
+    // The whole request and three chunks, each refused once.
+    let waits: std::collections::BTreeSet<_> = t.waits().into_iter().map(|w| w.0).collect();
+    assert_eq!(t.waits().len(), 4, "{:?}", t.waits());
+    assert_eq!(waits.len(), 4, "{waits:?}");
+}
+
 /// The gettoken answer is the call's, never media, whatever content type it came with (a
 /// proxy may label it anything): only the media's bytes reach the sink.
 #[test]

@@ -363,7 +363,8 @@ impl RangeDownload {
         let probe = GetMedia::probe_limit(&head).filter(|_| whole);
         self.phase = match (expected, probe) {
             (0, _) => Phase::Calling(None),
-            (_, Some(_)) if !until_end => {
+            // (A probe needs a Content-Length, so this is never a body read until its end.)
+            (_, Some(_)) => {
                 match std::mem::replace(&mut self.phase, Phase::Returned) {
                     Phase::Calling(Some(call)) => Phase::Probing {
                         call,
@@ -608,7 +609,8 @@ impl Machine for RangeDownload {
                     // read the whole body, so any `left` is missing: the next request resumes
                     // from the byte reached.
                     self.on_stream_event(now, state, n + left, false, Event::Written(n));
-                    if left > 0 && matches!(self.phase, Phase::Streaming { .. }) {
+                    // Still streaming: `left` bytes are missing.
+                    if matches!(self.phase, Phase::Streaming { .. }) {
                         self.body_ended_early(state, left);
                     }
                 }
@@ -902,6 +904,127 @@ pub(super) mod tests {
             matches!(slow.kind, StallKind::SlowBody { bytes: 200, .. }),
             "{slow:?}"
         );
+    }
+
+    fn stream(task: &mut RangeDownload, state: &mut ClientState, at: Instant, n: u64) {
+        let step = task.poll(at, state);
+        assert!(
+            matches!(step, Action::Exchange(_, Exchange::Stream { .. })),
+            "{step:?}"
+        );
+        task.on_event(at, state, Event::Written(n));
+    }
+
+    fn attachment(len: &str) -> http::response::Parts {
+        head(
+            200,
+            &[
+                ("content-length", len),
+                ("content-disposition", "attachment"),
+            ],
+        )
+    }
+
+    /// The rate is judged over a whole window from the head, exactly: a body under the floor
+    /// (here 510 B/s against 1 KiB/s) is not cut a moment before its window is over, and is
+    /// cut the moment it is (the next request asks from the byte reached).
+    #[test]
+    fn a_slow_body_is_cut_exactly_when_its_window_is_over() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let options = DownloadOptions::default();
+        let mut task = answered(options, 0, attachment("100000"), t0, &mut state);
+        stream(&mut task, &mut state, t0, 2500);
+        stream(
+            &mut task,
+            &mut state,
+            t0 + Duration::from_millis(9_999),
+            2500,
+        );
+        let window = t0 + Duration::from_secs(10);
+        stream(&mut task, &mut state, window, 100);
+        assert_eq!(range_start(task.poll(window, &mut state)), 5100);
+        let shown = format!("{task:?}");
+        assert!(
+            shown.starts_with("RangeDownload") && shown.contains("written: 5100"),
+            "{shown}"
+        );
+    }
+
+    /// A cancel that comes after the download completed (its flush asked) changes nothing:
+    /// the result stays the download's.
+    #[test]
+    fn a_cancel_after_completion_keeps_the_result() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let mut task = answered(
+            DownloadOptions::default(),
+            0,
+            attachment("10"),
+            t0,
+            &mut state,
+        );
+        stream(&mut task, &mut state, t0, 10);
+        let step = task.poll(t0, &mut state);
+        assert!(
+            matches!(step, Action::Exchange(_, Exchange::FlushSink)),
+            "{step:?}"
+        );
+        task.cancel(&mut state);
+        task.on_event(t0, &mut state, Event::Flushed(None));
+        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
+            panic!("the download's result");
+        };
+        assert_eq!((done.bytes_written, done.total), (10, 10));
+    }
+
+    /// A 200 with `Content-Length: 0` is a media of no bytes: done, nothing written, no
+    /// body read.
+    #[test]
+    fn an_empty_media_is_done_at_its_head() {
+        let t0 = Instant::now();
+        let mut state = state_with_token(t0);
+        let empty = head(200, &[("content-length", "0")]);
+        let mut task = answered(DownloadOptions::default(), 0, empty, t0, &mut state);
+        let step = task.poll(t0, &mut state);
+        assert!(
+            matches!(step, Action::Exchange(_, Exchange::FlushSink)),
+            "{step:?}"
+        );
+        task.on_event(t0, &mut state, Event::Flushed(None));
+        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
+            panic!("done");
+        };
+        assert_eq!((done.bytes_written, done.total), (0, 0));
+    }
+
+    /// A body of unknown length is held to the in-memory limit as it streams: up to the
+    /// limit it is taken, one byte past it is refused.
+    #[test]
+    fn a_body_of_unknown_length_is_cut_one_byte_past_the_limit() {
+        let t0 = Instant::now();
+        for (bytes, ok) in [(100, true), (101, false)] {
+            let mut state = state_with_token(t0);
+            let options = DownloadOptions::default().max_len(100);
+            let unknown = head(200, &[("content-disposition", "attachment")]);
+            let mut task = answered(options, 0, unknown, t0, &mut state);
+            stream(&mut task, &mut state, t0, bytes);
+            let step = task.poll(t0, &mut state);
+            match ok {
+                true => assert!(matches!(step, Action::Exchange(_, Exchange::Stream { .. }))),
+                false => {
+                    assert!(
+                        matches!(step, Action::Exchange(_, Exchange::FlushSink)),
+                        "{step:?}"
+                    );
+                    task.on_event(t0, &mut state, Event::Flushed(None));
+                    let Action::Done(Err(Error::Decode(e))) = task.poll(t0, &mut state) else {
+                        panic!("a decode error");
+                    };
+                    assert!(e.to_string().contains("limit of 100 bytes"), "{e}");
+                }
+            }
+        }
     }
 
     /// A body at or above the floor is never cut, however long it takes.
