@@ -1341,4 +1341,17 @@ fn a_task_cancelled_during_a_business_request_wakes_nobody() {
     assert!(sent.contains("get_upload_by_url_result"), "{sent}");
     wait.cancel(&mut state);
     assert!(!wakes_on_the_way_out(&mut wait, &mut state, now));
+
+    // The step outstanding at the cancel ends late: the wait's result stays the cancel.
+    let mut state = with_token();
+    let mut wait = job_wait(&t, "J1");
+    assert!(wait.poll(now, &mut state).into_send().is_some());
+    wait.cancel(&mut state);
+    let late = Event::TransportFailed(TransportError::maybe_sent("dropped"));
+    wait.on_event(now, &mut state, LaneId::MAIN, late);
+    let result = wait.poll(now, &mut state);
+    assert!(
+        matches!(result, Action::Done(Err(Error::Cancelled { .. }))),
+        "{result:?}"
+    );
 }
