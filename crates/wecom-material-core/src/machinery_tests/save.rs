@@ -13,6 +13,64 @@ use super::support::{client, media_range};
 use crate::save::{RECORD_EVERY, RECORD_EVERY_BYTES};
 use crate::task::PROBE_LEN;
 
+/// A range that waits for the token another task is fetching waits to be woken: the
+/// download's wait is wakeable (the lanes' waits are combined, not dropped).
+#[test]
+fn ranges_waiting_for_a_token_wait_to_be_woken() {
+    use super::names::{BaseUrl, CallTask, GetUploadByUrlResult, JobId, RetryPolicy, Timeouts};
+    let now = Instant::now();
+    let mut state = client();
+    let job = GetUploadByUrlResult::new(JobId::new("J")).unwrap();
+    let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
+    let mut refresher = CallTask::new(job, base, RetryPolicy::default(), 1, Timeouts::Json);
+    assert!(matches!(
+        refresher.poll(now, &mut state),
+        Action::Exchange(_, Exchange::Send { .. })
+    ));
+    let mut task = save_task(2, None);
+    let step = task.poll(now, &mut state);
+    assert!(
+        matches!(step, Action::Wait { wakeable: true, .. }),
+        "{step:?}"
+    );
+}
+
+/// A resumed save probes with the first missing bytes: a gap longer than [`PROBE_LEN`] is
+/// asked [`PROBE_LEN`] bytes first, a shorter one whole; and the task's `Debug` says what
+/// runs.
+#[test]
+fn a_resumed_save_probes_with_its_first_gap() {
+    let mib = 1024 * 1024;
+    for (done_to, total, first) in [
+        (mib, 5 * mib, (mib, 2 * mib - 1)),
+        (5 * mib, 5 * mib + mib / 2, (5 * mib, 5 * mib + mib / 2 - 1)),
+    ] {
+        let bytes = media(total);
+        let record = ResumeRecord {
+            total: total as u64,
+            done: vec![(0, done_to as u64)],
+        };
+        let mut task = save_task(4, Some(record));
+        let shown = format!("{task:?}");
+        assert!(
+            shown.contains("media_id") && shown.contains("queued"),
+            "{shown}"
+        );
+        let mut state = client();
+        let mut t = Lanes::new();
+        t.sink = bytes[..done_to].to_vec();
+        t.sink.resize(total, 0);
+        let mut asked = Vec::new();
+        t.run(&mut task, &mut state, |_, (a, b)| {
+            asked.push((a, b));
+            media_range(&bytes, a, b.min(bytes.len() - 1))
+        })
+        .unwrap();
+        assert_eq!(asked[0], first, "resumed from {done_to} of {total}");
+        assert_eq!(t.sink, bytes);
+    }
+}
+
 fn save_task(connections: usize, record: Option<ResumeRecord>) -> DownloadTask {
     let options = DownloadOptions::default().connections(connections);
     DownloadTask::for_save(MediaId::new("m"), options, &settings(), 5, record).unwrap()
