@@ -406,6 +406,40 @@ fn a_refused_range_is_asked_again_after_a_backoff_a_bounded_number_of_times() {
     }
 }
 
+/// A range's retries back off as the retry policy's: each wait grows (the third at least
+/// twice the first), and downloads with other seeds draw other jitter.
+#[test]
+fn a_refused_ranges_backoff_grows_and_its_jitter_is_the_downloads_own() {
+    const REFUSED: usize = 1 << 20;
+    let bytes = media(3_000_000);
+    let gaps = |seed: u64, refusals: usize| {
+        let mut state = client();
+        let options = DownloadOptions::default().connections(1);
+        let mut task =
+            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), seed, None).unwrap();
+        let mut t = Lanes::new();
+        let mut refused = 0;
+        t.run(&mut task, &mut state, |_, (a, b)| {
+            if a == REFUSED && refused < refusals {
+                refused += 1;
+                return errcode(-1);
+            }
+            media_range(&bytes, a, b.min(bytes.len() - 1))
+        })
+        .unwrap();
+        let times: Vec<Instant> = t
+            .asked
+            .iter()
+            .filter(|(_, r)| r.0 == REFUSED)
+            .map(|(at, _)| *at)
+            .collect();
+        times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    };
+    let three = gaps(3, 3);
+    assert!(three[2] >= three[0] * 2, "{three:?}");
+    assert_ne!(gaps(3, 1), gaps(5, 1));
+}
+
 /// While every lane it may run is busy, a download does not wait for the backoff of a queued
 /// range: at its end nothing could start, and a wait already over would have the transport
 /// poll in a busy loop until a lane is free. (Here: 2 lanes, the second range refused with
