@@ -695,6 +695,26 @@ mod tests {
         assert_eq!(sent, b"HEAD|abc|TAIL");
     }
 
+    /// Progress is reported for each payload chunk read, not for the source's end (an empty
+    /// read), and the frames' `Debug` shows their meter.
+    #[test]
+    fn progress_comes_with_each_chunk_read_not_with_the_end() {
+        let external = Payload::External {
+            len: 10,
+            replay: Replay::Replayable,
+        };
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |p: crate::transfer::Progress| seen.lock().unwrap().push(p.done);
+        let transfer = crate::transfer::Transfer::default().with_progress(&progress);
+        let mut frames = UploadFrames::new(upload(external), transfer);
+        let shown = format!("{frames:?}");
+        assert!(shown.starts_with("UploadFrames { meter:"), "{shown}");
+        for chunk in [&b"01234"[..], b"56789", b""] {
+            frames.on_read(chunk).unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), [5, 10]);
+    }
+
     #[test]
     fn the_upload_reader_hands_out_owned_frames_and_the_typed_failure() {
         let external = |len| Payload::External {
