@@ -462,12 +462,8 @@ fn a_gettoken_answer_labelled_as_media_is_still_the_calls() {
     assert_eq!(t.server.lines(), ["gettoken", &format!("{GET}T1")]);
 }
 
-/// A call task's business request that fails on the network is retried after a backoff;
-/// it refreshed nothing, so it wakes nobody. A head where the body was due is a misuse
-/// naming what was due, and a poll after the end names the end.
-#[test]
-fn a_call_task_wakes_only_for_a_refresh_and_names_what_was_due() {
-    let now = Instant::now();
+/// A client state holding a valid token `T` (imported, as from a shared store), at `now`.
+fn client_with_token(now: Instant) -> super::names::ClientState {
     let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_536_800);
     let mut state = client();
     let stored = crate::StoredToken {
@@ -476,6 +472,16 @@ fn a_call_task_wakes_only_for_a_refresh_and_names_what_was_due() {
         generation: 1,
     };
     assert!(state.import_token(stored, now, wall));
+    state
+}
+
+/// A call task's business request that fails on the network is retried after a backoff;
+/// it refreshed nothing, so it wakes nobody. A head where the body was due is a misuse
+/// naming what was due, and a poll after the end names the end.
+#[test]
+fn a_call_task_wakes_only_for_a_refresh_and_names_what_was_due() {
+    let now = Instant::now();
+    let mut state = client_with_token(now);
     let job = || GetUploadByUrlResult::new(JobId::new("J2")).unwrap();
     let mut call = CallTask::new(job(), base(), RetryPolicy::default(), 1, Timeouts::Json);
     assert!(call.poll(now, &mut state).into_send().is_some());
@@ -1316,17 +1322,7 @@ fn a_task_cancelled_during_its_token_refresh_wakes_the_waiters() {
 #[test]
 fn a_task_cancelled_during_a_business_request_wakes_nobody() {
     let now = Instant::now();
-    let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_536_800);
-    let with_token = || {
-        let mut state = client();
-        let stored = crate::StoredToken {
-            access_token: "T".into(),
-            expires_at_unix: 1_796_536_800 + 7200,
-            generation: 1,
-        };
-        assert!(state.import_token(stored, now, wall));
-        state
-    };
+    let with_token = || client_with_token(now);
     let mut state = with_token();
     let mut download = download("m", DownloadOptions::default());
     let sent = download.poll(now, &mut state).into_send().unwrap();
