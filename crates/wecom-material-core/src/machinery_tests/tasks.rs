@@ -1071,6 +1071,26 @@ fn a_cancelled_job_wait_closes_its_mailbox() {
     assert!(!state.deliver_job_finished(&JobId::new("J1")));
 }
 
+/// A stray event after a job wait was cancelled between its polls (no step out: the
+/// transport's misuse) leaves the cancel as the result.
+#[test]
+fn a_stray_event_after_a_cancelled_job_wait_leaves_the_cancel() {
+    let server = Server::scripted([token("T1")], [json(PROCESSING)]);
+    let mut t = Transport::new(server);
+    let mut state = client();
+    let mut task = job_wait(&t, "J1");
+    while t.waits().is_empty() {
+        assert!(t.step(&mut task, &mut state).is_none());
+    }
+    task.cancel(&mut state);
+    task.on_event(t.now, &mut state, LaneId::MAIN, Event::BodyEnd);
+    let result = task.poll(t.now, &mut state);
+    assert!(
+        matches!(result, Action::Done(Err(Error::Cancelled { .. }))),
+        "{result:?}"
+    );
+}
+
 /// The transport hands every received callback event to `deliver_event`: only a
 /// job-finished event reaches the waits (and asks for a wake-up); any other message does not.
 #[cfg(feature = "callback")]
