@@ -23,6 +23,12 @@ pub(super) fn settings() -> ClientSettings {
     settings
 }
 
+/// A download of media `m` in ranges with up to `connections` at once; `seed` draws its jitter.
+fn ranges(connections: usize, seed: u64) -> DownloadTask {
+    let options = DownloadOptions::default().connections(connections);
+    DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), seed, None).unwrap()
+}
+
 /// A transport that keeps every lane's step pending until it has taken all the steps the
 /// task hands out, then answers them newest first: the task sees its lanes finish out of
 /// order. `answer` serves each business request; gettoken answers `T1`.
@@ -154,9 +160,7 @@ fn ranges_run_at_once_out_of_order_and_land_at_their_offsets() {
     let bytes = media(9_000_000);
     for connections in [1, 4, 8] {
         let mut state = client();
-        let options = DownloadOptions::default().connections(connections);
-        let mut task =
-            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+        let mut task = ranges(connections, 3);
         let mut t = Lanes::new();
         let done = t
             .run(&mut task, &mut state, |_, (a, b)| {
@@ -182,9 +186,7 @@ fn ranges_run_at_once_out_of_order_and_land_at_their_offsets() {
 fn a_throttled_range_halves_the_lanes_and_waits_its_backoff_without_being_lost() {
     let bytes = media(9_000_000);
     let mut state = client();
-    let options = DownloadOptions::default().connections(8);
-    let mut task =
-        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut task = ranges(8, 3);
     let mut t = Lanes::new();
     // The second and third range requests are refused with 45033: both go back to the queue
     // with a backoff (not yet due when the others end) and the limit halves twice.
@@ -260,9 +262,7 @@ fn a_crafted_record_is_refused_before_anything_is_planned() {
 #[test]
 fn an_event_on_a_lane_that_is_not_running_ends_the_download_as_a_misuse() {
     let mut state = client();
-    let options = DownloadOptions::default().connections(2);
-    let mut task =
-        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut task = ranges(2, 3);
     let now = Instant::now();
     assert!(matches!(
         task.poll(now, &mut state),
@@ -341,9 +341,7 @@ fn after_a_one_mib_first_range_the_rest_is_cut_into_four_ranges_per_connection()
     let bytes = media(9_000_000);
     for connections in [1usize, 2, 8] {
         let mut state = client();
-        let options = DownloadOptions::default().connections(connections);
-        let mut task =
-            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+        let mut task = ranges(connections, 3);
         let mut t = Lanes::new();
         t.run(&mut task, &mut state, |_, (a, b)| {
             media_range(&bytes, a, b.min(bytes.len() - 1))
@@ -372,9 +370,7 @@ fn a_refused_range_is_asked_again_after_a_backoff_a_bounded_number_of_times() {
     for (code, retries) in [(-1, 3), (45033, 8)] {
         for refusals in [retries, retries + 1] {
             let mut state = client();
-            let options = DownloadOptions::default().connections(1);
-            let mut task =
-                DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+            let mut task = ranges(1, 3);
             let mut t = Lanes::new();
             let mut refused = 0;
             let result = t.run(&mut task, &mut state, |_, (a, b)| {
@@ -414,9 +410,7 @@ fn a_refused_ranges_backoff_grows_and_its_jitter_is_the_downloads_own() {
     let bytes = media(3_000_000);
     let gaps = |seed: u64, refusals: usize| {
         let mut state = client();
-        let options = DownloadOptions::default().connections(1);
-        let mut task =
-            DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), seed, None).unwrap();
+        let mut task = ranges(1, seed);
         let mut t = Lanes::new();
         let mut refused = 0;
         t.run(&mut task, &mut state, |_, (a, b)| {
@@ -449,9 +443,7 @@ fn a_refused_ranges_backoff_grows_and_its_jitter_is_the_downloads_own() {
 fn a_queued_range_does_not_wake_a_download_whose_lanes_are_all_busy() {
     let bytes = media(3_000_000);
     let mut state = client();
-    let options = DownloadOptions::default().connections(2);
-    let mut task =
-        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut task = ranges(2, 3);
     let mut t = Lanes::new();
     t.timer_first = true;
     t.run(&mut task, &mut state, |n, (a, b)| match n {
@@ -470,9 +462,7 @@ fn a_range_that_fails_for_good_stops_the_ranges_in_flight() {
     const FIRST: u64 = 1 << 20;
     let bytes = media(9_000_000);
     let mut state = client();
-    let options = DownloadOptions::default().connections(2);
-    let mut task =
-        DownloadTask::in_ranges(MediaId::new("m"), options, &settings(), 3, None).unwrap();
+    let mut task = ranges(2, 3);
     let mut t = Lanes::new();
     let error = t
         .run(&mut task, &mut state, |n, (a, b)| match n {

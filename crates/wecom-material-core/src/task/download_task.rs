@@ -986,15 +986,7 @@ pub(super) mod tests {
         let mut state = state_with_token(t0);
         let empty = head(200, &[("content-length", "0")]);
         let mut task = answered(DownloadOptions::default(), 0, empty, t0, &mut state);
-        let step = task.poll(t0, &mut state);
-        assert!(
-            matches!(step, Action::Exchange(_, Exchange::FlushSink)),
-            "{step:?}"
-        );
-        task.on_event(t0, &mut state, Event::Flushed(None));
-        let Action::Done(Ok(done)) = task.poll(t0, &mut state) else {
-            panic!("done");
-        };
+        let done = completed(&mut task, &mut state, t0);
         assert_eq!((done.bytes_written, done.total), (0, 0));
     }
 
@@ -1009,20 +1001,13 @@ pub(super) mod tests {
             let unknown = head(200, &[("content-disposition", "attachment")]);
             let mut task = answered(options, 0, unknown, t0, &mut state);
             stream(&mut task, &mut state, t0, bytes);
-            let step = task.poll(t0, &mut state);
-            match ok {
-                true => assert!(matches!(step, Action::Exchange(_, Exchange::Stream { .. }))),
-                false => {
-                    assert!(
-                        matches!(step, Action::Exchange(_, Exchange::FlushSink)),
-                        "{step:?}"
-                    );
-                    task.on_event(t0, &mut state, Event::Flushed(None));
-                    let Action::Done(Err(Error::Decode(e))) = task.poll(t0, &mut state) else {
-                        panic!("a decode error");
-                    };
-                    assert!(e.to_string().contains("limit of 100 bytes"), "{e}");
-                }
+            if ok {
+                let step = task.poll(t0, &mut state);
+                assert!(matches!(step, Action::Exchange(_, Exchange::Stream { .. })));
+            } else {
+                let error = finish(&mut task, &mut state, t0);
+                assert!(matches!(error, Error::Decode(_)), "{error:?}");
+                assert!(error.to_string().contains("limit of 100 bytes"), "{error}");
             }
         }
     }
