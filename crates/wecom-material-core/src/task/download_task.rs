@@ -1118,6 +1118,22 @@ pub(super) mod tests {
         task
     }
 
+    /// Answers a probe with `body`: the task writes it whole in one `Write` at offset 0,
+    /// reported written.
+    fn probe_written(
+        task: &mut RangeDownload,
+        state: &mut ClientState,
+        now: Instant,
+        body: &'static [u8],
+    ) {
+        task.on_event(now, state, Event::Body(bytes::Bytes::from_static(body)));
+        match task.poll(now, state) {
+            Action::Exchange(_, Exchange::Write { at: 0, bytes }) => assert_eq!(bytes, body),
+            other => panic!("{other:?}"),
+        }
+        task.on_event(now, state, Event::Written(body.len() as u64));
+    }
+
     /// A probed media body is written in one `Write` at offset 0, counted in the progress
     /// and the result, and completes the download.
     #[test]
@@ -1125,13 +1141,7 @@ pub(super) mod tests {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
         let mut task = probing_task(t0, &mut state);
-        let body = bytes::Bytes::from_static(b"0123456789");
-        task.on_event(t0, &mut state, Event::Body(body.clone()));
-        match task.poll(t0, &mut state) {
-            Action::Exchange(_, Exchange::Write { at: 0, bytes }) => assert_eq!(bytes, body),
-            other => panic!("{other:?}"),
-        }
-        task.on_event(t0, &mut state, Event::Written(10));
+        probe_written(&mut task, &mut state, t0, b"0123456789");
         let progress = Machine::progress(&task).unwrap();
         assert_eq!((progress.done, progress.total), (10, Some(10)));
         let done = completed(&mut task, &mut state, t0);
@@ -1169,13 +1179,7 @@ pub(super) mod tests {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
         let mut task = probing_task(t0, &mut state);
-        let body = bytes::Bytes::from_static(b"0123");
-        task.on_event(t0, &mut state, Event::Body(body.clone()));
-        match task.poll(t0, &mut state) {
-            Action::Exchange(_, Exchange::Write { at: 0, bytes }) => assert_eq!(bytes, body),
-            other => panic!("{other:?}"),
-        }
-        task.on_event(t0, &mut state, Event::Written(4));
+        probe_written(&mut task, &mut state, t0, b"0123");
         assert_eq!(range_start(task.poll(t0, &mut state)), 4);
         assert_eq!(Machine::progress(&task).unwrap().done, 4);
     }
