@@ -169,10 +169,19 @@ fn a_second_signal_exits_at_once() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        while w.mock.count(Endpoint::Get) == 0 {
-            assert!(started.elapsed() < Duration::from_secs(20), "no request");
+        // The first signal must come once the read is stalled: before that, the download
+        // sees the cancel at its next buffer and ends on its own (a race on a loaded
+        // machine). The stall comes after 100 000 bytes, all in the part file by then.
+        let part = w.dir.join(format!(".{id}.part"));
+        let len = || std::fs::metadata(&part).map_or(0, |m| m.len());
+        while len() < 100_000 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no stall reached"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
+        assert!(w.mock.count(Endpoint::Get) > 0);
         let kill = |child: &std::process::Child| {
             let status = std::process::Command::new("kill")
                 .args([format!("-{signal}"), child.id().to_string()])
