@@ -11,7 +11,7 @@ use wecom_material_core::task::Upload;
 use wecom_material_core::{ClientSettings, DownloadOptions, Downloaded, Error, JobId, JobStatus};
 use wecom_material_core::{DownloadTask, Media, UploadJob, Uploaded, UploadedImage};
 use wecom_material_core::{MediaId, MediaType, ResumeRecord, TokenStore, Transfer};
-use wecom_material_host::{Opened, Shared, open_upload};
+use wecom_material_host::{self as host, Shared, open_upload};
 
 use crate::{Driver, Io, MemoryStore, Recorder, Sink, Source};
 
@@ -177,9 +177,10 @@ fn opened(
         Payload::Path(path) => Upload::path(path),
         Payload::Once(name, bytes, len) => Upload::reader(name, bytes, len),
     };
-    Ok(match open_upload(upload)? {
-        Opened::Ready(input) => (input, None),
-        Opened::Reader(input, bytes) => (input, Some(Source::Once(bytes))),
-        Opened::File(input, file) => (input, Some(Source::File(file))),
-    })
+    let (input, source) = open_upload(upload)?;
+    let source = source.and_then(|source| match source {
+        host::Source::File(file) => Some(Source::File(file)),
+        host::Source::Reader(bytes) => bytes.map(Source::Once),
+    });
+    Ok((input, source))
 }

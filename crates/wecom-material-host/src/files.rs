@@ -1,60 +1,67 @@
 //! The file side: upload sources opened from paths, positioned download sinks, MD5.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use wecom_material_core::Error;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{Upload, UploadInput, UploadPlan};
 
-/// An upload made ready to send: what the core needs to know about it, and where its
-/// payload comes from.
+/// Where an upload's payload comes from, whatever the HTTP library: a file, rewound for each
+/// attempt, or a reader that can be read once.
 #[derive(Debug)]
-pub enum Opened<R> {
-    /// The bytes are in memory.
-    Ready(UploadInput),
-    /// A reader, read once.
-    Reader(UploadInput, R),
-    /// A file, positioned after the bytes read for the format checks (rewind it for each
-    /// attempt).
-    File(UploadInput, File),
+pub enum Source<R> {
+    /// A file (positioned anywhere: each attempt reads it from its start).
+    File(File),
+    /// A reader; `None` once taken by an attempt.
+    Reader(Option<R>),
+}
+
+impl<R> Source<R> {
+    /// The payload for one attempt, from its first byte: a clone of the file's handle,
+    /// rewound and made the transport's reader by `file`; or the reader, the first time.
+    pub fn open(&mut self, file: impl FnOnce(File) -> R) -> io::Result<R> {
+        match self {
+            Source::File(own) => {
+                let mut clone = own.try_clone()?;
+                clone.seek(SeekFrom::Start(0))?;
+                Ok(file(clone))
+            }
+            Source::Reader(once) => once
+                .take()
+                .ok_or_else(|| io::Error::other("a one-shot upload reader was read already")),
+        }
+    }
 }
 
 /// Gets an upload ready: opens a file and reads its length and first bytes for the format
-/// checks; the core decides the rest (name, limits, whether it can be resent).
-pub fn open_upload<R>(upload: Upload<R>) -> Result<Opened<R>, Error> {
+/// checks; the core decides the rest (name, limits, whether it can be resent). Bytes in
+/// memory need no source.
+pub fn open_upload<R>(upload: Upload<R>) -> Result<(UploadInput, Option<Source<R>>), Error> {
     let (path, name) = match upload.plan()? {
-        UploadPlan::Ready(input) => return Ok(Opened::Ready(input)),
-        UploadPlan::Stream { input, reader } => return Ok(Opened::Reader(input, reader)),
+        UploadPlan::Ready(input) => return Ok((input, None)),
+        UploadPlan::Stream { input, reader } => {
+            return Ok((input, Some(Source::Reader(Some(reader)))));
+        }
         UploadPlan::OpenFile { path, filename } => (path, filename),
     };
+    let (input, file) = open_file(&path, name.as_deref())?;
+    Ok((input, Some(Source::File(file))))
+}
+
+/// Opens the file at `path` for an upload shown as `filename` (by default the file's own
+/// name): what the core needs to know about it (its length and first bytes, for the format
+/// checks), and the file.
+pub fn open_file(path: &Path, filename: Option<&str>) -> Result<(UploadInput, File), Error> {
     let fail = |e| Error::io(format!("opening {}", path.display()), e);
-    let mut file = File::open(&path).map_err(fail)?;
+    let mut file = File::open(path).map_err(fail)?;
     let len = file.metadata().map_err(fail)?.len();
     let mut prefix = Vec::with_capacity(UploadInput::SNIFF_LEN);
     let mut sniff = Read::by_ref(&mut file).take(UploadInput::SNIFF_LEN as u64);
     sniff.read_to_end(&mut prefix).map_err(fail)?;
-    let input = UploadInput::file(&path, name.as_deref(), len, prefix)?;
-    Ok(Opened::File(input, file))
-}
-
-/// Opens the file at `path` for an upload shown as `filename` (by default the file's own
-/// name): what the core needs to know about it, and the file.
-pub fn open_file(path: &Path, filename: Option<&str>) -> Result<(UploadInput, File), Error> {
-    let upload = Upload::<io::Empty>::path(path);
-    let upload = match filename {
-        Some(name) => upload.named(name),
-        None => upload,
-    };
-    match open_upload(upload)? {
-        Opened::File(input, file) => Ok((input, file)),
-        // A path always opens as a file; a plan that says otherwise has nothing to send.
-        Opened::Ready(_) | Opened::Reader(..) => Err(Error::io(
-            format!("opening {}", path.display()),
-            io::ErrorKind::InvalidInput.into(),
-        )),
-    }
+    let input = UploadInput::file(path, filename, len, prefix)?;
+    Ok((input, file))
 }
 
 /// A download's file, written at the offsets the core's download task gives (its ranges
@@ -123,6 +130,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_one_shot_reader_is_read_once() {
+        let (input, source) = open_upload(Upload::reader("a.bin", &b"abc"[..], 3)).unwrap();
+        assert_eq!((input.filename.as_str(), input.len), ("a.bin", 3));
+        let mut source = source.unwrap();
+        assert_eq!(source.open(|_| unreachable!()).unwrap(), b"abc");
+        let again = source.open(|_| unreachable!()).unwrap_err();
+        assert!(again.to_string().contains("read already"), "{again}");
+        let (_, none) = open_upload::<io::Empty>(Upload::bytes("b.bin", "xy".into())).unwrap();
+        assert!(none.is_none(), "bytes in memory need no source");
+    }
+
+    #[test]
     fn writes_land_at_their_offsets_in_any_order() {
         let dir = std::env::temp_dir().join(format!("wecom-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -148,12 +167,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("报告.pdf");
         std::fs::write(&path, b"%PDF-1.7 and the rest of it").unwrap();
-        let Opened::File(input, _) = open_upload::<io::Empty>(Upload::path(&path)).unwrap() else {
+        let (input, source) = open_upload::<Box<dyn Read>>(Upload::path(&path)).unwrap();
+        let Some(mut source @ Source::File(_)) = source else {
             panic!("a path opens as a file");
         };
         assert_eq!(input.filename, "报告.pdf");
         assert_eq!(input.len, 27);
         assert_eq!(input.prefix.as_deref(), Some(&b"%PDF-1.7 and the"[..]));
+        // Each attempt reads the file from its start, wherever the last one stopped.
+        for _ in 0..2 {
+            let mut attempt = source.open(|file| Box::new(file)).unwrap();
+            let mut first = [0u8; 4];
+            attempt.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"%PDF");
+        }
         let missing = open_upload::<io::Empty>(Upload::path(dir.join("nope"))).unwrap_err();
         assert!(missing.to_string().contains("nope"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();

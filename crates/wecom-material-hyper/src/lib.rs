@@ -13,8 +13,6 @@ pub use wecom_material_host::{BatchNames, Overwrite, SaveOptions, Saved};
 
 mod client;
 mod operations;
-#[cfg(feature = "s3-relay")]
-mod relay;
 mod run;
 
 /// The MD5 of a file as 32 lowercase hex digits, read in constant memory on a blocking thread

@@ -14,7 +14,7 @@ use http_body_util::channel::{Channel, Sender};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::fs::File;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 use wecom_material_core::task::UploadFrames;
 use wecom_material_core::task::chunked::{ChunkedBody, Chunks};
@@ -48,13 +48,8 @@ pub(crate) type HttpClient = hyper_util::client::legacy::Client<
     OutBody,
 >;
 
-/// Where an upload's external payload comes from.
-pub enum Source<'a> {
-    /// A file, rewound for each attempt.
-    File(File),
-    /// A reader that can be read once.
-    Reader(Option<Box<dyn AsyncRead + Send + Unpin + 'a>>),
-}
+/// Where an upload's payload comes from: a file, or a reader read once.
+pub type Source<'a> = wecom_material_host::Source<Box<dyn AsyncRead + Send + Unpin + 'a>>;
 
 /// Where a download's bytes go.
 pub enum Sink<'a> {
@@ -277,14 +272,8 @@ async fn pump(
     limit: Limit,
 ) -> Result<(), Event> {
     let local = |e| Event::Local(Error::io("reading the upload payload", e));
-    let mut reader: Option<Box<dyn AsyncRead + Send + Unpin + '_>> = match source {
-        Some(Source::File(file)) => {
-            file.seek(io::SeekFrom::Start(0)).await.map_err(local)?;
-            Some(Box::new(file))
-        }
-        Some(Source::Reader(once)) => once.take(),
-        None => None,
-    };
+    let file = |file| Box::new(File::from_std(file)) as _;
+    let mut reader = source.map(|s| s.open(file)).transpose().map_err(local)?;
     loop {
         let frame = match frames.next_frame().map_err(Event::Local)? {
             NextFrame::End => return Ok(()),

@@ -22,7 +22,7 @@ impl AsyncTransport for Hyper {
     ) -> impl Future<Output = Result<T::Output, Error>> {
         use wecom_material_hyper::{Sink as To, Source as From};
         let source = io.source.map(|source| match source {
-            Source::File(file) => From::File(tokio::fs::File::from_std(file)),
+            Source::File(file) => From::File(file),
             Source::Once(bytes) => From::Reader(Some(Box::new(Cursor::new(bytes)))),
         });
         let sink = match io.sink {

@@ -4,8 +4,6 @@
 
 mod client;
 mod operations;
-#[cfg(feature = "s3-relay")]
-mod relay;
 mod run;
 
 pub use client::{Client, ClientBuilder};

@@ -3,8 +3,7 @@
 //! run at once — sleeps, wakes, and reports back. No protocol decision is made here.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 use std::task::{Wake, Waker};
@@ -18,13 +17,8 @@ use wecom_material_host::FileSink;
 
 use crate::client::Client;
 
-/// Where an upload's external payload comes from.
-pub enum Source<'a> {
-    /// A file, rewound for each attempt.
-    File(File),
-    /// A reader that can be read once.
-    Reader(Option<Box<dyn Read + Send + 'a>>),
-}
+/// Where an upload's payload comes from: a file, or a reader read once.
+pub type Source<'a> = wecom_material_host::Source<Box<dyn Read + Send + 'a>>;
 
 /// Where a download's bytes go.
 pub enum Sink<'a> {
@@ -203,7 +197,9 @@ impl Client {
             Body::Empty => agent.run(http::Request::from_parts(parts, ())),
             Body::Bytes(bytes) => agent.run(http::Request::from_parts(parts, &bytes[..])),
             Body::Upload(upload) => {
-                let opened = source.map(open).transpose();
+                let opened = source
+                    .map(|s| s.open(|file| Box::new(file) as _))
+                    .transpose();
                 let opened =
                     opened.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
                 let mut reader =
@@ -237,14 +233,6 @@ impl Sink<'_> {
             Sink::File(file) => file.flush(),
             Sink::None => Ok(()),
         }
-    }
-}
-
-/// A reader positioned at the payload's start, for one attempt.
-fn open<'s>(source: &'s mut Source<'_>) -> io::Result<Box<dyn Read + Send + 's>> {
-    match source {
-        Source::File(file) => file.seek(SeekFrom::Start(0)).map(|_| Box::new(&*file) as _),
-        Source::Reader(once) => once.take().ok_or_else(|| io::Error::other("sent already")),
     }
 }
 
