@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -48,6 +48,12 @@ impl TransferBar {
     pub(crate) fn in_group(mut self, group: &MultiProgress) -> Self {
         self.group = Some(group.clone());
         self
+    }
+
+    /// The bar as a transfer's progress observer (it reports to the bar it shares).
+    pub(crate) fn observer(self: &Arc<Self>) -> impl Fn(Progress) + Send + Sync + 'static {
+        let bar = Arc::clone(self);
+        move |p| bar.report(p)
     }
 
     /// Takes one progress report.

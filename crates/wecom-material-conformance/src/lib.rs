@@ -134,7 +134,7 @@ pub trait BlockingTransport: JobEventsDelivery {
         &self,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<T::Output, Error>;
 }
 
@@ -146,7 +146,7 @@ pub trait AsyncTransport: JobEventsDelivery {
         &self,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> impl Future<Output = Result<T::Output, Error>>;
 }
 
@@ -166,7 +166,7 @@ pub trait Driver {
         client: &Self::Client,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> impl Future<Output = Result<T::Output, Error>>;
 
     /// Runs every task at once on `client` (threads for a blocking transport, futures side
@@ -204,7 +204,7 @@ where
         client: &C,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<T::Output, Error> {
         client.run(task, io, transfer)
     }
@@ -247,7 +247,7 @@ where
         client: &C,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> impl Future<Output = Result<T::Output, Error>> {
         client.run(task, io, transfer)
     }

@@ -130,7 +130,7 @@ fn range_bounds(mock: &MockServer) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn none() -> Transfer<'static> {
+fn none() -> Transfer {
     Transfer::default()
 }
 
@@ -405,20 +405,18 @@ pub async fn large_media_in_range_chunks<D: Driver>(d: &D) {
     let s = Subject::new(d, settings, None);
     let bytes = media(2_500_000);
     let id = MediaId::new(mock.insert_media(bytes.clone(), "video/mp4", "大视频.mp4"));
-    let last = Mutex::new(None::<Progress>);
-    let progress = |p: Progress| *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: None,
-        deadline: None,
-    };
+    let (transfer, seen) = recording();
     let mut out = Recorder::default();
     let options = DownloadOptions::default();
     let done = s.download(&id, &mut out, options, &transfer).await.unwrap();
     assert!(out.bytes == bytes, "downloaded bytes differ");
     assert_eq!((done.total, done.bytes_written), (2_500_000, 2_500_000));
     assert_eq!(done.info.filename, "大视频.mp4");
-    let last = *last.lock().unwrap_or_else(|e| e.into_inner());
+    let last = seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .copied();
     assert_eq!(
         last.map(|p| (p.done, p.total)),
         Some((2_500_000, Some(2_500_000)))
@@ -616,13 +614,7 @@ pub async fn progress_counts_payload_bytes<D: Driver>(d: &D) {
     let s = Subject::new(d, settings(&mock), None);
     let bytes = sample(MediaType::File, 3_000_000);
     let path = temp_file("大文件.bin", &bytes);
-    let seen = Mutex::new(Vec::<Progress>::new());
-    let progress = |p: Progress| seen.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: None,
-        deadline: None,
-    };
+    let (transfer, seen) = recording();
     let up = s
         .upload(MediaType::File, Payload::Path(&path), &transfer)
         .await
@@ -645,7 +637,7 @@ pub async fn progress_counts_payload_bytes<D: Driver>(d: &D) {
     s.download(&up.media_id, &mut out, options, &transfer)
         .await
         .unwrap();
-    let reports = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+    let reports = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     assert_eq!(
         reports.last().map(|p| (p.done, p.total)),
         Some((len, Some(len)))
@@ -663,16 +655,7 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
     let bytes = sample(MediaType::File, 3_000_000);
     let id = MediaId::new(mock.insert_media(bytes.clone(), "application/octet-stream", "c.bin"));
     let cancel = CancelFlag::new();
-    let stop = |p: Progress| {
-        if p.done > 0 {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&stop),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let transfer = cancelled_past(&cancel, 0);
     let mut out = Recorder::default();
     let options = DownloadOptions::default();
     let err = s
@@ -703,16 +686,7 @@ pub async fn cancel_mid_upload_and_mid_download<D: Driver>(d: &D) {
     assert!(out.flushes >= 1, "the sink is flushed on cancel");
 
     let cancel = CancelFlag::new();
-    let stop = |p: Progress| {
-        if p.done > 0 {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&stop),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let transfer = cancelled_past(&cancel, 0);
     mock.clear_requests();
     let path = temp_file("up.bin", &bytes);
     let err = s
@@ -876,16 +850,7 @@ pub async fn cancelled_parallel_download_resumes_from_its_record<D: Driver>(d: &
     let id = MediaId::new(mock.insert_media(bytes.clone(), "video/mp4", "big.mp4"));
     let (path, file) = target();
     let cancel = CancelFlag::new();
-    let stop = |p: Progress| {
-        if p.done > 2_000_000 {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&stop),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let transfer = cancelled_past(&cancel, 2_000_000);
     let options = DownloadOptions::default().connections(4);
     let (result, task) = s
         .download_file(&id, &file, options.clone(), None, &transfer)
@@ -1075,4 +1040,24 @@ pub async fn shared_token_store<D: Driver>(d: &D) {
         "one refresh for the fleet"
     );
     assert_eq!(store.token(), mock.access_token(CORP));
+}
+
+/// A transfer whose progress reports go to the returned log.
+fn recording() -> (Transfer, Arc<Mutex<Vec<Progress>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let transfer = Transfer::default()
+        .with_progress(move |p| log.lock().unwrap_or_else(|e| e.into_inner()).push(p));
+    (transfer, seen)
+}
+
+/// A transfer that sets `cancel` (and so stops) once its progress passes `done` bytes.
+fn cancelled_past(cancel: &CancelFlag, done: u64) -> Transfer {
+    let flag = cancel.clone();
+    let stop = move |p: Progress| {
+        if p.done > done {
+            flag.cancel();
+        }
+    };
+    Transfer::default().with_progress(stop).cancelled_by(cancel)
 }

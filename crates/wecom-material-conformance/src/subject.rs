@@ -61,7 +61,7 @@ impl<'d, D: Driver> Subject<'d, D> {
         &self,
         task: &mut T,
         io: Io<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<T::Output, Error> {
         self.driver.run(&self.client, task, io, transfer).await
     }
@@ -71,7 +71,7 @@ impl<'d, D: Driver> Subject<'d, D> {
         &self,
         kind: MediaType,
         payload: Payload<'_>,
-        t: &Transfer<'_>,
+        t: &Transfer,
     ) -> Result<Uploaded, Error> {
         let (input, source) = opened(payload)?;
         let mut task = self.tasks.upload(kind, &input)?;
@@ -114,7 +114,7 @@ impl<'d, D: Driver> Subject<'d, D> {
         id: &MediaId,
         out: &mut Recorder,
         options: DownloadOptions,
-        t: &Transfer<'_>,
+        t: &Transfer,
     ) -> Result<Downloaded, Error> {
         let mut task = self.tasks.download(id, options)?;
         let io = Io {
@@ -132,7 +132,7 @@ impl<'d, D: Driver> Subject<'d, D> {
         file: &File,
         options: DownloadOptions,
         record: Option<ResumeRecord>,
-        t: &Transfer<'_>,
+        t: &Transfer,
     ) -> (Result<Downloaded, Error>, DownloadTask) {
         let task = self.tasks.download_file(id, options, record);
         let mut task = task.unwrap_or_else(|e| panic!("a download task: {e}"));

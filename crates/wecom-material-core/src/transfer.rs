@@ -37,16 +37,24 @@ impl CancelFlag {
     }
 }
 
+/// A progress observer, shared by the transfer and whatever reports to it (an upload's body
+/// that an HTTP library owns and polls on a task of its own).
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
 /// The caller's controls of one operation, given to a transport's upload, download or save
 /// call: progress reporting, cancellation and an overall deadline. The core applies them to
 /// any [`Task`](crate::Task) through [`Controlled`](crate::task::Controlled).
-#[derive(Default, Clone, Copy)]
-pub struct Transfer<'a> {
+///
+/// It owns what it holds (the observer and the flag are shared handles, cheap to clone), so
+/// that an upload's body built with it can be handed to an HTTP library that takes only
+/// `'static` bodies.
+#[derive(Default, Clone)]
+pub struct Transfer {
     /// Called with bytes done / total as the transfer moves.
-    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    pub progress: Option<ProgressFn>,
     /// Checked between buffers, frames and chunks; set it to stop the transfer with
     /// [`Error::Cancelled`](crate::Error::Cancelled).
-    pub cancel: Option<&'a CancelFlag>,
+    pub cancel: Option<CancelFlag>,
     /// The whole operation at most this long, from its first poll; when it passes, the
     /// operation is given up (a download flushes its sink first) and ends with
     /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded). `None`: no overall cut, a
@@ -60,7 +68,7 @@ pub struct Transfer<'a> {
     pub deadline: Option<Duration>,
 }
 
-impl<'a> Transfer<'a> {
+impl Transfer {
     /// The same transfer, given up after `deadline` (see [`Transfer::deadline`]).
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
@@ -69,31 +77,30 @@ impl<'a> Transfer<'a> {
 
     /// Reports progress to the observer, if any.
     pub fn report(&self, done: u64, total: Option<u64>) {
-        if let Some(progress) = self.progress {
+        if let Some(progress) = &self.progress {
             progress(Progress { done, total });
         }
     }
 
-    /// The same transfer, stopped by `flag` too (for the parts of a parallel transfer).
-    pub fn cancelled_by(mut self, flag: &'a CancelFlag) -> Self {
-        self.cancel = Some(flag);
+    /// The same transfer, stopped by `flag` (a handle to the caller's flag) instead.
+    pub fn cancelled_by(mut self, flag: &CancelFlag) -> Self {
+        self.cancel = Some(flag.clone());
         self
     }
 
     /// Whether the caller asked to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_some_and(CancelFlag::is_cancelled)
+        self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled)
     }
 
-    /// The same transfer (cancel flag) reporting to `progress` instead (for one part of a
-    /// batch: see [`BatchProgress`]).
-    pub fn with_progress(mut self, progress: &'a (dyn Fn(Progress) + Sync)) -> Self {
-        self.progress = Some(progress);
+    /// The same transfer (cancel flag, deadline) reporting to `progress` instead.
+    pub fn with_progress(mut self, progress: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
         self
     }
 }
 
-impl std::fmt::Debug for Transfer<'_> {
+impl std::fmt::Debug for Transfer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transfer")
             .field("progress", &self.progress.is_some())
@@ -104,27 +111,36 @@ impl std::fmt::Debug for Transfer<'_> {
 }
 
 /// Progress of several transfers run side by side (a batch of uploads): each reports its own
-/// bytes, the caller sees their sum.
+/// bytes, the caller's transfer sees their sum.
 #[derive(Debug)]
 pub struct BatchProgress {
     done: Vec<AtomicU64>,
+    to: Transfer,
 }
 
 impl BatchProgress {
-    /// A batch of `n` transfers.
-    pub fn new(n: usize) -> Self {
-        Self {
+    /// A batch of `n` transfers reporting to `to`.
+    pub fn new(n: usize, to: Transfer) -> Arc<Self> {
+        Arc::new(Self {
             done: (0..n).map(|_| AtomicU64::new(0)).collect(),
-        }
+            to,
+        })
     }
 
-    /// Item `i` reached `progress`: reports the bytes of the whole batch to `to`.
-    pub fn report(&self, i: usize, progress: Progress, to: &Transfer<'_>) {
+    /// The transfer of item `i`: the caller's cancel flag and deadline, its progress counted
+    /// into the batch's.
+    pub fn item(self: &Arc<Self>, i: usize) -> Transfer {
+        let batch = Arc::clone(self);
+        self.to.clone().with_progress(move |p| batch.report(i, p))
+    }
+
+    /// Item `i` reached `progress`: reports the bytes of the whole batch.
+    pub fn report(&self, i: usize, progress: Progress) {
         if let Some(item) = self.done.get(i) {
             item.store(progress.done, Ordering::Relaxed);
         }
         let done = self.done.iter().map(|d| d.load(Ordering::Relaxed)).sum();
-        to.report(done, None);
+        self.to.report(done, None);
     }
 
     /// The results of a batch, collected as `(index, result)` in the order they ended, in
@@ -160,16 +176,25 @@ mod tests {
     /// Each item reports its own bytes; the caller sees the sum of the latest of each.
     #[test]
     fn a_batch_reports_the_sum_of_its_items() {
-        let seen = std::sync::Mutex::new(Vec::new());
-        let observe = |p: Progress| seen.lock().unwrap().push((p.done, p.total));
-        let to = Transfer::default().with_progress(&observe);
-        let batch = BatchProgress::new(2);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let cancel = CancelFlag::new();
+        let to = Transfer::default()
+            .with_progress(move |p| log.lock().unwrap().push((p.done, p.total)))
+            .cancelled_by(&cancel);
+        let batch = BatchProgress::new(2, to);
         let at = |done| Progress { done, total: None };
-        batch.report(0, at(50), &to);
-        batch.report(1, at(30), &to);
-        batch.report(0, at(60), &to);
-        batch.report(7, at(1), &to); // no such item: the sum is reported unchanged
-        let seen = seen.into_inner().unwrap();
+        let (first, second) = (batch.item(0), batch.item(1));
+        first.report(50, Some(100));
+        second.report(30, Some(40));
+        batch.report(0, at(60));
+        batch.report(7, at(1)); // no such item: the sum is reported unchanged
+        cancel.cancel();
+        assert!(
+            first.is_cancelled() && second.is_cancelled(),
+            "the caller's flag"
+        );
+        let seen = seen.lock().unwrap().clone();
         assert_eq!(seen, [(50, None), (80, None), (90, None), (90, None)]);
     }
 }

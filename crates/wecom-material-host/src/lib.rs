@@ -2,12 +2,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "async-body")]
+mod body;
 mod files;
 mod methods;
 mod running;
 pub mod save;
 mod shared;
 
+#[cfg(feature = "async-body")]
+pub use body::{BodyWatch, UploadBody};
 pub use files::{FileSink, Source, md5_file, open_file, open_upload};
 pub use running::Running;
 pub use save::{BatchNames, Overwrite, SaveJob, SaveOptions, Saved};

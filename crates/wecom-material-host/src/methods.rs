@@ -71,7 +71,7 @@ macro_rules! client_operations {
                 &self,
                 kind: $crate::__core::MediaType,
                 what: $upload,
-                t: $crate::__core::Transfer<'_>,
+                t: $crate::__core::Transfer,
             ) -> Result<$crate::__core::Uploaded, $crate::__core::Error> {
                 let (input, source) = $crate::open_upload(what)?;
                 let mut task = self.0.shared.upload(kind, &input)?;
@@ -82,7 +82,7 @@ macro_rules! client_operations {
             pub $($async)? fn upload_image(
                 &self,
                 what: $upload,
-                t: $crate::__core::Transfer<'_>,
+                t: $crate::__core::Transfer,
             ) -> Result<$crate::__core::UploadedImage, $crate::__core::Error> {
                 let (input, source) = $crate::open_upload(what)?;
                 let mut task = self.0.shared.upload_image(&input)?;
@@ -116,7 +116,7 @@ macro_rules! client_operations {
                 media_id: &$crate::__core::MediaId,
                 writer: $writer,
                 options: $crate::__core::DownloadOptions,
-                t: $crate::__core::Transfer<'_>,
+                t: $crate::__core::Transfer,
             ) -> Result<$crate::__core::Downloaded, $crate::__core::Error> {
                 let mut task = self.0.shared.download(media_id, options)?;
                 self.drive(&mut task, None, Sink::Stream(writer.into()), &t) $($await)*
@@ -134,7 +134,7 @@ macro_rules! client_operations {
                 file: &std::fs::File,
                 options: $crate::__core::DownloadOptions,
                 record: &mut Option<$crate::__core::ResumeRecord>,
-                t: $crate::__core::Transfer<'_>,
+                t: $crate::__core::Transfer,
             ) -> Result<$crate::__core::Downloaded, $crate::__core::Error> {
                 let mut task = self.0.shared.download_file(id, options, record.take())?;
                 let sink = Sink::File($crate::FileSink::new(file));
@@ -225,7 +225,7 @@ macro_rules! client_operations {
                 filename: Option<&str>,
                 relay: &$crate::__core::relay::BucketRelay,
                 options: $crate::__core::relay::RelayOptions,
-                t: $crate::__core::Transfer<'_>,
+                t: $crate::__core::Transfer,
             ) -> Result<$crate::__core::relay::RelayedUpload, $crate::__core::Error> {
                 let (input, file) = $crate::open_file(path, filename)?;
                 let mut task = self.0.shared.relay(kind, &input, relay, options)?;

@@ -49,11 +49,7 @@ impl Wake for WakeUp {
 impl<S: ?Sized> Shared<S> {
     /// Starts running `task` under the caller's `transfer` in an async loop (see
     /// [`Running`]).
-    pub fn start<'a, T: Task>(
-        &'a self,
-        task: &'a mut T,
-        transfer: Transfer<'a>,
-    ) -> Running<'a, S, T> {
+    pub fn start<'a, T: Task>(&'a self, task: &'a mut T, transfer: Transfer) -> Running<'a, S, T> {
         Running {
             shared: self,
             task: Controlled::new(task, transfer),

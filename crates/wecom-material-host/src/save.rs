@@ -73,7 +73,7 @@ pub enum Overwrite {
 }
 
 /// How to save a media.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SaveOptions<'a> {
     /// How many ranges at once (0 and 1: one at a time).
     pub connections: usize,
@@ -84,7 +84,7 @@ pub struct SaveOptions<'a> {
     /// Progress, cancel and the overall deadline ([`Transfer::deadline`]: the download then
     /// ends with [`Error::DeadlineExceeded`]). On cancel or deadline the record is written at
     /// once and the save ends with [`SaveError::Stopped`] saying how much is kept.
-    pub transfer: Transfer<'a>,
+    pub transfer: Transfer,
     /// The names already taken by other saves of one batch (see [`BatchNames`]).
     pub names: Option<&'a BatchNames>,
 }
@@ -276,7 +276,7 @@ impl<'a> SaveJob<'a> {
                 drop(error);
                 self.restarted = true;
                 let (endpoint, media_id) = (task.endpoint, task.media_id.clone());
-                let (target, options) = (task.target.clone(), task.options);
+                let (target, options) = (task.target.clone(), task.options.clone());
                 let path = self.part.path.clone();
                 self.part.set_aside_self()?;
                 let (part, resume) = PartFile::open(path, &media_id, endpoint)?;
@@ -366,7 +366,7 @@ impl<'a> SaveTask<'a> {
             media_id: media_id.clone(),
             endpoint,
             target,
-            options: *options,
+            options: options.clone(),
             record_path: part.record_path.clone(),
             part: part_file,
             final_path: None,

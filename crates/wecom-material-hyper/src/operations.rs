@@ -5,19 +5,20 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::io::{AsyncRead, AsyncWrite};
 use wecom_material_core::transfer::BatchProgress;
-use wecom_material_core::{Error, MediaType, Progress, Transfer, Uploaded};
+use wecom_material_core::{Error, MediaType, Transfer, Uploaded};
 
 use crate::client::Client;
 use crate::run::Sink;
 
 /// An upload for this client: bytes in memory, a file, or a reader read once.
-pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn AsyncRead + Send + Unpin + 'a>>;
+/// The reader is `'static`: hyper polls the body on its connection's task.
+pub type Upload = wecom_material_core::task::Upload<Box<dyn AsyncRead + Send + Unpin>>;
 
 wecom_material_host::client_operations!(
     Client,
     [async],
     [.await],
-    Upload<'_>,
+    Upload,
     &mut (dyn AsyncWrite + Send + Unpin)
 );
 
@@ -29,24 +30,18 @@ impl Client {
     pub async fn upload_all(
         &self,
         kind: MediaType,
-        uploads: Vec<Upload<'_>>,
+        uploads: Vec<Upload>,
         jobs: usize,
-        t: Transfer<'_>,
+        t: Transfer,
     ) -> Vec<Result<Uploaded, Error>> {
-        let batch = &BatchProgress::new(uploads.len());
+        let batch = &BatchProgress::new(uploads.len(), t);
         let mut waiting = uploads.into_iter().enumerate();
         let (mut running, mut results) = (FuturesUnordered::new(), Vec::new());
         loop {
             while running.len() < jobs.max(1)
                 && let Some((i, upload)) = waiting.next()
             {
-                running.push(async move {
-                    let progress = move |p: Progress| batch.report(i, p, &t);
-                    (
-                        i,
-                        self.upload(kind, upload, t.with_progress(&progress)).await,
-                    )
-                });
+                running.push(async move { (i, self.upload(kind, upload, batch.item(i)).await) });
             }
             match running.next().await {
                 Some(done) => results.push(done),

@@ -4,43 +4,36 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use http_body_util::channel::{Channel, Sender};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::fs::File;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
-use wecom_material_core::task::UploadFrames;
+use tokio::time::sleep;
 use wecom_material_core::task::chunked::{ChunkedBody, Chunks};
-use wecom_material_core::task::{Action, Event, Exchange, LaneId, NextFrame, Task, Timeouts};
+use wecom_material_core::task::{Action, Event, Exchange, LaneId, Task, Timeouts};
 use wecom_material_core::{Error, Transfer, TransportError};
 use wecom_material_core::{body::Body, error::with_causes, secret::RedactedUri};
-use wecom_material_host::FileSink;
+use wecom_material_host::{FileSink, UploadBody};
 
 use crate::client::Client;
 
-/// Frames (at most the core's `FRAME` each) queued between the task reading the payload and hyper writing the socket.
-const QUEUED_FRAMES: usize = 4;
 const USER_AGENT: &str = concat!("wecom-material/", env!("CARGO_PKG_VERSION"), " (hyper)");
 
-/// The body hyper sends: whole bytes, or the frames of an upload fed through a channel.
-/// hyper keeps the core's `Content-Length` header as it is (it never switches a request with
-/// one to chunked encoding).
-///
-/// Why a channel and not a body type over [`UploadFrames`] that hyper polls itself: hyper
-/// takes only `'static` request bodies (`B: Body + 'static` on the legacy client and on
-/// `client::conn`, the body being polled by the connection's spawned task), while the frames
-/// borrow the caller's [`Transfer`] (progress callback, cancel flag) and a one-shot upload
-/// reads a caller's borrowed reader (`Source::Reader`). Both borrows come from the public
-/// API and `unsafe` is forbidden, so the frames are pulled on the caller's future ([`pump`])
-/// and only owned `Bytes` cross to hyper.
-pub(crate) type OutBody = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
+/// The body hyper sends: whole bytes, or an upload's frames that hyper polls itself (the
+/// host's [`UploadBody`]: it owns its reader and the caller's controls, so it is `'static`
+/// as hyper requires). hyper keeps the core's `Content-Length` header as it is (it never
+/// switches a request with one to chunked encoding).
+pub(crate) type OutBody = Either<Full<Bytes>, UploadBody<Reader>>;
+
+/// An upload's one-shot reader, or a file opened for one attempt.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// The hyper client of the crate.
 pub(crate) type HttpClient = hyper_util::client::legacy::Client<
@@ -49,7 +42,7 @@ pub(crate) type HttpClient = hyper_util::client::legacy::Client<
 >;
 
 /// Where an upload's payload comes from: a file, or a reader read once.
-pub type Source<'a> = wecom_material_host::Source<Box<dyn AsyncRead + Send + Unpin + 'a>>;
+pub type Source = wecom_material_host::Source<Reader>;
 
 /// Where a download's bytes go.
 pub enum Sink<'a> {
@@ -74,8 +67,13 @@ async fn within<F: Future>(limit: Limit, what: &str, f: F) -> Result<F::Output, 
         Limit::Deadline(at) => at,
         Limit::Idle(idle) => tokio::time::Instant::now() + idle,
     };
-    let late = |_| TransportError::maybe_sent(format!("{what}: nothing moved in time"));
-    tokio::time::timeout_at(at, f).await.map_err(late)
+    tokio::time::timeout_at(at, f)
+        .await
+        .map_err(|_| stalled(what))
+}
+
+fn stalled(what: &str) -> TransportError {
+    TransportError::maybe_sent(format!("{what}: nothing moved in time"))
 }
 
 /// A response's body being read, each frame within the exchange's time limit.
@@ -110,13 +108,13 @@ impl Client {
     pub async fn drive<T: Task>(
         &self,
         task: &mut T,
-        source: Option<Source<'_>>,
+        source: Option<Source>,
         sink: Sink<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<T::Output, Error> {
         let (source, sink) = (&Mutex::new(source), &sink);
         // Cancelled if this future is dropped before the task ended.
-        let mut task = self.0.shared.start(task, *transfer);
+        let mut task = self.0.shared.start(task, transfer.clone());
         let (mut idle, mut running) = (HashMap::new(), FuturesUnordered::<Step<'_>>::new());
         loop {
             let (lane, io, event) = match task.poll() {
@@ -159,8 +157,8 @@ impl Client {
         step: Exchange,
         mut io: LaneIo,
         sink: &Sink<'_>,
-        source: &Mutex<Option<Source<'_>>>,
-        transfer: &Transfer<'_>,
+        source: &Mutex<Option<Source>>,
+        transfer: &Transfer,
     ) -> (LaneId, LaneIo, Event) {
         let event = match step {
             Exchange::Send { request, timeouts } => {
@@ -195,8 +193,8 @@ impl Client {
         &self,
         request: http::Request<Body>,
         limit: Limit,
-        source: &Mutex<Option<Source<'_>>>,
-        transfer: &Transfer<'_>,
+        source: &Mutex<Option<Source>>,
+        transfer: &Transfer,
     ) -> Result<http::Response<Incoming>, Event> {
         let (mut parts, body) = request.into_parts();
         let agent = http::HeaderValue::from_static(USER_AGENT);
@@ -219,22 +217,23 @@ impl Client {
             Body::Empty => whole(Bytes::new()),
             Body::Bytes(bytes) => whole(bytes),
             Body::Upload(upload) => {
-                let (tx, rx) = Channel::new(QUEUED_FRAMES);
-                let request = http::Request::from_parts(parts, Either::Right(rx));
-                let mut response = pin!(client.request(request));
-                let mut source = source.lock().await;
-                let frames = UploadFrames::new(upload, *transfer);
-                let pump = pump(tx, frames, source.as_mut(), limit);
-                // The head may come before the whole body went out (an early error answer).
-                let early = tokio::select! {
-                    response = &mut response => Some(response),
-                    // A local failure returns here: dropping the request aborts the connection.
-                    outcome = pump => { outcome?; None }
+                let local = |e| Event::Local(Error::io("reading the upload payload", e));
+                let file = |file| Box::new(File::from_std(file)) as Reader;
+                let reader = source.lock().await.as_mut().map(|s| s.open(file));
+                let reader = reader.transpose().map_err(local)?;
+                let upload = UploadBody::new(upload, reader, transfer.clone());
+                let (body, watch) = upload.map_err(Event::Local)?;
+                let request = client.request(http::Request::from_parts(parts, Either::Right(body)));
+                // The body moving counts as the exchange moving: idle means neither it nor
+                // the answer did.
+                let response = match limit {
+                    Limit::Idle(idle) => watch.idle_bounded(idle, request, sleep).await,
+                    Limit::Deadline(_) => within(limit, "", request).await.ok(),
                 };
-                let response = match early {
-                    Some(response) => response,
-                    None => within(limit, "waiting for the response", response).await?,
-                };
+                let response = response.ok_or_else(|| stalled("sending the upload"))?;
+                if let Some(failure) = watch.take_failure() {
+                    return Err(Event::Local(failure));
+                }
                 return response.map_err(failed);
             }
         };
@@ -257,42 +256,6 @@ impl Sink<'_> {
             Sink::Stream(stream) => stream.lock().await.flush().await,
             Sink::File(file) => file.flush(),
             Sink::None => Ok(()),
-        }
-    }
-}
-
-/// Feeds the core's upload frames into the body channel; the payload is read from `source`.
-/// It decides nothing: each frame is what [`UploadFrames`] asked for (see [`OutBody`] for why
-/// this runs on the caller's future rather than inside hyper), and only handing a frame to
-/// hyper is timed (the media idle timeout: nothing taken in time is a stalled send).
-async fn pump(
-    mut tx: Sender<Bytes, io::Error>,
-    mut frames: UploadFrames<'_>,
-    source: Option<&mut Source<'_>>,
-    limit: Limit,
-) -> Result<(), Event> {
-    let local = |e| Event::Local(Error::io("reading the upload payload", e));
-    let file = |file| Box::new(File::from_std(file)) as _;
-    let mut reader = source.map(|s| s.open(file)).transpose().map_err(local)?;
-    loop {
-        let frame = match frames.next_frame().map_err(Event::Local)? {
-            NextFrame::End => return Ok(()),
-            NextFrame::Bytes(bytes) => bytes,
-            NextFrame::Read { max } => {
-                let no_source = || local(io::Error::other("no source (or one already sent)"));
-                let reader = reader.as_mut().ok_or_else(no_source)?;
-                let mut buf = BytesMut::with_capacity(max);
-                let read = reader.take(max as u64).read_buf(&mut buf).await;
-                read.map_err(local)?;
-                frames.on_read(&buf).map_err(Event::Local)?;
-                buf.freeze()
-            }
-        };
-        let sent = within(limit, "sending the upload", tx.send_data(frame)).await;
-        if sent?.is_err() {
-            // hyper dropped the body (the connection failed, or the server answered early):
-            // the response tells what happened.
-            return Ok(());
         }
     }
 }

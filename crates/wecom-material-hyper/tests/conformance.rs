@@ -18,7 +18,7 @@ impl AsyncTransport for Hyper {
         &self,
         task: &mut T,
         io: Io<'_>,
-        t: &Transfer<'_>,
+        t: &Transfer,
     ) -> impl Future<Output = Result<T::Output, Error>> {
         use wecom_material_hyper::{Sink as To, Source as From};
         let source = io.source.map(|source| match source {

@@ -74,7 +74,8 @@ async fn every_public_method_runs_its_operation() {
         mock.media(from_path.media_id.as_str()).unwrap().filename,
         "报告.pdf"
     );
-    let reader: &[u8] = &bytes;
+    // The reader is owned (`'static`): hyper polls the body on its connection's task.
+    let reader = std::io::Cursor::new(bytes.clone());
     let upload = Upload::reader("r.pdf", Box::new(reader), bytes.len() as u64);
     let from_reader = client
         .upload(MediaType::File, upload, Transfer::default())

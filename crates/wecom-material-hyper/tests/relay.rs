@@ -2,7 +2,7 @@
 //! that checks SigV4 (`s3s-fs`, per test on a free loopback port, stopped by PID) and the
 //! emulator. The blocking client's tests (`wecom-material-ureq/tests/relay.rs`) cover every
 //! case of the issue; these check the same core task over hyper: the round trip with the
-//! MD5 digested by the hyper pump, and a cancel during the PUT.
+//! MD5 digested by the upload body hyper polls, and a cancel during the PUT.
 #![cfg(feature = "s3-relay")]
 
 use std::path::PathBuf;
@@ -96,16 +96,14 @@ async fn a_cancel_during_the_put_leaves_no_object_and_sends_nothing_to_wecom() {
     let (s3, mock, client, relay) = setup();
     let path = large_file("big.bin", 60 * MB, 32);
     let cancel = CancelFlag::new();
-    let progress = |p: Progress| {
-        if p.done >= 10 * MB {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let flag = cancel.clone();
+    let transfer = Transfer::default()
+        .cancelled_by(&cancel)
+        .with_progress(move |p: Progress| {
+            if p.done >= 10 * MB {
+                flag.cancel();
+            }
+        });
     let options = RelayOptions::default();
     let result = client
         .upload_via_bucket(MediaType::File, &path, None, &relay, options, transfer)

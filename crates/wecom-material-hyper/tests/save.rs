@@ -91,16 +91,14 @@ async fn a_cancelled_save_keeps_its_bytes_and_a_resume_fetches_only_the_rest() {
     });
     let dir = scratch("cancel");
     let cancel = CancelFlag::new();
-    let progress = |p: Progress| {
-        if p.done >= 2_500_000 {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let flag = cancel.clone();
+    let transfer = Transfer::default()
+        .cancelled_by(&cancel)
+        .with_progress(move |p: Progress| {
+            if p.done >= 2_500_000 {
+                flag.cancel();
+            }
+        });
     let opts = SaveOptions {
         transfer,
         ..options(4)

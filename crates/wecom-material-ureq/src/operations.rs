@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 
 use wecom_material_core::transfer::BatchProgress;
-use wecom_material_core::{Error, MediaType, Progress, Transfer, Uploaded};
+use wecom_material_core::{Error, MediaType, Transfer, Uploaded};
 
 use crate::client::Client;
 use crate::run::Sink;
@@ -27,7 +27,7 @@ impl Client {
         jobs: usize,
         t: Transfer,
     ) -> Vec<Result<Uploaded, Error>> {
-        let (batch, n) = (BatchProgress::new(uploads.len()), uploads.len());
+        let (batch, n) = (BatchProgress::new(uploads.len(), t), uploads.len());
         let waiting = Mutex::new(uploads.into_iter().enumerate());
         let results = Mutex::new(Vec::new());
         let next = || waiting.lock().unwrap_or_else(|e| e.into_inner()).next();
@@ -35,8 +35,7 @@ impl Client {
             for _ in 0..jobs.clamp(1, n.max(1)) {
                 scope.spawn(|| {
                     while let Some((i, upload)) = next() {
-                        let progress = |p: Progress| batch.report(i, p, &t);
-                        let result = self.upload(kind, upload, t.with_progress(&progress));
+                        let result = self.upload(kind, upload, batch.item(i));
                         results
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())

@@ -65,7 +65,7 @@ impl Client {
         task: &mut T,
         mut source: Option<Source<'_>>,
         mut sink: Sink<'_>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<T::Output, Error> {
         let shared = &self.0.shared;
         let (tx, rx) = mpsc::channel();
@@ -73,7 +73,7 @@ impl Client {
             Sink::File(file) => Some(*file),
             _ => None,
         };
-        let mut task = Controlled::new(task, *transfer);
+        let mut task = Controlled::new(task, transfer.clone());
         std::thread::scope(|scope| {
             let (mut main, mut lanes) = (LaneIo::default(), HashMap::new());
             loop {
@@ -149,7 +149,7 @@ impl Client {
         &self,
         step: Exchange,
         (lane, source, sink): (&mut LaneIo, Option<&mut Source<'_>>, &mut Sink<'_>),
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Event {
         match step {
             Exchange::Send { request, timeouts } => {
@@ -185,7 +185,7 @@ impl Client {
         request: http::Request<Body>,
         timeouts: Timeouts,
         source: Option<&mut Source<'_>>,
-        transfer: &Transfer<'_>,
+        transfer: &Transfer,
     ) -> Result<(http::response::Parts, ureq::BodyReader<'static>), Event> {
         log::debug!("{} {}", request.method(), RedactedUri(request.uri()));
         let agent = match timeouts {
@@ -203,7 +203,7 @@ impl Client {
                 let opened =
                     opened.map_err(|e| Event::Local(Error::io("reading the upload", e)))?;
                 let mut reader =
-                    UploadReader::new(upload, opened, *transfer).map_err(Event::Local)?;
+                    UploadReader::new(upload, opened, transfer.clone()).map_err(Event::Local)?;
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let result = agent.run(http::Request::from_parts(parts, body));
                 if let Some(failure) = reader.take_failure() {

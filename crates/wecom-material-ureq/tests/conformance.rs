@@ -13,7 +13,7 @@ use wecom_material_ureq::{Client, FileSink};
 struct Ureq(Client);
 
 impl BlockingTransport for Ureq {
-    fn run<T: Task>(&self, task: &mut T, io: Io<'_>, t: &Transfer<'_>) -> Result<T::Output, Error> {
+    fn run<T: Task>(&self, task: &mut T, io: Io<'_>, t: &Transfer) -> Result<T::Output, Error> {
         use wecom_material_ureq::{Sink as To, Source as From};
         let source = io.source.map(|source| match source {
             Source::File(file) => From::File(file),

@@ -4,6 +4,7 @@
 //! (`tests/conformance.rs`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -152,15 +153,11 @@ fn many_uploads_at_once_share_one_token_keep_their_order_and_report_each_failure
         })
         .collect();
     uploads[5] = wecom_material_ureq::Upload::bytes("bad\nname.txt", Bytes::from("x".repeat(9)));
-    let progress_seen = AtomicU64::new(0);
-    let progress = |p: Progress| {
-        progress_seen.fetch_max(p.done, Ordering::Relaxed);
-    };
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: None,
-        deadline: None,
-    };
+    let progress_seen = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&progress_seen);
+    let transfer = Transfer::default().with_progress(move |p: Progress| {
+        seen.fetch_max(p.done, Ordering::Relaxed);
+    });
     let results = client.upload_all(wecom_material_core::MediaType::File, uploads, 4, transfer);
     assert_eq!(results.len(), 12);
     for (i, result) in results.into_iter().enumerate() {

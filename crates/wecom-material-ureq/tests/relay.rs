@@ -74,13 +74,10 @@ fn a_150_mb_video_goes_through_the_bucket_byte_identical_and_the_bucket_is_empty
     let client = client(&mock);
     let len = 150 * MB;
     let path = large_file("发布会.mp4", len, 21);
-    let done = AtomicU64::new(0);
-    let progress = |p: wecom_material_core::Progress| done.store(p.done, Ordering::Relaxed);
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: None,
-        deadline: None,
-    };
+    let done = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = std::sync::Arc::clone(&done);
+    let transfer =
+        Transfer::default().with_progress(move |p| seen.store(p.done, Ordering::Relaxed));
     let relay = relay(&s3, SECRET_KEY);
     let up = client
         .upload_via_bucket(
@@ -168,16 +165,14 @@ fn a_cancel_during_the_put_leaves_no_object_and_sends_nothing_to_wecom() {
     );
     let path = large_file("big.bin", 60 * MB, 8);
     let cancel = CancelFlag::new();
-    let progress = |p: wecom_material_core::Progress| {
-        if p.done >= 10 * MB {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let flag = cancel.clone();
+    let transfer = Transfer::default().cancelled_by(&cancel).with_progress(
+        move |p: wecom_material_core::Progress| {
+            if p.done >= 10 * MB {
+                flag.cancel();
+            }
+        },
+    );
     let relay = relay(&s3, SECRET_KEY);
     let result = client(&mock).upload_via_bucket(
         MediaType::File,

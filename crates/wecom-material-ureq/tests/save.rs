@@ -361,16 +361,14 @@ fn a_cancel_writes_the_record_at_once_and_a_resume_completes() {
     });
     let dir = scratch("cancel");
     let cancel = CancelFlag::new();
-    let progress = |p: Progress| {
-        if p.done >= 3_000_000 {
-            cancel.cancel();
-        }
-    };
-    let transfer = Transfer {
-        progress: Some(&progress),
-        cancel: Some(&cancel),
-        deadline: None,
-    };
+    let flag = cancel.clone();
+    let transfer = Transfer::default()
+        .cancelled_by(&cancel)
+        .with_progress(move |p: Progress| {
+            if p.done >= 3_000_000 {
+                flag.cancel();
+            }
+        });
     let opts = SaveOptions {
         transfer,
         ..options(4)
@@ -408,7 +406,7 @@ fn two_media_of_one_name_in_one_batch_land_side_by_side() {
         overwrite: Overwrite::Replace,
         ..options(2)
     };
-    let first = client.save(&a, &dir, batch).unwrap();
+    let first = client.save(&a, &dir, batch.clone()).unwrap();
     let second = client.save(&b, &dir, batch).unwrap();
     assert_eq!(first.path, dir.join("big.mp4"));
     assert_eq!(second.path, dir.join("big (2).mp4"));

@@ -21,16 +21,16 @@
 //! itself add a reqwest TLS feature (e.g. `rustls-tls`), no code changes.
 
 use std::hash::{BuildHasher, RandomState};
-use std::io::{Cursor, Read, Seek, SeekFrom, Write};
-use std::{cell::RefCell, collections::HashMap, fs::File, pin::pin, sync::Arc, time::Duration};
+use std::io::{Cursor, Seek, SeekFrom, Write};
+use std::{cell::RefCell, collections::HashMap, fs::File, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use http_body_util::{BodyExt, channel::Channel};
-use tokio::time::{Instant, error::Elapsed, sleep_until, timeout};
-use wecom_material::host::{Shared, md5_file, open_file};
+use http_body_util::BodyExt;
+use tokio::time::{Instant, sleep_until, timeout};
+use wecom_material::host::{Shared, UploadBody, md5_file, open_file};
 use wecom_material::proto::task::chunked::{ChunkedBody, Chunks};
-use wecom_material::proto::task::{Exchange, Seeds, UploadReader};
+use wecom_material::proto::task::{Exchange, Seeds};
 use wecom_material::proto::{body::Body, shared_token::AsyncTokenStore, *};
 
 /// Where a download's bytes go: a file, or a stream that "seeks" only to where it is.
@@ -38,7 +38,7 @@ pub(crate) trait Sink: Write + Seek {}
 impl<S: Write + Seek> Sink for S {}
 /// A task's upload file (rewound for each attempt), its download sink (used by a step
 /// between two awaits only) and the caller's transfer (progress, cancel, deadline).
-pub(crate) struct Io<'a>(Option<File>, RefCell<Box<dyn Sink + 'a>>, &'a Transfer<'a>);
+pub(crate) struct Io<'a>(Option<File>, RefCell<Box<dyn Sink + 'a>>, &'a Transfer);
 /// A lane's response body, read as its steps ask.
 type Lane = ChunkedBody<Reply>;
 /// A shared token store, for a client of a fleet.
@@ -63,7 +63,7 @@ impl Stack {
     /// The loop: poll; start each exchange step as a future (lanes run at once); wait for a
     /// step, a wake-up or the time given; report; repeat.
     pub(crate) async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
-        let mut task = self.shared.start(task, *io.2); // cancelled if this future is dropped
+        let mut task = self.shared.start(task, io.2.clone()); // cancelled if this future is dropped
         let (mut lanes, mut steps) = (HashMap::new(), FuturesUnordered::new());
         let far = || Instant::now() + Duration::from_secs(86_400);
         loop {
@@ -111,7 +111,8 @@ impl Stack {
         (id, lane, event)
     }
 
-    /// Sends one request; an upload's body is the core's frames, fed through a channel.
+    /// Sends one request; an upload's body is the host's `UploadBody` (the core's frames),
+    /// which reqwest polls itself; the exchange is idle when neither it nor the answer moves.
     async fn send(&self, request: http::Request<Body>, timeouts: Timeouts, io: &Io<'_>) -> Answer {
         let ((parts, body), settings) = (request.into_parts(), &self.shared.settings);
         let request = self.http.request(parts.method, parts.uri.to_string());
@@ -126,24 +127,23 @@ impl Stack {
             Body::Bytes(bytes) => return within(limit, request.body(bytes).send()).await,
             Body::Upload(upload) => upload,
         };
-        let (mut tx, rx) = Channel::<Bytes>::new(4);
-        let mut response = pin!(request.body(reqwest::Body::wrap(rx)).send());
-        let mut file = io.0.as_ref();
         let local = |e| Event::Local(Error::io("reading the upload payload", e));
-        file.as_mut().map(Seek::rewind).transpose().map_err(local)?;
-        let source = file.map(|file| Box::new(file) as Box<dyn Read + Send>);
-        let mut frames = UploadReader::new(upload, source, *io.2).map_err(Event::Local)?;
-        while let Some(frame) = frames.next_frame().map_err(Event::Local)? {
-            tokio::select! { // the answer may come before the whole body went out
-                response = &mut response => return Ok(response.map_err(failed)?),
-                sent = timeout(limit, tx.send_data(frame)) => if sent.map_err(late)?.is_err() {
-                    break; // reqwest dropped the body: the answer tells why
-                },
-            };
+        let file = io.0.as_ref().map(reopen).transpose().map_err(local)?;
+        let (body, watch) = UploadBody::new(upload, file, io.2.clone()).map_err(Event::Local)?;
+        let sent = request.body(reqwest::Body::wrap(body)).send();
+        let sent = watch.idle_bounded(limit, sent, tokio::time::sleep).await;
+        match watch.take_failure() {
+            Some(failure) => Err(Event::Local(failure)), // cancelled, or the file changed
+            None => Ok(sent.ok_or_else(|| late(()))?.map_err(failed)?),
         }
-        drop(tx); // the body's end
-        within(limit, response).await
     }
+}
+
+/// The upload file for one attempt, from its start: a handle of its own, for the body.
+fn reopen(file: &File) -> std::io::Result<tokio::fs::File> {
+    let mut file = file.try_clone()?;
+    file.rewind()?;
+    Ok(tokio::fs::File::from_std(file))
 }
 
 /// A response's body, each chunk within the media idle timeout.
@@ -180,7 +180,7 @@ fn failed(e: reqwest::Error) -> TransportError {
     }
 }
 
-fn late(_: Elapsed) -> TransportError {
+fn late<E>(_: E) -> TransportError {
     TransportError::maybe_sent("nothing moved in time")
 }
 
@@ -229,6 +229,6 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error
 }
 
 /// A task's [`Io`].
-pub(crate) fn io<'a>(file: Option<File>, sink: impl Sink + 'a, t: &'a Transfer<'a>) -> Io<'a> {
+pub(crate) fn io<'a>(file: Option<File>, sink: impl Sink + 'a, t: &'a Transfer) -> Io<'a> {
     Io(file, RefCell::new(Box::new(sink)), t)
 }

@@ -22,7 +22,7 @@ impl AsyncTransport for Reqwest {
         &self,
         task: &mut T,
         io: Io<'_>,
-        t: &Transfer<'_>,
+        t: &Transfer,
     ) -> Result<T::Output, Error> {
         // The example reads a payload from a file: a one-shot reader's bytes go into one
         // (the core, not the source, decides that it is never sent twice).

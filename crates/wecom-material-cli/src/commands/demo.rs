@@ -288,13 +288,12 @@ fn fetch_hashing(
         }
     }
     let mut writer = HashWriter(Md5Hex::new(), 0);
-    let bar = TransferBar::new("get welcome.mp4", out);
-    let report = |p| bar.report(p);
+    let bar = std::sync::Arc::new(TransferBar::new("get welcome.mp4", out));
     let result = client.download(
         media_id,
         &mut writer,
         DownloadOptions::default(),
-        Transfer::default().with_progress(&report),
+        Transfer::default().with_progress(bar.observer()),
     );
     if let Err(e) = result {
         bar.abandon();

@@ -16,6 +16,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -114,17 +115,20 @@ fn save(
     stop: &Stop,
     names: &BatchNames,
 ) -> Result<Saved, Failure> {
-    let bar = TransferBar::new(format!("get {}", output::shown(media_id.as_str())), out);
-    let report = |p| bar.report(p);
+    let bar = Arc::new(TransferBar::new(
+        format!("get {}", output::shown(media_id.as_str())),
+        out,
+    ));
     let overwrite = [Overwrite::Refuse, Overwrite::Replace][usize::from(args.force)];
     let options = SaveOptions {
         connections: usize::from(args.connections),
         overwrite,
         hd_voice: endpoint == MediaEndpoint::HdVoice,
         transfer: Transfer {
-            progress: Some(&report),
-            cancel: Some(stop.flag()),
             deadline: args.deadline.map(Duration::from_secs),
+            ..Transfer::default()
+                .with_progress(bar.observer())
+                .cancelled_by(stop.flag())
         },
         names: Some(names),
     };
@@ -223,16 +227,18 @@ fn to_stdout(
 ) -> Result<(), Failure> {
     // Checked before anything is opened or sent (a 70,000-character id used to panic).
     media_id.validate().map_err(|e| Failure::Wecom(e.into()))?;
-    let bar = TransferBar::new(format!("get {}", output::shown(media_id.as_str())), out);
+    let bar = Arc::new(TransferBar::new(
+        format!("get {}", output::shown(media_id.as_str())),
+        out,
+    ));
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let options = DownloadOptions {
         hd_voice: endpoint == MediaEndpoint::HdVoice,
         ..DownloadOptions::default()
     };
-    let report = |p| bar.report(p);
     let transfer = Transfer {
         deadline: args.deadline.map(Duration::from_secs),
-        ..Transfer::default().with_progress(&report)
+        ..Transfer::default().with_progress(bar.observer())
     };
     let client = session.client();
     let result = client.download(media_id, &mut stdout, options, transfer);

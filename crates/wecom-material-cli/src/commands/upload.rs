@@ -24,6 +24,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -269,16 +270,12 @@ fn upload_one(
     if let Some(group) = group {
         bar = bar.in_group(group);
     }
-    let report = |p| bar.report(p);
-    let result = client.upload(
-        media_type,
-        upload,
-        Transfer {
-            progress: Some(&report),
-            cancel: None,
-            deadline,
-        },
-    );
+    let bar = Arc::new(bar);
+    let transfer = Transfer {
+        deadline,
+        ..Transfer::default().with_progress(bar.observer())
+    };
+    let result = client.upload(media_type, upload, transfer);
     match result {
         Ok(uploaded) => {
             bar.finish(size, 0);
@@ -307,19 +304,21 @@ fn relay_one(
         bar = bar.in_group(group);
     }
     let spinner = Spinner::new(format!("WeCom is fetching {}", path.display()), out, group);
-    let stored = std::sync::Once::new();
-    let report = |p: wecom_material_core::Progress| {
-        bar.report(p);
+    let (bar, spinner) = (Arc::new(bar), Arc::new(spinner));
+    let (put_bar, job_spinner, stored) = (Arc::clone(&bar), Arc::clone(&spinner), Once::new());
+    let report = move |p: wecom_material_core::Progress| {
+        put_bar.report(p);
         if p.total == Some(p.done) {
             // The PUT's bytes are all out: its summary line, then the job's spinner.
-            stored.call_once(|| bar.finish(p.done, 0));
-            spinner.start();
+            stored.call_once(|| put_bar.finish(p.done, 0));
+            job_spinner.start();
         }
     };
     let transfer = Transfer {
-        progress: Some(&report),
-        cancel: Some(&relay.cancel),
         deadline,
+        ..Transfer::default()
+            .with_progress(report)
+            .cancelled_by(&relay.cancel)
     };
     let (bucket, options) = (&relay.bucket, relay.options.clone());
     let result = client.upload_via_bucket(media_type, path, filename, bucket, options, transfer);

@@ -25,7 +25,7 @@ use crate::transfer::{Progress, Transfer};
 /// It reads no clock: time comes in as `now`, as for every task.
 pub struct Controlled<'a, T: Task> {
     task: &'a mut T,
-    transfer: Transfer<'a>,
+    transfer: Transfer,
     /// The first poll's time: the deadline counts from it.
     started: Option<Instant>,
     /// Why the task was cancelled, once it was.
@@ -52,7 +52,7 @@ impl<T: Task> std::fmt::Debug for Controlled<'_, T> {
 
 impl<'a, T: Task> Controlled<'a, T> {
     /// `task` under the controls of `transfer`.
-    pub fn new(task: &'a mut T, transfer: Transfer<'a>) -> Self {
+    pub fn new(task: &'a mut T, transfer: Transfer) -> Self {
         Self {
             task,
             transfer,
@@ -142,7 +142,7 @@ impl<T: Task> Task for Controlled<'_, T> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::super::download_task::tests::state_with_token;
     use super::*;
@@ -203,7 +203,7 @@ mod tests {
     }
 
     /// The upload's `Send`: its body's frames, as a transport pulls them.
-    fn frames_of<O>(action: Action<O>) -> UploadFrames<'static> {
+    fn frames_of<O>(action: Action<O>) -> UploadFrames {
         match action {
             Action::Exchange(LaneId::MAIN, Exchange::Send { request, .. }) => {
                 match request.into_body() {
@@ -216,7 +216,7 @@ mod tests {
     }
 
     /// Pulls frames until `payload` payload bytes were sent.
-    fn send_payload(frames: &mut UploadFrames<'_>, payload: u64) {
+    fn send_payload(frames: &mut UploadFrames, payload: u64) {
         while frames.progress().done < payload {
             match frames.next_frame().unwrap() {
                 NextFrame::Bytes(_) => {}
@@ -351,12 +351,12 @@ mod tests {
         let mut state = state_with_token(t0);
         let flag = CancelFlag::new();
         let transfer = Transfer {
-            cancel: Some(&flag),
+            cancel: Some(flag.clone()),
             ..Transfer::default().with_deadline(SECS_5)
         };
 
         let mut task = upload(1000);
-        let mut control = Controlled::new(&mut task, transfer);
+        let mut control = Controlled::new(&mut task, transfer.clone());
         let mut frames = frames_of(control.poll(t0, &mut state));
         send_payload(&mut frames, 1000);
         flag.cancel();
@@ -384,7 +384,7 @@ mod tests {
         .unwrap();
         let flag = CancelFlag::new();
         let transfer = Transfer {
-            cancel: Some(&flag),
+            cancel: Some(flag.clone()),
             ..transfer
         };
         let mut control = Controlled::new(&mut wait, transfer);
@@ -527,10 +527,12 @@ mod tests {
     fn progress_is_reported_after_written_only() {
         let t0 = Instant::now();
         let mut state = state_with_token(t0);
-        let seen = Mutex::new(Vec::new());
-        let observe = |p: Progress| seen.lock().unwrap().push(p);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let observed =
+            Transfer::default().with_progress(move |p: Progress| log.lock().unwrap().push(p));
         let mut task = download();
-        let mut control = Controlled::new(&mut task, Transfer::default().with_progress(&observe));
+        let mut control = Controlled::new(&mut task, observed.clone());
         control.poll(t0, &mut state);
         let h = head(
             200,
@@ -553,7 +555,7 @@ mod tests {
         // An upload's frames report its progress themselves: a Head after the body reports
         // nothing here.
         let mut up = upload(100);
-        let mut control = Controlled::new(&mut up, Transfer::default().with_progress(&observe));
+        let mut control = Controlled::new(&mut up, observed);
         let mut frames = frames_of(control.poll(t0, &mut state));
         send_payload(&mut frames, 100);
         control.on_event(t0, &mut state, LaneId::MAIN, Event::Head(head(200, &[])));

@@ -179,20 +179,20 @@ pub enum NextFrame {
 ///     }
 /// }
 /// ```
-pub struct UploadFrames<'a> {
+pub struct UploadFrames {
     head: Bytes,
     /// The payload when it is in memory (no source).
     held: Option<Bytes>,
     tail: Bytes,
     meter: PayloadMeter,
-    transfer: crate::transfer::Transfer<'a>,
+    transfer: crate::transfer::Transfer,
 }
 
 /// The largest payload frame, held in memory or read from a source (big enough for
 /// throughput, small enough for fine-grained progress and a bounded buffer per frame).
 pub(crate) const FRAME: usize = 512 * 1024;
 
-impl std::fmt::Debug for UploadFrames<'_> {
+impl std::fmt::Debug for UploadFrames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UploadFrames")
             .field("meter", &self.meter)
@@ -200,9 +200,9 @@ impl std::fmt::Debug for UploadFrames<'_> {
     }
 }
 
-impl<'a> UploadFrames<'a> {
+impl UploadFrames {
     /// The frames of `upload`; `transfer` gets the payload's progress and may cancel.
-    pub fn new(upload: crate::body::UploadBody, transfer: crate::transfer::Transfer<'a>) -> Self {
+    pub fn new(upload: crate::body::UploadBody, transfer: crate::transfer::Transfer) -> Self {
         let (held, meter) = match &upload.payload {
             Payload::Bytes(bytes) => {
                 let meter = PayloadMeter::new(bytes.len() as u64, Replay::OneShot);
@@ -270,14 +270,14 @@ impl<'a> UploadFrames<'a> {
 
 /// An upload's body as one blocking `Read`, for a transport that sends from a reader: the
 /// [`UploadFrames`] of the body, the payload read from `source` straight into the caller's
-/// buffer. An async HTTP library fed frame by frame from a blocking source takes the frames
-/// with [`UploadReader::next_frame`] instead.
+/// buffer. (For an async HTTP library, `wecom-material-host`'s `UploadBody` is the frames as
+/// an `http_body::Body`.)
 ///
 /// A failure it stops on (cancelled, the source failed or broke the length rule) reaches the
 /// HTTP library as an I/O error; the transport takes the typed error back with
 /// [`UploadReader::take_failure`] and reports it as a local failure.
 pub struct UploadReader<'a> {
-    frames: UploadFrames<'a>,
+    frames: UploadFrames,
     pending: Bytes,
     source: Option<Box<dyn std::io::Read + Send + 'a>>,
     failure: Option<Error>,
@@ -288,7 +288,7 @@ impl<'a> UploadReader<'a> {
     pub fn new(
         upload: crate::body::UploadBody,
         source: Option<Box<dyn std::io::Read + Send + 'a>>,
-        transfer: crate::transfer::Transfer<'a>,
+        transfer: crate::transfer::Transfer,
     ) -> Result<Self, Error> {
         let frames = UploadFrames::new(upload, transfer);
         if frames.needs_source() && source.is_none() {
@@ -305,30 +305,6 @@ impl<'a> UploadReader<'a> {
     /// The failure that stopped the body, if any.
     pub fn take_failure(&mut self) -> Option<Error> {
         self.failure.take()
-    }
-
-    /// The body's next frame as owned bytes (`None`: the body is complete), for an async HTTP
-    /// library fed frame by frame from a blocking source (a local file read in place): the
-    /// multipart head and tail and a payload held in memory as they are, a payload frame
-    /// read from the source into a buffer of its own. It stops on the failures `read` stops
-    /// on, returning the typed error.
-    pub fn next_frame(&mut self) -> Result<Option<Bytes>, Error> {
-        if !self.pending.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.pending)));
-        }
-        loop {
-            let max = match self.frames.next_frame()? {
-                NextFrame::Bytes(bytes) => return Ok(Some(bytes)),
-                NextFrame::End => return Ok(None),
-                NextFrame::Read { max } => max,
-            };
-            let mut frame = vec![0; max];
-            let n = self.read_source(&mut frame)?;
-            if n > 0 {
-                frame.truncate(n);
-                return Ok(Some(frame.into()));
-            }
-        }
     }
 
     fn read_frame(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
@@ -675,10 +651,11 @@ mod tests {
             len: 10,
             replay: Replay::Replayable,
         };
-        let seen = std::sync::Mutex::new(Vec::new());
-        let progress = |p: crate::transfer::Progress| seen.lock().unwrap().push(p.done);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let progress = move |p: crate::transfer::Progress| log.lock().unwrap().push(p.done);
         let transfer = crate::transfer::Transfer {
-            progress: Some(&progress),
+            progress: Some(std::sync::Arc::new(progress)),
             cancel: None,
             deadline: None,
         };
@@ -703,9 +680,10 @@ mod tests {
             len: 10,
             replay: Replay::Replayable,
         };
-        let seen = std::sync::Mutex::new(Vec::new());
-        let progress = |p: crate::transfer::Progress| seen.lock().unwrap().push(p.done);
-        let transfer = crate::transfer::Transfer::default().with_progress(&progress);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let progress = move |p: crate::transfer::Progress| log.lock().unwrap().push(p.done);
+        let transfer = crate::transfer::Transfer::default().with_progress(progress);
         let mut frames = UploadFrames::new(upload(external), transfer);
         let shown = format!("{frames:?}");
         assert!(shown.starts_with("UploadFrames { meter:"), "{shown}");
@@ -713,30 +691,6 @@ mod tests {
             frames.on_read(chunk).unwrap();
         }
         assert_eq!(*seen.lock().unwrap(), [5, 10]);
-    }
-
-    #[test]
-    fn the_upload_reader_hands_out_owned_frames_and_the_typed_failure() {
-        let external = |len| Payload::External {
-            len,
-            replay: Replay::Replayable,
-        };
-        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123456789"[..]);
-        let mut reader = UploadReader::new(upload(external(10)), Some(source), Default::default());
-        let mut frames = Vec::new();
-        while let Some(frame) = reader.as_mut().unwrap().next_frame().unwrap() {
-            frames.push(frame);
-        }
-        assert_eq!(frames, [&b"HEAD|"[..], b"0123456789", b"|TAIL"]);
-        let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123X"[..]);
-        let mut reader = UploadReader::new(upload(external(4)), Some(source), Default::default());
-        let reader = reader.as_mut().unwrap();
-        assert_eq!(reader.next_frame().unwrap().as_deref(), Some(&b"HEAD|"[..]));
-        assert_eq!(reader.next_frame().unwrap().as_deref(), Some(&b"0123"[..]));
-        assert!(
-            matches!(reader.next_frame(), Err(Error::Io { .. })),
-            "a grown file"
-        );
     }
 
     /// The frame size is the core's: an async transport reads `max` and never sizes a buffer
@@ -779,7 +733,7 @@ mod tests {
         cancel.cancel();
         let transfer = crate::transfer::Transfer {
             progress: None,
-            cancel: Some(&cancel),
+            cancel: Some(cancel.clone()),
             deadline: None,
         };
         let source: Box<dyn std::io::Read + Send> = Box::new(&b"0123"[..]);
