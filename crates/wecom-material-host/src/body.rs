@@ -1,18 +1,4 @@
-//! An upload's body for an async HTTP library (feature `async-body`): the core's
-//! [`UploadFrames`] as an [`http_body::Body`] that the library polls itself, on a task of its
-//! own if it likes — the body owns all it needs (`'static`), so it goes into hyper's or
-//! reqwest's request as it is, with no channel and no loop beside the request.
-//!
-//! ```text
-//! let (body, watch) = UploadBody::new(upload, reader, transfer)?;
-//! let response = watch.idle_bounded(idle, send(request_with(body)), sleep).await;
-//! // a failure the body stopped on is local, not the connection's:
-//! if let Some(error) = watch.take_failure() { return Event::Local(error) }
-//! ```
-//!
-//! The frames decide everything (multipart head and tail, the payload's length rule and
-//! digest, progress, cancel); the body reads the payload from the async reader when they ask
-//! and hands each frame on.
+//! An upload's body for an async HTTP library (feature `async`): see [`UploadBody`].
 
 use std::io;
 use std::pin::Pin;
@@ -27,8 +13,22 @@ use tokio::io::{AsyncRead, ReadBuf};
 use wecom_material_core::task::{NextFrame, UploadFrames};
 use wecom_material_core::{Error, Transfer, body};
 
-/// An upload's body for an async HTTP library (see the [module documentation](self)).
-/// `R` is the payload's async reader (a file, rewound, or the caller's one-shot reader).
+/// An upload's body for an async HTTP library: the core's [`UploadFrames`] as an
+/// [`http_body::Body`] that the library polls itself, on a task of its own if it likes — the
+/// body owns all it needs (`'static`), so it goes into hyper's or reqwest's request as it is,
+/// with no channel and no loop beside the request. `R` is the payload's async reader (a file
+/// opened for this attempt, or the caller's one-shot reader).
+///
+/// ```text
+/// let (body, watch) = UploadBody::new(upload, reader, transfer)?;
+/// let response = watch.idle_bounded(idle, send(request_with(body)), sleep).await;
+/// // a failure the body stopped on is local, not the connection's:
+/// if let Some(error) = watch.take_failure() { return Event::Local(error) }
+/// ```
+///
+/// The frames decide everything (multipart head and tail, the payload's length rule and
+/// digest, progress, cancel); the body reads the payload from the reader when they ask and
+/// hands each frame on.
 pub struct UploadBody<R> {
     frames: UploadFrames,
     /// In a mutex only so that the body is `Sync` (reqwest asks it); polling takes it with

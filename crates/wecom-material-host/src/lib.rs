@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "async-body")]
+#[cfg(feature = "async")]
 mod body;
 mod files;
 mod methods;
@@ -10,7 +10,7 @@ mod running;
 pub mod save;
 mod shared;
 
-#[cfg(feature = "async-body")]
+#[cfg(feature = "async")]
 pub use body::{BodyWatch, UploadBody};
 pub use files::{FileSink, Source, md5_file, open_file, open_upload};
 pub use running::Running;

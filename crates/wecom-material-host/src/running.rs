@@ -8,8 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+#[cfg(feature = "async")]
+use std::{collections::HashMap, pin::pin};
+
+#[cfg(feature = "async")]
+use futures_util::stream::FuturesUnordered;
 use wecom_material_core::task::{Action, Controlled, Event, LaneId, Task};
 use wecom_material_core::transfer::Transfer;
+#[cfg(feature = "async")]
+use wecom_material_core::{Error, task::Exchange};
 
 use crate::Shared;
 
@@ -94,6 +101,72 @@ impl<S: ?Sized, T: Task> Running<'_, S, T> {
                 false => Poll::Pending,
             }
         })
+    }
+}
+
+#[cfg(feature = "async")]
+impl<S: ?Sized, T: Task> Running<'_, S, T> {
+    /// The whole async loop of a transport, runtime-free (the core README's "Writing a
+    /// transport" states it): each exchange step the task hands out is started as a future
+    /// made by `step(lane, lane_io, exchange)` — the transport's one piece, moving bytes —
+    /// and the steps of all lanes run at once; a wait is for the first step to end, a
+    /// wake-up from the client (when wakeable) or the timer `sleep_until(until)`; each step's
+    /// event goes back to the task with the lane's I/O (`L`: its response body, kept between
+    /// its steps) until the task is done. Dropping the future cancels the task.
+    pub async fn run<L, F, Z>(
+        mut self,
+        step: impl Fn(LaneId, L, Exchange) -> F,
+        sleep_until: impl Fn(Instant) -> Z,
+    ) -> Result<T::Output, Error>
+    where
+        L: Default,
+        F: Future<Output = (L, Event)>,
+        Z: Future<Output = ()>,
+    {
+        use futures_util::StreamExt;
+        let (mut idle, mut steps) = (HashMap::new(), FuturesUnordered::new());
+        let step = &step;
+        loop {
+            let (lane, io, event) = match self.poll() {
+                Action::Exchange(lane, exchange) => {
+                    let io = idle.remove(&lane).unwrap_or_default();
+                    steps.push(async move {
+                        let (io, event) = step(lane, io, exchange).await;
+                        (lane, io, event)
+                    });
+                    continue;
+                }
+                Action::Wait { until, wakeable } => {
+                    let (mut woken, timer) = (pin!(self.woken()), until.map(&sleep_until));
+                    let mut timer = pin!(timer);
+                    let first = std::future::poll_fn(|cx| {
+                        if let Poll::Ready(Some(done)) = steps.poll_next_unpin(cx) {
+                            return Poll::Ready(Some(done));
+                        }
+                        let woken = wakeable && woken.as_mut().poll(cx).is_ready();
+                        let due = match timer.as_mut().as_pin_mut() {
+                            Some(timer) => timer.poll(cx).is_ready(),
+                            None => false,
+                        };
+                        match woken || due {
+                            true => Poll::Ready(None),
+                            false => Poll::Pending,
+                        }
+                    });
+                    match first.await {
+                        Some(done) => done,
+                        None => continue,
+                    }
+                }
+                Action::WakeOthers => {
+                    self.shared.wake_all();
+                    continue;
+                }
+                Action::Done(result) => return result,
+            };
+            idle.insert(lane, io);
+            self.on_event(lane, event);
+        }
     }
 }
 

@@ -1,15 +1,12 @@
-//! The one loop that drives any core [`Task`] over hyper: it runs the exchange steps the task
-//! hands out — each lane's step as a future, so that the ranges of a download run at once on
-//! the caller's task — sleeps, wakes, and reports back. No protocol decision is made here.
+//! Any core [`Task`] driven over hyper: the async loop is the host's
+//! ([`Running::run`](wecom_material_host::Running::run): each lane's step a future, so that
+//! the ranges of a download run at once on the caller's task; sleeps and wake-ups); this
+//! runs one exchange step with hyper and tokio. No protocol decision is made here.
 
-use std::collections::HashMap;
 use std::io;
-use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use tokio::fs::File;
@@ -17,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 use tokio::time::sleep;
 use wecom_material_core::task::chunked::{ChunkedBody, Chunks};
-use wecom_material_core::task::{Action, Event, Exchange, LaneId, Task, Timeouts};
+use wecom_material_core::task::{Event, Exchange, Task, Timeouts};
 use wecom_material_core::{Error, Transfer, TransportError};
 use wecom_material_core::{body::Body, error::with_causes, secret::RedactedUri};
 use wecom_material_host::{FileSink, UploadBody};
@@ -95,8 +92,6 @@ impl Chunks for Reply {
 /// A lane's response body, read as its steps ask.
 type LaneIo = ChunkedBody<Reply>;
 
-type Step<'f> = Pin<Box<dyn Future<Output = (LaneId, LaneIo, Event)> + Send + 'f>>;
-
 impl Client {
     /// Runs any core [`Task`] to its end over this client (its connection pool, token
     /// cache and wake-ups): the entry point for an operation the client has no method for,
@@ -114,52 +109,21 @@ impl Client {
     ) -> Result<T::Output, Error> {
         let (source, sink) = (&Mutex::new(source), &sink);
         // Cancelled if this future is dropped before the task ended.
-        let mut task = self.0.shared.start(task, transfer.clone());
-        let (mut idle, mut running) = (HashMap::new(), FuturesUnordered::<Step<'_>>::new());
-        loop {
-            let (lane, io, event) = match task.poll() {
-                Action::Exchange(lane, step) => {
-                    let io = idle.remove(&lane).unwrap_or_default();
-                    running.push(Box::pin(
-                        self.exchange(lane, step, io, sink, source, transfer),
-                    ));
-                    continue;
-                }
-                Action::Wait { until, wakeable } => {
-                    let until = until.map(tokio::time::Instant::from_std);
-                    let late = async {
-                        match until {
-                            Some(until) => tokio::time::sleep_until(until).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        Some(done) = running.next() => done,
-                        () = task.woken(), if wakeable => continue,
-                        () = late => continue,
-                    }
-                }
-                Action::WakeOthers => {
-                    self.0.shared.wake_all();
-                    continue;
-                }
-                Action::Done(result) => return result,
-            };
-            idle.insert(lane, io);
-            task.on_event(lane, event);
-        }
+        let task = self.0.shared.start(task, transfer.clone());
+        let step = |_, io, step| self.exchange(step, io, sink, source, transfer);
+        task.run(step, |at| tokio::time::sleep_until(at.into()))
+            .await
     }
 
     /// Runs one exchange step of a lane.
     async fn exchange(
         &self,
-        lane: LaneId,
         step: Exchange,
         mut io: LaneIo,
         sink: &Sink<'_>,
         source: &Mutex<Option<Source>>,
         transfer: &Transfer,
-    ) -> (LaneId, LaneIo, Event) {
+    ) -> (LaneIo, Event) {
         let event = match step {
             Exchange::Send { request, timeouts } => {
                 let limit = match timeouts {
@@ -185,7 +149,7 @@ impl Client {
                 Event::from_async_store(store, command).await
             }
         };
-        (lane, io, event)
+        (io, event)
     }
 
     /// Sends one request and returns the head with its unread body.

@@ -22,12 +22,11 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::io::{Cursor, Seek, SeekFrom, Write};
-use std::{cell::RefCell, collections::HashMap, fs::File, sync::Arc, time::Duration};
+use std::{cell::RefCell, fs::File, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream::FuturesUnordered};
 use http_body_util::BodyExt;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{sleep_until, timeout};
 use wecom_material::host::{Shared, UploadBody, md5_file, open_file};
 use wecom_material::proto::task::chunked::{ChunkedBody, Chunks};
 use wecom_material::proto::task::{Exchange, Seeds};
@@ -60,37 +59,19 @@ impl Stack {
         Ok(Stack { http, shared })
     }
 
-    /// The loop: poll; start each exchange step as a future (lanes run at once); wait for a
-    /// step, a wake-up or the time given; report; repeat.
+    /// The loop, the host's (poll; start each step as a future, lanes at once; wait for a
+    /// step, a wake-up or the time given; report; repeat), over this file's `step`.
     pub(crate) async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
-        let mut task = self.shared.start(task, io.2.clone()); // cancelled if this future is dropped
-        let (mut lanes, mut steps) = (HashMap::new(), FuturesUnordered::new());
-        let far = || Instant::now() + Duration::from_secs(86_400);
-        loop {
-            let (id, lane, event) = match task.poll() {
-                Action::Exchange(id, step) => {
-                    let lane = lanes.remove(&id).unwrap_or_default();
-                    steps.push(self.step(id, lane, step, io));
-                    continue;
-                }
-                Action::Wait { until, wakeable } => tokio::select! {
-                    Some(done) = steps.next() => done,
-                    () = task.woken(), if wakeable => continue,
-                    () = sleep_until(until.map_or_else(far, Into::into)) => continue,
-                },
-                Action::WakeOthers => {
-                    self.shared.wake_all();
-                    continue;
-                }
-                Action::Done(result) => return result,
-            };
-            lanes.insert(id, lane);
-            task.on_event(id, event);
-        }
+        let task = self.shared.start(task, io.2.clone()); // cancelled if this future is dropped
+        task.run(
+            |_, lane, step| self.step(lane, step, io),
+            |at| sleep_until(at.into()),
+        )
+        .await
     }
 
     /// Runs one exchange step of a lane.
-    async fn step(&self, id: LaneId, mut lane: Lane, step: Exchange, io: &Io<'_>) -> Stepped {
+    async fn step(&self, mut lane: Lane, step: Exchange, io: &Io<'_>) -> (Lane, Event) {
         let write_at = |at, bytes: &[u8]| {
             let mut sink = io.1.borrow_mut();
             sink.seek(SeekFrom::Start(at))?;
@@ -108,7 +89,7 @@ impl Stack {
             Exchange::FlushSink => Event::Flushed(io.1.borrow_mut().flush().err()),
             Exchange::Store(cmd) => Event::from_async_store(store.as_deref(), cmd).await,
         };
-        (id, lane, event)
+        (lane, event)
     }
 
     /// Sends one request; an upload's body is the host's `UploadBody` (the core's frames),
@@ -157,8 +138,6 @@ impl Chunks for Reply {
     }
 }
 
-/// A lane's step done.
-type Stepped = (LaneId, Lane, Event);
 /// A response, or what to report instead.
 type Answer = Result<reqwest::Response, Event>;
 
