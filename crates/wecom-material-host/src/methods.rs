@@ -6,7 +6,7 @@
 //! builds its task with the shared part, opens its source or sink, and runs it with the
 //! client's own `drive` — the one loop of its HTTP library. The async client's methods are
 //! the same with `async` and `.await`. What differs stays in the client: `drive`, its `Sink`,
-//! `upload_all` (threads against futures) and `md5_file`.
+//! `upload_batch` (threads against futures) and `md5_file`.
 
 /// The methods every client has that only reach the shared part (a client is a tuple struct
 /// around an `Arc` of a struct with a `shared: Shared<_>` field, with a `ClientBuilder`
@@ -61,7 +61,9 @@ macro_rules! client_accessors {
 /// Expects in scope at the call the client's `Sink` (with variants `None`, `File(FileSink)`
 /// and `Stream(W)`, `W` made from the writer type by `Into`), and a method
 /// `drive(&self, &mut task, Option<Source<R>>, Sink, &Transfer)` (`R` the upload type's
-/// reader) that runs a task to its end.
+/// reader) that runs a task to its end, and one
+/// `upload_batch(&self, kind, uploads, jobs, &BatchProgress)` that runs `jobs` uploads at once
+/// with `batch.item(i)` as the transfer of upload `i`, returning `(i, result)` pairs.
 #[macro_export]
 macro_rules! client_operations {
     ($client:ty, [$($async:tt)?], [$($await:tt)*], $upload:ty, $writer:ty) => {
@@ -167,6 +169,23 @@ macro_rules! client_operations {
                         return Ok(saved);
                     }
                 }
+            }
+
+            /// Uploads every input with at most `jobs` at once over this client (one token,
+            /// one connection pool); the results come in input order. Progress counts the
+            /// payload bytes of all of them; a cancel stops those not finished. A deadline in
+            /// `t` applies to each upload, from its own start.
+            pub $($async)? fn upload_all(
+                &self,
+                kind: $crate::__core::MediaType,
+                uploads: Vec<$upload>,
+                jobs: usize,
+                t: $crate::__core::Transfer,
+            ) -> Vec<Result<$crate::__core::Uploaded, $crate::__core::Error>> {
+                let jobs = jobs.clamp(1, uploads.len().max(1));
+                let batch = $crate::__core::transfer::BatchProgress::new(uploads.len(), t);
+                let ended = self.upload_batch(kind, uploads, jobs, &batch) $($await)*;
+                $crate::__core::transfer::BatchProgress::in_order(ended)
             }
 
             /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support

@@ -1,11 +1,11 @@
 //! The client's operations: each runs the task the shared part builds for it. All but
-//! `upload_all` are written once for both clients, in the host crate.
+//! `upload_batch` are written once for both clients, in the host crate.
 
 use std::io::{Read, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wecom_material_core::transfer::BatchProgress;
-use wecom_material_core::{Error, MediaType, Transfer, Uploaded};
+use wecom_material_core::{Error, MediaType, Uploaded};
 
 use crate::client::Client;
 use crate::run::Sink;
@@ -16,34 +16,28 @@ pub type Upload<'a> = wecom_material_core::task::Upload<Box<dyn Read + Send + 'a
 wecom_material_host::client_operations!(Client, [], [], Upload<'_>, &mut dyn Write);
 
 impl Client {
-    /// Uploads every input with at most `jobs` at once over this client (one token, one
-    /// connection pool); the results come in input order. Progress counts the payload bytes
-    /// of all of them; a cancel stops those not finished. A deadline in `t` applies to each
-    /// upload, from its own start.
-    pub fn upload_all(
+    /// Runs the uploads of `upload_all` on `jobs` threads (one client: one token, one pool).
+    fn upload_batch(
         &self,
         kind: MediaType,
         uploads: Vec<Upload>,
         jobs: usize,
-        t: Transfer,
-    ) -> Vec<Result<Uploaded, Error>> {
-        let (batch, n) = (BatchProgress::new(uploads.len(), t), uploads.len());
+        batch: &Arc<BatchProgress>,
+    ) -> Vec<(usize, Result<Uploaded, Error>)> {
         let waiting = Mutex::new(uploads.into_iter().enumerate());
         let results = Mutex::new(Vec::new());
         let next = || waiting.lock().unwrap_or_else(|e| e.into_inner()).next();
         std::thread::scope(|scope| {
-            for _ in 0..jobs.clamp(1, n.max(1)) {
+            for _ in 0..jobs {
                 scope.spawn(|| {
                     while let Some((i, upload)) = next() {
                         let result = self.upload(kind, upload, batch.item(i));
-                        results
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((i, result));
+                        let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                        results.push((i, result));
                     }
                 });
             }
         });
-        BatchProgress::in_order(results.into_inner().unwrap_or_else(|e| e.into_inner()))
+        results.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }
