@@ -297,4 +297,86 @@ mod tests {
         running.poll();
         assert!(pin!(running.woken()).poll(&mut cx).is_pending());
     }
+
+    /// Hands out a flush on lanes 1 and 2 at once, waits (with a timer once both answered),
+    /// then ends with what it saw.
+    #[cfg(feature = "async")]
+    #[derive(Default)]
+    struct TwoLanes {
+        handed: u16,
+        answered: Vec<(LaneId, bool)>,
+        timer_seen: bool,
+        waited_once: bool,
+    }
+
+    #[cfg(feature = "async")]
+    impl Task for TwoLanes {
+        type Output = (Vec<(LaneId, bool)>, bool);
+
+        fn poll(&mut self, now: Instant, _: &mut ClientState) -> Action<Self::Output> {
+            if self.handed < 2 {
+                self.handed += 1;
+                return Action::Exchange(LaneId(self.handed), Exchange::FlushSink);
+            }
+            if self.answered.len() < 2 {
+                return Action::Wait {
+                    until: None,
+                    wakeable: false,
+                };
+            }
+            if !self.waited_once {
+                self.waited_once = true;
+                return Action::Wait {
+                    until: Some(now),
+                    wakeable: false,
+                };
+            }
+            self.timer_seen = true;
+            Action::Done(Ok((std::mem::take(&mut self.answered), self.timer_seen)))
+        }
+
+        fn on_event(&mut self, _: Instant, _: &mut ClientState, lane: LaneId, event: Event) {
+            self.answered
+                .push((lane, matches!(event, Event::Flushed(None))));
+        }
+
+        fn cancel(&mut self, _: &mut ClientState) {}
+    }
+
+    /// The loop starts each lane's step, reports each answer on its lane with the lane's I/O
+    /// kept, and sleeps with the runtime's timer when the task says so.
+    #[cfg(feature = "async")]
+    #[test]
+    fn run_drives_the_lanes_of_a_task_and_its_timer() {
+        let shared = client();
+        let mut task = TwoLanes::default();
+        let (steps, timers) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let step = |lane: LaneId, io: Vec<u16>, exchange| {
+            steps.fetch_add(1, Ordering::SeqCst);
+            assert!(io.is_empty(), "a lane's I/O starts empty");
+            assert!(matches!(exchange, Exchange::FlushSink));
+            std::future::ready((vec![lane.0], Event::Flushed(None)))
+        };
+        let sleep = |_| {
+            timers.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(())
+        };
+        let running = shared.start(&mut task, Transfer::default());
+        let mut run = pin!(running.run(step, sleep));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Ok((answered, timer_seen))) = run.as_mut().poll(&mut cx) else {
+            panic!("every step and timer is ready at once");
+        };
+        let mut lanes: Vec<u16> = answered.iter().map(|(lane, _)| lane.0).collect();
+        lanes.sort_unstable();
+        assert_eq!(lanes, [1, 2]);
+        assert!(answered.iter().all(|(_, flushed)| *flushed));
+        assert!(timer_seen);
+        assert_eq!(steps.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            timers.load(Ordering::SeqCst),
+            1,
+            "a wait with no time sets no timer"
+        );
+    }
 }
