@@ -1,15 +1,15 @@
 //! The file side: upload sources opened from paths, positioned download sinks, MD5.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::Path;
 
 use wecom_material_core::Error;
 use wecom_material_core::md5sum::Md5Hex;
 use wecom_material_core::task::{Upload, UploadInput, UploadPlan};
 
-/// Where an upload's payload comes from, whatever the HTTP library: a file, rewound for each
-/// attempt, or a reader that can be read once.
+/// Where an upload's payload comes from, whatever the HTTP library: a file, read from its
+/// start by each attempt, or a reader that can be read once.
 #[derive(Debug)]
 pub enum Source<R> {
     /// A file (positioned anywhere: each attempt reads it from its start).
@@ -19,19 +19,63 @@ pub enum Source<R> {
 }
 
 impl<R> Source<R> {
-    /// The payload for one attempt, from its first byte: a clone of the file's handle,
-    /// rewound and made the transport's reader by `file`; or the reader, the first time.
-    pub fn open(&mut self, file: impl FnOnce(File) -> R) -> io::Result<R> {
+    /// The payload for one attempt, from its first byte: the file as a [`FileAttempt`] made
+    /// the transport's reader by `file`, or the reader, the first time.
+    pub fn open(&mut self, file: impl FnOnce(FileAttempt) -> R) -> io::Result<R> {
         match self {
-            Source::File(own) => {
-                let mut clone = own.try_clone()?;
-                clone.seek(SeekFrom::Start(0))?;
-                Ok(file(clone))
-            }
+            Source::File(own) => FileAttempt::of(own).map(file),
             Source::Reader(once) => once
                 .take()
                 .ok_or_else(|| io::Error::other("a one-shot upload reader was read already")),
         }
+    }
+}
+
+/// An upload's file as one attempt reads it: from its start, with positioned reads at an
+/// offset of its own. Handles cloned from one file share their cursor; this does not use it,
+/// so an attempt left behind (its body still held by an HTTP library for a moment) can never
+/// move the next attempt's reads. A `Read`, and with the feature `async` a tokio `AsyncRead`
+/// (a local file's read done in place, like the blocking client's).
+#[derive(Debug)]
+pub struct FileAttempt {
+    file: File,
+    at: u64,
+}
+
+impl FileAttempt {
+    /// An attempt at `file` (a handle of its own), from its first byte.
+    pub fn of(file: &File) -> io::Result<Self> {
+        let file = file.try_clone()?;
+        Ok(Self { file, at: 0 })
+    }
+
+    fn read_at(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&self.file, buf, self.at)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Read for FileAttempt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_at(buf)
+    }
+}
+
+#[cfg(feature = "async")]
+impl tokio::io::AsyncRead for FileAttempt {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let n = this.read_at(buf.initialize_unfilled())?;
+        buf.advance(n);
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -174,13 +218,14 @@ mod tests {
         assert_eq!(input.filename, "报告.pdf");
         assert_eq!(input.len, 27);
         assert_eq!(input.prefix.as_deref(), Some(&b"%PDF-1.7 and the"[..]));
-        // Each attempt reads the file from its start, wherever the last one stopped.
-        for _ in 0..2 {
-            let mut attempt = source.open(|file| Box::new(file)).unwrap();
-            let mut first = [0u8; 4];
-            attempt.read_exact(&mut first).unwrap();
-            assert_eq!(&first, b"%PDF");
-        }
+        // Each attempt reads the file from its start, whatever an earlier one still reads.
+        let mut left_behind = source.open(|file| Box::new(file)).unwrap();
+        let mut attempt = source.open(|file| Box::new(file)).unwrap();
+        let (mut first, mut second) = ([0u8; 9], [0u8; 9]);
+        left_behind.read_exact(&mut first[..4]).unwrap();
+        attempt.read_exact(&mut second).unwrap();
+        left_behind.read_exact(&mut first[4..]).unwrap();
+        assert_eq!((&first, &second), (b"%PDF-1.7 ", b"%PDF-1.7 "));
         let missing = open_upload::<io::Empty>(Upload::path(dir.join("nope"))).unwrap_err();
         assert!(missing.to_string().contains("nope"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -12,7 +12,7 @@ mod shared;
 
 #[cfg(feature = "async")]
 pub use body::{BodyWatch, UploadBody};
-pub use files::{FileSink, Source, md5_file, open_file, open_upload};
+pub use files::{FileAttempt, FileSink, Source, md5_file, open_file, open_upload};
 pub use running::Running;
 pub use save::{BatchNames, Overwrite, SaveJob, SaveOptions, Saved};
 pub use shared::{JobEvents, Shared};

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
-use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 use tokio::time::sleep;
@@ -182,7 +181,7 @@ impl Client {
             Body::Bytes(bytes) => whole(bytes),
             Body::Upload(upload) => {
                 let local = |e| Event::Local(Error::io("reading the upload payload", e));
-                let file = |file| Box::new(File::from_std(file)) as Reader;
+                let file = |file| Box::new(file) as Reader;
                 let reader = source.lock().await.as_mut().map(|s| s.open(file));
                 let reader = reader.transpose().map_err(local)?;
                 let upload = UploadBody::new(upload, reader, transfer.clone());
@@ -192,7 +191,7 @@ impl Client {
                 // the answer did.
                 let response = match limit {
                     Limit::Idle(idle) => watch.idle_bounded(idle, request, sleep).await,
-                    Limit::Deadline(_) => within(limit, "", request).await.ok(),
+                    Limit::Deadline(at) => tokio::time::timeout_at(at, request).await.ok(),
                 };
                 let response = response.ok_or_else(|| stalled("sending the upload"))?;
                 if let Some(failure) = watch.take_failure() {

@@ -27,7 +27,7 @@ use std::{cell::RefCell, fs::File, sync::Arc, time::Duration};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::time::{sleep_until, timeout};
-use wecom_material::host::{Shared, UploadBody, md5_file, open_file};
+use wecom_material::host::{FileAttempt, Shared, UploadBody, md5_file, open_file};
 use wecom_material::proto::task::chunked::{ChunkedBody, Chunks};
 use wecom_material::proto::task::{Exchange, Seeds};
 use wecom_material::proto::{body::Body, shared_token::AsyncTokenStore, *};
@@ -63,11 +63,8 @@ impl Stack {
     /// step, a wake-up or the time given; report; repeat), over this file's `step`.
     pub(crate) async fn run<T: Task>(&self, task: &mut T, io: &Io<'_>) -> Result<T::Output, Error> {
         let task = self.shared.start(task, io.2.clone()); // cancelled if this future is dropped
-        task.run(
-            |_, lane, step| self.step(lane, step, io),
-            |at| sleep_until(at.into()),
-        )
-        .await
+        let step = |_, lane, step| self.step(lane, step, io);
+        task.run(step, |at| sleep_until(at.into())).await
     }
 
     /// Runs one exchange step of a lane.
@@ -109,7 +106,8 @@ impl Stack {
             Body::Upload(upload) => upload,
         };
         let local = |e| Event::Local(Error::io("reading the upload payload", e));
-        let file = io.0.as_ref().map(reopen).transpose().map_err(local)?;
+        let file = io.0.as_ref().map(FileAttempt::of).transpose(); // read from its first byte
+        let file = file.map_err(local)?;
         let (body, watch) = UploadBody::new(upload, file, io.2.clone()).map_err(Event::Local)?;
         let sent = request.body(reqwest::Body::wrap(body)).send();
         let sent = watch.idle_bounded(limit, sent, tokio::time::sleep).await;
@@ -118,13 +116,6 @@ impl Stack {
             None => Ok(sent.ok_or_else(|| late(()))?.map_err(failed)?),
         }
     }
-}
-
-/// The upload file for one attempt, from its start: a handle of its own, for the body.
-fn reopen(file: &File) -> std::io::Result<tokio::fs::File> {
-    let mut file = file.try_clone()?;
-    file.rewind()?;
-    Ok(tokio::fs::File::from_std(file))
 }
 
 /// A response's body, each chunk within the media idle timeout.
