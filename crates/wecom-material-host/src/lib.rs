@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod batch;
 #[cfg(feature = "async")]
 mod body;
 mod files;

@@ -5,8 +5,8 @@
 //! shared part; [`client_operations!`](crate::client_operations) writes the operations: each
 //! builds its task with the shared part, opens its source or sink, and runs it with the
 //! client's own `drive` — the one loop of its HTTP library. The async client's methods are
-//! the same with `async` and `.await`. What differs stays in the client: `drive`, its `Sink`,
-//! `upload_batch` (threads against futures) and `md5_file`.
+//! the same with `async` and `.await`, and `upload_all`'s batch run as futures instead of on
+//! threads. What differs stays in the client: `drive`, its `Sink` and `md5_file`.
 
 /// The methods every client has that only reach the shared part (a client is a tuple struct
 /// around an `Arc` of a struct with a `shared: Shared<_>` field, with a `ClientBuilder`
@@ -54,19 +54,18 @@ macro_rules! client_accessors {
 }
 
 /// The operations of a client, each once for both clients:
-/// `client_operations!(Client, [async], [.await], Upload<'_>, &mut dyn AsyncWrite…)` for the
-/// async client, `client_operations!(Client, [], [], Upload<'_>, &mut dyn Write)` for the
-/// blocking one.
+/// `client_operations!(Client, [async], [.await], Upload, &mut dyn AsyncWrite…,
+/// host::batch::concurrently)` for the async client,
+/// `client_operations!(Client, [], [], Upload<'_>, &mut dyn Write, host::batch::on_threads)`
+/// for the blocking one (the last parameter runs `upload_all`'s uploads, see [`batch`](crate::batch)).
 ///
 /// Expects in scope at the call the client's `Sink` (with variants `None`, `File(FileSink)`
 /// and `Stream(W)`, `W` made from the writer type by `Into`), and a method
 /// `drive(&self, &mut task, Option<Source<R>>, Sink, &Transfer)` (`R` the upload type's
-/// reader) that runs a task to its end, and one
-/// `upload_batch(&self, kind, uploads, jobs, &BatchProgress)` that runs `jobs` uploads at once
-/// with `batch.item(i)` as the transfer of upload `i`, returning `(i, result)` pairs.
+/// reader) that runs a task to its end.
 #[macro_export]
 macro_rules! client_operations {
-    ($client:ty, [$($async:tt)?], [$($await:tt)*], $upload:ty, $writer:ty) => {
+    ($client:ty, [$($async:tt)?], [$($await:tt)*], $upload:ty, $writer:ty, $batch:path) => {
         impl $client {
             /// Uploads temporary media (valid 3 days) and returns its media id.
             pub $($async)? fn upload(
@@ -182,10 +181,9 @@ macro_rules! client_operations {
                 jobs: usize,
                 t: $crate::__core::Transfer,
             ) -> Vec<Result<$crate::__core::Uploaded, $crate::__core::Error>> {
-                let jobs = jobs.clamp(1, uploads.len().max(1));
                 let batch = $crate::__core::transfer::BatchProgress::new(uploads.len(), t);
-                let ended = self.upload_batch(kind, uploads, jobs, &batch) $($await)*;
-                $crate::__core::transfer::BatchProgress::in_order(ended)
+                let upload = |i, upload| self.upload(kind, upload, batch.item(i));
+                $crate::__core::transfer::BatchProgress::in_order($batch(uploads, jobs, upload) $($await)*)
             }
 
             /// Asks WeCom to fetch a big file (≤ 200 MB) from `url` (which must support
