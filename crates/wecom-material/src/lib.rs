@@ -28,9 +28,11 @@ pub mod proto {
 /// The kit for a transport of your own, what both clients are built on: `Shared` (a client's
 /// state behind a lock, its wake-ups, job events, token import and export, settings and
 /// token store, and the task of each operation), `Running` (a task run by an async loop:
-/// polled under the lock, woken, cancelled when its future is dropped), `FileSink`
-/// (positioned writes for downloads in ranges) and `open_upload`. See the `reqwest_transport`
-/// example. The whole of `wecom-material-host`.
+/// polled under the lock, woken, cancelled when its future is dropped; with the feature
+/// `async`, `Running::run` is the whole loop around your step of a lane, and `UploadBody` an
+/// upload's body as an `http_body::Body`), `FileSink` (positioned writes for downloads in
+/// ranges), `open_upload` and `FileAttempt` (an upload's file read from its start by each
+/// attempt). See the `reqwest_transport` example. The whole of `wecom-material-host`.
 pub mod host {
     pub use wecom_material_host::*;
 }
