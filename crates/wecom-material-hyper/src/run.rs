@@ -45,7 +45,7 @@ pub enum Sink<'a> {
     /// Nowhere (a JSON call).
     None,
     /// A stream: bytes come in order, from lane 0 only.
-    Stream(Mutex<&'a mut (dyn AsyncWrite + Send + Unpin)>),
+    Stream(&'a mut (dyn AsyncWrite + Send + Unpin)),
     /// A file, written at offsets from any lane (positioned writes to the page cache).
     File(FileSink<'a>),
 }
@@ -106,7 +106,8 @@ impl Client {
         sink: Sink<'_>,
         transfer: &Transfer,
     ) -> Result<T::Output, Error> {
-        let (source, sink) = (&Mutex::new(source), &sink);
+        // The lanes' steps share the sink and the source (only lane 0 streams or uploads).
+        let (source, sink) = (&Mutex::new(source), &Mutex::new(sink));
         // Cancelled if this future is dropped before the task ended.
         let task = self.0.shared.start(task, transfer.clone());
         let step = |_, io, step| self.exchange(step, io, sink, source, transfer);
@@ -119,7 +120,7 @@ impl Client {
         &self,
         step: Exchange,
         mut io: LaneIo,
-        sink: &Sink<'_>,
+        sink: &Mutex<Sink<'_>>,
         source: &Mutex<Option<Source>>,
         transfer: &Transfer,
     ) -> (LaneIo, Event) {
@@ -136,13 +137,14 @@ impl Client {
             }
             Exchange::ReadBody { limit } => io.read_whole(limit).await,
             Exchange::Stream { max, at } => {
-                let write = |chunk: Bytes| async move { sink.write_at(at, &chunk).await };
+                let write =
+                    |chunk: Bytes| async move { sink.lock().await.write_at(at, &chunk).await };
                 io.stream(max, write).await
             }
             Exchange::Write { at, bytes } => {
-                Event::written(sink.write_at(at, &bytes).await, bytes.len())
+                Event::written(sink.lock().await.write_at(at, &bytes).await, bytes.len())
             }
-            Exchange::FlushSink => Event::Flushed(sink.flush().await.err()),
+            Exchange::FlushSink => Event::Flushed(sink.lock().await.flush().await.err()),
             Exchange::Store(command) => {
                 let store = self.0.shared.store.as_deref();
                 Event::from_async_store(store, command).await
@@ -206,17 +208,17 @@ impl Client {
 }
 
 impl Sink<'_> {
-    async fn write_at(&self, at: u64, bytes: &[u8]) -> io::Result<()> {
+    async fn write_at(&mut self, at: u64, bytes: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Stream(stream) => stream.lock().await.write_all(bytes).await,
+            Sink::Stream(stream) => stream.write_all(bytes).await,
             Sink::File(file) => file.write_at(at, bytes),
             Sink::None => Err(io::Error::other("this call has no download sink")),
         }
     }
 
-    async fn flush(&self) -> io::Result<()> {
+    async fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::Stream(stream) => stream.lock().await.flush().await,
+            Sink::Stream(stream) => stream.flush().await,
             Sink::File(file) => file.flush(),
             Sink::None => Ok(()),
         }

@@ -27,7 +27,7 @@ impl AsyncTransport for Hyper {
         });
         let sink = match io.sink {
             Sink::None => To::None,
-            Sink::Memory(out) => To::Stream(tokio::sync::Mutex::new(out)),
+            Sink::Memory(out) => To::Stream(out),
             Sink::File(file) => To::File(FileSink::new(file)),
         };
         self.0.drive(task, source, sink, t)
