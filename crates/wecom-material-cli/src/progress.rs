@@ -44,6 +44,12 @@ impl TransferBar {
         }
     }
 
+    /// A bar for a transfer called `label`, to share with the transfer's progress observer
+    /// ([`TransferBar::observer`]).
+    pub(crate) fn shared(label: impl Into<String>, out: Output) -> Arc<Self> {
+        Arc::new(Self::new(label, out))
+    }
+
     /// A bar drawn with others (parallel transfers) in `group`.
     pub(crate) fn in_group(mut self, group: &MultiProgress) -> Self {
         self.group = Some(group.clone());

@@ -288,7 +288,7 @@ fn fetch_hashing(
         }
     }
     let mut writer = HashWriter(Md5Hex::new(), 0);
-    let bar = std::sync::Arc::new(TransferBar::new("get welcome.mp4", out));
+    let bar = TransferBar::shared("get welcome.mp4", out);
     let result = client.download(
         media_id,
         &mut writer,

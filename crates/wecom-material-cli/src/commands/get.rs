@@ -16,7 +16,6 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -115,10 +114,7 @@ fn save(
     stop: &Stop,
     names: &BatchNames,
 ) -> Result<Saved, Failure> {
-    let bar = Arc::new(TransferBar::new(
-        format!("get {}", output::shown(media_id.as_str())),
-        out,
-    ));
+    let bar = TransferBar::shared(format!("get {}", output::shown(media_id.as_str())), out);
     let overwrite = [Overwrite::Refuse, Overwrite::Replace][usize::from(args.force)];
     let options = SaveOptions {
         connections: usize::from(args.connections),
@@ -227,10 +223,7 @@ fn to_stdout(
 ) -> Result<(), Failure> {
     // Checked before anything is opened or sent (a 70,000-character id used to panic).
     media_id.validate().map_err(|e| Failure::Wecom(e.into()))?;
-    let bar = Arc::new(TransferBar::new(
-        format!("get {}", output::shown(media_id.as_str())),
-        out,
-    ));
+    let bar = TransferBar::shared(format!("get {}", output::shown(media_id.as_str())), out);
     let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let options = DownloadOptions {
         hd_voice: endpoint == MediaEndpoint::HdVoice,

@@ -46,6 +46,12 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
+    /// When each request for the range starting at byte `first` was sent.
+    pub(super) fn asked_from(&self, first: usize) -> Vec<Instant> {
+        let asked = self.asked.iter().filter(|(_, range)| range.0 == first);
+        asked.map(|(at, _)| *at).collect()
+    }
+
     pub(super) fn new() -> Self {
         Self {
             now: Instant::now(),
@@ -380,12 +386,7 @@ fn a_refused_range_is_asked_again_after_a_backoff_a_bounded_number_of_times() {
                 }
                 media_range(&bytes, a, b.min(bytes.len() - 1))
             });
-            let times: Vec<Instant> = t
-                .asked
-                .iter()
-                .filter(|(_, r)| r.0 == REFUSED)
-                .map(|(at, _)| *at)
-                .collect();
+            let times = t.asked_from(REFUSED);
             assert!(
                 times.windows(2).all(|w| w[1] > w[0]),
                 "{code}: asked again at once: {times:?}"
@@ -421,12 +422,7 @@ fn a_refused_ranges_backoff_grows_and_its_jitter_is_the_downloads_own() {
             media_range(&bytes, a, b.min(bytes.len() - 1))
         })
         .unwrap();
-        let times: Vec<Instant> = t
-            .asked
-            .iter()
-            .filter(|(_, r)| r.0 == REFUSED)
-            .map(|(at, _)| *at)
-            .collect();
+        let times = t.asked_from(REFUSED);
         times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
     };
     let three = gaps(3, 3);
