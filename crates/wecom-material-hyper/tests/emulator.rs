@@ -4,7 +4,6 @@
 //! conformance kit's (`tests/conformance.rs`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -46,17 +45,16 @@ fn sample(media_type: MediaType, len: usize) -> Bytes {
     Bytes::from(samples::for_kind(kind, len))
 }
 
-fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "wecom-hyper-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A file named `name` holding `bytes`, in a directory of its own that is removed when the
+/// returned guard is dropped (also when the test fails).
+fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("wecom-hyper-test-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    (dir, path)
 }
 
 /// Each public method once: they build their task with the shared part and run it.
@@ -65,7 +63,7 @@ async fn every_public_method_runs_its_operation() {
     let mock = mock();
     let client = client(&mock);
     let bytes = sample(MediaType::File, 300_001);
-    let path = temp_file("报告.pdf", &bytes);
+    let (_upload_dir, path) = temp_file("报告.pdf", &bytes);
     let from_path = client
         .upload(MediaType::File, Upload::path(&path), Transfer::default())
         .await
@@ -92,7 +90,7 @@ async fn every_public_method_runs_its_operation() {
     let done = client.download(&from_path.media_id, &mut out, options, Transfer::default());
     assert_eq!(done.await.unwrap().bytes_written, bytes.len() as u64);
     assert!(out == bytes);
-    let (target, mut record) = (temp_file("out.bin", b""), None);
+    let ((_target_dir, target), mut record) = (temp_file("out.bin", b""), None);
     let file = std::fs::File::options()
         .read(true)
         .write(true)

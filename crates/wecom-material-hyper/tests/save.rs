@@ -5,7 +5,6 @@
 //! target refused after one probe.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,13 +37,12 @@ fn setup(config: MockConfig) -> (MockServer, Client, MediaId, Bytes) {
     (mock, client, id, bytes)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wecom-hsave-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when dropped (also when the test fails).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wecom-hsave-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn record_of(dir: &Path, id: &MediaId) -> PathBuf {
@@ -73,14 +71,14 @@ fn options(connections: usize) -> SaveOptions<'static> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_in_ranges_is_byte_identical() {
     let (mock, client, id, bytes) = setup(MockConfig::default());
-    let dir = scratch("ranges");
+    let tmp = scratch("ranges");
+    let dir = tmp.path();
     let saved = client.save(&id, &dir, options(4)).await.unwrap();
     assert_eq!(saved.path, dir.join("clip.mp4"));
     assert_eq!((saved.bytes, saved.resumed), (SIZE as u64, 0));
     assert!(std::fs::read(&saved.path).unwrap() == bytes);
     assert_eq!(fetched(&mock), SIZE as u64);
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no part left");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "no part left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +87,8 @@ async fn a_cancelled_save_keeps_its_bytes_and_a_resume_fetches_only_the_rest() {
         bandwidth: Some(3_000_000),
         ..MockConfig::default()
     });
-    let dir = scratch("cancel");
+    let tmp = scratch("cancel");
+    let dir = tmp.path();
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
     let transfer = Transfer::default()
@@ -108,7 +107,7 @@ async fn a_cancelled_save_keeps_its_bytes_and_a_resume_fetches_only_the_rest() {
         panic!("{error:?}");
     };
     assert!(matches!(**cause, Error::Cancelled { .. }), "{cause:?}");
-    let record = SaveRecord::parse(&std::fs::read(record_of(&dir, &id)).unwrap()).unwrap();
+    let record = SaveRecord::parse(&std::fs::read(record_of(dir, &id)).unwrap()).unwrap();
     assert_eq!(record.progress().bytes_done(), *kept);
     mock.set_settings(wecom_material_mock::Settings {
         bandwidth: None,
@@ -119,13 +118,13 @@ async fn a_cancelled_save_keeps_its_bytes_and_a_resume_fetches_only_the_rest() {
     assert_eq!(saved.resumed, *kept);
     assert_eq!(fetched(&mock), SIZE as u64 - kept, "only the missing bytes");
     assert!(std::fs::read(&saved.path).unwrap() == bytes);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_part_is_set_aside_and_an_existing_target_refused_after_one_probe() {
     let (mock, client, id, bytes) = setup(MockConfig::default());
-    let dir = scratch("foreign");
+    let tmp = scratch("foreign");
+    let dir = tmp.path();
     let part = dir.join(part_name(&id, MediaEndpoint::Media));
     std::fs::write(&part, vec![0u8; 3_000_000]).unwrap();
     let saved = client.save(&id, &dir, options(2)).await.unwrap();
@@ -141,5 +140,4 @@ async fn a_foreign_part_is_set_aside_and_an_existing_target_refused_after_one_pr
         "{error:?}"
     );
     assert_eq!(fetched(&mock), 1024 * 1024, "the probe alone was asked for");
-    let _ = std::fs::remove_dir_all(&dir);
 }

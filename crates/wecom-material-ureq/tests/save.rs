@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -47,13 +46,12 @@ fn setup(config: MockConfig) -> (MockServer, Client, MediaId, Bytes) {
     (mock, client, id, bytes)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wecom-save-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when dropped (also when the test fails).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wecom-save-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn ranges_asked(mock: &MockServer) -> Vec<(u64, u64)> {
@@ -100,7 +98,8 @@ fn entries(dir: &Path) -> Vec<String> {
 fn a_save_into_a_directory_takes_the_media_name_and_leaves_no_part() {
     let (mock, client, id, bytes) = setup(MockConfig::default());
     for n in [1, 4] {
-        let dir = scratch("dir");
+        let tmp = scratch("dir");
+        let dir = tmp.path();
         let saved = client.save(&id, dir.join("out/"), options(n)).unwrap();
         assert_eq!(saved.path, dir.join("out/big.mp4"));
         assert_eq!((saved.bytes, saved.resumed), (SIZE as u64, 0));
@@ -110,7 +109,6 @@ fn a_save_into_a_directory_takes_the_media_name_and_leaves_no_part() {
         let asked = ranges_asked(&mock);
         assert_eq!(asked[0], (0, 1024 * 1024), "the probe first");
         mock.clear_requests();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -133,7 +131,8 @@ fn kill_9_mid_save_then_a_resume_fetches_only_the_missing_intervals() {
             bandwidth: Some(2_000_000),
             ..MockConfig::default()
         });
-        let dir = scratch("kill");
+        let tmp = scratch("kill");
+        let dir = tmp.path();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "save_child", "--ignored", "--nocapture"])
             .env("SAVE_CHILD_BASE", mock.base_url())
@@ -149,7 +148,7 @@ fn kill_9_mid_save_then_a_resume_fetches_only_the_missing_intervals() {
         let claimed = loop {
             assert!(Instant::now() < deadline, "the child never recorded 4 MB");
             assert!(child.try_wait().unwrap().is_none(), "the child ended early");
-            if let Ok(json) = std::fs::read(record_of(&dir, &id))
+            if let Ok(json) = std::fs::read(record_of(dir, &id))
                 && let Ok(record) = SaveRecord::parse(&json)
                 && record.progress().bytes_done() >= 4_000_000
             {
@@ -160,7 +159,7 @@ fn kill_9_mid_save_then_a_resume_fetches_only_the_missing_intervals() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // The record on disk now (a later one may have been written before the kill).
-        let record = SaveRecord::parse(&std::fs::read(record_of(&dir, &id)).unwrap()).unwrap();
+        let record = SaveRecord::parse(&std::fs::read(record_of(dir, &id)).unwrap()).unwrap();
         assert!(record.progress().bytes_done() >= claimed.progress().bytes_done());
         assert!(!record.progress().is_complete());
         mock.set_settings(wecom_material_mock::Settings {
@@ -169,7 +168,7 @@ fn kill_9_mid_save_then_a_resume_fetches_only_the_missing_intervals() {
         });
         mock.clear_requests();
 
-        let saved = client.save(&id, &dir, options(n)).unwrap();
+        let saved = client.save(&id, dir, options(n)).unwrap();
         assert!(std::fs::read(&saved.path).unwrap() == bytes, "N = {n}");
         let kept = record.progress().bytes_done();
         assert_eq!(saved.resumed, kept);
@@ -188,8 +187,7 @@ fn kill_9_mid_save_then_a_resume_fetches_only_the_missing_intervals() {
                 );
             }
         }
-        assert_eq!(entries(&dir), ["big.mp4"]);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(entries(dir), ["big.mp4"]);
     }
 }
 
@@ -208,8 +206,9 @@ fn a_foreign_part_is_never_resumed() {
         ("zeros, no record", None),
     ];
     for (case, json) in cases {
-        let dir = scratch("foreign");
-        let part = part_of(&dir, &id);
+        let tmp = scratch("foreign");
+        let dir = tmp.path();
+        let part = part_of(dir, &id);
         let stale_bytes = if json.is_some() {
             other[..4_000_000].to_vec()
         } else {
@@ -217,15 +216,15 @@ fn a_foreign_part_is_never_resumed() {
         };
         std::fs::write(&part, &stale_bytes).unwrap();
         if let Some(json) = json {
-            std::fs::write(record_of(&dir, &id), json).unwrap();
+            std::fs::write(record_of(dir, &id), json).unwrap();
         }
         mock.clear_requests();
-        let saved = client.save(&id, &dir, options(4)).unwrap();
+        let saved = client.save(&id, dir, options(4)).unwrap();
         assert!(std::fs::read(&saved.path).unwrap() == bytes, "{case}");
         assert_eq!(saved.resumed, 0, "{case}");
         // The old part is kept aside: its bytes untouched (a resumed part of another size
         // got the total check's probe after them).
-        let stale = std::fs::read(stale_of(&dir, &id)).unwrap();
+        let stale = std::fs::read(stale_of(dir, &id)).unwrap();
         assert!(stale[..4_000_000] == stale_bytes[..], "{case}");
         let fetched: u64 = ranges_asked(&mock).iter().map(|(a, b)| b - a).sum();
         let probe = if case == "other total" {
@@ -234,7 +233,6 @@ fn a_foreign_part_is_never_resumed() {
             0
         };
         assert_eq!(fetched, SIZE as u64 + probe, "{case}: everything fetched");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -248,14 +246,14 @@ fn a_crafted_record_is_set_aside_and_never_trusted() {
         " ".repeat(50_000_000),
     ];
     for json in crafted {
-        let dir = scratch("crafted");
-        std::fs::write(part_of(&dir, &id), vec![1u8; 100]).unwrap();
-        std::fs::write(record_of(&dir, &id), json.replace("ID", id.as_str())).unwrap();
-        let saved = client.save(&id, &dir, options(4)).unwrap();
+        let tmp = scratch("crafted");
+        let dir = tmp.path();
+        std::fs::write(part_of(dir, &id), vec![1u8; 100]).unwrap();
+        std::fs::write(record_of(dir, &id), json.replace("ID", id.as_str())).unwrap();
+        let saved = client.save(&id, dir, options(4)).unwrap();
         assert!(std::fs::read(&saved.path).unwrap() == bytes);
         assert_eq!(saved.resumed, 0);
-        assert!(stale_of(&dir, &id).exists());
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(stale_of(dir, &id).exists());
     }
 }
 
@@ -263,12 +261,13 @@ fn a_crafted_record_is_set_aside_and_never_trusted() {
 #[test]
 fn symlinks_at_the_part_and_the_target_are_never_followed() {
     let (mock, client, id, bytes) = setup(MockConfig::default());
-    let dir = scratch("links");
+    let tmp = scratch("links");
+    let dir = tmp.path();
     let victim = dir.join("victim.txt");
     std::fs::write(&victim, b"precious").unwrap();
-    std::os::unix::fs::symlink(&victim, part_of(&dir, &id)).unwrap();
-    std::os::unix::fs::symlink(&victim, record_of(&dir, &id)).unwrap();
-    let saved = client.save(&id, &dir, options(4)).unwrap();
+    std::os::unix::fs::symlink(&victim, part_of(dir, &id)).unwrap();
+    std::os::unix::fs::symlink(&victim, record_of(dir, &id)).unwrap();
+    let saved = client.save(&id, dir, options(4)).unwrap();
     assert!(std::fs::read(&saved.path).unwrap() == bytes);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
 
@@ -297,16 +296,16 @@ fn symlinks_at_the_part_and_the_target_are_never_followed() {
         "one range asked, then refused"
     );
     assert_eq!(entries(&sub), ["big.mp4"], "the refused save left no part");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn an_existing_target_is_refused_with_at_most_one_chunk_fetched_unless_replaced() {
     let (mock, client, id, bytes) = setup(MockConfig::default());
-    let dir = scratch("exists");
-    client.save(&id, &dir, options(4)).unwrap();
+    let tmp = scratch("exists");
+    let dir = tmp.path();
+    client.save(&id, dir, options(4)).unwrap();
     mock.clear_requests();
-    let error = client.save(&id, &dir, options(4)).unwrap_err();
+    let error = client.save(&id, dir, options(4)).unwrap_err();
     let Error::Save(SaveError::TargetExists { path }) = &error else {
         panic!("{error:?}");
     };
@@ -317,9 +316,8 @@ fn an_existing_target_is_refused_with_at_most_one_chunk_fetched_unless_replaced(
         overwrite: Overwrite::Replace,
         ..options(4)
     };
-    let saved = client.save(&id, &dir, replace).unwrap();
+    let saved = client.save(&id, dir, replace).unwrap();
     assert!(std::fs::read(&saved.path).unwrap() == bytes);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -328,10 +326,11 @@ fn concurrent_saves_of_one_media_to_one_path_leave_one_winner() {
         bandwidth: Some(20_000_000),
         ..MockConfig::default()
     });
-    let dir = scratch("race");
+    let tmp = scratch("race");
+    let dir = tmp.path();
     let results: Vec<_> = std::thread::scope(|s| {
         let saves: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| client.save(&id, &dir, options(2))))
+            .map(|_| s.spawn(|| client.save(&id, dir, options(2))))
             .collect();
         saves.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -349,8 +348,7 @@ fn concurrent_saves_of_one_media_to_one_path_leave_one_winner() {
         }
     }
     assert!(std::fs::read(dir.join("big.mp4")).unwrap() == bytes);
-    assert_eq!(entries(&dir), ["big.mp4"]);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(entries(dir), ["big.mp4"]);
 }
 
 #[test]
@@ -359,7 +357,8 @@ fn a_cancel_writes_the_record_at_once_and_a_resume_completes() {
         bandwidth: Some(4_000_000),
         ..MockConfig::default()
     });
-    let dir = scratch("cancel");
+    let tmp = scratch("cancel");
+    let dir = tmp.path();
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
     let transfer = Transfer::default()
@@ -373,7 +372,7 @@ fn a_cancel_writes_the_record_at_once_and_a_resume_completes() {
         transfer,
         ..options(4)
     };
-    let error = client.save(&id, &dir, opts).unwrap_err();
+    let error = client.save(&id, dir, opts).unwrap_err();
     let Error::Save(SaveError::Stopped {
         kept, total, cause, ..
     }) = &error
@@ -382,14 +381,14 @@ fn a_cancel_writes_the_record_at_once_and_a_resume_completes() {
     };
     assert!(matches!(**cause, Error::Cancelled { .. }), "{cause:?}");
     assert_eq!(*total, Some(SIZE as u64));
-    let record = SaveRecord::parse(&std::fs::read(record_of(&dir, &id)).unwrap()).unwrap();
+    let record = SaveRecord::parse(&std::fs::read(record_of(dir, &id)).unwrap()).unwrap();
     assert_eq!(
         record.progress().bytes_done(),
         *kept,
         "written at once, up to date"
     );
     assert!(error.to_string().contains("kept"), "{error}");
-    let saved = client.save(&id, &dir, options(4)).unwrap();
+    let saved = client.save(&id, dir, options(4)).unwrap();
     assert_eq!(saved.resumed, *kept);
     assert!(std::fs::read(&saved.path).unwrap() == bytes);
 }
@@ -399,18 +398,18 @@ fn two_media_of_one_name_in_one_batch_land_side_by_side() {
     let (mock, client, a, _) = setup(MockConfig::default());
     let b_bytes = media(1000, 3);
     let b = MediaId::new(mock.insert_media(b_bytes.clone(), "video/mp4", "big.mp4"));
-    let dir = scratch("batch");
+    let tmp = scratch("batch");
+    let dir = tmp.path();
     let names = BatchNames::new();
     let batch = SaveOptions {
         names: Some(&names),
         overwrite: Overwrite::Replace,
         ..options(2)
     };
-    let first = client.save(&a, &dir, batch.clone()).unwrap();
-    let second = client.save(&b, &dir, batch).unwrap();
+    let first = client.save(&a, dir, batch.clone()).unwrap();
+    let second = client.save(&b, dir, batch).unwrap();
     assert_eq!(first.path, dir.join("big.mp4"));
     assert_eq!(second.path, dir.join("big (2).mp4"));
     assert!(std::fs::read(&second.path).unwrap() == b_bytes);
     assert_eq!(std::fs::read(&first.path).unwrap().len(), SIZE);
-    let _ = std::fs::remove_dir_all(&dir);
 }
